@@ -1,0 +1,246 @@
+"""Many comparisons at once: a measure between every layer of one list and of another."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from subspaces._checks import (
+    InvalidOptionError,
+    ShapeError,
+    check_matrix,
+    check_same_device,
+)
+from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments, RowNormSums
+
+__all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "register_measure"]
+
+
+@dataclass(frozen=True)
+class PairwiseMeasure:
+    """How :func:`pairwise` computes one measure with each representation's statistics shared.
+
+    Exactly one of three routes is set:
+
+    * ``from_moments(m, **options)``: the measure is a function of centred moments; each
+      representation's mean and ``X^T X`` are computed once, one cross product per pair.
+    * ``prepare(x, **options)`` and ``compare(px, py, **options)``: a per-representation
+      summary (e.g. its k-nearest-neighbour graph) computed once, then compared per pair.
+    * ``function(x, y, **options)``: computed from scratch for each pair.
+
+    ``symmetric`` lets the list-with-itself case compute only the upper triangle;
+    ``row_norms(options)`` says whether the moments need the row-norm sums (debiased
+    estimators); ``min_samples`` is the fewest samples the measure accepts.
+    """
+
+    name: str
+    symmetric: bool
+    from_moments: Callable[..., Tensor] | None = None
+    prepare: Callable[..., Any] | None = None
+    compare: Callable[..., Tensor] | None = None
+    function: Callable[..., Tensor] | None = None
+    row_norms: Callable[[dict[str, Any]], bool] = field(default=lambda options: False)
+    min_samples: int = 2
+
+
+MEASURES: dict[str, PairwiseMeasure] = {}
+"""The measures :func:`pairwise` knows, by name."""
+
+
+def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
+    """Add (or replace) a measure that :func:`pairwise` can compute by name."""
+    routes = [
+        measure.from_moments is not None,
+        measure.prepare is not None,
+        measure.function is not None,
+    ]
+    if sum(routes) != 1 or (measure.prepare is None) != (measure.compare is None):
+        raise InvalidOptionError(
+            f"measure {measure.name!r} must set exactly one of from_moments, "
+            "prepare + compare, or function"
+        )
+    MEASURES[measure.name] = measure
+    return measure
+
+
+def _as_named(
+    reps: Sequence[Any] | Mapping[str, Any], *, name: str, min_samples: int
+) -> list[Tensor]:
+    items = list(reps.items()) if isinstance(reps, Mapping) else list(enumerate(reps))
+    if not items:
+        raise ShapeError(f"{name} is empty: pass a list (or dict) of (n, d) representations.")
+    return [check_matrix(x, name=f"{name}[{key!r}]", min_samples=min_samples) for key, x in items]
+
+
+def pairwise(
+    xs: Sequence[Any] | Mapping[str, Any],
+    ys: Sequence[Any] | Mapping[str, Any] | None = None,
+    *,
+    measure: str | PairwiseMeasure = "linear_cka",
+    progress: bool | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    **options: Any,
+) -> Tensor:
+    """The matrix of ``measure`` between every representation of ``xs`` and of ``ys``.
+
+    ``result[i, j] = measure(xs[i], ys[j], **options)``. With ``ys=None`` the list is
+    compared with itself; a symmetric measure then computes only the upper triangle.
+    Each representation's own statistics are computed once (its mean and ``X^T X`` for
+    moment-based measures such as CKA, CCA and Procrustes; its neighbour graph for
+    neighbourhood measures), so an L × L matrix costs L + L(L+1)/2 products instead of
+    3 L² for a loop over pairs. Centring uses each representation's float64 mean and
+    products accumulate in float64, as in the single-pair functions.
+
+    Args:
+        xs: list or dict of ``(n, d_i)`` representations of the same n inputs (e.g. the
+            layers of one model). Dict keys are used in error messages.
+        ys: a second list (e.g. the layers of another model), or ``None``.
+        measure: a name in :data:`MEASURES` (``sorted(MEASURES)`` lists them) or a
+            :class:`PairwiseMeasure`.
+        progress: show a progress bar; ``None`` shows one when there are more than 16 pairs.
+        chunk_size: rows per float32 product for moment-based measures.
+        **options: passed to the measure (e.g. ``debiased=True``, ``k=10``).
+
+    Returns:
+        A ``(len(xs), len(ys))`` float64 tensor on the inputs' device.
+    """
+    if isinstance(measure, str):
+        if measure not in MEASURES:
+            known = ", ".join(sorted(MEASURES))
+            raise InvalidOptionError(f"unknown measure {measure!r}; known measures: {known}.")
+        spec = MEASURES[measure]
+    else:
+        spec = measure
+    xs_t = _as_named(xs, name="xs", min_samples=spec.min_samples)
+    same = ys is None
+    ys_t = xs_t if ys is None else _as_named(ys, name="ys", min_samples=spec.min_samples)
+    n = xs_t[0].shape[0]
+    everything = xs_t if same else xs_t + ys_t
+    for i, t in enumerate(everything):
+        if t.shape[0] != n:
+            raise ShapeError(
+                f"every representation must hold the same {n} samples, but representation {i} "
+                f"has shape {tuple(t.shape)}."
+            )
+    check_same_device(*everything, names=[f"representation {i}" for i in range(len(everything))])
+    upper = same and spec.symmetric
+    pairs = [(i, j) for i in range(len(xs_t)) for j in range(len(ys_t)) if not upper or j >= i]
+    show = len(pairs) > 16 if progress is None else progress
+    bar = tqdm(total=len(pairs), desc=f"pairwise {spec.name}", disable=not show, leave=False)
+    out = torch.full(
+        (len(xs_t), len(ys_t)), float("nan"), dtype=torch.float64, device=xs_t[0].device
+    )
+    try:
+        if spec.from_moments is not None:
+            _moment_route(spec, xs_t, ys_t, same, pairs, out, bar, chunk_size, options)
+        elif spec.prepare is not None and spec.compare is not None:
+            px = [spec.prepare(x, **options) for x in xs_t]
+            py = px if same else [spec.prepare(y, **options) for y in ys_t]
+            for i, j in pairs:
+                out[i, j] = spec.compare(px[i], py[j], **options)
+                bar.update()
+        else:
+            assert spec.function is not None
+            for i, j in pairs:
+                out[i, j] = spec.function(xs_t[i], ys_t[j], **options)
+                bar.update()
+    finally:
+        bar.close()
+    if upper:
+        lower = torch.tril_indices(len(xs_t), len(xs_t), offset=-1)
+        out[lower[0], lower[1]] = out[lower[1], lower[0]]
+    return out
+
+
+@dataclass
+class _Own:
+    """A representation's own statistics, computed once."""
+
+    mean: Tensor  # float64
+    mean_cast: Tensor  # in the data's dtype, used for centring
+    residual: Tensor  # Σ (x - mean_cast), float64: makes the centring exact
+    cxx: Tensor
+    row_sq: Tensor | None  # ||x_i - mean||², float64, for debiased estimators
+
+
+def _own_statistics(x: Tensor, *, row_norms: bool, chunk_size: int) -> _Own:
+    n = x.shape[0]
+    mean = x.sum(0, dtype=torch.float64) / n
+    mean_cast = mean.to(x.dtype)
+    residual = torch.zeros_like(mean)
+    cxx = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
+    row_sq = torch.empty(n, dtype=torch.float64, device=x.device) if row_norms else None
+    for start in range(0, n, chunk_size):
+        c = x[start : start + chunk_size] - mean_cast
+        residual += c.sum(0, dtype=torch.float64)
+        cxx += (c.T @ c).to(torch.float64)
+        if row_sq is not None:
+            c64 = x[start : start + chunk_size].to(torch.float64) - mean
+            row_sq[start : start + c.shape[0]] = (c64 * c64).sum(1)
+    delta = residual / n
+    cxx -= n * torch.outer(delta, delta)
+    return _Own(mean, mean_cast, residual, 0.5 * (cxx + cxx.T), row_sq)
+
+
+def _pair(n: int, ox: _Own, oy: _Own, cxy: Tensor) -> CentredMoments:
+    norms = None
+    if ox.row_sq is not None and oy.row_sq is not None:
+        px, py = ox.row_sq, oy.row_sq
+        norms = RowNormSums(px.sum(), py.sum(), px @ px, py @ py, px @ py)
+    return CentredMoments(n, ox.mean, oy.mean, ox.cxx, oy.cxx, cxy, norms)
+
+
+def _moment_route(
+    spec: PairwiseMeasure,
+    xs: list[Tensor],
+    ys: list[Tensor],
+    same: bool,
+    pairs: list[tuple[int, int]],
+    out: Tensor,
+    bar: Any,
+    chunk_size: int,
+    options: dict[str, Any],
+) -> None:
+    assert spec.from_moments is not None
+    need_norms = spec.row_norms(options)
+    own_x = [_own_statistics(x, row_norms=need_norms, chunk_size=chunk_size) for x in xs]
+    own_y = (
+        own_x
+        if same
+        else [_own_statistics(y, row_norms=need_norms, chunk_size=chunk_size) for y in ys]
+    )
+    n = xs[0].shape[0]
+    for i, x in enumerate(xs):
+        # A representation with itself reuses its own X^T X: no product, and exactly 1 for CKA.
+        cols = [j for (a, j) in pairs if a == i and not (same and j == i)]
+        if same and (i, i) in pairs:
+            out[i, i] = spec.from_moments(_pair(n, own_x[i], own_x[i], own_x[i].cxx), **options)
+            bar.update()
+        if not cols:
+            continue
+        widths = [ys[j].shape[1] for j in cols]
+        dtype = torch.promote_types(x.dtype, ys[cols[0]].dtype)
+        for j in cols:
+            dtype = torch.promote_types(dtype, ys[j].dtype)
+        # One product per row chunk against every partner at once: x_c^T [y1_c, y2_c, ...].
+        cross = torch.zeros(x.shape[1], sum(widths), dtype=torch.float64, device=x.device)
+        for start in range(0, n, chunk_size):
+            xc = (x[start : start + chunk_size] - own_x[i].mean_cast).to(dtype)
+            yc = torch.cat(
+                [(ys[j][start : start + chunk_size] - own_y[j].mean_cast).to(dtype) for j in cols],
+                1,
+            )
+            cross += (xc.T @ yc).to(torch.float64)
+        offset = 0
+        dx = own_x[i].residual / n
+        for j, width in zip(cols, widths, strict=True):
+            oy = own_y[j]
+            cxy = cross[:, offset : offset + width] - n * torch.outer(dx, oy.residual / n)
+            offset += width
+            out[i, j] = spec.from_moments(_pair(n, own_x[i], oy, cxy), **options)
+            bar.update()
