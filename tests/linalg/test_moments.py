@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -66,7 +68,7 @@ def test_any_split_merged_equals_one_shot(cuts: list[int]) -> None:
     y = torch.randn(257, 3, generator=g, dtype=torch.float64)
     bounds = [0, *sorted(cuts), 257]
     states = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         s = MomentSums()
         accumulate_moments(s, x[lo:hi], y[lo:hi], row_norms=True)
         states.append(s)

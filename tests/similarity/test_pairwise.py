@@ -1,0 +1,115 @@
+"""pairwise: the matrix equals the measure applied pair by pair."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from subspaces._checks import InvalidOptionError, ShapeError
+from subspaces.similarity import MEASURES, PairwiseMeasure, linear_cka, pairwise, register_measure
+
+
+@pytest.fixture
+def layers() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 8, generator=g, dtype=torch.float64)
+    out = []
+    for width in (8, 5, 12):
+        x = torch.tanh(x @ torch.randn(x.shape[1], width, generator=g, dtype=torch.float64)) + 1.0
+        out.append(x)
+    return out
+
+
+def _loop(xs: list[torch.Tensor], ys: list[torch.Tensor], **options: object) -> torch.Tensor:
+    return torch.tensor(
+        [[float(linear_cka(a, b, **options)) for b in ys] for a in xs], dtype=torch.float64
+    )
+
+
+@pytest.mark.parametrize("debiased", [False, True], ids=["biased", "debiased"])
+def test_list_with_itself_equals_loop_and_is_symmetric(layers: list, debiased: bool) -> None:
+    m = pairwise(layers, debiased=debiased)
+    torch.testing.assert_close(m, _loop(layers, layers, debiased=debiased), rtol=0, atol=1e-12)
+    torch.testing.assert_close(m, m.T)
+    torch.testing.assert_close(m.diag(), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("debiased", [False, True], ids=["biased", "debiased"])
+def test_two_lists_equal_loop(layers: list, debiased: bool) -> None:
+    ys = [layers[2], layers[0]]
+    m = pairwise(layers, ys, debiased=debiased)
+    assert m.shape == (3, 2)
+    torch.testing.assert_close(m, _loop(layers, ys, debiased=debiased), rtol=0, atol=1e-12)
+
+
+def test_small_chunks_give_the_same_matrix(layers: list) -> None:
+    torch.testing.assert_close(
+        pairwise(layers, chunk_size=17), pairwise(layers), rtol=0, atol=1e-12
+    )
+
+
+def test_float32_layers_are_exact_to_float64(layers: list) -> None:
+    m32 = pairwise([x.float() for x in layers])
+    m64 = _loop([x.float().double() for x in layers], [x.float().double() for x in layers])
+    # float32 products over 200 rows: ~1e-7 error on cross entries that nearly cancel
+    torch.testing.assert_close(m32, m64, rtol=0, atol=1e-6)
+
+
+def test_dict_input(layers: list) -> None:
+    named = {"a": layers[0], "b": layers[1]}
+    torch.testing.assert_close(pairwise(named), pairwise(layers[:2]))
+
+
+def test_custom_function_measure(layers: list) -> None:
+    spec = PairwiseMeasure("neg_cka", symmetric=False, function=lambda x, y: -linear_cka(x, y))
+    torch.testing.assert_close(
+        pairwise(layers, measure=spec), -_loop(layers, layers), rtol=0, atol=1e-12
+    )
+
+
+def test_prepared_measure_prepares_each_representation_once(layers: list) -> None:
+    calls: list[int] = []
+
+    def prepare(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return x.mean(0)
+
+    spec = PairwiseMeasure(
+        "mean_gap",
+        symmetric=True,
+        prepare=prepare,
+        compare=lambda a, b: (a.mean() - b.mean()).abs(),
+    )
+    m = pairwise(layers, measure=spec)
+    assert len(calls) == 3
+    torch.testing.assert_close(m, m.T)
+
+
+def test_unknown_measure_lists_the_known_ones(layers: list) -> None:
+    with pytest.raises(
+        InvalidOptionError, match=r"unknown measure 'nope'; known measures: .*linear_cka"
+    ):
+        pairwise(layers, measure="nope")
+
+
+def test_different_sample_counts_are_refused(layers: list) -> None:
+    with pytest.raises(
+        ShapeError, match=r"same 200 samples, but representation 3 has shape \(199, 8\)"
+    ):
+        pairwise(layers, [layers[0][:199]])
+
+
+def test_empty_list_is_refused() -> None:
+    with pytest.raises(ShapeError, match="xs is empty"):
+        pairwise([])
+
+
+def test_bad_entry_is_named(layers: list) -> None:
+    with pytest.raises(ShapeError, match=r"xs\['bad'\] must be a 2-D"):
+        pairwise({"good": layers[0], "bad": layers[0][:, 0]})
+
+
+def test_a_measure_needs_exactly_one_route() -> None:
+    with pytest.raises(InvalidOptionError, match="exactly one of"):
+        register_measure(PairwiseMeasure("broken", symmetric=True))
+    assert "broken" not in MEASURES
