@@ -190,3 +190,8 @@ def test_choice() -> None:
     assert check_choice("a", name="metric", choices=("a", "b")) == "a"
     with pytest.raises(InvalidOptionError, match=r"metric must be one of 'a', 'b'; got 'c'"):
         check_choice("c", name="metric", choices=("a", "b"))
+
+
+def test_negative_strides_are_accepted() -> None:
+    a = np.arange(12, dtype=np.float32).reshape(6, 2)[::-1]
+    torch.testing.assert_close(check_matrix(a), torch.tensor(a.copy()))

@@ -85,8 +85,8 @@ def as_float_tensor(x: Any, *, name: str = "x") -> Tensor:
                 f"{name} is a numpy array of dtype object; pass a numeric array "
                 "(e.g. np.asarray(...).astype(np.float32))."
             )
-        if not x.flags.writeable:
-            x = x.copy()
+        if not x.flags.writeable or any(stride < 0 for stride in x.strides):
+            x = np.ascontiguousarray(x).copy() if not x.flags.writeable else np.ascontiguousarray(x)
         t = torch.from_numpy(x) if x.dtype != np.float16 else torch.from_numpy(x).float()
     else:
         raise InputTypeError(
