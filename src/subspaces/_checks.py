@@ -86,7 +86,7 @@ def as_float_tensor(x: Any, *, name: str = "x") -> Tensor:
                 "(e.g. np.asarray(...).astype(np.float32))."
             )
         if not x.flags.writeable or any(stride < 0 for stride in x.strides):
-            x = np.ascontiguousarray(x).copy() if not x.flags.writeable else np.ascontiguousarray(x)
+            x = np.array(x, order="C", copy=True)  # torch.from_numpy needs both
         t = torch.from_numpy(x) if x.dtype != np.float16 else torch.from_numpy(x).float()
     else:
         raise InputTypeError(
