@@ -1,0 +1,443 @@
+"""Relative representations (Moschella et al., ICLR 2023).
+
+A sample is re-described by its similarities to a set of anchor samples:
+r(x_i) = (cos(x_i, a_1), ..., cos(x_i, a_k)). Two spaces that differ by an angle-preserving
+map (rotation, reflection, isotropic scaling) give the same relative representation when
+the anchors are the same inputs embedded in each space, so relative representations of two
+models can be compared directly ("Relative representations enable zero-shot latent space
+communication").
+
+* :func:`select_anchors` picks anchor rows (random, or greedy farthest-point);
+* :func:`relative_representation` maps rows to their (n, k) relative representation;
+* :func:`relative_similarity` is the mean cosine similarity of the paired relative vectors;
+* :func:`relative_retrieval` is the paper's retrieval check: is each sample's relative
+  vector in ``x`` closest to its own relative vector in ``y`` (top-1, mean reciprocal rank)?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from subspaces._checks import (
+    DegenerateInputError,
+    InputTypeError,
+    InvalidOptionError,
+    ShapeError,
+    TooFewSamplesError,
+    check_choice,
+    check_matrix,
+    check_paired,
+    check_positive_int,
+    check_same_device,
+)
+
+__all__ = [
+    "ANCHOR_METHODS",
+    "RELATIVE_SIMILARITIES",
+    "RelativeRetrieval",
+    "relative_representation",
+    "relative_retrieval",
+    "relative_similarity",
+    "select_anchors",
+]
+
+AnchorMethod = Literal["random", "farthest_point"]
+RelativeKind = Literal["cosine", "linear"]
+
+ANCHOR_METHODS: tuple[str, ...] = ("random", "farthest_point")
+RELATIVE_SIMILARITIES: tuple[str, ...] = ("cosine", "linear")
+"""``"cosine"`` (the paper's choice) or ``"linear"`` (plain inner products)."""
+
+DEFAULT_BLOCK_SIZE = 512
+MIN_ANCHORS = 2
+"""Fewest anchors for comparing relative vectors: with one, every cosine is ±1."""
+
+
+def select_anchors(
+    x: Any,
+    *,
+    n_anchors: int,
+    method: AnchorMethod = "random",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Choose ``n_anchors`` distinct rows of ``x`` as anchors; returns their indices.
+
+    * ``"random"``: a uniformly random subset (``torch.randperm``; pass ``generator`` for
+      reproducibility), in the order drawn. The paper's choice.
+    * ``"farthest_point"``: greedy max-min (farthest-point) sampling. Deterministic: it
+      starts at the row farthest from the mean row, then repeatedly adds the row whose
+      Euclidean distance to the nearest chosen anchor is largest (ties: lowest index).
+      The choice is equivariant to rotations, translations and scaling of ``x``. O(n k d)
+      time, O(n d) memory. If ``x`` has fewer distinct rows than ``n_anchors``, duplicate
+      rows are chosen once the distinct ones are used up.
+
+    Args:
+        x: (n, d) representation. Anchors are rows of it (with paired representations,
+            use the same indices in both).
+        n_anchors: how many, 1 <= n_anchors <= n.
+        method: how to choose.
+        generator: random generator for ``"random"`` (ignored otherwise).
+
+    Returns:
+        A (n_anchors,) int64 tensor of distinct row indices on ``x``'s device.
+    """
+    check_choice(method, name="method", choices=ANCHOR_METHODS)
+    k = check_positive_int(n_anchors, name="n_anchors")
+    t = check_matrix(x, name="x", min_samples=1)
+    n = t.shape[0]
+    if k > n:
+        raise TooFewSamplesError(
+            f"n_anchors={k} exceeds the {n} samples of x (shape {tuple(t.shape)}); choose at "
+            f"most {n} anchors or pass more samples."
+        )
+    if method == "random":
+        device = generator.device if generator is not None else t.device
+        return torch.randperm(n, generator=generator, device=device)[:k].to(t.device)
+    return _farthest_point(t, k)
+
+
+def _farthest_point(x: Tensor, k: int) -> Tensor:
+    mean = x.mean(dim=0, dtype=torch.float64).to(x.dtype)
+    first = int(torch.argmax(((x - mean) ** 2).sum(dim=1)))
+    chosen = [first]
+    nearest = ((x - x[first]) ** 2).sum(dim=1)
+    taken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    taken[first] = True
+    for _ in range(k - 1):
+        # Chosen rows never come back, even when only duplicates (distance 0) remain.
+        nxt = int(torch.argmax(nearest.masked_fill(taken, -1.0)))
+        chosen.append(nxt)
+        taken[nxt] = True
+        nearest = torch.minimum(nearest, ((x - x[nxt]) ** 2).sum(dim=1))
+    return torch.tensor(chosen, dtype=torch.int64, device=x.device)
+
+
+def _unit(x: Tensor) -> Tensor:
+    """Rows divided by their norm; zero rows stay zero."""
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return x / torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
+def _relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str) -> Tensor:
+    """The relative representation of validated tensors of the same width."""
+    if centre:
+        shift = anchors.mean(dim=0, dtype=torch.float64).to(anchors.dtype)
+        x, anchors = x - shift, anchors - shift
+    if similarity == "linear":
+        return x @ anchors.T
+    norms = torch.linalg.vector_norm(anchors, dim=1)
+    zero = norms == 0
+    if bool(zero.any()):
+        first = zero.nonzero()[:5, 0].tolist()
+        where = " after centring on their mean" if centre else ""
+        raise DegenerateInputError(
+            f"{int(zero.sum())} anchors of {name} are the zero vector{where} (first indices "
+            f"{first}), so the cosine to them is undefined; choose other anchors."
+        )
+    return _unit(x) @ (anchors / norms[:, None]).T
+
+
+def _check_anchors(anchors: Any, x: Tensor, *, name: str, x_name: str) -> Tensor:
+    a = check_matrix(anchors, name=name, min_samples=1)
+    if a.shape[1] != x.shape[1]:
+        raise ShapeError(
+            f"{name} must have the width of {x_name}: {name} has {a.shape[1]} features (shape "
+            f"{tuple(a.shape)}) but {x_name} has {x.shape[1]} (shape {tuple(x.shape)}); the "
+            f"anchors must be embedded in the same space as {x_name}."
+        )
+    check_same_device(x, a, names=(x_name, name))
+    return a.to(torch.promote_types(a.dtype, x.dtype))
+
+
+def relative_representation(
+    x: Any,
+    anchors: Any,
+    *,
+    similarity: RelativeKind = "cosine",
+    centre: bool = False,
+) -> Tensor:
+    """Relative representation of the rows of ``x`` with respect to ``anchors``.
+
+    r(x_i)_j = cos(x_i, a_j) (Moschella et al., 2023), an (n, k) matrix; a zero row of ``x``
+    gives a zero relative vector. ``centre=True`` first subtracts the anchors' mean from
+    rows and anchors, making the result also invariant to translation (a variant; the paper
+    uses raw cosines). ``similarity="linear"`` uses plain inner products x_i·a_j.
+
+    Invariant, when the same map is applied to ``x`` and ``anchors``, to orthogonal
+    transforms and isotropic scaling (cosine; linear: orthogonal only), and with
+    ``centre=True`` also to translation. Entries in [-1, 1] for cosine.
+
+    Args:
+        x: (n, d) representation.
+        anchors: (k, d) anchors in the same space (e.g. ``x[select_anchors(x, ...)]``).
+        similarity: ``"cosine"`` or ``"linear"``.
+        centre: centre on the anchors' mean first.
+
+    Returns:
+        An (n, k) tensor in the common dtype of ``x`` and ``anchors``, on their device.
+
+    Raises:
+        ShapeError: ``anchors`` has another width than ``x``.
+        DegenerateInputError: a zero anchor (cosine).
+    """
+    check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
+    t = check_matrix(x, name="x", min_samples=1)
+    a = _check_anchors(anchors, t, name="anchors", x_name="x")
+    return _relative(t.to(a.dtype), a, similarity, centre, "anchors")
+
+
+def _check_indices(anchor_indices: Any, n: int, device: torch.device) -> Tensor:
+    if isinstance(anchor_indices, Tensor):
+        idx = anchor_indices
+    elif isinstance(anchor_indices, (np.ndarray, list, tuple, range)):
+        idx = torch.as_tensor(np.asarray(anchor_indices))
+    else:
+        raise InputTypeError(
+            "anchor_indices must be a sequence, numpy array or tensor of row indices, got "
+            f"{type(anchor_indices).__name__}."
+        )
+    if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+        raise InputTypeError(
+            f"anchor_indices must hold integer row indices, got dtype {idx.dtype}; a boolean "
+            "mask can be turned into indices with mask.nonzero()[:, 0]."
+        )
+    if idx.ndim != 1:
+        raise ShapeError(f"anchor_indices must be 1-D, got shape {tuple(idx.shape)}.")
+    if idx.numel() < MIN_ANCHORS:
+        raise TooFewSamplesError(
+            f"anchor_indices holds {idx.numel()} anchors but at least {MIN_ANCHORS} are needed "
+            "(with one anchor every relative vector is ±1)."
+        )
+    low, high = int(idx.min()), int(idx.max())
+    if low < 0 or high >= n:
+        bad = idx[(idx < 0) | (idx >= n)][:5].tolist()
+        raise ShapeError(
+            f"anchor_indices must lie in [0, {n - 1}] (x and y have {n} samples), got "
+            f"out-of-range entries {bad}."
+        )
+    return idx.to(device=device, dtype=torch.int64)
+
+
+def _resolve_anchors(
+    x: Tensor,
+    y: Tensor,
+    *,
+    anchors_x: Any,
+    anchors_y: Any,
+    anchor_indices: Any,
+    n_anchors: int | None,
+    method: str,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    """The anchors in each space, from explicit anchors, indices, or a selection on ``x``."""
+    explicit = anchors_x is not None or anchors_y is not None
+    given = [
+        name
+        for name, on in (
+            ("anchors_x/anchors_y", explicit),
+            ("anchor_indices", anchor_indices is not None),
+            ("n_anchors", n_anchors is not None),
+        )
+        if on
+    ]
+    if len(given) > 1:
+        raise InvalidOptionError(
+            f"pass only one way of choosing anchors, got {' and '.join(given)}: either "
+            "anchors_x with anchors_y, or anchor_indices (rows of both x and y), or n_anchors "
+            "(with method)."
+        )
+    if explicit:
+        if anchors_x is None or anchors_y is None:
+            missing = "anchors_y" if anchors_y is None else "anchors_x"
+            raise InvalidOptionError(
+                f"{missing} is missing: explicit anchors need both anchors_x (in the space of "
+                "x) and anchors_y (the same inputs in the space of y)."
+            )
+        ax = _check_anchors(anchors_x, x, name="anchors_x", x_name="x")
+        ay = _check_anchors(anchors_y, y, name="anchors_y", x_name="y")
+        if ax.shape[0] != ay.shape[0]:
+            raise ShapeError(
+                f"anchors_x and anchors_y must be the same inputs in both spaces, but anchors_x "
+                f"has {ax.shape[0]} rows and anchors_y {ay.shape[0]}."
+            )
+        if ax.shape[0] < MIN_ANCHORS:
+            raise TooFewSamplesError(
+                f"got {ax.shape[0]} anchor but at least {MIN_ANCHORS} are needed (with one "
+                "anchor every relative vector is ±1)."
+            )
+        return ax, ay
+    if anchor_indices is not None:
+        idx = _check_indices(anchor_indices, x.shape[0], x.device)
+        return x[idx], y[idx]
+    if n_anchors is None:
+        raise InvalidOptionError(
+            "no anchors given: pass n_anchors (e.g. n_anchors=300, chosen on x with method), "
+            "anchor_indices, or anchors_x and anchors_y."
+        )
+    k = check_positive_int(n_anchors, name="n_anchors", minimum=MIN_ANCHORS)
+    idx = select_anchors(x, n_anchors=k, method=cast(AnchorMethod, method), generator=generator)
+    return x[idx], y[idx]
+
+
+def _paired_relative(
+    x: Any,
+    y: Any,
+    *,
+    anchors_x: Any,
+    anchors_y: Any,
+    anchor_indices: Any,
+    n_anchors: int | None,
+    method: str,
+    similarity: str,
+    centre: bool,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor]:
+    """Unit-length relative representations of x and y (zero vectors stay zero)."""
+    check_choice(method, name="method", choices=ANCHOR_METHODS)
+    check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
+    tx, ty = check_paired(x, y, min_samples=1)
+    ax, ay = _resolve_anchors(
+        tx,
+        ty,
+        anchors_x=anchors_x,
+        anchors_y=anchors_y,
+        anchor_indices=anchor_indices,
+        n_anchors=n_anchors,
+        method=method,
+        generator=generator,
+    )
+    rx = _relative(tx.to(ax.dtype), ax, similarity, centre, "anchors_x")
+    ry = _relative(ty.to(ay.dtype), ay, similarity, centre, "anchors_y")
+    dtype = torch.promote_types(rx.dtype, ry.dtype)
+    return _unit(rx.to(dtype)), _unit(ry.to(dtype))
+
+
+def relative_similarity(
+    x: Any,
+    y: Any,
+    *,
+    anchors_x: Any = None,
+    anchors_y: Any = None,
+    anchor_indices: Any = None,
+    n_anchors: int | None = None,
+    method: AnchorMethod = "random",
+    similarity: RelativeKind = "cosine",
+    centre: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Mean cosine similarity of the paired relative representations of ``x`` and ``y``.
+
+    s(X, Y) = (1/n) Σ_i cos(r_X(x_i), r_Y(y_i)), r as in :func:`relative_representation`
+    with the same anchor inputs in both spaces (Moschella et al., 2023). Anchors come from,
+    in this order of precedence (exactly one may be given):
+
+    * ``anchors_x`` and ``anchors_y``: the anchor inputs embedded in each space;
+    * ``anchor_indices``: rows of both ``x`` and ``y`` (the samples are paired);
+    * ``n_anchors`` with ``method``: chosen by :func:`select_anchors` on ``x`` (so
+      ``"farthest_point"`` makes the measure depend on which side is ``x``), same rows in y.
+
+    A sample whose relative vector is zero counts with cosine 0.
+
+    Invariant to orthogonal transforms and isotropic scaling of either side (anchors
+    transformed with their space); with ``centre=True`` also to translation. In [-1, 1];
+    1 when y is x up to those transforms; symmetric in x and y for fixed anchors.
+
+    Args:
+        x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
+        anchors_x, anchors_y: (k, d1) and (k, d2) anchors, k >= 2.
+        anchor_indices: k >= 2 row indices in [0, n).
+        n_anchors: how many anchors to select (2 <= n_anchors <= n).
+        method: ``"random"`` or ``"farthest_point"`` (see :func:`select_anchors`).
+        similarity: ``"cosine"`` or ``"linear"`` relative representation.
+        centre: centre each space on its anchors' mean first.
+        generator: random generator for ``method="random"``.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+    """
+    ux, uy = _paired_relative(
+        x,
+        y,
+        anchors_x=anchors_x,
+        anchors_y=anchors_y,
+        anchor_indices=anchor_indices,
+        n_anchors=n_anchors,
+        method=method,
+        similarity=similarity,
+        centre=centre,
+        generator=generator,
+    )
+    return (ux * uy).sum(dim=1, dtype=torch.float64).mean()
+
+
+@dataclass(frozen=True)
+class RelativeRetrieval:
+    """Retrieval of each sample of ``x`` among all samples of ``y`` by relative vectors.
+
+    ``top1``: the fraction of samples whose own counterpart is the most similar;
+    ``mrr``: the mean reciprocal rank of the counterpart. 0-dim float64 tensors.
+    """
+
+    top1: Tensor
+    mrr: Tensor
+
+
+def relative_retrieval(
+    x: Any,
+    y: Any,
+    *,
+    anchors_x: Any = None,
+    anchors_y: Any = None,
+    anchor_indices: Any = None,
+    n_anchors: int | None = None,
+    method: AnchorMethod = "random",
+    similarity: RelativeKind = "cosine",
+    centre: bool = False,
+    generator: torch.Generator | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> RelativeRetrieval:
+    """Top-1 accuracy and mean reciprocal rank of matching relative representations.
+
+    For each sample i, the relative vector r_X(x_i) queries all r_Y(y_j) by cosine
+    similarity; rank_i = 1 + #{j : cos(r_X(x_i), r_Y(y_j)) > cos(r_X(x_i), r_Y(y_i))}
+    (ties count in the query's favour). top1 = mean_i [rank_i = 1], MRR = mean_i 1/rank_i,
+    as in the retrieval tables of Moschella et al. (2023). Direction x → y; swap the
+    arguments for y → x. Computed in blocks of queries: O(block_size × n) memory.
+
+    Same anchor options and invariances as :func:`relative_similarity`. Both in (0, 1]
+    (top1 in [0, 1]); 1 when y is x up to an angle-preserving map (and no two relative
+    vectors coincide). Chance level: top1 ≈ 1/n.
+
+    Returns:
+        A :class:`RelativeRetrieval` with 0-dim float64 tensors ``top1`` and ``mrr``.
+    """
+    block_size = check_positive_int(block_size, name="block_size")
+    ux, uy = _paired_relative(
+        x,
+        y,
+        anchors_x=anchors_x,
+        anchors_y=anchors_y,
+        anchor_indices=anchor_indices,
+        n_anchors=n_anchors,
+        method=method,
+        similarity=similarity,
+        centre=centre,
+        generator=generator,
+    )
+    n = ux.shape[0]
+    hits = torch.zeros((), dtype=torch.float64, device=ux.device)
+    reciprocal = torch.zeros((), dtype=torch.float64, device=ux.device)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        scores = ux[start:stop] @ uy.T
+        rows = torch.arange(stop - start, device=ux.device)
+        own = scores[rows, rows + start]
+        rank = 1 + (scores > own[:, None]).sum(dim=1)
+        hits += (rank == 1).sum()
+        reciprocal += (1.0 / rank.to(torch.float64)).sum()
+    return RelativeRetrieval(top1=hits / n, mrr=reciprocal / n)

@@ -1,0 +1,440 @@
+"""Descriptive statistics of a representation, and their differences between two.
+
+As in Klabunde et al. (2023, "Similarity of neural network models: a survey", and their
+ReSi benchmark, github.com/mklabunde/resi): a representation is summarised by one number
+and two representations are compared by the absolute difference of their numbers.
+
+* magnitude: the length of the mean row (ReSi), or the mean length of the rows;
+* concentricity: the mean cosine similarity of each row to the mean row;
+* uniformity (Wang & Isola, 2020): log of the mean Gaussian potential exp(-t ||x_i - x_j||²).
+
+Magnitude and concentricity are sums over samples and stream (:class:`Magnitude`,
+:class:`Concentricity` and their ``*Difference`` counterparts); uniformity is a sum over
+pairs, computed in row blocks in O(block_size × n) memory.
+
+The two representations of a difference need not have the same samples (or the same
+number of them): each statistic is computed on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any, Literal, cast
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from subspaces._checks import (
+    DegenerateInputError,
+    ShapeError,
+    TooFewSamplesError,
+    check_choice,
+    check_matrix,
+    check_positive_int,
+    check_same_device,
+    check_scalar_in_range,
+)
+
+__all__ = [
+    "MAGNITUDE_MODES",
+    "Concentricity",
+    "ConcentricityDifference",
+    "Magnitude",
+    "MagnitudeDifference",
+    "concentricity",
+    "concentricity_difference",
+    "magnitude",
+    "magnitude_difference",
+    "uniformity",
+    "uniformity_difference",
+]
+
+MagnitudeMode = Literal["norm_of_mean", "mean_norm"]
+MAGNITUDE_MODES: tuple[str, ...] = ("norm_of_mean", "mean_norm")
+"""``"norm_of_mean"``: ||mean_i x_i|| (ReSi); ``"mean_norm"``: mean_i ||x_i||."""
+
+DEFAULT_BLOCK_SIZE = 512
+_CHUNK = 4096
+_ROW_STATES = ("n", "sum", "sum_unit", "sum_norm")
+_STREAMING_EPS = float(torch.finfo(torch.float32).eps)
+"""Streaming classes do not know the batches' dtype: they judge a zero mean as for float32."""
+
+
+# --------------------------------------------------------------------------------------------
+# Row sums: the maths core of magnitude and concentricity
+
+
+def _add(state: Any, name: str, value: Tensor) -> None:
+    current = getattr(state, name)
+    setattr(state, name, value if current.numel() == 0 else current + value)
+
+
+def _row_sums_update(state: Any, x: Tensor, prefix: str = "") -> None:
+    """Add n, Σ x_i, Σ x_i/||x_i|| (zero rows add 0) and Σ ||x_i||, all float64, to ``state``."""
+    if x.shape[0] == 0:
+        return
+    f64 = torch.float64
+    _add(state, prefix + "n", torch.tensor(float(x.shape[0]), dtype=f64, device=x.device))
+    for start in range(0, x.shape[0], _CHUNK):
+        xb = x[start : start + _CHUNK].to(f64)
+        norms = torch.linalg.vector_norm(xb, dim=1)
+        unit = xb / torch.where(norms > 0, norms, torch.ones_like(norms))[:, None]
+        _add(state, prefix + "sum", xb.sum(0))
+        _add(state, prefix + "sum_unit", unit.sum(0))
+        _add(state, prefix + "sum_norm", norms.sum())
+
+
+def _empty_row_sums(device: torch.device) -> SimpleNamespace:
+    return SimpleNamespace(
+        **{name: torch.zeros(0, dtype=torch.float64, device=device) for name in _ROW_STATES}
+    )
+
+
+def _magnitude_compute(n: Tensor, total: Tensor, sum_norm: Tensor, mode: str) -> Tensor:
+    if mode == "mean_norm":
+        return sum_norm / n
+    return torch.linalg.vector_norm(total / n)
+
+
+_DEGENERATE_MEAN = 100.0
+"""The mean row counts as zero when shorter than this many ulps of the mean row length."""
+
+
+def _concentricity_compute(
+    n: Tensor, total: Tensor, sum_unit: Tensor, sum_norm: Tensor, name: str, eps: float
+) -> Tensor:
+    """mean_i cos(x_i, m) = (Σ_i x_i/||x_i||)·m / (n ||m||), m the mean row."""
+    mean = total / n
+    norm = torch.linalg.vector_norm(mean)
+    if float(norm) <= _DEGENERATE_MEAN * eps * float(sum_norm / n):
+        raise DegenerateInputError(
+            f"the mean row of {name} is the zero vector (to rounding: its length is "
+            f"{float(norm):.3g}, the mean row length {float(sum_norm / n):.3g}), so the cosine "
+            "of each row to it (concentricity) is undefined; this happens for centred data. "
+            f"Do not centre {name} before this statistic."
+        )
+    return (sum_unit @ mean) / (n * norm)
+
+
+def _check_mode(mode: Any) -> str:
+    return check_choice(mode, name="mode", choices=MAGNITUDE_MODES)
+
+
+def _check_two(x: Any, y: Any, *, min_samples: int = 1) -> tuple[Tensor, Tensor]:
+    tx = check_matrix(x, name="x", min_samples=min_samples)
+    ty = check_matrix(y, name="y", min_samples=min_samples)
+    check_same_device(tx, ty, names=("x", "y"))
+    return tx, ty
+
+
+def magnitude(x: Any, *, mode: MagnitudeMode = "norm_of_mean") -> Tensor:
+    """Magnitude of a representation.
+
+    ``mode="norm_of_mean"`` (default, ReSi's ``magnitude_difference``, Klabunde et al. 2023):
+    ||(1/n) Σ_i x_i||_2, the length of the mean row. ``mode="mean_norm"``:
+    (1/n) Σ_i ||x_i||_2, the mean length of the rows. No normalisation (ReSi's per-sample
+    ``magnitude_nrmse`` is a different measure, not provided here).
+
+    Invariant to orthogonal transforms and to permutations of samples; scales with the data
+    (isotropic scaling by c multiplies it by |c|). In [0, ∞); ``norm_of_mean`` <= ``mean_norm``.
+
+    Args:
+        x: (n, d) representation.
+        mode: which magnitude.
+
+    Returns:
+        A 0-dim float64 tensor on ``x``'s device.
+    """
+    _check_mode(mode)
+    t = check_matrix(x, name="x", min_samples=1)
+    sums = _empty_row_sums(t.device)
+    _row_sums_update(sums, t)
+    return _magnitude_compute(sums.n, sums.sum, sums.sum_norm, mode)
+
+
+def concentricity(x: Any) -> Tensor:
+    """Concentricity: the mean cosine similarity of the rows to the mean row.
+
+    C(X) = (1/n) Σ_i cos(x_i, m), m = (1/n) Σ_j x_j (Klabunde et al. 2023; ReSi). A zero row
+    counts with cosine 0 (as sklearn's cosine, which ReSi uses).
+
+    Invariant to orthogonal transforms, isotropic scaling (c > 0) and permutations of
+    samples; not to translation. In [-1, 1]; 1 iff every row points along the mean (it is
+    negative only when a few long rows outweigh many rows pointing the other way).
+
+    Args:
+        x: (n, d) representation whose mean row is not zero (do not centre it).
+
+    Returns:
+        A 0-dim float64 tensor on ``x``'s device.
+
+    Raises:
+        DegenerateInputError: the mean row is zero (e.g. centred data): shorter than 100 ulps
+            of ``x``'s dtype times the mean row length (float32's ulp for the streaming
+            classes, which do not know the dtype).
+    """
+    t = check_matrix(x, name="x", min_samples=1)
+    sums = _empty_row_sums(t.device)
+    _row_sums_update(sums, t)
+    eps = torch.finfo(t.dtype).eps
+    return _concentricity_compute(sums.n, sums.sum, sums.sum_unit, sums.sum_norm, "x", eps)
+
+
+def magnitude_difference(x: Any, y: Any, *, mode: MagnitudeMode = "norm_of_mean") -> Tensor:
+    """|magnitude(x) - magnitude(y)| (ReSi's ``magnitude_difference`` for the default mode).
+
+    Invariant to orthogonal transforms and sample permutations of either side; symmetric;
+    in [0, ∞), 0 for y = x. ``x`` and ``y`` may have different numbers of samples.
+    """
+    _check_mode(mode)
+    tx, ty = _check_two(x, y)
+    return (magnitude(tx, mode=mode) - magnitude(ty, mode=mode)).abs()
+
+
+def concentricity_difference(x: Any, y: Any) -> Tensor:
+    """|concentricity(x) - concentricity(y)| (ReSi's ``concentricity_difference``).
+
+    Invariant to orthogonal transforms, isotropic scaling and sample permutations of either
+    side; symmetric; in [0, 2], 0 for y = x.
+    """
+    tx, ty = _check_two(x, y)
+    return (concentricity(tx) - concentricity(ty)).abs()
+
+
+# --------------------------------------------------------------------------------------------
+# Uniformity (blocked over pairs)
+
+
+def _log_potential_sum(z: Tensor, t: float, block_size: int) -> Tensor:
+    """log Σ_{i<j} exp(-t ||z_i - z_j||²) in float64, by row blocks over the upper triangle."""
+    n = z.shape[0]
+    sq = (z * z).sum(dim=1)
+    parts = []
+    for start in range(0, n - 1, block_size):
+        stop = min(start + block_size, n - 1)
+        d2 = torch.addmm(sq[None, start:], z[start:stop], z[start:].T, alpha=-2.0)
+        d2.add_(sq[start:stop, None]).clamp_min_(0.0)
+        # Row r of the block is sample start + r; its pairs j > start + r are columns > r.
+        upper = torch.cat([d2[r, r + 1 :] for r in range(stop - start)]).to(torch.float64)
+        parts.append(torch.logsumexp(upper.mul_(-t), dim=0))
+    return torch.logsumexp(torch.stack(parts), dim=0)
+
+
+def _prepare_uniformity(x: Tensor, normalize: bool, name: str) -> Tensor:
+    if normalize:
+        norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        zero = int((norms == 0).sum())
+        if zero:
+            raise DegenerateInputError(
+                f"{name} has {zero} zero rows, which cannot be normalised to the unit sphere; "
+                "drop them or use normalize=False."
+            )
+        return x / norms
+    # Translation does not change distances: centring on the float64 mean shrinks the norms
+    # and the cancellation in |a|² + |b|² - 2 a·b.
+    return x - x.mean(dim=0, dtype=torch.float64).to(x.dtype)
+
+
+def uniformity(
+    x: Any,
+    *,
+    t: float = 2.0,
+    normalize: bool = False,
+    exclude_self: bool = False,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Tensor:
+    """Uniformity (Wang & Isola, 2020) as in ReSi: log of the mean Gaussian potential.
+
+    U(X) = log( (1/n²) Σ_{i,j} exp(-t ||x_i - x_j||²) ), t = 2, over all n² ordered pairs
+    including i = j and on the rows as given (ReSi's ``uniformity_difference``).
+    Wang & Isola's loss uses distinct pairs (``exclude_self=True``: divide by n(n-1) and
+    drop i = j) of L2-normalised features (``normalize=True``).
+
+    Computed with a running float64 log-sum-exp (no underflow for spread-out data) in row
+    blocks over the upper triangle: O(n² d) time, O(block_size × n) memory.
+
+    Invariant to orthogonal transforms, translation and sample permutations
+    (``normalize=True``: orthogonal transforms and positive scaling of each row, not
+    translation); not to scaling. In [-log n, 0] (``exclude_self``: (-∞, 0]); lower is more
+    uniform.
+
+    Args:
+        x: (n, d) representation, n >= 2.
+        t: the temperature, > 0.
+        normalize: L2-normalise the rows first.
+        exclude_self: average over the n(n-1) pairs i != j only.
+        block_size: rows per block.
+
+    Returns:
+        A 0-dim float64 tensor on ``x``'s device.
+    """
+    t = check_scalar_in_range(t, name="t", low=0.0, high=math.inf, low_open=True, high_open=True)
+    block_size = check_positive_int(block_size, name="block_size")
+    tx = check_matrix(x, name="x", min_samples=2)
+    z = _prepare_uniformity(tx, normalize, "x")
+    n = z.shape[0]
+    # Each unordered pair counts twice among the ordered pairs.
+    log_sum = _log_potential_sum(z, t, block_size) + math.log(2.0)
+    if exclude_self:
+        return log_sum - math.log(n * (n - 1))
+    # The n pairs i = j each contribute exp(0) = 1.
+    log_sum = torch.logaddexp(log_sum, torch.tensor(math.log(n), dtype=torch.float64))
+    return log_sum - 2.0 * math.log(n)
+
+
+def uniformity_difference(
+    x: Any,
+    y: Any,
+    *,
+    t: float = 2.0,
+    normalize: bool = False,
+    exclude_self: bool = False,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Tensor:
+    """|uniformity(x) - uniformity(y)| (ReSi's ``uniformity_difference`` with the defaults).
+
+    Invariant to orthogonal transforms, translation and sample permutations of either side
+    (see :func:`uniformity` for ``normalize``); symmetric; in [0, ∞), 0 for y = x.
+    """
+    tx, ty = _check_two(x, y, min_samples=2)
+    options: dict[str, Any] = {
+        "t": t,
+        "normalize": normalize,
+        "exclude_self": exclude_self,
+        "block_size": block_size,
+    }
+    return (uniformity(tx, **options) - uniformity(ty, **options)).abs()
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming classes
+
+
+class _RowSumsMetric(Metric):
+    """Float64 row sums of one representation (and of a second, under the prefix ``y_``)."""
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better: bool | None = None
+
+    def __init__(self, *, paired: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._prefixes = ("", "y_") if paired else ("",)
+        for prefix in self._prefixes:
+            for name in _ROW_STATES:
+                self.add_state(
+                    prefix + name, default=torch.zeros(0, dtype=torch.float64), dist_reduce_fx="sum"
+                )
+
+    def _get(self, name: str) -> Tensor:
+        return cast(Tensor, getattr(self, name))
+
+    def _update_one(self, t: Tensor, prefix: str, name: str) -> None:
+        total = self._get(prefix + "sum")
+        if total.numel() and t.shape[1] != total.shape[0]:
+            raise ShapeError(
+                f"this batch of {name} has {t.shape[1]} features but earlier batches had "
+                f"{total.shape[0]}; every batch must come from the same layer."
+            )
+        _row_sums_update(self, t, prefix)
+
+    def _sums(self, prefix: str, name: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        n = self._get(prefix + "n")
+        if n.numel() == 0 or float(n) == 0:
+            raise TooFewSamplesError(
+                f"{type(self).__name__} has seen no samples of {name}; call update() before "
+                "compute()."
+            )
+        return (
+            n,
+            self._get(prefix + "sum"),
+            self._get(prefix + "sum_unit"),
+            self._get(prefix + "sum_norm"),
+        )
+
+
+class Magnitude(_RowSumsMetric):
+    """Streaming :func:`magnitude`: ``update(x)`` per batch, ``compute()`` at the end.
+
+    Equals :func:`magnitude` of the concatenated batches, whatever the split; its float64
+    states sum across ``torch.distributed`` ranks.
+    """
+
+    def __init__(self, *, mode: MagnitudeMode = "norm_of_mean", **kwargs: Any) -> None:
+        super().__init__(paired=False, **kwargs)
+        self.mode = _check_mode(mode)
+
+    def update(self, x: Any) -> None:
+        """Add a batch of rows ``x`` (m, d)."""
+        self._update_one(check_matrix(x, name="x", min_samples=1), "", "x")
+
+    def compute(self) -> Tensor:
+        """The magnitude of every row seen so far."""
+        n, total, _, sum_norm = self._sums("", "x")
+        return _magnitude_compute(n, total, sum_norm, self.mode)
+
+
+class Concentricity(_RowSumsMetric):
+    """Streaming :func:`concentricity`: ``update(x)`` per batch, ``compute()`` at the end.
+
+    Exact for any split: mean_i cos(x_i, m) = (Σ_i x_i/||x_i||)·m/(n||m||) needs only the
+    float64 sums of the rows and of the unit rows, which sum across ranks.
+    """
+
+    higher_is_better = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(paired=False, **kwargs)
+
+    def update(self, x: Any) -> None:
+        """Add a batch of rows ``x`` (m, d)."""
+        self._update_one(check_matrix(x, name="x", min_samples=1), "", "x")
+
+    def compute(self) -> Tensor:
+        """The concentricity of every row seen so far."""
+        n, total, sum_unit, sum_norm = self._sums("", "x")
+        return _concentricity_compute(n, total, sum_unit, sum_norm, "x", _STREAMING_EPS)
+
+
+class _PairedRowSumsMetric(_RowSumsMetric):
+    higher_is_better = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(paired=True, **kwargs)
+
+    def update(self, x: Any, y: Any) -> None:
+        """Add a batch of rows of each representation (the batches may differ in length)."""
+        tx, ty = _check_two(x, y)
+        self._update_one(tx, "", "x")
+        self._update_one(ty, "y_", "y")
+
+
+class MagnitudeDifference(_PairedRowSumsMetric):
+    """Streaming :func:`magnitude_difference`: ``update(x, y)`` per batch, ``compute()``."""
+
+    def __init__(self, *, mode: MagnitudeMode = "norm_of_mean", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = _check_mode(mode)
+
+    def compute(self) -> Tensor:
+        """|magnitude(x) - magnitude(y)| over every row seen so far."""
+        nx, sx, _, normx = self._sums("", "x")
+        ny, sy, _, normy = self._sums("y_", "y")
+        return (
+            _magnitude_compute(nx, sx, normx, self.mode)
+            - _magnitude_compute(ny, sy, normy, self.mode)
+        ).abs()
+
+
+class ConcentricityDifference(_PairedRowSumsMetric):
+    """Streaming :func:`concentricity_difference`: ``update(x, y)`` per batch, ``compute()``."""
+
+    def compute(self) -> Tensor:
+        """|concentricity(x) - concentricity(y)| over every row seen so far."""
+        nx, sx, ux, normx = self._sums("", "x")
+        ny, sy, uy, normy = self._sums("y_", "y")
+        cx = _concentricity_compute(nx, sx, ux, normx, "x", _STREAMING_EPS)
+        cy = _concentricity_compute(ny, sy, uy, normy, "y", _STREAMING_EPS)
+        return (cx - cy).abs()
