@@ -9,7 +9,7 @@ from torch import Tensor
 
 from subspaces._checks import DegenerateInputError, TooFewSamplesError, check_paired
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments, paired_moments
-from subspaces.similarity._streaming import PairedMomentsMetric
+from subspaces.similarity._streaming import PairedMomentsMetric, _check_variance
 
 __all__ = ["LinearCKA", "linear_cka", "linear_cka_from_moments"]
 
@@ -27,15 +27,11 @@ def linear_cka_from_moments(m: CentredMoments, *, debiased: bool = False) -> Ten
     """Linear CKA from centred moments (the maths core shared by function and class)."""
     if m.cxx is None or m.cyy is None or m.cxy is None:
         raise ValueError("linear CKA needs the self and cross moments of x and y")
+    _check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA")
+    _check_variance(m.cyy, m.mean_y, m.n, name="y", measure="CKA")
     cross = (m.cxy * m.cxy).sum()
     self_x = (m.cxx * m.cxx).sum()
     self_y = (m.cyy * m.cyy).sum()
-    for name, value in (("x", self_x), ("y", self_y)):
-        if float(value) == 0.0:
-            raise DegenerateInputError(
-                f"{name} has zero variance (every sample is the same point), so CKA is undefined; "
-                f"check that {name} is not a constant or dead layer."
-            )
     if not debiased:
         return cross / torch.sqrt(self_x * self_y)
     if m.row_norms is None:
