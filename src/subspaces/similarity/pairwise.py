@@ -36,6 +36,9 @@ class PairwiseMeasure:
     ``symmetric`` lets the list-with-itself case compute only the upper triangle;
     ``row_norms(options)`` says whether the moments need the row-norm sums (debiased
     estimators); ``min_samples`` is the fewest samples the measure accepts.
+    ``float64_products`` forms the moments with float64 products (measures that whiten,
+    such as CCA, amplify rounding by the condition number); ``from_moments`` then also
+    receives ``input_dtype``, the dtype of the data, which sets its rank tolerance.
     """
 
     name: str
@@ -46,6 +49,7 @@ class PairwiseMeasure:
     function: Callable[..., Tensor] | None = None
     row_norms: Callable[[dict[str, Any]], bool] = field(default=lambda options: False)
     min_samples: int = 2
+    float64_products: bool = False
 
 
 MEASURES: dict[str, PairwiseMeasure] = {}
@@ -168,15 +172,15 @@ class _Own:
     row_sq: Tensor | None  # ||x_i - mean||², float64, for debiased estimators
 
 
-def _own_statistics(x: Tensor, *, row_norms: bool, chunk_size: int) -> _Own:
+def _own_statistics(x: Tensor, *, dtype: torch.dtype, row_norms: bool, chunk_size: int) -> _Own:
     n = x.shape[0]
     mean = x.sum(0, dtype=torch.float64) / n
-    mean_cast = mean.to(x.dtype)
+    mean_cast = mean.to(dtype)
     residual = torch.zeros_like(mean)
     cxx = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
     row_sq = torch.empty(n, dtype=torch.float64, device=x.device) if row_norms else None
     for start in range(0, n, chunk_size):
-        c = x[start : start + chunk_size] - mean_cast
+        c = x[start : start + chunk_size].to(dtype) - mean_cast
         residual += c.sum(0, dtype=torch.float64)
         cxx += (c.T @ c).to(torch.float64)
         if row_sq is not None:
@@ -208,12 +212,19 @@ def _moment_route(
 ) -> None:
     assert spec.from_moments is not None
     need_norms = spec.row_norms(options)
-    own_x = [_own_statistics(x, row_norms=need_norms, chunk_size=chunk_size) for x in xs]
-    own_y = (
-        own_x
-        if same
-        else [_own_statistics(y, row_norms=need_norms, chunk_size=chunk_size) for y in ys]
-    )
+    data_dtype = xs[0].dtype
+    for t in (*xs, *ys):
+        data_dtype = torch.promote_types(data_dtype, t.dtype)
+    # One dtype for every product: the data's, or float64 for measures that whiten.
+    dtype = torch.float64 if spec.float64_products else data_dtype
+    if spec.float64_products:
+        options = {**options, "input_dtype": data_dtype}
+
+    def own(t: Tensor) -> _Own:
+        return _own_statistics(t, dtype=dtype, row_norms=need_norms, chunk_size=chunk_size)
+
+    own_x = [own(x) for x in xs]
+    own_y = own_x if same else [own(y) for y in ys]
     n = xs[0].shape[0]
     for i, x in enumerate(xs):
         # A representation with itself reuses its own X^T X: no product, and exactly 1 for CKA.
@@ -224,16 +235,12 @@ def _moment_route(
         if not cols:
             continue
         widths = [ys[j].shape[1] for j in cols]
-        dtype = torch.promote_types(x.dtype, ys[cols[0]].dtype)
-        for j in cols:
-            dtype = torch.promote_types(dtype, ys[j].dtype)
         # One product per row chunk against every partner at once: x_c^T [y1_c, y2_c, ...].
         cross = torch.zeros(x.shape[1], sum(widths), dtype=torch.float64, device=x.device)
         for start in range(0, n, chunk_size):
-            xc = (x[start : start + chunk_size] - own_x[i].mean_cast).to(dtype)
+            xc = x[start : start + chunk_size].to(dtype) - own_x[i].mean_cast
             yc = torch.cat(
-                [(ys[j][start : start + chunk_size] - own_y[j].mean_cast).to(dtype) for j in cols],
-                1,
+                [ys[j][start : start + chunk_size].to(dtype) - own_y[j].mean_cast for j in cols], 1
             )
             cross += (xc.T @ yc).to(torch.float64)
         offset = 0
