@@ -1,0 +1,484 @@
+"""Neighbourhood similarity: do two representations give the same samples the same neighbours?
+
+Every measure here is built on the blocked exact kNN of :mod:`subspaces.linalg.knn`: each
+representation's ``k`` nearest neighbours are found with O(block × n) memory, and the
+measures are then computed from the ``(n, k)`` neighbour lists (and their similarities) only.
+Nothing ``n × n`` is allocated. A sample is never its own neighbour (self-exclusion by index,
+so duplicated points are still neighbours of each other), except in ``cknna(unbiased=False)``
+which, like its reference, lets a point attend to itself. Ties between equally near points go
+to the lower index.
+
+Neighbours are defined by cosine similarity by default, as in the references: Huh et al.
+L2-normalise features and rank by inner product, which is the cosine; ReSi ranks with
+scikit-learn's cosine metric. Cosine neighbourhoods are invariant to orthogonal transforms
+and isotropic scaling of either representation, not to translation. ``metric="euclidean"``
+gives neighbourhoods that are also translation invariant; ``"inner_product"`` ranks by raw
+dot products (invariant to orthogonal transforms and positive scaling only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from subspaces._checks import (
+    DegenerateInputError,
+    InvalidOptionError,
+    check_choice,
+    check_paired,
+    check_positive_int,
+)
+from subspaces.linalg.knn import (
+    DEFAULT_MEMORY_BUDGET,
+    KNN_METRICS,
+    KNNResult,
+    _knn_blocked,
+    _row_sq_norms64,
+)
+
+__all__ = [
+    "cknna",
+    "knn_jaccard",
+    "mutual_knn",
+    "rank_similarity",
+    "second_order_cosine_similarity",
+]
+
+NeighbourMetric = Literal["cosine", "euclidean", "sqeuclidean", "inner_product"]
+
+# elements of the (rows, k, k) neighbour-comparison tensors processed at once
+_MATCH_ELEMENTS = 1 << 22
+
+
+def _check_k(k: Any, n: int, *, minimum: int = 1) -> int:
+    k = check_positive_int(k, name="k", minimum=minimum)
+    if k >= n:
+        raise InvalidOptionError(
+            f"k must be smaller than the number of samples, n = {n} (a sample is not its own "
+            f"neighbour), got k={k}; use k <= {n - 1} or more samples."
+        )
+    return k
+
+
+def _check_not_constant(t: Tensor, name: str) -> None:
+    if bool((t == t[:1]).all()):
+        raise DegenerateInputError(
+            f"every sample of {name} is the same point (shape {tuple(t.shape)}), so its "
+            "neighbourhoods are undefined; check that it is not a constant or dead layer."
+        )
+
+
+def _validated(x: Any, y: Any, *, min_samples: int = 2) -> tuple[Tensor, Tensor]:
+    tx, ty = check_paired(x, y, min_samples=min_samples)
+    _check_not_constant(tx, "x")
+    _check_not_constant(ty, "y")
+    return tx, ty
+
+
+def _check_block(block_size: Any) -> int | None:
+    return None if block_size is None else check_positive_int(block_size, name="block_size")
+
+
+def _neighbours(
+    t: Tensor, k: int, metric: str, block_size: int | None, *, exclude_self: bool = True
+) -> KNNResult:
+    return _knn_blocked(
+        t,
+        t,
+        k,
+        metric=metric,
+        exclude_self=exclude_self,
+        rerank=True,
+        block_size=block_size,
+        memory_budget=DEFAULT_MEMORY_BUDGET,
+    )
+
+
+def _paired_neighbours(
+    x: Any, y: Any, k: Any, metric: Any, block_size: Any
+) -> tuple[Tensor, Tensor, int]:
+    """Validate and return the (n, k) neighbour index lists of x and y."""
+    metric = check_choice(metric, name="metric", choices=KNN_METRICS)
+    tx, ty = _validated(x, y)
+    k = _check_k(k, tx.shape[0])
+    block = _check_block(block_size)
+    return (
+        _neighbours(tx, k, metric, block).indices,
+        _neighbours(ty, k, metric, block).indices,
+        k,
+    )
+
+
+def _match_blocks(ix: Tensor, iy: Tensor) -> Iterator[tuple[int, int, Tensor]]:
+    """Yield ``(start, stop, match)`` with match[r, a, b] = (ix[r, a] == iy[r, b])."""
+    n, k = ix.shape
+    step = max(1, _MATCH_ELEMENTS // (k * k))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        yield start, stop, ix[start:stop, :, None] == iy[start:stop, None, :]
+
+
+def _overlap_counts(ix: Tensor, iy: Tensor) -> Tensor:
+    """|N_x(i) ∩ N_y(i)| for every i, as int64 (neighbour lists hold distinct indices)."""
+    counts = torch.empty(ix.shape[0], dtype=torch.long, device=ix.device)
+    for start, stop, match in _match_blocks(ix, iy):
+        counts[start:stop] = match.sum(dim=(1, 2))
+    return counts
+
+
+def mutual_knn(
+    x: Any,
+    y: Any,
+    *,
+    k: int = 10,
+    metric: NeighbourMetric = "cosine",
+    block_size: int | None = None,
+) -> Tensor:
+    """Mutual k-nearest-neighbour alignment (Huh et al., 2024, "The Platonic Representation
+    Hypothesis").
+
+    m_kNN(X, Y) = (1/n) Σ_i |N_k^X(i) ∩ N_k^Y(i)| / k, where N_k^X(i) are the ``k`` nearest
+    neighbours of sample ``i`` among the other samples of ``X``.
+
+    As in the reference code (``AlignmentMetrics.mutual_knn`` applied to L2-normalised
+    features by ``measure_alignment.compute_score``), neighbours are ranked by cosine
+    similarity and a sample is not its own neighbour. The reference's optional outlier
+    clipping (``prepare_features``, 95th-percentile clamp) is a preprocessing step, not part
+    of the measure, and is not applied here. Unlike the reference (full ``n × n`` masks and
+    argsort), this is blocked: O(block × n) memory.
+
+    Invariances: with cosine neighbours, orthogonal transforms and isotropic scaling of either
+    side; with ``metric="euclidean"`` also translation. Symmetric; in [0, 1]; 1 when both give
+    every sample the same neighbours.
+
+    Args:
+        x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
+        k: neighbours per sample, ``1 <= k < n``.
+        metric: how neighbours are ranked: ``"cosine"`` (default, as the reference),
+            ``"euclidean"`` (or ``"sqeuclidean"``, the same neighbours), ``"inner_product"``.
+        block_size: query rows per kNN block; default from a 256 MiB budget.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+    """
+    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
+    return _overlap_counts(ix, iy).to(torch.float64).mean() / k
+
+
+def knn_jaccard(
+    x: Any,
+    y: Any,
+    *,
+    k: int = 10,
+    metric: NeighbourMetric = "cosine",
+    block_size: int | None = None,
+) -> Tensor:
+    """Mean Jaccard index of the k-nearest-neighbour sets (Klabunde et al., 2023; ReSi's
+    ``JaccardSimilarity``).
+
+    J(X, Y) = (1/n) Σ_i |N_k^X(i) ∩ N_k^Y(i)| / |N_k^X(i) ∪ N_k^Y(i)|, and since both sets
+    have ``k`` elements, the i-th term is c_i / (2k − c_i) with c_i the overlap.
+
+    ReSi ranks by scikit-learn's cosine metric (our default) and removes self by dropping the
+    first of ``k + 1`` neighbours; we exclude self by index, which differs only when a point
+    has exact duplicates. Invariances: as :func:`mutual_knn`. Symmetric; in [0, 1].
+
+    Args:
+        x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
+        k: neighbours per sample, ``1 <= k < n``.
+        metric: how neighbours are ranked (see :func:`mutual_knn`).
+        block_size: query rows per kNN block; default from a 256 MiB budget.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+    """
+    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
+    c = _overlap_counts(ix, iy).to(torch.float64)
+    return (c / (2 * k - c)).mean()
+
+
+def rank_similarity(
+    x: Any,
+    y: Any,
+    *,
+    k: int = 10,
+    metric: NeighbourMetric = "cosine",
+    block_size: int | None = None,
+) -> Tensor:
+    """Rank similarity of the k-nearest-neighbour lists (Wang et al., 2022; as in ReSi's
+    ``RankSimilarity``, Klabunde et al., 2023).
+
+    For sample i, with r_X(j) the rank (1 = nearest) of j among i's neighbours in X and
+    C_i = N_k^X(i) ∩ N_k^Y(i):
+
+        s_i = (1 / v_i) Σ_{j ∈ C_i} 2 / ((1 + |r_X(j) − r_Y(j)|) (r_X(j) + r_Y(j))),
+        v_i = Σ_{r=1}^{|C_i|} 1/r,
+
+    and s_i = 0 when C_i is empty; the measure is (1/n) Σ_i s_i. Note that the normaliser
+    v_i counts only the *shared* neighbours (as ReSi does), so one shared neighbour at rank 1
+    in both lists scores 1 for that sample: this measures agreement of the ranks of the
+    shared neighbours more than the size of the overlap (combine with :func:`knn_jaccard`).
+
+    Ranks depend on the order within the lists, so ties between equally near points matter:
+    they go to the lower index. Self-exclusion by index (ReSi drops the first neighbour,
+    which differs with duplicated points). Invariances: as :func:`mutual_knn`. Symmetric;
+    in [0, 1]; 1 when both lists agree in order.
+
+    Args:
+        x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
+        k: neighbours per sample, ``1 <= k < n``.
+        metric: how neighbours are ranked (see :func:`mutual_knn`).
+        block_size: query rows per kNN block; default from a 256 MiB budget.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+    """
+    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
+    device = ix.device
+    ranks = torch.arange(1, k + 1, dtype=torch.float64, device=device)
+    weight = 2.0 / ((1.0 + (ranks[:, None] - ranks[None, :]).abs()) * (ranks[:, None] + ranks))
+    harmonic = torch.cat([torch.ones(1, dtype=torch.float64, device=device), ranks.reciprocal()])
+    harmonic = harmonic.cumsum(0) - 1.0  # harmonic[c] = Σ_{r=1}^{c} 1/r, harmonic[0] = 0
+    harmonic[0] = 1.0  # c = 0: the score is 0 / 1
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for _, _, match in _match_blocks(ix, iy):
+        score = (match * weight).sum(dim=(1, 2))
+        total = total + (score / harmonic[match.sum(dim=(1, 2))]).sum()
+    return total / ix.shape[0]
+
+
+def _pair_cosines(t: Tensor, inv_norm: Tensor, cand: Tensor) -> Tensor:
+    """cos(t_i, t_cand[i, a]) in float64 for an (n, c) candidate table, chunked."""
+    n, c = cand.shape
+    out = torch.empty(n, c, dtype=torch.float64, device=t.device)
+    step = max(1, DEFAULT_MEMORY_BUDGET // (16 * c * t.shape[1]))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        idx = cand[start:stop]
+        g = t.index_select(0, idx.reshape(-1)).reshape(stop - start, c, -1).to(torch.float64)
+        q = t[start:stop].to(torch.float64)
+        dots = torch.bmm(g, q[:, :, None]).squeeze(2)
+        out[start:stop] = dots * inv_norm[start:stop, None] * inv_norm[idx]
+    return out
+
+
+def _inverse_row_norms(t: Tensor, name: str) -> Tensor:
+    sq = _row_sq_norms64(t)
+    n_zero = int((sq == 0).sum())
+    if n_zero:
+        raise DegenerateInputError(
+            f"{name} has {n_zero} rows of zero norm, for which the cosine is undefined; drop "
+            "those samples or use a measure with metric='euclidean'."
+        )
+    return sq.rsqrt()
+
+
+def second_order_cosine_similarity(
+    x: Any,
+    y: Any,
+    *,
+    k: int = 10,
+    entries: Literal["similarity", "distance"] = "similarity",
+    block_size: int | None = None,
+) -> Tensor:
+    """Second-order cosine similarity (Hamilton, Leskovec & Jurafsky, 2016).
+
+    For sample i, let U_i = N_k^X(i) ∪ N_k^Y(i) (cosine neighbours, self excluded), and
+    s^X_i = (cos(x_i, x_j))_{j ∈ U_i}, s^Y_i likewise. Then
+
+        SOCS(X, Y) = (1/n) Σ_i cos(s^X_i, s^Y_i).
+
+    ``entries="similarity"`` follows the paper (vectors of cosine similarities);
+    ``entries="distance"`` follows ReSi's ``second_order_cosine_similarity``, whose vectors
+    hold cosine *distances* 1 − cos (another value in general).
+
+    Invariant to orthogonal transforms and isotropic scaling of either side, not to
+    translation. Symmetric. In [−1, 1] with similarity entries (in [0, 1] when all the
+    neighbour cosines are non-negative, and always with distance entries); 1 when y = x.
+
+    Args:
+        x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
+        k: neighbours per sample, ``1 <= k < n``.
+        entries: ``"similarity"`` (the paper) or ``"distance"`` (ReSi).
+        block_size: query rows per kNN block; default from a 256 MiB budget.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+
+    Raises:
+        DegenerateInputError: a zero row, or a sample whose second-order vector is zero
+            (only possible with ``entries="distance"`` when all its neighbours coincide
+            with it).
+    """
+    mode = check_choice(entries, name="entries", choices=("similarity", "distance"))
+    tx, ty = _validated(x, y)
+    k = _check_k(k, tx.shape[0])
+    block = _check_block(block_size)
+    inv_x = _inverse_row_norms(tx, "x")
+    inv_y = _inverse_row_norms(ty, "y")
+    ix = _neighbours(tx, k, "cosine", block).indices
+    iy = _neighbours(ty, k, "cosine", block).indices
+    cand = torch.cat([ix, iy], dim=1)
+    shared = torch.empty(iy.shape, dtype=torch.bool, device=iy.device)
+    for start, stop, match in _match_blocks(ix, iy):
+        shared[start:stop] = match.any(dim=1)
+    keep = torch.cat([torch.ones_like(ix, dtype=torch.bool), ~shared], dim=1).to(torch.float64)
+    sx = _pair_cosines(tx, inv_x, cand)
+    sy = _pair_cosines(ty, inv_y, cand)
+    if mode == "distance":
+        sx, sy = 1.0 - sx, 1.0 - sy
+    sx, sy = sx * keep, sy * keep
+    nx, ny = (sx * sx).sum(dim=1), (sy * sy).sum(dim=1)
+    bad = (nx == 0) | (ny == 0)
+    if bool(bad.any()):
+        raise DegenerateInputError(
+            f"{int(bad.sum())} samples have an all-zero second-order vector (every neighbour "
+            "coincides with the sample), so their cosine is undefined; remove duplicated "
+            "points or use entries='similarity'."
+        )
+    return ((sx * sy).sum(dim=1) / (nx * ny).sqrt()).mean()
+
+
+def _sparse_hsic(
+    rows: Tensor, cols: Tensor, a: Tensor, b: Tensor, n: int, *, unbiased: bool
+) -> Tensor:
+    """HSIC of two n × n matrices A, B given by their common support (rows, cols).
+
+    Matches the reference's ``hsic_unbiased`` / ``hsic_biased`` on dense matrices, which
+    need not be symmetric here: with u = A1, v = Aᵀ1 (and likewise for B),
+      unbiased: [tr(AB) + ΣA ΣB / ((n−1)(n−2)) − 2 1ᵀAB1 / (n−2)] / (n(n−3)), diagonal zeroed;
+      biased:   tr(AHBH) = tr(AB) − 1ᵀBA1 / n − 1ᵀAB1 / n + ΣA ΣB / n².
+    """
+    if unbiased:
+        off = rows != cols
+        rows, cols, a, b = rows[off], cols[off], a[off], b[off]
+    keys = rows * n + cols
+    if keys.numel():
+        keys_sorted, order = keys.sort()
+        transposed = cols * n + rows
+        pos = torch.searchsorted(keys_sorted, transposed).clamp_(max=keys.numel() - 1)
+        found = keys_sorted[pos] == transposed
+        tr_ab = (a * torch.where(found, b[order][pos], torch.zeros_like(a))).sum()
+    else:
+        tr_ab = a.sum()  # an empty sum, 0
+    row_a = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, rows, a)
+    col_a = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, cols, a)
+    row_b = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, rows, b)
+    col_b = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, cols, b)
+    sum_a, sum_b = a.sum(), b.sum()
+    ab_ones = col_a @ row_b  # 1ᵀ A B 1
+    if unbiased:
+        value = tr_ab + sum_a * sum_b / ((n - 1) * (n - 2)) - 2.0 * ab_ones / (n - 2)
+        return value / (n * (n - 3))
+    ba_ones = col_b @ row_a  # 1ᵀ B A 1
+    return tr_ab - ba_ones / n - ab_ones / n + sum_a * sum_b / n**2
+
+
+def _mutual_pairs(nx: KNNResult, ny: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(i, j, K_ij, L_ij) for every j in both i's X-neighbours and i's Y-neighbours."""
+    rows_l, cols_l, a_l, b_l = [], [], [], []
+    for start, stop, match in _match_blocks(nx.indices, ny.indices):
+        r, pa, pb = match.nonzero(as_tuple=True)
+        rows_l.append(r + start)
+        cols_l.append(nx.indices[start:stop][r, pa])
+        a_l.append(nx.values[start:stop][r, pa])
+        b_l.append(ny.values[start:stop][r, pb])
+    return torch.cat(rows_l), torch.cat(cols_l), torch.cat(a_l), torch.cat(b_l)
+
+
+def _self_pairs(nx: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    n, k = nx.indices.shape
+    rows = torch.arange(n, device=nx.indices.device).repeat_interleave(k)
+    vals = nx.values.reshape(-1)
+    return rows, nx.indices.reshape(-1), vals, vals
+
+
+def _cknna_terms(
+    x: Any,
+    y: Any,
+    *,
+    k: int = 10,
+    normalize: bool = True,
+    unbiased: bool = True,
+    block_size: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The three alignments (KL, KK, LL) behind :func:`cknna`, float64 0-dim tensors."""
+    tx, ty = _validated(x, y, min_samples=4 if unbiased else 2)
+    n = tx.shape[0]
+    k = _check_k(k, n, minimum=2)
+    block = _check_block(block_size)
+    if normalize:
+        tx = tx * _inverse_row_norms(tx, "x").to(tx.dtype)[:, None]
+        ty = ty * _inverse_row_norms(ty, "y").to(ty.dtype)[:, None]
+    # unbiased: a point is not its own neighbour (the reference fills the diagonal with -inf)
+    nx = _neighbours(tx, k, "inner_product", block, exclude_self=unbiased)
+    ny = _neighbours(ty, k, "inner_product", block, exclude_self=unbiased)
+    kl = _sparse_hsic(*_mutual_pairs(nx, ny), n, unbiased=unbiased)
+    kk = _sparse_hsic(*_self_pairs(nx), n, unbiased=unbiased)
+    ll = _sparse_hsic(*_self_pairs(ny), n, unbiased=unbiased)
+    return kl, kk, ll
+
+
+def cknna(
+    x: Any,
+    y: Any,
+    *,
+    k: int = 10,
+    normalize: bool = True,
+    unbiased: bool = True,
+    block_size: int | None = None,
+) -> Tensor:
+    """Centered Kernel Nearest-Neighbour Alignment (Huh et al., 2024), as in their code.
+
+    With K = X̂X̂ᵀ and L = ŶŶᵀ the linear kernels of the L2-normalised rows (``normalize``),
+    let M_ij = 1[j ∈ kNN_K(i) and j ∈ kNN_L(i)] (neighbours by kernel value, self excluded
+    when ``unbiased``) and M^K_ij = 1[j ∈ kNN_K(i)]. Then
+
+        CKNNA(X, Y) = HSIC(M∘K, M∘L) / sqrt(HSIC(M^K∘K, M^K∘K) · HSIC(M^L∘L, M^L∘L)),
+
+    with HSIC Song et al.'s unbiased estimator (``unbiased=True``, the reference's default)
+    or tr(AHBH) (``unbiased=False``). This is the definition of the reference implementation
+    (``AlignmentMetrics.cknna`` in minyoungg/platonic-rep, used for the paper's figures),
+    which masks the kernels *before* centring; the paper's appendix writes the alignment as a
+    row-centred sum over mutual neighbours instead. Differences from the reference code:
+    it allocates several ``n × n`` matrices, we never do (M∘K has at most ``k`` entries per
+    row, so every HSIC term is computed from the ``(n, k)`` neighbour lists in O(nk log nk));
+    and it divides by sqrt(KK · LL) + 1e-6, we divide by sqrt(KK · LL) exactly (the 1e-6 is a
+    relative change of order 1e-6 / sqrt(KK · LL), up to ~1e-2 at n ~ 1e3 and growing with n).
+    With ``k = n − 1`` and ``unbiased=True`` it equals debiased linear CKA of the normalised
+    rows.
+
+    The masked kernels are not symmetric, so the unbiased value is not exactly symmetric in
+    (x, y) (the 1ᵀAB1 term); ``unbiased=False`` is symmetric. Invariant to orthogonal
+    transforms and isotropic scaling of either side (with ``normalize``), not translation.
+    1 when y = x; typically in [0, 1] but not bounded by construction (it can be slightly
+    negative).
+
+    Args:
+        x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
+        k: neighbours per sample, ``2 <= k < n`` (the reference requires k >= 2).
+        normalize: L2-normalise rows first (the reference pipeline does); ``False`` uses the
+            raw inner products as kernel and neighbour ranking.
+        unbiased: unbiased HSIC and self excluded from the neighbours (reference default).
+        block_size: query rows per kNN block; default from a 256 MiB budget.
+
+    Returns:
+        A 0-dim float64 tensor on the inputs' device.
+
+    Raises:
+        DegenerateInputError: a zero row with ``normalize``, or a non-positive
+            self-alignment HSIC(M^K∘K, M^K∘K) (too few samples or a degenerate kernel).
+    """
+    kl, kk, ll = _cknna_terms(
+        x, y, k=k, normalize=normalize, unbiased=unbiased, block_size=block_size
+    )
+    for name, value in (("x", kk), ("y", ll)):
+        if float(value) <= 0.0:
+            raise DegenerateInputError(
+                f"the kNN-masked HSIC of {name} with itself is {float(value):.3g} (not positive), "
+                "so CKNNA is undefined; use more samples, a larger k, or unbiased=False."
+            )
+    return kl / torch.sqrt(kk * ll)

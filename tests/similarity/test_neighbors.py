@@ -1,0 +1,425 @@
+"""Neighbourhood similarity measures: blocked versions against dense n × n references,
+invariances, bounds and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from subspaces._checks import DegenerateInputError, InvalidOptionError, ShapeError
+from subspaces.similarity.cka import linear_cka
+from subspaces.similarity.neighbors import (
+    _cknna_terms,
+    cknna,
+    knn_jaccard,
+    mutual_knn,
+    rank_similarity,
+    second_order_cosine_similarity,
+)
+
+Measure = Callable[..., torch.Tensor]
+SET_MEASURES: dict[str, Measure] = {
+    "mutual_knn": mutual_knn,
+    "knn_jaccard": knn_jaccard,
+    "rank_similarity": rank_similarity,
+}
+ALL_MEASURES: dict[str, Measure] = {
+    **SET_MEASURES,
+    "socs": second_order_cosine_similarity,
+    "cknna": cknna,
+}
+
+
+# ---- dense n × n references, written from the definitions -------------------------------
+
+
+def _dense_key(t: torch.Tensor, metric: str) -> torch.Tensor:
+    """n × n matrix, larger = nearer, float64."""
+    t = t.double()
+    if metric == "cosine":
+        tn = t / t.norm(dim=1, keepdim=True)
+        return tn @ tn.T
+    if metric == "inner_product":
+        return t @ t.T
+    return -torch.cdist(t, t)
+
+
+def _dense_neighbours(t: torch.Tensor, k: int, metric: str, exclude_self: bool = True) -> list:
+    key = _dense_key(t, metric)
+    if exclude_self:
+        key.fill_diagonal_(-torch.inf)
+    return key.sort(dim=1, descending=True, stable=True).indices[:, :k].tolist()
+
+
+def _dense_mutual_knn(x, y, k, metric="cosine") -> float:
+    nx, ny = _dense_neighbours(x, k, metric), _dense_neighbours(y, k, metric)
+    return sum(len(set(a) & set(b)) for a, b in zip(nx, ny, strict=True)) / (k * len(nx))
+
+
+def _dense_jaccard(x, y, k, metric="cosine") -> float:
+    nx, ny = _dense_neighbours(x, k, metric), _dense_neighbours(y, k, metric)
+    terms = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(nx, ny, strict=True)]
+    return sum(terms) / len(terms)
+
+
+def _dense_rank_similarity(x, y, k, metric="cosine") -> float:
+    nx, ny = _dense_neighbours(x, k, metric), _dense_neighbours(y, k, metric)
+    scores = []
+    for a, b in zip(nx, ny, strict=True):
+        shared = set(a) & set(b)
+        if not shared:
+            scores.append(0.0)
+            continue
+        total = 0.0
+        for j in shared:
+            ra, rb = a.index(j) + 1, b.index(j) + 1
+            total += 2.0 / ((1 + abs(ra - rb)) * (ra + rb))
+        scores.append(total / sum(1.0 / r for r in range(1, len(shared) + 1)))
+    return sum(scores) / len(scores)
+
+
+def _dense_socs(x, y, k, entries="similarity") -> float:
+    cx, cy = _dense_key(x, "cosine"), _dense_key(y, "cosine")
+    nx, ny = _dense_neighbours(x, k, "cosine"), _dense_neighbours(y, k, "cosine")
+    out = []
+    for i, (a, b) in enumerate(zip(nx, ny, strict=True)):
+        union = sorted(set(a) | set(b))
+        sx, sy = cx[i, union], cy[i, union]
+        if entries == "distance":
+            sx, sy = 1 - sx, 1 - sy
+        out.append(float(sx @ sy / (sx.norm() * sy.norm())))
+    return sum(out) / len(out)
+
+
+def _hsic_unbiased(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Song et al. (2012) unbiased HSIC, diagonals zeroed, tr(AB) for non-symmetric A, B."""
+    n = a.shape[0]
+    a, b = a.clone().fill_diagonal_(0), b.clone().fill_diagonal_(0)
+    value = (
+        torch.trace(a @ b) + a.sum() * b.sum() / ((n - 1) * (n - 2)) - 2 * (a @ b).sum() / (n - 2)
+    )
+    return value / (n * (n - 3))
+
+
+def _hsic_biased(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    n = a.shape[0]
+    h = torch.eye(n, dtype=a.dtype) - 1.0 / n
+    return torch.trace(a @ h @ b @ h)
+
+
+def _dense_cknna(x, y, k, *, normalize=True, unbiased=True) -> tuple[float, float, float]:
+    x, y = x.double(), y.double()
+    if normalize:
+        x, y = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
+    kx, ky = x @ x.T, y @ y.T
+
+    def mask(kern: torch.Tensor) -> torch.Tensor:
+        key = kern.clone()
+        if unbiased:
+            key.fill_diagonal_(-torch.inf)
+        idx = key.sort(dim=1, descending=True, stable=True).indices[:, :k]
+        return torch.zeros_like(kern).scatter_(1, idx, 1.0)
+
+    mx, my = mask(kx), mask(ky)
+    hsic = _hsic_unbiased if unbiased else _hsic_biased
+    m = mx * my
+    return (
+        float(hsic(m * kx, m * ky)),
+        float(hsic(mx * kx, mx * kx)),
+        float(hsic(my * ky, my * ky)),
+    )
+
+
+# ---- data --------------------------------------------------------------------------------
+
+
+def _pair(seed: int, n: int = 60, d1: int = 6, d2: int = 5, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d1, generator=g, dtype=torch.float64)
+    y = torch.tanh(x @ torch.randn(d1, d2, generator=g, dtype=torch.float64))
+    y = y + 0.3 * torch.randn(n, d2, generator=g, dtype=torch.float64)
+    return x.to(dtype), y.to(dtype)
+
+
+@pytest.fixture
+def pair() -> tuple[torch.Tensor, torch.Tensor]:
+    return _pair(0)
+
+
+def _orthogonal(d: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return q
+
+
+# ---- agreement with the dense references -------------------------------------------------
+
+
+DENSE_SET = {
+    "mutual_knn": _dense_mutual_knn,
+    "knn_jaccard": _dense_jaccard,
+    "rank_similarity": _dense_rank_similarity,
+}
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "inner_product"])
+@pytest.mark.parametrize("k", [1, 5, 59], ids=lambda k: f"k{k}")
+@pytest.mark.parametrize("name", list(SET_MEASURES))
+def test_set_measures_match_dense(pair: tuple, name: str, k: int, metric: str) -> None:
+    x, y = pair
+    got = SET_MEASURES[name](x, y, k=k, metric=metric, block_size=7)
+    assert got.dtype == torch.float64
+    assert got.ndim == 0
+    # both count the same integers; only the float64 summation order differs
+    assert float(got) == pytest.approx(DENSE_SET[name](x, y, k, metric), abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_set_measures_float32_input(dtype: torch.dtype) -> None:
+    x, y = _pair(1, dtype=dtype)
+    assert float(mutual_knn(x, y, k=4)) == pytest.approx(_dense_mutual_knn(x, y, 4), abs=1e-12)
+
+
+@pytest.mark.parametrize("entries", ["similarity", "distance"])
+@pytest.mark.parametrize("k", [1, 6, 59], ids=lambda k: f"k{k}")
+def test_socs_matches_dense(pair: tuple, k: int, entries: str) -> None:
+    x, y = pair
+    got = second_order_cosine_similarity(x, y, k=k, entries=entries, block_size=9)
+    # float64 cosines from gathered rows vs from a dense Gram: ~1e-15 apart
+    assert float(got) == pytest.approx(_dense_socs(x, y, k, entries), abs=1e-12)
+
+
+@pytest.mark.parametrize("normalize", [True, False], ids=["normalized", "raw"])
+@pytest.mark.parametrize("unbiased", [True, False], ids=["unbiased", "biased"])
+@pytest.mark.parametrize("k", [2, 7, 59], ids=lambda k: f"k{k}")
+def test_cknna_terms_match_dense(pair: tuple, k: int, unbiased: bool, normalize: bool) -> None:
+    x, y = pair
+    terms = _cknna_terms(x, y, k=k, unbiased=unbiased, normalize=normalize, block_size=11)
+    dense = _dense_cknna(x, y, k, unbiased=unbiased, normalize=normalize)
+    for got, want in zip(terms, dense, strict=True):
+        # sparse O(nk) sums vs dense n × n matrix products, both float64
+        assert float(got) == pytest.approx(want, rel=1e-9, abs=1e-14)
+
+
+def test_cknna_biased_with_self_neighbours_matches_dense(pair: tuple) -> None:
+    # unbiased=False lets a point be its own neighbour (the diagonal is the largest cosine)
+    x, y = pair
+    kl, kk, ll = _dense_cknna(x, y, 5, unbiased=False)
+    assert float(cknna(x, y, k=5, unbiased=False)) == pytest.approx(kl / (kk * ll) ** 0.5)
+
+
+def test_cknna_full_neighbourhood_is_debiased_cka_of_normalised_rows(pair: tuple) -> None:
+    x, y = pair
+    xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
+    want = linear_cka(xn, yn, debiased=True)
+    assert float(cknna(x, y, k=x.shape[0] - 1)) == pytest.approx(float(want), rel=1e-9)
+
+
+def test_cknna_unbiased_is_not_exactly_symmetric(pair: tuple) -> None:
+    # the masked kernels are not symmetric, so 1ᵀAB1 ≠ 1ᵀBA1: documented, small
+    x, y = pair
+    xy, yx = float(cknna(x, y, k=5)), float(cknna(y, x, k=5))
+    assert xy != yx
+    assert abs(xy - yx) < 0.05 * abs(xy)
+
+
+# ---- properties --------------------------------------------------------------------------
+
+seeds = st.integers(0, 2**31 - 1)
+sizes = st.integers(12, 40)
+neighbours = st.integers(1, 8)
+settings_fast = settings(max_examples=25, deadline=None)
+
+
+def _value(name: str, x: torch.Tensor, y: torch.Tensor, k: int, **kw) -> float:
+    if name == "cknna":
+        k = max(k, 2)
+    return float(ALL_MEASURES[name](x, y, k=k, **kw))
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+@settings_fast
+@given(seed=seeds, n=sizes, k=neighbours)
+def test_invariant_to_orthogonal_transform_and_isotropic_scaling(
+    name: str, seed: int, n: int, k: int
+) -> None:
+    x, y = _pair(seed, n=n)
+    xt = 3.7 * x @ _orthogonal(x.shape[1], seed + 1)
+    yt = 0.02 * y @ _orthogonal(y.shape[1], seed + 2)
+    # neighbour sets are unchanged (float64, no near ties in continuous data); values to 1e-9
+    assert _value(name, xt, yt, k) == pytest.approx(_value(name, x, y, k), abs=1e-9)
+
+
+@pytest.mark.parametrize("name", list(SET_MEASURES))
+@settings_fast
+@given(seed=seeds, n=sizes, k=neighbours)
+def test_euclidean_neighbourhoods_are_translation_invariant(
+    name: str, seed: int, n: int, k: int
+) -> None:
+    x, y = _pair(seed, n=n)
+    shifted = _value(name, x + 5.0, y - 2.0, k, metric="euclidean")
+    assert shifted == pytest.approx(_value(name, x, y, k, metric="euclidean"), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+def test_cosine_neighbourhoods_are_not_translation_invariant(name: str) -> None:
+    # cosine neighbours of raw features change when the data move away from the origin
+    x, y = _pair(3, n=40)
+    assert _value(name, x + 2.0, y, 4) != pytest.approx(_value(name, x, y, 4), abs=1e-6)
+
+
+@pytest.mark.parametrize("name", [*SET_MEASURES, "socs"])
+@settings_fast
+@given(seed=seeds, n=sizes, k=neighbours)
+def test_symmetric(name: str, seed: int, n: int, k: int) -> None:
+    x, y = _pair(seed, n=n)
+    assert _value(name, y, x, k) == pytest.approx(_value(name, x, y, k), abs=1e-12)
+
+
+@settings_fast
+@given(seed=seeds, n=sizes, k=st.integers(2, 8))
+def test_biased_cknna_symmetric(seed: int, n: int, k: int) -> None:
+    x, y = _pair(seed, n=n)
+    forward = float(cknna(x, y, k=k, unbiased=False))
+    assert float(cknna(y, x, k=k, unbiased=False)) == pytest.approx(forward, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", [*SET_MEASURES, "socs"])
+@settings_fast
+@given(seed=seeds, n=sizes, k=neighbours)
+def test_in_unit_interval(name: str, seed: int, n: int, k: int) -> None:
+    x, y = _pair(seed, n=n)
+    # socs with similarity entries lies in [-1, 1]; distance entries are non-negative
+    kw = {"entries": "distance"} if name == "socs" else {}
+    assert 0.0 <= _value(name, x, y, k, **kw) <= 1.0 + 1e-12
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+@settings_fast
+@given(seed=seeds, n=sizes, k=neighbours)
+def test_self_similarity_is_one(name: str, seed: int, n: int, k: int) -> None:
+    x, _ = _pair(seed, n=n)
+    assert _value(name, x, x, k) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+@settings_fast
+@given(seed=seeds, n=sizes, k=neighbours)
+def test_permuting_samples_of_both_leaves_the_value(name: str, seed: int, n: int, k: int) -> None:
+    x, y = _pair(seed, n=n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    assert _value(name, x[perm], y[perm], k) == pytest.approx(_value(name, x, y, k), abs=1e-9)
+
+
+@pytest.mark.parametrize("name", list(SET_MEASURES))
+def test_unrelated_representations_score_near_chance(name: str) -> None:
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    assert _value(name, x, y, 5) < 0.1  # chance overlap is k / (n - 1) ~ 0.0125
+
+
+def test_duplicates_are_neighbours_of_each_other() -> None:
+    # self-exclusion by index: a duplicated sample finds its twin, not itself
+    x, _ = _pair(6, n=30)
+    x = torch.cat([x, x[:5]])
+    assert float(mutual_knn(x, x.flip(1), k=1)) == pytest.approx(1.0)
+
+
+def test_numpy_input_and_block_sizes_agree(pair: tuple) -> None:
+    x, y = pair
+    one = mutual_knn(x.numpy(), y.numpy(), k=5)
+    assert float(one) == float(mutual_knn(x, y, k=5, block_size=1))
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+def test_k_at_least_n(pair: tuple, name: str) -> None:
+    x, y = pair
+    with pytest.raises(
+        InvalidOptionError, match=r"k must be smaller than the number of samples, n = 60.*k=60"
+    ):
+        ALL_MEASURES[name](x, y, k=60)
+
+
+@pytest.mark.parametrize("name", [*SET_MEASURES, "socs"])
+def test_k_below_one(pair: tuple, name: str) -> None:
+    x, y = pair
+    with pytest.raises(InvalidOptionError, match="k must be at least 1, got 0"):
+        ALL_MEASURES[name](x, y, k=0)
+
+
+def test_cknna_k_below_two(pair: tuple) -> None:
+    x, y = pair
+    with pytest.raises(InvalidOptionError, match="k must be at least 2, got 1"):
+        cknna(x, y, k=1)
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+def test_mismatched_samples(pair: tuple, name: str) -> None:
+    x, y = pair
+    with pytest.raises(ShapeError, match=r"x has 60 rows.*y has 59"):
+        ALL_MEASURES[name](x, y[:59], k=3)
+
+
+@pytest.mark.parametrize("name", list(SET_MEASURES))
+def test_unknown_metric(pair: tuple, name: str) -> None:
+    x, y = pair
+    with pytest.raises(InvalidOptionError, match="metric must be one of"):
+        SET_MEASURES[name](x, y, metric="hamming")
+
+
+def test_unknown_entries(pair: tuple) -> None:
+    x, y = pair
+    with pytest.raises(InvalidOptionError, match="entries must be one of"):
+        second_order_cosine_similarity(x, y, entries="rank")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+def test_zero_rows_with_cosine(pair: tuple, name: str) -> None:
+    x, y = pair
+    x = x.clone()
+    x[4] = 0.0
+    with pytest.raises(DegenerateInputError, match="1 rows of zero norm"):
+        _value(name, x, y, 3)
+
+
+def test_socs_distance_entries_all_zero() -> None:
+    # every sample has only exact duplicates as neighbours: cosine distances all 0
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    x = x.repeat_interleave(3, dim=0)
+    with pytest.raises(DegenerateInputError, match="all-zero second-order vector"):
+        second_order_cosine_similarity(x, x, k=2, entries="distance")
+
+
+def test_cknna_degenerate_self_alignment() -> None:
+    # positive 1-D samples all normalise to 1: the kernel is constant and, with every other
+    # sample a neighbour, its unbiased self-alignment is exactly 0
+    x = torch.arange(1.0, 7.0, dtype=torch.float64)[:, None]
+    y = torch.randn(6, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    with pytest.raises(DegenerateInputError, match="kNN-masked HSIC of x with itself is 0"):
+        cknna(x, y, k=5)
+
+
+@pytest.mark.parametrize("name", list(ALL_MEASURES))
+def test_constant_representation(pair: tuple, name: str) -> None:
+    x, y = pair
+    with pytest.raises(DegenerateInputError, match="every sample of y is the same point"):
+        _value(name, x, torch.ones_like(y), 3)
+
+
+def test_cknna_needs_four_samples() -> None:
+    x = torch.randn(3, 2)
+    with pytest.raises(ShapeError, match="at least 4"):
+        cknna(x, x, k=2)
+
+
+def test_block_size_must_be_positive(pair: tuple) -> None:
+    x, y = pair
+    with pytest.raises(InvalidOptionError, match="block_size must be at least 1"):
+        mutual_knn(x, y, block_size=0)
