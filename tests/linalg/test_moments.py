@@ -9,7 +9,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subspaces.linalg.moments import MomentSums, accumulate_moments, centre_moments, paired_moments
+from subspaces.linalg.moments import (
+    MomentSums,
+    accumulate_moments,
+    centre_moments,
+    paired_moments,
+    rebase_moments,
+)
 
 
 def _reference(x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -100,3 +106,56 @@ def test_empty_batch_is_a_no_op(data: tuple) -> None:
     accumulate_moments(s, x[:0], y[:0])
     accumulate_moments(s, x, y)
     torch.testing.assert_close(centre_moments(s).cxy, paired_moments(x, y).cxy)
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e6], ids=["offset1e3", "offset1e6"])
+def test_far_from_the_origin_loses_nothing(offset: float) -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(300, 4, generator=g, dtype=torch.float64)
+    near, far = (
+        paired_moments(x, y, row_norms=True, chunk_size=64),
+        paired_moments(x + offset, y - offset, row_norms=True, chunk_size=64),
+    )
+    for name in ("cxx", "cyy", "cxy"):
+        torch.testing.assert_close(getattr(far, name), getattr(near, name), rtol=1e-9, atol=1e-9)
+    assert far.row_norms is not None and near.row_norms is not None
+    torch.testing.assert_close(far.row_norms.sq_xy, near.row_norms.sq_xy, rtol=1e-9, atol=0)
+    torch.testing.assert_close(far.row_norms.sq_xx, near.row_norms.sq_xx, rtol=1e-9, atol=0)
+
+
+def test_rebase_is_exact_algebra() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    a, b = MomentSums(), MomentSums()
+    accumulate_moments(a, x, y, row_norms=True)
+    accumulate_moments(b, x, y, row_norms=True)
+    rebase_moments(
+        b, torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    )
+    ca, cb = centre_moments(a), centre_moments(b)
+    torch.testing.assert_close(ca.cxy, cb.cxy)
+    assert ca.row_norms is not None and cb.row_norms is not None
+    torch.testing.assert_close(ca.row_norms.sq_xy, cb.row_norms.sq_xy)
+
+
+def test_states_with_different_shifts_merge_exactly() -> None:
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(100, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(100, 2, generator=g, dtype=torch.float64)
+    first, second = MomentSums(), MomentSums()
+    accumulate_moments(first, x[:50] + 7, y[:50], row_norms=True)
+    accumulate_moments(second, x[50:] - 7, y[50:], row_norms=True)  # another shift
+    both = torch.cat([x[:50] + 7, x[50:] - 7])
+    merged, ref = centre_moments(first + second), paired_moments(both, y, row_norms=True)
+    torch.testing.assert_close(merged.cxx, ref.cxx)
+    assert merged.row_norms is not None and ref.row_norms is not None
+    torch.testing.assert_close(merged.row_norms.sq_xx, ref.row_norms.sq_xx)
+
+
+def test_about_origin_gives_raw_second_moments() -> None:
+    x = torch.randn(30, 3, dtype=torch.float64) + 4
+    s = MomentSums()
+    accumulate_moments(s, x, about_origin=True)
+    torch.testing.assert_close(s.sxx, x.T @ x)

@@ -190,7 +190,7 @@ def _class_rows(z: Tensor, member: _Membership, j: int) -> tuple[Tensor, Tensor]
 def _gram(a: Tensor, chunk_size: int) -> Tensor:
     """Σ_i a_i a_iᵀ (d × d) in float64, products in the input dtype over row chunks."""
     state = MomentSums()
-    accumulate_moments(state, a, chunk_size=chunk_size)
+    accumulate_moments(state, a, about_origin=True, chunk_size=chunk_size)
     if state.sxx.numel() == 0:
         return torch.zeros(a.shape[1], a.shape[1], dtype=_F64, device=a.device)
     return 0.5 * (state.sxx + state.sxx.T)

@@ -41,7 +41,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -59,8 +59,8 @@ from subspaces._checks import (
 )
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    MOMENT_STATES,
     CentredMoments,
+    MomentsMetric,
     accumulate_moments,
     centre_moments,
     paired_moments,
@@ -455,7 +455,7 @@ class _DataclassResultMetric(Metric):
         return unboxed
 
 
-class CovarianceSpectrum(_DataclassResultMetric):
+class CovarianceSpectrum(_DataclassResultMetric, MomentsMetric):
     """Streaming covariance spectrum: ``update(x)`` per batch, ``compute()`` at the end.
 
     ``compute()`` returns the :class:`Spectrum` of every sample seen so far, equal to
@@ -478,12 +478,7 @@ class CovarianceSpectrum(_DataclassResultMetric):
     def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
-        for name in MOMENT_STATES:
-            self.add_state(name, default=torch.zeros(0, dtype=_F64), dist_reduce_fx="sum")
         self.add_state("input_eps", default=torch.tensor(0.0, dtype=_F64), dist_reduce_fx="max")
-
-    def _state(self, name: str) -> Tensor:
-        return cast(Tensor, getattr(self, name))
 
     def update(self, x: Any) -> None:
         """Add a batch of rows ``x`` (m, d)."""

@@ -4,11 +4,14 @@ from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     MOMENT_STATES,
     CentredMoments,
+    MomentsMetric,
     MomentSums,
     RowNormSums,
     accumulate_moments,
     centre_moments,
+    merge_moments,
     paired_moments,
+    rebase_moments,
 )
 
 __all__ = [
@@ -16,8 +19,11 @@ __all__ = [
     "MOMENT_STATES",
     "CentredMoments",
     "MomentSums",
+    "MomentsMetric",
     "RowNormSums",
     "accumulate_moments",
     "centre_moments",
+    "merge_moments",
     "paired_moments",
+    "rebase_moments",
 ]

@@ -6,34 +6,44 @@ Procrustes, shape metrics, regression). This module accumulates the sums they ar
 from, chunk by chunk, so that
 
 * the result is exact to float64 rounding although the products run in the input dtype:
-  each chunk is centred on its own float64 mean, its float32 product accumulates over at
-  most ``chunk_size`` rows, and the chunk's mean is added back as a rank-one float64 term;
-* the state is a set of plain sums: merging two states (shards, batches, or ranks of
-  ``torch.distributed``) is adding them;
+  each chunk is centred on its own mean, its float32 product accumulates over at most
+  ``chunk_size`` rows, and the chunk's mean is added back as a rank-one float64 term;
+* every sum is taken about a *shift* (the first chunk's mean), not about the origin, so
+  that centring at the end cancels nothing large: data far from the origin (a residual
+  stream with a large mean) lose no precision, even in the fourth-order row-norm sums of
+  debiased estimators;
+* merging two states (shards, batches, or ranks of ``torch.distributed``) is adding them
+  after bringing one to the other's shift (:func:`rebase_moments`); :class:`MomentsMetric`
+  does this for ``torch.distributed`` before the states are summed across ranks;
 * memory is O(d²) whatever n is.
 
 The state is any object with the attributes named in :data:`MOMENT_STATES` (a
-:class:`MomentSums`, or a ``torchmetrics.Metric`` that declared them as states), so that a
-function and a streaming class share one code path.
+:class:`MomentSums`, or a :class:`MomentsMetric`), so that a function and a streaming class
+share one code path.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MOMENT_STATES",
     "CentredMoments",
     "MomentSums",
+    "MomentsMetric",
     "RowNormSums",
     "accumulate_moments",
     "centre_moments",
+    "merge_moments",
     "paired_moments",
+    "rebase_moments",
 ]
 
 DEFAULT_CHUNK_SIZE = 4096
@@ -50,14 +60,16 @@ _ROW_NORM_STATES = (
     "sum_bx",
     "sum_by",
 )
-MOMENT_STATES = ("n", "sum_x", "sum_y", "sxx", "syy", "sxy", *_ROW_NORM_STATES)
-"""Attribute names of a moment state. All are float64 sums; empty tensors until first use.
+_SHIFT_STATES = ("shift_x", "shift_y")
+MOMENT_STATES = ("n", *_SHIFT_STATES, "sum_x", "sum_y", "sxx", "syy", "sxy", *_ROW_NORM_STATES)
+"""Attribute names of a moment state: float64 tensors, empty until first use.
 
-``n`` samples; ``sum_x``, ``sum_y`` column sums; ``sxx``, ``syy``, ``sxy`` raw second
-moments (X^T X, Y^T Y, X^T Y); and, only when row-norm sums are requested (debiased
-estimators), with ``a_i = ||x_i||²`` and ``b_i = ||y_i||²``: ``sum_a`` = Σ a_i, ``sum_b``,
-``sum_aa`` = Σ a_i², ``sum_bb``, ``sum_ab`` = Σ a_i b_i, ``sum_ax`` = Σ a_i x_i, ``sum_ay``,
-``sum_bx``, ``sum_by``.
+``n`` samples; ``shift_x``, ``shift_y`` the points the sums are taken about (below, x and y
+stand for ``x - shift_x`` and ``y - shift_y``); ``sum_x``, ``sum_y`` column sums; ``sxx``,
+``syy``, ``sxy`` second moments (X^T X, Y^T Y, X^T Y); and, only when row-norm sums are
+requested (debiased estimators), with ``a_i = ||x_i||²`` and ``b_i = ||y_i||²``: ``sum_a`` =
+Σ a_i, ``sum_b``, ``sum_aa`` = Σ a_i², ``sum_bb``, ``sum_ab`` = Σ a_i b_i, ``sum_ax`` =
+Σ a_i x_i, ``sum_ay``, ``sum_bx``, ``sum_by``. All but the shifts are sums over samples.
 """
 
 
@@ -70,6 +82,8 @@ class MomentSums:
     """A moment state held in a plain object (the functional path's counterpart of a Metric)."""
 
     n: Tensor = field(default_factory=_empty)
+    shift_x: Tensor = field(default_factory=_empty)
+    shift_y: Tensor = field(default_factory=_empty)
     sum_x: Tensor = field(default_factory=_empty)
     sum_y: Tensor = field(default_factory=_empty)
     sxx: Tensor = field(default_factory=_empty)
@@ -87,14 +101,8 @@ class MomentSums:
 
     def __add__(self, other: MomentSums) -> MomentSums:
         """Merge two states over disjoint samples (a state that never saw data is neutral)."""
-        merged = MomentSums()
-        for name in MOMENT_STATES:
-            a, b = getattr(self, name), getattr(other, name)
-            setattr(
-                merged,
-                name,
-                b.clone() if a.numel() == 0 else a.clone() if b.numel() == 0 else a + b,
-            )
+        merged = copy.deepcopy(self)
+        merge_moments(merged, other)
         return merged
 
 
@@ -137,12 +145,17 @@ def _add(state: Any, name: str, value: Tensor) -> None:
     setattr(state, name, value if current.numel() == 0 else current + value)
 
 
-def _raw_product(xc: Tensor, sx: Tensor, mx: Tensor, yc: Tensor, sy: Tensor, my: Tensor) -> Tensor:
-    """Σ_i x_i y_i^T over a chunk in float64, from the product of chunk-centred data.
+def _get(state: Any, name: str) -> Tensor:
+    return cast(Tensor, getattr(state, name))
 
-    ``mx``/``my`` are the chunk means rounded to the data's dtype, ``xc = x - mx`` and
-    ``sx = Σ xc`` (float64, nearly zero); then
-    ``Σ x y^T = xc^T yc + mx sy^T + sx my^T + m mx my^T``, every rank-one term in float64.
+
+def _raw_product(xc: Tensor, sx: Tensor, mx: Tensor, yc: Tensor, sy: Tensor, my: Tensor) -> Tensor:
+    """Σ_i (x_i - s)(y_i - t)^T over a chunk in float64, from the product of centred data.
+
+    ``xc = x - m̂x`` with m̂x the chunk mean rounded to the data's dtype, ``sx = Σ xc``
+    (float64, nearly zero) and ``mx = m̂x - s`` in float64 (likewise for y); then
+    ``Σ (x - s)(y - t)^T = xc^T yc + mx sy^T + sx my^T + m mx my^T``, the rank-one terms
+    in float64.
     """
     product = (xc.T @ yc).to(torch.float64)
     product += torch.outer(mx, sy) + torch.outer(sx, my) + xc.shape[0] * torch.outer(mx, my)
@@ -157,6 +170,7 @@ def accumulate_moments(
     self_terms: bool = True,
     cross: bool = True,
     row_norms: bool = False,
+    about_origin: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> None:
     """Add the samples ``x`` (and paired ``y``) to ``state`` in place.
@@ -167,18 +181,28 @@ def accumulate_moments(
         self_terms: accumulate ``X^T X`` (and ``Y^T Y``).
         cross: accumulate ``X^T Y`` (ignored without ``y``).
         row_norms: also accumulate the row-norm sums that debiased estimators need.
-        chunk_size: rows per float32 product.
+        about_origin: on a fresh state, take sums about 0 instead of the first chunk's
+            mean, so that ``state.sxx`` is the raw second moment (uncentred measures).
+        chunk_size: rows per product.
     """
     m = x.shape[0]
     if m == 0:
         return
+    if row_norms and y is None:
+        raise ValueError("row-norm sums need paired data y")
     f64 = torch.float64
+    if _get(state, "shift_x").numel() == 0:
+        first = slice(0, chunk_size)
+        state.shift_x = _shift_for(x[first], about_origin)
+        if y is not None:
+            state.shift_y = _shift_for(y[first], about_origin)
+    shift_x, shift_y = _get(state, "shift_x"), _get(state, "shift_y")
     _add(state, "n", torch.tensor(float(m), dtype=f64, device=x.device))
     for start in range(0, m, chunk_size):
         xb = x[start : start + chunk_size]
-        mx = xb.mean(0)  # any shift near the mean will do: sx below makes it exact
+        mx = xb.mean(0)  # any point near the mean will do: sx below makes it exact
         xc = xb - mx
-        sx, mx64 = xc.sum(0, dtype=f64), mx.to(f64)
+        sx, mx64 = xc.sum(0, dtype=f64), mx.to(f64) - shift_x
         _add(state, "sum_x", xb.shape[0] * mx64 + sx)
         if self_terms:
             _add(state, "sxx", _raw_product(xc, sx, mx64, xc, sx, mx64))
@@ -186,91 +210,165 @@ def accumulate_moments(
             yb = y[start : start + chunk_size]
             my = yb.mean(0)
             yc = yb - my
-            sy, my64 = yc.sum(0, dtype=f64), my.to(f64)
+            sy, my64 = yc.sum(0, dtype=f64), my.to(f64) - shift_y
             _add(state, "sum_y", yb.shape[0] * my64 + sy)
             if self_terms:
                 _add(state, "syy", _raw_product(yc, sy, my64, yc, sy, my64))
             if cross:
                 _add(state, "sxy", _raw_product(xc, sx, mx64, yc, sy, my64))
-        if row_norms:
-            if y is None:
-                raise ValueError("row-norm sums need paired data y")
-            x64, y64 = xb.to(f64), y[start : start + chunk_size].to(f64)
-            a = (x64 * x64).sum(1)
-            b = (y64 * y64).sum(1)
-            _add(state, "sum_a", a.sum())
-            _add(state, "sum_b", b.sum())
-            _add(state, "sum_aa", a @ a)
-            _add(state, "sum_bb", b @ b)
-            _add(state, "sum_ab", a @ b)
-            _add(state, "sum_ax", a @ x64)
-            _add(state, "sum_ay", a @ y64)
-            _add(state, "sum_bx", b @ x64)
-            _add(state, "sum_by", b @ y64)
+            if row_norms:
+                x64, y64 = xb.to(f64) - shift_x, yb.to(f64) - shift_y
+                a = (x64 * x64).sum(1)
+                b = (y64 * y64).sum(1)
+                _add(state, "sum_a", a.sum())
+                _add(state, "sum_b", b.sum())
+                _add(state, "sum_aa", a @ a)
+                _add(state, "sum_bb", b @ b)
+                _add(state, "sum_ab", a @ b)
+                _add(state, "sum_ax", a @ x64)
+                _add(state, "sum_ay", a @ y64)
+                _add(state, "sum_bx", b @ x64)
+                _add(state, "sum_by", b @ y64)
+
+
+def _shift_for(rows: Tensor, about_origin: bool) -> Tensor:
+    mean = rows.mean(0, dtype=torch.float64)
+    return torch.zeros_like(mean) if about_origin else mean
+
+
+def rebase_moments(state: Any, shift_x: Tensor, shift_y: Tensor | None = None) -> None:
+    """Re-express every sum of ``state`` about new shifts, in place (exact algebra).
+
+    With δ = new - old shift, x' = x - δ, u_i = x_i·δ and c = |δ|² (likewise v, cy for
+    y): Σx' = Σx - nδ, X'^T Y' = X^T Y - δ(Σy)^T - (Σx)δy^T + nδδy^T, and for the row
+    norms a'_i = a_i - 2u_i + c, expanded with Σu = Σx·δ, Σu² = δ^T X^T X δ, Σ a u =
+    (Σ a x)·δ, Σ u x = X^T X δ, Σ u v = δ^T X^T Y δy. When the shifts are close (both near
+    the data mean) nothing large cancels.
+    """
+    n = _get(state, "n")
+    if n.numel() == 0:
+        return
+    names = ("sum_x", "sum_y", "sxx", "syy", "sxy", *_ROW_NORM_STATES)
+    old = {name: _get(state, name) for name in names}
+    has = {name: t.numel() > 0 for name, t in old.items()}
+    dx = shift_x - _get(state, "shift_x")
+    sx = old["sum_x"]
+    has_y = _get(state, "shift_y").numel() > 0 and shift_y is not None
+    new: dict[str, Tensor] = {"sum_x": sx - n * dx}
+    if has["sxx"]:
+        sxx = old["sxx"]
+        new["sxx"] = sxx - torch.outer(dx, sx) - torch.outer(sx, dx) + n * torch.outer(dx, dx)
+    if has_y:
+        assert shift_y is not None
+        dy = shift_y - _get(state, "shift_y")
+        sy = old["sum_y"]
+        new["sum_y"] = sy - n * dy
+        if has["syy"]:
+            syy = old["syy"]
+            new["syy"] = syy - torch.outer(dy, sy) - torch.outer(sy, dy) + n * torch.outer(dy, dy)
+        if has["sxy"]:
+            sxy = old["sxy"]
+            new["sxy"] = sxy - torch.outer(dx, sy) - torch.outer(sx, dy) + n * torch.outer(dx, dy)
+        if has["sum_ab"]:
+            new.update(_rebase_row_norms(old, n, dx, dy))
+    for name, value in new.items():
+        setattr(state, name, value)
+    state.shift_x = shift_x.clone()
+    if has_y:
+        assert shift_y is not None
+        state.shift_y = shift_y.clone()
+
+
+def _rebase_row_norms(o: dict[str, Tensor], n: Tensor, dx: Tensor, dy: Tensor) -> dict[str, Tensor]:
+    sx, sy, sxx, syy, sxy = o["sum_x"], o["sum_y"], o["sxx"], o["syy"], o["sxy"]
+    cx, cy = dx @ dx, dy @ dy
+    ux, vy = sx @ dx, sy @ dy  # Σu, Σv
+
+    def own(
+        sum_a: Tensor,
+        sum_aa: Tensor,
+        sum_ax: Tensor,
+        s: Tensor,
+        ss: Tensor,
+        d: Tensor,
+        c: Tensor,
+        u: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        new_aa = (
+            sum_aa - 4 * (sum_ax @ d) + 2 * c * sum_a + 4 * (d @ ss @ d) - 4 * c * u + n * c * c
+        )
+        new_ax = sum_ax - 2 * (ss @ d) + c * s - d * sum_a + 2 * d * u - n * c * d
+        return sum_a - 2 * u + n * c, new_aa, new_ax
+
+    sum_a, sum_aa, sum_ax = own(o["sum_a"], o["sum_aa"], o["sum_ax"], sx, sxx, dx, cx, ux)
+    sum_b, sum_bb, sum_by = own(o["sum_b"], o["sum_bb"], o["sum_by"], sy, syy, dy, cy, vy)
+    a, b = o["sum_a"], o["sum_b"]
+    sum_ab = (
+        o["sum_ab"]
+        - 2 * (o["sum_ay"] @ dy)
+        + cy * a
+        - 2 * (o["sum_bx"] @ dx)
+        + 4 * (dx @ sxy @ dy)
+        - 2 * cy * ux
+        + cx * b
+        - 2 * cx * vy
+        + n * cx * cy
+    )
+    sum_ay = o["sum_ay"] - 2 * (sxy.T @ dx) + cx * sy - dy * a + 2 * dy * ux - n * cx * dy
+    sum_bx = o["sum_bx"] - 2 * (sxy @ dy) + cy * sx - dx * b + 2 * dx * vy - n * cy * dx
+    return {
+        "sum_a": sum_a,
+        "sum_b": sum_b,
+        "sum_aa": sum_aa,
+        "sum_bb": sum_bb,
+        "sum_ab": sum_ab,
+        "sum_ax": sum_ax,
+        "sum_ay": sum_ay,
+        "sum_bx": sum_bx,
+        "sum_by": sum_by,
+    }
+
+
+def merge_moments(state: Any, other: Any) -> None:
+    """Add the samples summarised by ``other`` to ``state``, in place (``other`` unchanged)."""
+    if _get(other, "n").numel() == 0:
+        return
+    if _get(state, "n").numel() == 0:
+        for name in MOMENT_STATES:
+            setattr(state, name, _get(other, name).clone())
+        return
+    incoming = MomentSums(**{name: _get(other, name) for name in MOMENT_STATES})
+    shift_y = _get(state, "shift_y")
+    rebase_moments(incoming, _get(state, "shift_x"), shift_y if shift_y.numel() else None)
+    for name in MOMENT_STATES:
+        if name not in _SHIFT_STATES:
+            _add(state, name, _get(incoming, name))
 
 
 def centre_moments(state: Any) -> CentredMoments:
-    """Turn raw sums into centred scatter matrices (float64). The state must have seen data."""
-    if state.n.numel() == 0 or float(state.n) == 0:
+    """Centred scatter matrices (float64) of everything ``state`` has seen."""
+    n_t = _get(state, "n")
+    if n_t.numel() == 0 or float(n_t) == 0:
         raise ValueError("no samples have been accumulated yet; call update() first")
-    n_t = state.n
-    n = round(float(n_t))
-    mean_x = state.sum_x / n_t
-    mean_y = state.sum_y / n_t if state.sum_y.numel() else None
+    c = MomentSums(**{name: _get(state, name) for name in MOMENT_STATES})
+    mean_x = c.shift_x + c.sum_x / n_t
+    mean_y = c.shift_y + c.sum_y / n_t if c.sum_y.numel() else None
+    rebase_moments(c, mean_x, mean_y)
 
-    def centred(s: Tensor, mean_a: Tensor | None, mean_b: Tensor | None) -> Tensor | None:
-        if s.numel() == 0 or mean_a is None or mean_b is None:
-            return None
-        return s - n_t * torch.outer(mean_a, mean_b)
+    def symmetric(t: Tensor) -> Tensor | None:
+        return 0.5 * (t + t.T) if t.numel() else None
 
-    cxx = centred(state.sxx, mean_x, mean_x)
-    cyy = centred(state.syy, mean_y, mean_y)
-    cxy = centred(state.sxy, mean_x, mean_y)
-    if cxx is not None:
-        cxx = 0.5 * (cxx + cxx.T)
-    if cyy is not None:
-        cyy = 0.5 * (cyy + cyy.T)
     norms = None
-    if state.sum_ab.numel() and mean_y is not None and state.sxx.numel() and state.syy.numel():
-        norms = _centred_row_norm_sums(state, mean_x, mean_y, n_t)
-    return CentredMoments(n, mean_x, mean_y, cxx, cyy, cxy, norms)
-
-
-def _centred_row_norm_sums(state: Any, mx: Tensor, my: Tensor, n: Tensor) -> RowNormSums:
-    """The :class:`RowNormSums` from raw sums (no second pass over the data).
-
-    For rows p, q of two representations with means mp, mq, raw squared norms a, b and
-    u_i = p_i·mp, v_i = q_i·mq: ||pc_i||² = a_i - 2u_i + |mp|², and
-    Σ||pc_i||²||qc_i||² = Σab - 2(Σa q)·mq + |mq|²Σa - 2(Σb p)·mp + 4 mp^T P^T Q mq
-    - 2|mq|²Σu + |mp|²Σb - 2|mp|²Σv + n|mp|²|mq|².
-    """
-    norm2 = {"x": mx @ mx, "y": my @ my}
-    mean = {"x": mx, "y": my}
-    col = {"x": state.sum_x, "y": state.sum_y}
-    sq = {"x": state.sum_a, "y": state.sum_b}
-    fourth = {"xx": state.sum_aa, "yy": state.sum_bb, "xy": state.sum_ab}
-    weighted = {"xx": state.sum_ax, "xy": state.sum_ay, "yx": state.sum_bx, "yy": state.sum_by}
-    raw = {"xx": state.sxx, "yy": state.syy, "xy": state.sxy}
-
-    def single(p: str) -> Tensor:
-        return sq[p] - 2 * (col[p] @ mean[p]) + n * norm2[p]
-
-    def double(p: str, q: str) -> Tensor:
-        u, v = col[p] @ mean[p], col[q] @ mean[q]
-        return (
-            fourth[p + q]
-            - 2 * (weighted[p + q] @ mean[q])
-            + norm2[q] * sq[p]
-            - 2 * (weighted[q + p] @ mean[p])
-            + 4 * (mean[p] @ raw[p + q] @ mean[q])
-            - 2 * norm2[q] * u
-            + norm2[p] * sq[q]
-            - 2 * norm2[p] * v
-            + n * norm2[p] * norm2[q]
-        )
-
-    return RowNormSums(
-        single("x"), single("y"), double("x", "x"), double("y", "y"), double("x", "y")
+    if c.sum_ab.numel():
+        norms = RowNormSums(c.sum_a, c.sum_b, c.sum_aa, c.sum_bb, c.sum_ab)
+    return CentredMoments(
+        round(float(n_t)),
+        mean_x,
+        mean_y,
+        symmetric(c.sxx),
+        symmetric(c.syy),
+        c.sxy if c.sxy.numel() else None,
+        norms,
     )
 
 
@@ -289,3 +387,65 @@ def paired_moments(
         state, x, y, self_terms=self_terms, cross=cross, row_norms=row_norms, chunk_size=chunk_size
     )
     return centre_moments(state)
+
+
+def _first(stacked: Tensor) -> Tensor:
+    """Reduction of the shift states across ranks: they are equal after the rebase."""
+    return stacked[0]
+
+
+class MomentsMetric(Metric):
+    """A ``torchmetrics.Metric`` whose states are the moment sums of :data:`MOMENT_STATES`.
+
+    Subclasses call :func:`accumulate_moments` on ``self`` in ``update`` and
+    :func:`centre_moments` in ``compute``. Under ``torch.distributed`` every rank first
+    re-expresses its sums about one common shift (one all-reduce), then the sums are added;
+    ``forward`` merges batch states the same way. Every rank must have seen at least one
+    batch before ``compute()`` (states are sized by the first batch).
+    """
+
+    full_state_update = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name in MOMENT_STATES:
+            reduce = _first if name in _SHIFT_STATES else "sum"
+            self.add_state(name, default=torch.zeros(0, dtype=torch.float64), dist_reduce_fx=reduce)
+
+    def _state(self, name: str) -> Tensor:
+        return _get(self, name)
+
+    def _sync_dist(self, dist_sync_fn: Any = None, process_group: Any = None) -> None:
+        group = process_group or self.process_group
+        n = self._state("n")
+        if n.numel():
+            shifts: list[Tensor | None] = []
+            for name in _SHIFT_STATES:
+                shift = self._state(name)
+                if shift.numel() == 0:
+                    shifts.append(None)
+                    continue
+                weighted = torch.cat([shift * n, n.reshape(1)])
+                torch.distributed.all_reduce(weighted, group=group)
+                shifts.append(weighted[:-1] / weighted[-1])
+            assert shifts[0] is not None
+            rebase_moments(self, shifts[0], shifts[1])
+        if dist_sync_fn is None:
+            super()._sync_dist(process_group=process_group)
+        else:
+            super()._sync_dist(dist_sync_fn, process_group=process_group)
+
+    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
+        # forward() merges the running states (incoming) with one batch's (self).
+        batch = MomentSums(**{name: self._state(name) for name in MOMENT_STATES})
+        for name in MOMENT_STATES:
+            setattr(self, name, incoming_state[name])
+        merge_moments(self, batch)
+        rest = {k: v for k, v in incoming_state.items() if k not in MOMENT_STATES}
+        if rest:
+            saved = self._defaults
+            self._defaults = {k: v for k, v in saved.items() if k not in MOMENT_STATES}
+            try:
+                super()._reduce_states(rest)
+            finally:
+                self._defaults = saved

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from subspaces._checks import (
     DegenerateInputError,
@@ -19,8 +18,8 @@ from subspaces._checks import (
 from subspaces.linalg.decomp import scatter_rtol
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    MOMENT_STATES,
     CentredMoments,
+    MomentsMetric,
     MomentSums,
     accumulate_moments,
     centre_moments,
@@ -31,12 +30,13 @@ __all__ = ["PairedMomentsMetric"]
 _F64 = torch.float64
 
 
-class PairedMomentsMetric(Metric):
+class PairedMomentsMetric(MomentsMetric):
     """Accumulates the float64 centred moments of paired batches ``(x, y)``.
 
-    Subclasses implement :meth:`compute` from :meth:`moments`. Every state is a sum, so the
-    metric syncs across ``torch.distributed`` ranks by summation; each rank must have seen
-    at least one batch before ``compute()`` (states are sized by the first batch).
+    Subclasses implement :meth:`compute` from :meth:`moments`. The states are moment sums
+    (:class:`~subspaces.linalg.moments.MomentsMetric`): they sync across
+    ``torch.distributed`` ranks by summation about a common shift; each rank must have
+    seen at least one batch before ``compute()`` (states are sized by the first batch).
 
     Args:
         self_terms: accumulate ``X^T X`` and ``Y^T Y`` (all measures except cross-only ones).
@@ -45,7 +45,6 @@ class PairedMomentsMetric(Metric):
         min_samples: the fewest samples :meth:`compute` accepts.
     """
 
-    full_state_update = False
     is_differentiable = False
     higher_is_better: bool | None = None
 
@@ -63,8 +62,6 @@ class PairedMomentsMetric(Metric):
         self.row_norms = row_norms
         self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
         self.min_samples = min_samples
-        for name in MOMENT_STATES:
-            self.add_state(name, default=torch.zeros(0, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, x: Any, y: Any) -> None:
         """Add a batch of paired rows: ``x`` (m, d1) and ``y`` (m, d2)."""
@@ -95,27 +92,6 @@ class PairedMomentsMetric(Metric):
                 f"{self.min_samples}; call update() with more data before compute()."
             )
         return centre_moments(self)
-
-    def _state(self, name: str) -> Tensor:
-        return cast(Tensor, getattr(self, name))
-
-    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
-        # forward() merges a batch's states into the running ones; states are sized lazily
-        # by the first batch, so an empty side is the neutral element of the sum.
-        for name in MOMENT_STATES:
-            local, incoming = self._state(name), incoming_state[name]
-            if local.numel() == 0:
-                setattr(self, name, incoming)
-            elif incoming.numel() != 0:
-                setattr(self, name, incoming + local)
-        rest = {k: v for k, v in incoming_state.items() if k not in MOMENT_STATES}
-        if rest:
-            saved = self._defaults
-            self._defaults = {k: v for k, v in saved.items() if k not in MOMENT_STATES}
-            try:
-                super()._reduce_states(rest)
-            finally:
-                self._defaults = saved
 
     def compute(self) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
