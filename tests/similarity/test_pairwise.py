@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import subspaces.similarity as sim
 from subspaces._checks import InvalidOptionError, ShapeError
 from subspaces.similarity import MEASURES, PairwiseMeasure, linear_cka, pairwise, register_measure
 
@@ -113,3 +114,54 @@ def test_a_measure_needs_exactly_one_route() -> None:
     with pytest.raises(InvalidOptionError, match="exactly one of"):
         register_measure(PairwiseMeasure("broken", symmetric=True))
     assert "broken" not in MEASURES
+
+
+# Every registered measure, computed by pairwise (shared statistics), equals its function.
+_FUNCTIONS = {
+    "linear_cka": (sim.linear_cka, {}),
+    "rbf_cka": (sim.rbf_cka, {}),
+    "minibatch_cka": (sim.minibatch_cka, {"batch_size": 20}),
+    "mean_cca": (sim.mean_cca, {}),
+    "cca_r2": (sim.cca_r2, {}),
+    "svcca": (sim.svcca, {"keep_variance": 0.9}),
+    "pwcca": (sim.pwcca, {}),
+    "linear_regression_r2": (sim.linear_regression_r2, {}),
+    "procrustes_distance": (sim.procrustes_distance, {}),
+    "angular_procrustes_distance": (sim.angular_procrustes_distance, {}),
+    "shape_metric": (sim.shape_metric, {"alpha": 0.5}),
+    "permutation_procrustes_distance": (sim.permutation_procrustes_distance, {}),
+    "rsa": (sim.rsa, {"compare": "spearman"}),
+    "rsm_norm_difference": (sim.rsm_norm_difference, {}),
+    "mutual_knn": (sim.mutual_knn, {"k": 5}),
+    "knn_jaccard": (sim.knn_jaccard, {"k": 5}),
+    "rank_similarity": (sim.rank_similarity, {"k": 5}),
+    "cknna": (sim.cknna, {"k": 5}),
+    "second_order_cosine_similarity": (sim.second_order_cosine_similarity, {"k": 5}),
+    "magnitude_difference": (sim.magnitude_difference, {}),
+    "concentricity_difference": (sim.concentricity_difference, {}),
+    "uniformity_difference": (sim.uniformity_difference, {}),
+    "relative_similarity": (sim.relative_similarity, {"anchor_indices": torch.arange(0, 60, 6)}),
+    "eigenspace_overlap": (sim.eigenspace_overlap, {"k": 3}),
+}
+
+
+def test_every_registered_measure_is_tested() -> None:
+    assert set(_FUNCTIONS) == set(MEASURES)
+
+
+@pytest.mark.parametrize("name", sorted(_FUNCTIONS))
+def test_registered_measure_equals_its_function(name: str) -> None:
+    g = torch.Generator().manual_seed(7)
+    base = torch.randn(60, 6, generator=g, dtype=torch.float64)
+    layers = [
+        torch.tanh(base @ torch.randn(6, 6, generator=g, dtype=torch.float64)) + 0.5
+        for _ in range(3)
+    ]
+    function, options = _FUNCTIONS[name]
+    expected = torch.tensor(
+        [[float(function(a, b, **options)) for b in layers] for a in layers], dtype=torch.float64
+    )
+    # moment-based measures share centred statistics: equal to float64 rounding
+    torch.testing.assert_close(
+        pairwise(layers, measure=name, **options), expected, rtol=1e-9, atol=1e-9
+    )

@@ -1,13 +1,189 @@
 """Compare two representations of the same inputs.
 
 Every measure takes ``x`` (n × d1) and ``y`` (n × d2), numpy or torch, rows in the same
-order. Measures that are sums over samples also exist as streaming classes
-(``update(x, y)`` / ``compute()`` / ``reset()``) that sync across torch.distributed ranks.
-:func:`pairwise` computes any of them between every pair of layers.
+order, and returns a 0-dim float64 tensor on the inputs' device (or a small dataclass).
+Measures that are sums over samples also exist as streaming classes (``update(x, y)`` /
+``compute()`` / ``reset()``) that sync across torch.distributed ranks. :func:`pairwise`
+computes any registered measure between every pair of layers (``sorted(MEASURES)``).
+The formulas, invariances and references of every measure: docs/measures.md.
 """
 
 from subspaces.similarity import _registry  # noqa: F401  (registers the measures)
-from subspaces.similarity.cka import LinearCKA, linear_cka
+from subspaces.similarity.angles import (
+    GRASSMANN_METRICS,
+    eigenspace_overlap,
+    grassmann_distance,
+    principal_angles,
+    subspace_of,
+    subspace_overlap,
+)
+from subspaces.similarity.cca import (
+    CCA,
+    PWCCA,
+    SVCCA,
+    cca_correlations,
+    cca_correlations_from_moments,
+    cca_r2,
+    cca_r2_from_moments,
+    mean_cca,
+    mean_cca_from_moments,
+    pwcca,
+    pwcca_from_moments,
+    svcca,
+    svcca_from_moments,
+)
+from subspaces.similarity.cka import (
+    LinearCKA,
+    linear_cka,
+    linear_cka_from_moments,
+)
+from subspaces.similarity.kernel_cka import (
+    MinibatchCKA,
+    minibatch_cka,
+    rbf_cka,
+)
+from subspaces.similarity.neighbors import (
+    cknna,
+    knn_jaccard,
+    knn_jaccard_from_neighbours,
+    mutual_knn,
+    mutual_knn_from_neighbours,
+    neighbour_lists,
+    rank_similarity,
+    rank_similarity_from_neighbours,
+    second_order_cosine_similarity,
+)
 from subspaces.similarity.pairwise import MEASURES, PairwiseMeasure, pairwise, register_measure
+from subspaces.similarity.regression import (
+    LinearRegressionR2,
+    RegressionR2,
+    linear_regression_r2,
+    linear_regression_r2_both_ways,
+    linear_regression_r2_from_moments,
+)
+from subspaces.similarity.relative import (
+    ANCHOR_METHODS,
+    RELATIVE_SIMILARITIES,
+    RelativeRetrieval,
+    relative_representation,
+    relative_retrieval,
+    relative_similarity,
+    select_anchors,
+)
+from subspaces.similarity.rsa import (
+    RDM_COMPARISONS,
+    RDM_METRICS,
+    RSM_KINDS,
+    RSMNormDifference,
+    compare_rdms,
+    rdm,
+    rsa,
+    rsm_norm_difference,
+)
+from subspaces.similarity.shape import (
+    PermutationProcrustesDistance,
+    ProcrustesDistance,
+    ShapeMetric,
+    angular_procrustes_distance,
+    permutation_procrustes_distance,
+    permutation_procrustes_from_moments,
+    procrustes_distance,
+    procrustes_from_moments,
+    shape_metric,
+    shape_metric_from_moments,
+)
+from subspaces.similarity.statistics import (
+    MAGNITUDE_MODES,
+    Concentricity,
+    ConcentricityDifference,
+    Magnitude,
+    MagnitudeDifference,
+    concentricity,
+    concentricity_difference,
+    magnitude,
+    magnitude_difference,
+    uniformity,
+    uniformity_difference,
+)
 
-__all__ = ["MEASURES", "LinearCKA", "PairwiseMeasure", "linear_cka", "pairwise", "register_measure"]
+__all__ = [
+    "ANCHOR_METHODS",
+    "CCA",
+    "GRASSMANN_METRICS",
+    "MAGNITUDE_MODES",
+    "MEASURES",
+    "PWCCA",
+    "RDM_COMPARISONS",
+    "RDM_METRICS",
+    "RELATIVE_SIMILARITIES",
+    "RSM_KINDS",
+    "SVCCA",
+    "Concentricity",
+    "ConcentricityDifference",
+    "LinearCKA",
+    "LinearRegressionR2",
+    "Magnitude",
+    "MagnitudeDifference",
+    "MinibatchCKA",
+    "PairwiseMeasure",
+    "PermutationProcrustesDistance",
+    "ProcrustesDistance",
+    "RSMNormDifference",
+    "RegressionR2",
+    "RelativeRetrieval",
+    "ShapeMetric",
+    "angular_procrustes_distance",
+    "cca_correlations",
+    "cca_correlations_from_moments",
+    "cca_r2",
+    "cca_r2_from_moments",
+    "cknna",
+    "compare_rdms",
+    "concentricity",
+    "concentricity_difference",
+    "eigenspace_overlap",
+    "grassmann_distance",
+    "knn_jaccard",
+    "knn_jaccard_from_neighbours",
+    "linear_cka",
+    "linear_cka_from_moments",
+    "linear_regression_r2",
+    "linear_regression_r2_both_ways",
+    "linear_regression_r2_from_moments",
+    "magnitude",
+    "magnitude_difference",
+    "mean_cca",
+    "mean_cca_from_moments",
+    "minibatch_cka",
+    "mutual_knn",
+    "mutual_knn_from_neighbours",
+    "neighbour_lists",
+    "pairwise",
+    "permutation_procrustes_distance",
+    "permutation_procrustes_from_moments",
+    "principal_angles",
+    "procrustes_distance",
+    "procrustes_from_moments",
+    "pwcca",
+    "pwcca_from_moments",
+    "rank_similarity",
+    "rank_similarity_from_neighbours",
+    "rbf_cka",
+    "rdm",
+    "register_measure",
+    "relative_representation",
+    "relative_retrieval",
+    "relative_similarity",
+    "rsa",
+    "rsm_norm_difference",
+    "second_order_cosine_similarity",
+    "select_anchors",
+    "shape_metric",
+    "shape_metric_from_moments",
+    "subspace_of",
+    "subspace_overlap",
+    "svcca",
+    "svcca_from_moments",
+    "uniformity",
+    "uniformity_difference",
+]

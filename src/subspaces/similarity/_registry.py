@@ -1,16 +1,139 @@
-"""The measures :func:`subspaces.similarity.pairwise` knows by name."""
+"""The measures :func:`subspaces.similarity.pairwise` knows by name.
+
+Moment-based measures share each representation's mean and X^T X; neighbourhood, RDM and
+statistic measures compute each representation's neighbour lists, RDM or statistic once;
+the rest are computed pair by pair.
+"""
 
 from __future__ import annotations
 
-from subspaces.similarity.cka import linear_cka_from_moments
-from subspaces.similarity.pairwise import PairwiseMeasure, register_measure
+from typing import Any
 
-register_measure(
+from torch import Tensor
+
+from subspaces.similarity import cca, cka, kernel_cka, neighbors, regression, rsa, shape, statistics
+from subspaces.similarity.angles import eigenspace_overlap
+from subspaces.similarity.pairwise import PairwiseMeasure, register_measure
+from subspaces.similarity.relative import relative_similarity
+
+
+def _debiased(options: dict[str, Any]) -> bool:
+    return bool(options.get("debiased", False))
+
+
+def _neighbour_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: options[key] for key in ("k", "metric", "block_size") if key in options}
+
+
+def _neighbour_measure(name: str, core: Any) -> PairwiseMeasure:
+    return PairwiseMeasure(
+        name,
+        symmetric=True,
+        prepare=lambda x, **options: neighbors.neighbour_lists(x, **_neighbour_options(options)),
+        compare=lambda ix, iy, **options: core(ix, iy),
+        min_samples=2,
+    )
+
+
+def _statistic_difference(name: str, statistic: Any) -> PairwiseMeasure:
+    return PairwiseMeasure(
+        name,
+        symmetric=True,
+        prepare=lambda x, **options: statistic(x, **options),
+        compare=lambda a, b, **options: (a - b).abs(),
+        min_samples=1,
+    )
+
+
+def _without_dtype(core: Any) -> Any:
+    """A moment core that needs no rank tolerance, so ignores the data's dtype."""
+
+    def wrapped(m: Any, *, input_dtype: Any = None, **options: Any) -> Tensor:
+        return core(m, **options)
+
+    return wrapped
+
+
+def _rdm(x: Tensor, **options: Any) -> Tensor:
+    keep = {key: options[key] for key in ("metric", "block_size") if key in options}
+    return rsa.rdm(x, **keep)
+
+
+def _compare_rdms(a: Tensor, b: Tensor, **options: Any) -> Tensor:
+    return rsa.compare_rdms(a, b, compare=options.get("compare", "pearson"))
+
+
+_MEASURES = [
     PairwiseMeasure(
         "linear_cka",
         symmetric=True,
-        from_moments=linear_cka_from_moments,
-        row_norms=lambda options: bool(options.get("debiased", False)),
+        from_moments=cka.linear_cka_from_moments,
+        row_norms=_debiased,
         min_samples=2,
-    )
-)
+    ),
+    PairwiseMeasure("rbf_cka", symmetric=True, function=kernel_cka.rbf_cka, min_samples=2),
+    PairwiseMeasure("minibatch_cka", symmetric=True, function=kernel_cka.minibatch_cka),
+    PairwiseMeasure(
+        "mean_cca", symmetric=True, from_moments=cca.mean_cca_from_moments, float64_products=True
+    ),
+    PairwiseMeasure(
+        "cca_r2", symmetric=True, from_moments=cca.cca_r2_from_moments, float64_products=True
+    ),
+    PairwiseMeasure(
+        "svcca", symmetric=True, from_moments=cca.svcca_from_moments, float64_products=True
+    ),
+    PairwiseMeasure(
+        "pwcca", symmetric=False, from_moments=cca.pwcca_from_moments, float64_products=True
+    ),
+    PairwiseMeasure(
+        "linear_regression_r2",
+        symmetric=False,
+        from_moments=regression.linear_regression_r2_from_moments,
+        float64_products=True,
+    ),
+    PairwiseMeasure(
+        "procrustes_distance",
+        symmetric=True,
+        from_moments=_without_dtype(shape.procrustes_from_moments),
+        float64_products=True,
+    ),
+    PairwiseMeasure(
+        "angular_procrustes_distance",
+        symmetric=True,
+        from_moments=_without_dtype(
+            lambda m, **options: shape.procrustes_from_moments(m, distance="angular")
+        ),
+        float64_products=True,
+    ),
+    PairwiseMeasure(
+        "shape_metric",
+        symmetric=True,
+        from_moments=shape.shape_metric_from_moments,
+        float64_products=True,
+    ),
+    PairwiseMeasure(
+        "permutation_procrustes_distance",
+        symmetric=True,
+        from_moments=_without_dtype(shape.permutation_procrustes_from_moments),
+        float64_products=True,
+    ),
+    PairwiseMeasure("rsa", symmetric=True, prepare=_rdm, compare=_compare_rdms, min_samples=3),
+    PairwiseMeasure("rsm_norm_difference", symmetric=True, function=rsa.rsm_norm_difference),
+    _neighbour_measure("mutual_knn", neighbors.mutual_knn_from_neighbours),
+    _neighbour_measure("knn_jaccard", neighbors.knn_jaccard_from_neighbours),
+    _neighbour_measure("rank_similarity", neighbors.rank_similarity_from_neighbours),
+    PairwiseMeasure("cknna", symmetric=False, function=neighbors.cknna, min_samples=3),
+    PairwiseMeasure(
+        "second_order_cosine_similarity",
+        symmetric=True,
+        function=neighbors.second_order_cosine_similarity,
+    ),
+    _statistic_difference("magnitude_difference", statistics.magnitude),
+    _statistic_difference("concentricity_difference", statistics.concentricity),
+    _statistic_difference("uniformity_difference", statistics.uniformity),
+    PairwiseMeasure("relative_similarity", symmetric=False, function=relative_similarity),
+    PairwiseMeasure("eigenspace_overlap", symmetric=True, function=eigenspace_overlap),
+]
+
+for _measure in _MEASURES:
+    register_measure(_measure)

@@ -28,6 +28,7 @@ from subspaces._checks import (
     DegenerateInputError,
     InvalidOptionError,
     check_choice,
+    check_matrix,
     check_paired,
     check_positive_int,
 )
@@ -42,8 +43,12 @@ from subspaces.linalg.knn import (
 __all__ = [
     "cknna",
     "knn_jaccard",
+    "knn_jaccard_from_neighbours",
     "mutual_knn",
+    "mutual_knn_from_neighbours",
+    "neighbour_lists",
     "rank_similarity",
+    "rank_similarity_from_neighbours",
     "second_order_cosine_similarity",
 ]
 
@@ -165,7 +170,30 @@ def mutual_knn(
         A 0-dim float64 tensor on the inputs' device.
     """
     ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
-    return _overlap_counts(ix, iy).to(torch.float64).mean() / k
+    return mutual_knn_from_neighbours(ix, iy)
+
+
+def neighbour_lists(
+    x: Any, *, k: int = 10, metric: NeighbourMetric = "cosine", block_size: int | None = None
+) -> Tensor:
+    """The ``(n, k)`` indices of each sample's nearest neighbours (itself excluded), nearest
+    first: what the ``*_from_neighbours`` functions compare, computed once per representation
+    (e.g. by :func:`~subspaces.similarity.pairwise`)."""
+    chosen = check_choice(metric, name="metric", choices=KNN_METRICS)
+    t = check_matrix(x, name="x", min_samples=2)
+    _check_not_constant(t, "x")
+    return _neighbours(t, _check_k(k, t.shape[0]), chosen, _check_block(block_size)).indices
+
+
+def mutual_knn_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
+    """:func:`mutual_knn` from two ``(n, k)`` neighbour lists."""
+    return _overlap_counts(ix, iy).to(torch.float64).mean() / ix.shape[1]
+
+
+def knn_jaccard_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
+    """:func:`knn_jaccard` from two ``(n, k)`` neighbour lists."""
+    c = _overlap_counts(ix, iy).to(torch.float64)
+    return (c / (2 * ix.shape[1] - c)).mean()
 
 
 def knn_jaccard(
@@ -196,8 +224,7 @@ def knn_jaccard(
         A 0-dim float64 tensor on the inputs' device.
     """
     ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
-    c = _overlap_counts(ix, iy).to(torch.float64)
-    return (c / (2 * k - c)).mean()
+    return knn_jaccard_from_neighbours(ix, iy)
 
 
 def rank_similarity(
@@ -237,6 +264,12 @@ def rank_similarity(
         A 0-dim float64 tensor on the inputs' device.
     """
     ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
+    return rank_similarity_from_neighbours(ix, iy)
+
+
+def rank_similarity_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
+    """:func:`rank_similarity` from two ``(n, k)`` neighbour lists, nearest first."""
+    k = ix.shape[1]
     device = ix.device
     ranks = torch.arange(1, k + 1, dtype=torch.float64, device=device)
     weight = 2.0 / ((1.0 + (ranks[:, None] - ranks[None, :]).abs()) * (ranks[:, None] + ranks))
