@@ -1,7 +1,37 @@
-"""subspaces: the geometry of neural networks."""
+"""subspaces: the geometry of neural networks.
 
-from subspaces._checks import SubspacesError
+Measure, compare, align and learn the subspaces that networks form in their
+representations and weights. The families:
+
+* :mod:`subspaces.similarity`: compare two representations of the same inputs (CKA, CCA,
+  Procrustes, RSA, neighbourhoods, principal angles, ...), and layer × layer matrices.
+* :mod:`subspaces.geometry`: measure one representation (spectrum, intrinsic dimension,
+  neural collapse, coding rate).
+* :mod:`subspaces.linalg`: the shared numerics (streaming float64 moments, blocked kNN).
+* :mod:`subspaces.data`: generated data with known geometry.
+"""
+
+from subspaces._checks import (
+    DegenerateInputError,
+    DeviceMismatchError,
+    InputTypeError,
+    InvalidOptionError,
+    NonFiniteError,
+    ShapeError,
+    SubspacesError,
+    TooFewSamplesError,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["SubspacesError", "__version__"]
+__all__ = [
+    "DegenerateInputError",
+    "DeviceMismatchError",
+    "InputTypeError",
+    "InvalidOptionError",
+    "NonFiniteError",
+    "ShapeError",
+    "SubspacesError",
+    "TooFewSamplesError",
+    "__version__",
+]

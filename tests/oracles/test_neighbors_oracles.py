@@ -88,11 +88,11 @@ def test_cknna_equals_platonic_rep(k: int, unbiased: bool) -> None:
     metrics = _platonic_metrics()
     x, y = _pair(2, 300, torch.float64)
     want = metrics.AlignmentMetrics.cknna(_normalise(x), _normalise(y), topk=k, unbiased=unbiased)
-    kl, kk, ll = _cknna_terms(x, y, k=k, unbiased=unbiased, block_size=50)
+    kl, kk, ll = _cknna_terms(x, y, k=k, debiased=unbiased, block_size=50)
     # the reference divides by sqrt(KK LL) + 1e-6; with that, float64 dense vs sparse sums
     assert float(kl / (torch.sqrt(kk * ll) + 1e-6)) == pytest.approx(want, rel=1e-9)
     # and our value is the same without the epsilon
-    assert float(cknna(x, y, k=k, unbiased=unbiased)) == pytest.approx(
+    assert float(cknna(x, y, k=k, debiased=unbiased)) == pytest.approx(
         float(kl / torch.sqrt(kk * ll)), rel=1e-15
     )
 

@@ -198,7 +198,7 @@ def test_socs_matches_dense(pair: tuple, k: int, entries: str) -> None:
 @pytest.mark.parametrize("k", [2, 7, 59], ids=lambda k: f"k{k}")
 def test_cknna_terms_match_dense(pair: tuple, k: int, unbiased: bool, normalize: bool) -> None:
     x, y = pair
-    terms = _cknna_terms(x, y, k=k, unbiased=unbiased, normalize=normalize, block_size=11)
+    terms = _cknna_terms(x, y, k=k, debiased=unbiased, normalize=normalize, block_size=11)
     dense = _dense_cknna(x, y, k, unbiased=unbiased, normalize=normalize)
     for got, want in zip(terms, dense, strict=True):
         # sparse O(nk) sums vs dense n × n matrix products, both float64
@@ -209,7 +209,7 @@ def test_cknna_biased_with_self_neighbours_matches_dense(pair: tuple) -> None:
     # unbiased=False lets a point be its own neighbour (the diagonal is the largest cosine)
     x, y = pair
     kl, kk, ll = _dense_cknna(x, y, 5, unbiased=False)
-    assert float(cknna(x, y, k=5, unbiased=False)) == pytest.approx(kl / (kk * ll) ** 0.5)
+    assert float(cknna(x, y, k=5, debiased=False)) == pytest.approx(kl / (kk * ll) ** 0.5)
 
 
 def test_cknna_full_neighbourhood_is_debiased_cka_of_normalised_rows(pair: tuple) -> None:
@@ -284,8 +284,8 @@ def test_symmetric(name: str, seed: int, n: int, k: int) -> None:
 @given(seed=seeds, n=sizes, k=st.integers(2, 8))
 def test_biased_cknna_symmetric(seed: int, n: int, k: int) -> None:
     x, y = _pair(seed, n=n)
-    forward = float(cknna(x, y, k=k, unbiased=False))
-    assert float(cknna(y, x, k=k, unbiased=False)) == pytest.approx(forward, abs=1e-12)
+    forward = float(cknna(x, y, k=k, debiased=False))
+    assert float(cknna(y, x, k=k, debiased=False)) == pytest.approx(forward, abs=1e-12)
 
 
 @pytest.mark.parametrize("name", [*SET_MEASURES, "socs"])

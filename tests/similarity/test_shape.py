@@ -22,7 +22,7 @@ from subspaces.similarity.shape import (
     angular_procrustes_distance,
     permutation_procrustes_distance,
     procrustes_distance,
-    procrustes_from_moments,
+    procrustes_distance_from_moments,
     shape_metric,
     shape_metric_from_moments,
 )
@@ -284,7 +284,7 @@ def test_streaming_equals_one_shot_over_any_split(seed: int, cuts: list[int]) ->
 def test_from_moments_cores_match_the_functions() -> None:
     x, y = correlated(13)
     m = paired_moments(torch.tensor(x), torch.tensor(y))
-    torch.testing.assert_close(procrustes_from_moments(m), procrustes_distance(x, y))
+    torch.testing.assert_close(procrustes_distance_from_moments(m), procrustes_distance(x, y))
     torch.testing.assert_close(
         shape_metric_from_moments(m, alpha=0.5, input_dtype=F64), shape_metric(x, y, alpha=0.5)
     )

@@ -94,14 +94,14 @@ _MEASURES = [
     PairwiseMeasure(
         "procrustes_distance",
         symmetric=True,
-        from_moments=_without_dtype(shape.procrustes_from_moments),
+        from_moments=_without_dtype(shape.procrustes_distance_from_moments),
         float64_products=True,
     ),
     PairwiseMeasure(
         "angular_procrustes_distance",
         symmetric=True,
         from_moments=_without_dtype(
-            lambda m, **options: shape.procrustes_from_moments(m, distance="angular")
+            lambda m, **options: shape.procrustes_distance_from_moments(m, distance="angular")
         ),
         float64_products=True,
     ),
@@ -114,7 +114,7 @@ _MEASURES = [
     PairwiseMeasure(
         "permutation_procrustes_distance",
         symmetric=True,
-        from_moments=_without_dtype(shape.permutation_procrustes_from_moments),
+        from_moments=_without_dtype(shape.permutation_procrustes_distance_from_moments),
         float64_products=True,
     ),
     PairwiseMeasure("rsa", symmetric=True, prepare=_rdm, compare=_compare_rdms, min_samples=3),

@@ -260,7 +260,7 @@ def mean_cca(
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -281,7 +281,7 @@ def cca_r2(
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -314,7 +314,7 @@ def svcca(
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         keep_variance: fraction of variance kept on each side, in (0, 1].
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -361,7 +361,7 @@ def pwcca(
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         weights_from: ``"x"``, ``"y"`` or ``"smaller"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -389,7 +389,7 @@ class CCA(_Float64MomentsMetric):
     Args:
         statistic: ``"correlations"``, ``"mean"`` or ``"r2"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
     """
 
     higher_is_better = True
@@ -420,7 +420,7 @@ class SVCCA(_Float64MomentsMetric):
     Args:
         keep_variance: fraction of variance kept on each side, in (0, 1].
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
     """
 
     higher_is_better = True
@@ -455,7 +455,7 @@ class PWCCA(_Float64MomentsMetric):
     Args:
         weights_from: ``"x"`` (default), ``"y"`` or ``"smaller"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
     """
 
     higher_is_better = True

@@ -4,7 +4,7 @@ Every measure here is built on the blocked exact kNN of :mod:`subspaces.linalg.k
 representation's ``k`` nearest neighbours are found with O(block × n) memory, and the
 measures are then computed from the ``(n, k)`` neighbour lists (and their similarities) only.
 Nothing ``n × n`` is allocated. A sample is never its own neighbour (self-exclusion by index,
-so duplicated points are still neighbours of each other), except in ``cknna(unbiased=False)``
+so duplicated points are still neighbours of each other), except in ``cknna(debiased=False)``
 which, like its reference, lets a point attend to itself. Ties between equally near points go
 to the lower index.
 
@@ -376,16 +376,16 @@ def second_order_cosine_similarity(
 
 
 def _sparse_hsic(
-    rows: Tensor, cols: Tensor, a: Tensor, b: Tensor, n: int, *, unbiased: bool
+    rows: Tensor, cols: Tensor, a: Tensor, b: Tensor, n: int, *, debiased: bool
 ) -> Tensor:
     """HSIC of two n × n matrices A, B given by their common support (rows, cols).
 
     Matches the reference's ``hsic_unbiased`` / ``hsic_biased`` on dense matrices, which
     need not be symmetric here: with u = A1, v = Aᵀ1 (and likewise for B),
-      unbiased: [tr(AB) + ΣA ΣB / ((n−1)(n−2)) − 2 1ᵀAB1 / (n−2)] / (n(n−3)), diagonal zeroed;
+      debiased: [tr(AB) + ΣA ΣB / ((n−1)(n−2)) − 2 1ᵀAB1 / (n−2)] / (n(n−3)), diagonal zeroed;
       biased:   tr(AHBH) = tr(AB) − 1ᵀBA1 / n − 1ᵀAB1 / n + ΣA ΣB / n².
     """
-    if unbiased:
+    if debiased:
         off = rows != cols
         rows, cols, a, b = rows[off], cols[off], a[off], b[off]
     keys = rows * n + cols
@@ -403,7 +403,7 @@ def _sparse_hsic(
     col_b = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, cols, b)
     sum_a, sum_b = a.sum(), b.sum()
     ab_ones = col_a @ row_b  # 1ᵀ A B 1
-    if unbiased:
+    if debiased:
         value = tr_ab + sum_a * sum_b / ((n - 1) * (n - 2)) - 2.0 * ab_ones / (n - 2)
         return value / (n * (n - 3))
     ba_ones = col_b @ row_a  # 1ᵀ B A 1
@@ -435,23 +435,23 @@ def _cknna_terms(
     *,
     k: int = 10,
     normalize: bool = True,
-    unbiased: bool = True,
+    debiased: bool = True,
     block_size: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The three alignments (KL, KK, LL) behind :func:`cknna`, float64 0-dim tensors."""
-    tx, ty = _validated(x, y, min_samples=4 if unbiased else 2)
+    tx, ty = _validated(x, y, min_samples=4 if debiased else 2)
     n = tx.shape[0]
     k = _check_k(k, n, minimum=2)
     block = _check_block(block_size)
     if normalize:
         tx = tx * _inverse_row_norms(tx, "x").to(tx.dtype)[:, None]
         ty = ty * _inverse_row_norms(ty, "y").to(ty.dtype)[:, None]
-    # unbiased: a point is not its own neighbour (the reference fills the diagonal with -inf)
-    nx = _neighbours(tx, k, "inner_product", block, exclude_self=unbiased)
-    ny = _neighbours(ty, k, "inner_product", block, exclude_self=unbiased)
-    kl = _sparse_hsic(*_mutual_pairs(nx, ny), n, unbiased=unbiased)
-    kk = _sparse_hsic(*_self_pairs(nx), n, unbiased=unbiased)
-    ll = _sparse_hsic(*_self_pairs(ny), n, unbiased=unbiased)
+    # debiased: a point is not its own neighbour (the reference fills the diagonal with -inf)
+    nx = _neighbours(tx, k, "inner_product", block, exclude_self=debiased)
+    ny = _neighbours(ty, k, "inner_product", block, exclude_self=debiased)
+    kl = _sparse_hsic(*_mutual_pairs(nx, ny), n, debiased=debiased)
+    kk = _sparse_hsic(*_self_pairs(nx), n, debiased=debiased)
+    ll = _sparse_hsic(*_self_pairs(ny), n, debiased=debiased)
     return kl, kk, ll
 
 
@@ -461,19 +461,20 @@ def cknna(
     *,
     k: int = 10,
     normalize: bool = True,
-    unbiased: bool = True,
+    debiased: bool = True,
     block_size: int | None = None,
 ) -> Tensor:
     """Centered Kernel Nearest-Neighbour Alignment (Huh et al., 2024), as in their code.
 
     With K = X̂X̂ᵀ and L = ŶŶᵀ the linear kernels of the L2-normalised rows (``normalize``),
     let M_ij = 1[j ∈ kNN_K(i) and j ∈ kNN_L(i)] (neighbours by kernel value, self excluded
-    when ``unbiased``) and M^K_ij = 1[j ∈ kNN_K(i)]. Then
+    when ``debiased``) and M^K_ij = 1[j ∈ kNN_K(i)]. Then
 
         CKNNA(X, Y) = HSIC(M∘K, M∘L) / sqrt(HSIC(M^K∘K, M^K∘K) · HSIC(M^L∘L, M^L∘L)),
 
-    with HSIC Song et al.'s unbiased estimator (``unbiased=True``, the reference's default)
-    or tr(AHBH) (``unbiased=False``). This is the definition of the reference implementation
+    with HSIC Song et al.'s unbiased estimator (``debiased=True``, the reference's default
+    ``unbiased=True``)
+    or tr(AHBH) (``debiased=False``). This is the definition of the reference implementation
     (``AlignmentMetrics.cknna`` in minyoungg/platonic-rep, used for the paper's figures),
     which masks the kernels *before* centring; the paper's appendix writes the alignment as a
     row-centred sum over mutual neighbours instead. Differences from the reference code:
@@ -481,11 +482,11 @@ def cknna(
     row, so every HSIC term is computed from the ``(n, k)`` neighbour lists in O(nk log nk));
     and it divides by sqrt(KK · LL) + 1e-6, we divide by sqrt(KK · LL) exactly (the 1e-6 is a
     relative change of order 1e-6 / sqrt(KK · LL), up to ~1e-2 at n ~ 1e3 and growing with n).
-    With ``k = n − 1`` and ``unbiased=True`` it equals debiased linear CKA of the normalised
+    With ``k = n − 1`` and ``debiased=True`` it equals debiased linear CKA of the normalised
     rows.
 
-    The masked kernels are not symmetric, so the unbiased value is not exactly symmetric in
-    (x, y) (the 1ᵀAB1 term); ``unbiased=False`` is symmetric. Invariant to orthogonal
+    The masked kernels are not symmetric, so the debiased value is not exactly symmetric in
+    (x, y) (the 1ᵀAB1 term); ``debiased=False`` is symmetric. Invariant to orthogonal
     transforms and isotropic scaling of either side (with ``normalize``), not translation.
     1 when y = x; typically in [0, 1] but not bounded by construction (it can be slightly
     negative).
@@ -495,7 +496,7 @@ def cknna(
         k: neighbours per sample, ``2 <= k < n`` (the reference requires k >= 2).
         normalize: L2-normalise rows first (the reference pipeline does); ``False`` uses the
             raw inner products as kernel and neighbour ranking.
-        unbiased: unbiased HSIC and self excluded from the neighbours (reference default).
+        debiased: debiased HSIC and self excluded from the neighbours (reference default).
         block_size: query rows per kNN block; default from a 256 MiB budget.
 
     Returns:
@@ -506,12 +507,12 @@ def cknna(
             self-alignment HSIC(M^K∘K, M^K∘K) (too few samples or a degenerate kernel).
     """
     kl, kk, ll = _cknna_terms(
-        x, y, k=k, normalize=normalize, unbiased=unbiased, block_size=block_size
+        x, y, k=k, normalize=normalize, debiased=debiased, block_size=block_size
     )
     for name, value in (("x", kk), ("y", ll)):
         if float(value) <= 0.0:
             raise DegenerateInputError(
                 f"the kNN-masked HSIC of {name} with itself is {float(value):.3g} (not positive), "
-                "so CKNNA is undefined; use more samples, a larger k, or unbiased=False."
+                "so CKNNA is undefined; use more samples, a larger k, or debiased=False."
             )
     return kl / torch.sqrt(kk * ll)

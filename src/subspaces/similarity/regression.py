@@ -159,7 +159,7 @@ def linear_regression_r2(
         ridge: relative ridge penalty, >= 0.
         rtol: relative rank tolerance of the predictor's scatter; default
             ``scatter_rtol(d, input dtype)`` (used only when ``ridge == 0``).
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -209,7 +209,7 @@ class LinearRegressionR2(_Float64MomentsMetric):
         direction: ``"x_to_y"`` (default), ``"y_to_x"`` or ``"symmetric"``.
         ridge: relative ridge penalty, >= 0.
         rtol: relative rank tolerance; default ``scatter_rtol(d, batches' dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
     """
 
     higher_is_better = True

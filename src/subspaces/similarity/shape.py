@@ -56,9 +56,9 @@ __all__ = [
     "ShapeMetric",
     "angular_procrustes_distance",
     "permutation_procrustes_distance",
-    "permutation_procrustes_from_moments",
+    "permutation_procrustes_distance_from_moments",
     "procrustes_distance",
-    "procrustes_from_moments",
+    "procrustes_distance_from_moments",
     "shape_metric",
     "shape_metric_from_moments",
 ]
@@ -91,7 +91,9 @@ def _nuclear(a: Tensor) -> Tensor:
 # Cores
 
 
-def procrustes_from_moments(m: CentredMoments, *, distance: Distance = "euclidean") -> Tensor:
+def procrustes_distance_from_moments(
+    m: CentredMoments, *, distance: Distance = "euclidean"
+) -> Tensor:
     """Orthogonal Procrustes distance from centred moments (core of :func:`procrustes_distance`).
 
     Args:
@@ -147,7 +149,7 @@ def _best_permutation_score(cxy: Tensor) -> Tensor:
     return torch.tensor(score, dtype=_F64, device=cxy.device)
 
 
-def permutation_procrustes_from_moments(
+def permutation_procrustes_distance_from_moments(
     m: CentredMoments, *, distance: Distance = "euclidean"
 ) -> Tensor:
     """Permutation Procrustes distance from moments (core of the function of that name)."""
@@ -175,13 +177,13 @@ def procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE)
 
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
     x, y = check_paired(x, y)
-    return procrustes_from_moments(_paired_moments64(x, y, chunk_size=chunk_size))
+    return procrustes_distance_from_moments(_paired_moments64(x, y, chunk_size=chunk_size))
 
 
 def angular_procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
@@ -194,13 +196,13 @@ def angular_procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHU
 
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
     x, y = check_paired(x, y)
-    return procrustes_from_moments(
+    return procrustes_distance_from_moments(
         _paired_moments64(x, y, chunk_size=chunk_size), distance="angular"
     )
 
@@ -242,7 +244,7 @@ def shape_metric(
         alpha: regularisation in [0, 1].
         distance: ``"angular"`` (default, as netrep) or ``"euclidean"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -278,14 +280,14 @@ def permutation_procrustes_distance(
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         distance: ``"euclidean"`` (default) or ``"angular"``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
     kind = cast(Distance, check_choice(distance, name="distance", choices=_DISTANCES))
     x, y = check_paired(x, y)
-    return permutation_procrustes_from_moments(
+    return permutation_procrustes_distance_from_moments(
         _paired_moments64(x, y, chunk_size=chunk_size), distance=kind
     )
 
@@ -316,7 +318,7 @@ class ProcrustesDistance(_Float64MomentsMetric):
 
     def compute(self) -> Tensor:
         """The Procrustes distance of every sample seen so far."""
-        return procrustes_from_moments(self.moments(), distance=self.distance)
+        return procrustes_distance_from_moments(self.moments(), distance=self.distance)
 
 
 class ShapeMetric(_Float64MomentsMetric):
@@ -326,7 +328,7 @@ class ShapeMetric(_Float64MomentsMetric):
         alpha: regularisation in [0, 1] (1: Procrustes, 0: CCA-like).
         distance: ``"angular"`` (default) or ``"euclidean"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
-        chunk_size: rows per float32 product.
+        chunk_size: rows per product (upcast to float64).
     """
 
     higher_is_better = False
@@ -373,4 +375,4 @@ class PermutationProcrustesDistance(_Float64MomentsMetric):
 
     def compute(self) -> Tensor:
         """The permutation Procrustes distance of every sample seen so far."""
-        return permutation_procrustes_from_moments(self.moments(), distance=self.distance)
+        return permutation_procrustes_distance_from_moments(self.moments(), distance=self.distance)
