@@ -214,19 +214,25 @@ def streaming_on_ranks(
     world_size: int,
     metric_factory: Callable[[], Any],
     x: np.ndarray,
-    y: np.ndarray,
+    y: np.ndarray | None,
     batch_size: int,
 ) -> Any:
-    """Feed this rank's rows of ``(x, y)`` to ``metric_factory()`` in batches; ``compute()``.
+    """Feed this rank's rows of ``(x, y)`` (or of ``x`` alone when ``y`` is None) to
+    ``metric_factory()`` in batches; ``compute()``.
 
     The metric syncs its states across ranks in ``compute()``; the result comes back through
     :func:`to_plain` (a float, a numpy array, or a dict for a dataclass result).
     """
     metric = metric_factory()
     rows = rank_rows(x.shape[0], rank, world_size)
-    xr, yr = torch.from_numpy(x[rows]), torch.from_numpy(y[rows])
+    xr = torch.from_numpy(x[rows])
+    yr = None if y is None else torch.from_numpy(y[rows])
     for start in range(0, xr.shape[0], batch_size):
-        metric.update(xr[start : start + batch_size], yr[start : start + batch_size])
+        batch = slice(start, start + batch_size)
+        if yr is None:
+            metric.update(xr[batch])
+        else:
+            metric.update(xr[batch], yr[batch])
     return to_plain(metric.compute())
 
 
@@ -257,7 +263,7 @@ def assert_plain_close(actual: Any, expected: Any, *, rtol: float, atol: float, 
         assert isinstance(actual, (list, tuple)) and len(actual) == len(expected), where
         for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
             assert_plain_close(a, e, rtol=rtol, atol=atol, where=f"{where}[{i}]")
-    elif expected is None or isinstance(expected, (str, bool)):
+    elif expected is None or isinstance(expected, (str, bool, torch.dtype)):
         assert actual == expected, where
     else:
         np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=where)
@@ -266,15 +272,16 @@ def assert_plain_close(actual: Any, expected: Any, *, rtol: float, atol: float, 
 def check_streaming_matches_one_shot(
     pool: ProcessGroupPool,
     metric_factory: Callable[[], Any],
-    one_shot: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    one_shot: Callable[..., Any],
     x: np.ndarray,
-    y: np.ndarray,
+    y: np.ndarray | None,
     *,
     batch_size: int,
     rtol: float = 1e-10,
     atol: float = 1e-12,
 ) -> Sequence[Any]:
-    """Every rank's synced ``compute()`` equals ``one_shot(x, y)`` computed here on all rows.
+    """Every rank's synced ``compute()`` equals ``one_shot(x, y)`` (``one_shot(x)`` for a
+    metric of one representation, ``y=None``) computed here on all rows.
 
     Results may be tensors or (nested) dataclasses of tensors; they are compared field by
     field after :func:`to_plain`.
@@ -283,7 +290,8 @@ def check_streaming_matches_one_shot(
     Each rank updates with its contiguous share of the rows (see :func:`rank_rows`), in
     batches of ``batch_size``. Returns the per-rank values.
     """
-    expected = to_plain(one_shot(torch.from_numpy(x), torch.from_numpy(y)))
+    data = (x,) if y is None else (x, y)
+    expected = to_plain(one_shot(*(torch.from_numpy(a) for a in data)))
     values = pool.run(streaming_on_ranks, metric_factory, x, y, batch_size)
     for rank, value in enumerate(values):
         where = f"rank {rank} of {pool.world_size}"

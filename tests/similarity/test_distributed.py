@@ -26,6 +26,8 @@ from _distributed import (
     to_plain,
 )
 
+from subspaces import geometry as geo
+from subspaces import similarity as sim
 from subspaces.similarity.cka import LinearCKA, linear_cka
 from subspaces.similarity.kernel_cka import MinibatchCKA, minibatch_cka
 
@@ -61,6 +63,27 @@ STREAMING_CASES: dict[str, tuple[Callable[[], Any], Callable[[Any, Any], torch.T
         partial(linear_cka, debiased=True),
     ),
     "MinibatchCKA": (MinibatchCKA, partial(minibatch_cka, batch_size=BATCH)),
+    "CCA": (partial(sim.CCA, statistic="mean"), sim.mean_cca),
+    "SVCCA": (partial(sim.SVCCA, keep_variance=0.9), partial(sim.svcca, keep_variance=0.9)),
+    "PWCCA": (sim.PWCCA, sim.pwcca),
+    "LinearRegressionR2": (sim.LinearRegressionR2, sim.linear_regression_r2),
+    "ProcrustesDistance": (sim.ProcrustesDistance, sim.procrustes_distance),
+    "ShapeMetric": (partial(sim.ShapeMetric, alpha=0.5), partial(sim.shape_metric, alpha=0.5)),
+    "PermutationProcrustesDistance": (
+        sim.PermutationProcrustesDistance,
+        sim.permutation_procrustes_distance,
+    ),
+    "RSMNormDifference": (sim.RSMNormDifference, sim.rsm_norm_difference),
+    "MagnitudeDifference": (sim.MagnitudeDifference, sim.magnitude_difference),
+    "ConcentricityDifference": (sim.ConcentricityDifference, sim.concentricity_difference),
+}
+
+# Streaming classes of one representation: update(x).
+SINGLE_CASES: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
+    "Magnitude": (sim.Magnitude, sim.magnitude),
+    "Concentricity": (sim.Concentricity, sim.concentricity),
+    "CovarianceSpectrum": (geo.CovarianceSpectrum, geo.covariance_spectrum),
+    "CodingRate": (partial(geo.CodingRate, eps=0.5), partial(geo.coding_rate, eps=0.5)),
 }
 
 
@@ -70,6 +93,15 @@ def test_every_rank_gets_the_one_shot_value(pool: ProcessGroupPool, case: str) -
     factory, one_shot = STREAMING_CASES[case]
     x, y = _data(seed=len(case))
     check_streaming_matches_one_shot(pool, factory, one_shot, x, y, batch_size=BATCH)
+
+
+@pytest.mark.parametrize("case", list(SINGLE_CASES), ids=list(SINGLE_CASES))
+def test_one_representation_every_rank_gets_the_one_shot_value(
+    pool: ProcessGroupPool, case: str
+) -> None:
+    factory, one_shot = SINGLE_CASES[case]
+    x, _ = _data(seed=len(case))
+    check_streaming_matches_one_shot(pool, factory, one_shot, x, None, batch_size=BATCH)
 
 
 def test_uneven_shares_give_the_one_shot_value(pool: ProcessGroupPool) -> None:
