@@ -106,6 +106,10 @@ def _count_nonfinite(t: Tensor) -> tuple[int, int]:
 
 def check_finite(t: Tensor, *, name: str = "x") -> Tensor:
     """Raise :class:`NonFiniteError` naming the count of NaN and Inf entries of ``t``."""
+    # One reduction first (no n × d mask): NaN or Inf anywhere makes the sum non-finite; a
+    # non-finite sum of finite values (overflow) falls through to the exact check.
+    if t.numel() and bool(torch.isfinite(t.sum())):
+        return t
     if not bool(torch.isfinite(t).all()):
         n_nan, n_inf = _count_nonfinite(t)
         raise NonFiniteError(

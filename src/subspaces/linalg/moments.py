@@ -202,7 +202,10 @@ def accumulate_moments(
         xb = x[start : start + chunk_size]
         mx = xb.mean(0)  # any point near the mean will do: sx below makes it exact
         xc = xb - mx
-        sx, mx64 = xc.sum(0, dtype=f64), mx.to(f64) - shift_x
+        sx, mx64 = (
+            xc.sum(0).to(f64),
+            mx.to(f64) - shift_x,
+        )  # xc is centred: a float32 sum is exact enough
         _add(state, "sum_x", xb.shape[0] * mx64 + sx)
         if self_terms:
             _add(state, "sxx", _raw_product(xc, sx, mx64, xc, sx, mx64))
@@ -210,7 +213,7 @@ def accumulate_moments(
             yb = y[start : start + chunk_size]
             my = yb.mean(0)
             yc = yb - my
-            sy, my64 = yc.sum(0, dtype=f64), my.to(f64) - shift_y
+            sy, my64 = yc.sum(0).to(f64), my.to(f64) - shift_y
             _add(state, "sum_y", yb.shape[0] * my64 + sy)
             if self_terms:
                 _add(state, "syy", _raw_product(yc, sy, my64, yc, sy, my64))

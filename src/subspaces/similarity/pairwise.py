@@ -174,20 +174,27 @@ class _Own:
 
 def _own_statistics(x: Tensor, *, dtype: torch.dtype, row_norms: bool, chunk_size: int) -> _Own:
     n = x.shape[0]
-    mean = x.sum(0, dtype=torch.float64) / n
-    mean_cast = mean.to(dtype)
-    residual = torch.zeros_like(mean)
+    starts = range(0, n, chunk_size)
+    # The mean only sets the centring point: chunk sums in the data's dtype are enough,
+    # since the residual below makes the centring exact.
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    for start in starts:
+        total += x[start : start + chunk_size].sum(0).to(torch.float64)
+    mean_cast = (total / n).to(dtype)
+    residual = torch.zeros_like(total)
     cxx = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
-    row_sq = torch.empty(n, dtype=torch.float64, device=x.device) if row_norms else None
-    for start in range(0, n, chunk_size):
+    for start in starts:
         c = x[start : start + chunk_size].to(dtype) - mean_cast
-        residual += c.sum(0, dtype=torch.float64)
+        residual += c.sum(0).to(torch.float64)
         cxx += (c.T @ c).to(torch.float64)
-        if row_sq is not None:
-            c64 = x[start : start + chunk_size].to(torch.float64) - mean
-            row_sq[start : start + c.shape[0]] = (c64 * c64).sum(1)
     delta = residual / n
     cxx -= n * torch.outer(delta, delta)
+    mean = mean_cast.to(torch.float64) + delta
+    row_sq = None
+    if row_norms:  # ||x_i - mean||² in float64, for debiased estimators
+        row_sq = torch.cat(
+            [(x[s : s + chunk_size].to(torch.float64) - mean).square().sum(1) for s in starts]
+        )
     return _Own(mean, mean_cast, residual, 0.5 * (cxx + cxx.T), row_sq)
 
 
@@ -234,20 +241,18 @@ def _moment_route(
             bar.update()
         if not cols:
             continue
-        widths = [ys[j].shape[1] for j in cols]
-        # One product per row chunk against every partner at once: x_c^T [y1_c, y2_c, ...].
-        cross = torch.zeros(x.shape[1], sum(widths), dtype=torch.float64, device=x.device)
+        cross = {
+            j: torch.zeros(x.shape[1], ys[j].shape[1], dtype=torch.float64, device=x.device)
+            for j in cols
+        }
         for start in range(0, n, chunk_size):
             xc = x[start : start + chunk_size].to(dtype) - own_x[i].mean_cast
-            yc = torch.cat(
-                [ys[j][start : start + chunk_size].to(dtype) - own_y[j].mean_cast for j in cols], 1
-            )
-            cross += (xc.T @ yc).to(torch.float64)
-        offset = 0
+            for j in cols:
+                yc = ys[j][start : start + chunk_size].to(dtype) - own_y[j].mean_cast
+                cross[j] += (xc.T @ yc).to(torch.float64)
         dx = own_x[i].residual / n
-        for j, width in zip(cols, widths, strict=True):
+        for j in cols:
             oy = own_y[j]
-            cxy = cross[:, offset : offset + width] - n * torch.outer(dx, oy.residual / n)
-            offset += width
+            cxy = cross.pop(j) - n * torch.outer(dx, oy.residual / n)
             out[i, j] = spec.from_moments(_pair(n, own_x[i], oy, cxy), **options)
             bar.update()
