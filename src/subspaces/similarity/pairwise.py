@@ -96,9 +96,10 @@ def pairwise(
     compared with itself; a symmetric measure then computes only the upper triangle.
     Each representation's own statistics are computed once (its mean and ``X^T X`` for
     moment-based measures such as CKA, CCA and Procrustes; its neighbour graph for
-    neighbourhood measures), so an L × L matrix costs L + L(L+1)/2 products instead of
-    3 L² for a loop over pairs. Centring uses each representation's float64 mean and
-    products accumulate in float64, as in the single-pair functions.
+    neighbourhood measures): a list of L layers with itself costs L + L(L-1)/2 products of
+    n × d × d, against 3 L(L+1)/2 for a loop over the pairs i <= j. Centring uses each
+    representation's mean and products accumulate in float64, as in the single-pair
+    functions.
 
     Args:
         xs: list or dict of ``(n, d_i)`` representations of the same n inputs (e.g. the
