@@ -1,0 +1,167 @@
+"""Read activations saved as single files: .npy, .npz, .safetensors, .pt / .pth.
+
+Nothing here unpickles arbitrary Python objects: numpy files are read with
+``allow_pickle=False`` and torch files with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from subspaces.io.store import MANIFEST_NAME, ActivationStore, StoreError
+
+__all__ = ["ARRAY_SUFFIXES", "open_activations", "read_array"]
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".safetensors", ".pt", ".pth")
+
+
+def _from_numpy(array: np.ndarray, *, path: Path, key: str) -> Tensor:
+    if array.dtype == object:  # unreachable with allow_pickle=False, kept as a guard
+        raise StoreError(f"{path} holds an object array under {key!r}; save numeric arrays.")
+    if not array.dtype.isnative:  # torch holds native byte order only
+        array = array.astype(array.dtype.newbyteorder("="))
+    try:
+        return torch.from_numpy(np.ascontiguousarray(array))
+    except TypeError as err:
+        raise StoreError(
+            f"{path}: array {key!r} has dtype {array.dtype}, which torch cannot hold ({err})."
+        ) from None
+
+
+def _read_numpy(path: Path) -> dict[str, Tensor]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "object arrays" in str(err).lower():
+            raise StoreError(
+                f"{path} holds pickled Python objects (an object array), which subspaces "
+                "does not unpickle; save numeric arrays (np.save(path, array.astype(np.float32)))."
+            ) from None
+        if "pickle" in str(err).lower():
+            raise StoreError(
+                f"{path} could not be read as a numpy file: it is not in .npy / .npz format "
+                "(numpy would read it as a pickle, which subspaces never unpickles)."
+            ) from None
+        raise StoreError(f"{path} could not be read as a numpy file: {err}.") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise StoreError(f"{path} could not be read as a numpy file: {err}.") from None
+    if isinstance(loaded, np.ndarray):
+        return {path.stem: _from_numpy(loaded, path=path, key=path.stem)}
+    out: dict[str, Tensor] = {}
+    with loaded:
+        for key in loaded.files:
+            try:
+                array = loaded[key]
+            except ValueError as err:
+                raise StoreError(
+                    f"{path}: array {key!r} holds pickled Python objects, which subspaces "
+                    f"does not unpickle ({err}); save numeric arrays."
+                ) from None
+            out[key] = _from_numpy(array, path=path, key=key)
+    return out
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except Exception as err:  # safetensors raises its own error types
+        raise StoreError(
+            f"{path} could not be read as safetensors (truncated or corrupt?): {err}."
+        ) from None
+
+
+def _refused_object(err: Exception) -> str:
+    """The object torch's weights-only unpickler refused, from its message."""
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if match:
+        return match.group(1)
+    lines = [line.strip() for line in str(err).splitlines() if "WeightsUnpickler" in line]
+    return lines[0] if lines else "it"
+
+
+def _read_torch(path: Path) -> dict[str, Tensor]:
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise StoreError(
+            f"{path} holds pickled Python objects that subspaces will not unpickle "
+            f"(torch.load with weights_only=True refused {_refused_object(err)}). Save plain "
+            "tensors instead: torch.save({'layer_name': tensor, ...}, path)."
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StoreError(f"{path} could not be read as a torch file: {reason}.") from None
+    if isinstance(loaded, Tensor):
+        return {path.stem: loaded}
+    if isinstance(loaded, Mapping):
+        bad = {
+            str(k): type(v).__name__
+            for k, v in loaded.items()
+            if not isinstance(k, str) or not isinstance(v, Tensor)
+        }
+        if not bad:
+            return dict(loaded)
+        raise StoreError(
+            f"{path} holds a dict whose entries are not all str -> Tensor ({bad}); save a "
+            "tensor or a flat dict of tensors: torch.save({'layer_name': tensor, ...}, path)."
+        )
+    raise StoreError(
+        f"{path} holds a {type(loaded).__name__}, not a tensor or a dict of tensors; save "
+        "torch.save({'layer_name': tensor, ...}, path)."
+    )
+
+
+def read_array(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read activations saved in one file, as ``{name: tensor}`` (CPU tensors).
+
+    * ``.npy``: one array, named after the file's stem (``acts/layer3.npy`` -> ``layer3``).
+    * ``.npz``: every array, under its key.
+    * ``.safetensors``: every tensor, under its key.
+    * ``.pt`` / ``.pth``: ``torch.load(path, weights_only=True)``; a tensor (named after the
+      stem) or a flat dict of str -> tensor. Anything else is refused.
+
+    Pickled Python objects are never unpickled: object arrays and torch files holding
+    other objects raise :class:`~subspaces.io.StoreError` with a message saying how to save
+    plain arrays instead.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"no such file: {p}.")
+    if p.is_dir():
+        raise StoreError(
+            f"{p} is a folder; open an activation store with ActivationStore.open or "
+            "open_activations."
+        )
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        return _read_numpy(p)
+    if suffix == ".safetensors":
+        return _read_safetensors(p)
+    if suffix in (".pt", ".pth"):
+        return _read_torch(p)
+    raise StoreError(
+        f"{p} has suffix {p.suffix!r}; subspaces reads {', '.join(ARRAY_SUFFIXES)} files and "
+        "activation store folders."
+    )
+
+
+def open_activations(path: str | os.PathLike[str]) -> ActivationStore | dict[str, Tensor]:
+    """Open activations at ``path``: an :class:`ActivationStore` for a store folder (or its
+    ``manifest.json``), a ``{name: tensor}`` dict (see :func:`read_array`) for a file."""
+    p = Path(path)
+    if p.is_dir():
+        return ActivationStore.open(p)
+    if p.name == MANIFEST_NAME:
+        return ActivationStore.open(p.parent)
+    return read_array(p)
