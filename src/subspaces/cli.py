@@ -1,0 +1,381 @@
+"""The ``subspaces`` command line: extract activations, compare layers, measure, report.
+
+Exit codes: 0 success; 1 an unexpected failure (a bug: run again with --debug for the
+traceback); 2 bad usage or input (a missing file, a store that is incomplete or corrupt,
+an unknown measure...). Errors are one line on stderr unless --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from subspaces import __version__
+from subspaces._checks import SubspacesError
+
+app = typer.Typer(
+    name="subspaces",
+    help="The geometry of neural networks: compare and measure the layers of models.\n\n"
+    "Examples:\n\n"
+    "  subspaces demo --out demo/                      # two digits MLPs, compared\n\n"
+    "  subspaces extract hf MODEL_DIR texts.txt --out store/\n\n"
+    "  subspaces compare storeA/ storeB/ --measure linear_cka --measure mutual_knn\n\n"
+    "  subspaces measure storeA/ --json\n\n"
+    "  subspaces report storeA/ storeB/ --out report/",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+extract_app = typer.Typer(
+    help="Record a model's layer outputs into an activation store.", no_args_is_help=True
+)
+app.add_typer(extract_app, name="extract")
+
+
+class UsageError(SubspacesError, ValueError):
+    """A bad command-line argument."""
+
+
+_state: dict[str, Any] = {"debug": False}
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"subspaces {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """The geometry of neural networks: compare and measure the layers of models."""
+    _state["debug"] = debug
+
+
+def _run(job: Callable[[], None]) -> None:
+    """Run a command body; turn errors into one line and an exit code (unless --debug)."""
+    try:
+        job()
+    except typer.Exit:
+        raise
+    except (SubspacesError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except Exception as error:
+        if _state["debug"]:
+            raise
+        err.print(
+            f"[red]error:[/red] {type(error).__name__}: {error} "
+            "(run again with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+def _device(name: str | None) -> torch.device | None:
+    if name is None:
+        return None
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was given but no CUDA device is available")
+    return device
+
+
+def _load_model_layers(
+    path: Path, device: torch.device | None
+) -> tuple[dict[str, torch.Tensor], Any]:
+    """Layers (name -> (n, d) tensor) and labels of a store folder or an array file."""
+    from subspaces.io import ActivationStore, read_array
+
+    if path.is_dir():
+        store = ActivationStore.open(path)
+        layers = {name: store.load(name, device=device) for name in store.layers}
+        return layers, store.labels
+    arrays = read_array(path)
+    labels = arrays.pop("__labels__", None)
+    if labels is None:
+        labels = arrays.pop("labels", None)
+    layers = {name: (t if device is None else t.to(device)) for name, t in arrays.items()}
+    return layers, labels
+
+
+def _model_name(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, allow_nan=False) + "\n")
+
+
+# ----------------------------------------------------------------------------- extract
+
+
+@extract_app.command("hf")
+def extract_hf_command(
+    model: Annotated[Path, typer.Argument(help="A local Hugging Face model folder.")],
+    texts: Annotated[Path, typer.Argument(help="A text file, one input per line.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The activation store to write.")],
+    pooling: Annotated[str, typer.Option(help="mean, first, last or all (tokens).")] = "mean",
+    batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 32,
+    max_length: Annotated[int, typer.Option(help="Tokens per input (truncated).")] = 128,
+    labels: Annotated[
+        Path | None, typer.Option(help="A .npy file of integer labels, one per line.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+) -> None:
+    """Hidden states of every layer of a transformers model over the lines of a text file.
+
+    Rerunning the same command after an interruption resumes from the last complete shard.
+    """
+
+    def job() -> None:
+        from subspaces.io import extract_hf, read_array
+
+        lines = [line.strip() for line in texts.read_text().splitlines() if line.strip()]
+        label_tensor = None if labels is None else next(iter(read_array(labels).values()))
+        store = extract_hf(
+            str(model),
+            lines,
+            out=out_dir,
+            pooling=pooling,
+            batch_size=batch_size,
+            max_length=max_length,
+            device=_device(device),
+            labels=label_tensor,
+            metadata={"model": str(model), "data": str(texts)},
+        )
+        err.print(f"wrote {store.n_samples} samples × {len(store.layers)} layers to {out_dir}")
+
+    _run(job)
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+@app.command()
+def compare(
+    a: Annotated[
+        Path,
+        typer.Argument(help="Activation store folder or array file (.npz, .safetensors, .pt)."),
+    ],
+    b: Annotated[
+        Path | None, typer.Argument(help="A second model's store; omitted: A with itself.")
+    ] = None,
+    measure: Annotated[
+        list[str] | None, typer.Option("--measure", "-m", help="Repeat for several; see --list.")
+    ] = None,
+    list_measures: Annotated[
+        bool, typer.Option("--list", help="List the measures and exit.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+) -> None:
+    """Layer × layer matrices of similarity measures between two models (or one with itself)."""
+
+    def job() -> None:
+        from subspaces.similarity import MEASURES, pairwise
+
+        if list_measures:
+            for name in sorted(MEASURES):
+                out.print(name)
+            return
+        names = measure or ["linear_cka"]
+        for name in names:
+            if name not in MEASURES:
+                raise UsageError(f"unknown measure {name!r}; known: {', '.join(sorted(MEASURES))}")
+        dev = _device(device)
+        xs, _ = _load_model_layers(a, dev)
+        ys = None if b is None else _load_model_layers(b, dev)[0]
+        results: dict[str, dict[str, Any]] = {}
+        for name in names:
+            matrix = pairwise(xs, ys, measure=name, progress=not as_json)
+            results[name] = {
+                "rows": list(xs),
+                "cols": list(xs if ys is None else ys),
+                "values": [[_finite(v) for v in row] for row in matrix.tolist()],
+            }
+        if as_json:
+            _print_json({"a": str(a), "b": None if b is None else str(b), "measures": results})
+            return
+        for name, result in results.items():
+            table = Table(
+                title=f"{name}: {_model_name(a)} (rows) vs {_model_name(b or a)} (columns)"
+            )
+            table.add_column("")
+            for col in result["cols"]:
+                table.add_column(col, justify="right")
+            for row_name, row in zip(result["rows"], result["values"], strict=True):
+                table.add_row(row_name, *("-" if v is None else f"{v:.3f}" for v in row))
+            out.print(table)
+
+    _run(job)
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value and abs(value) != float("inf") else None
+
+
+# ----------------------------------------------------------------------------- measure
+
+
+@app.command()
+def measure(
+    a: Annotated[Path, typer.Argument(help="Activation store folder or array file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    intrinsic_dimension: Annotated[bool, typer.Option(help="Estimate intrinsic dimension.")] = True,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+) -> None:
+    """Per-layer geometry: spectrum, effective rank, intrinsic dimension, neural collapse.
+
+    Neural collapse is measured when the store (or file) has labels.
+    """
+
+    def job() -> None:
+        from subspaces.report import compute_results
+
+        layers, labels = _load_model_layers(a, _device(device))
+        results = compute_results(
+            {_model_name(a): layers},
+            labels=labels,
+            measures=(),
+            intrinsic_dimension=intrinsic_dimension,
+            progress=not as_json,
+        )
+        if as_json:
+            _print_json(results)
+            return
+        _print_geometry(results)
+
+    _run(job)
+
+
+def _print_geometry(results: dict[str, Any]) -> None:
+    for model, layers in results.get("geometry", {}).items():
+        table = Table(title=f"geometry of {model}")
+        keys: list[str] = []
+        for values in layers.values():
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and key not in keys:
+                    keys.append(key)
+        table.add_column("layer")
+        for key in keys:
+            table.add_column(key.replace("_", " "), justify="right")
+        for layer, values in layers.items():
+            table.add_row(layer, *(_fmt(values.get(key)) for key in keys))
+        out.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@app.command()
+def report(
+    inputs: Annotated[
+        list[Path] | None, typer.Argument(help="Activation stores or array files, one per model.")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for report.html and results.json.")
+    ] = Path("subspaces-report"),
+    results_file: Annotated[
+        Path | None, typer.Option("--results", help="Rebuild the report from a saved results.json.")
+    ] = None,
+    measure: Annotated[
+        list[str] | None, typer.Option("--measure", "-m", help="Repeat for several.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+) -> None:
+    """One self-contained HTML report (and results.json) from stores or saved results."""
+
+    def job() -> None:
+        from subspaces.report import compute_results, load_results, write_report
+
+        if results_file is not None:
+            results = load_results(results_file)
+        else:
+            if not inputs:
+                raise UsageError("give activation stores (or array files), or --results FILE")
+            dev = _device(device)
+            models, labels = {}, None
+            for path in inputs:
+                layers, model_labels = _load_model_layers(path, dev)
+                models[_model_name(path)] = layers
+                labels = model_labels if labels is None else labels
+            options: dict[str, Any] = {} if not measure else {"measures": tuple(measure)}
+            results = compute_results(models, labels=labels, **options)
+        path = write_report(results, out_dir, title=title)
+        err.print(f"wrote {path} and {out_dir / 'results.json'}")
+
+    _run(job)
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the stores and the report.")
+    ] = Path("subspaces-demo"),
+    epochs: Annotated[int, typer.Option(help="Training epochs per network.")] = 60,
+) -> None:
+    """Train two MLPs on digits from different seeds, extract every layer, write the report."""
+
+    def job() -> None:
+        from subspaces.demo import accuracy, digits_split, hidden_layer_names, train_mlp
+        from subspaces.io import extract
+        from subspaces.report import compute_results, write_report
+
+        data = digits_split()
+        models = {}
+        labels = None
+        for seed in (0, 1):
+            err.print(f"training network {seed} on digits ({len(data.y_train)} images)...")
+            net = train_mlp(data, seed=seed, epochs=epochs)
+            err.print(f"  held-out accuracy {accuracy(net, data.x_test, data.y_test):.3f}")
+            names = hidden_layer_names(net)
+            store = extract(
+                net,
+                data.x_test,
+                modules=list(names),
+                out=out_dir / f"seed{seed}",
+                labels=data.y_test,
+                metadata={"model": f"digits MLP, seed {seed}", "data": "digits held out"},
+                progress=False,
+            )
+            models[f"seed{seed}"] = {names[m]: store.load(m) for m in store.layers}
+            labels = store.labels
+        results = compute_results(models, labels=labels)
+        path = write_report(results, out_dir, title="Two digits MLPs trained from different seeds")
+        err.print(f"wrote {path} (open it in a browser) and {out_dir / 'results.json'}")
+
+    _run(job)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,45 @@
+"""The report: from the layers of one or more models to one self-contained HTML page.
+
+The face of the package: it calls the families (:func:`subspaces.similarity.pairwise`,
+:mod:`subspaces.geometry`) and draws what they return; it computes no measure itself.
+
+* :func:`compute_results`: every number (layer × layer similarity per measure and pair of
+  models, per-layer spectrum, effective rank, intrinsic dimension, neural collapse) as a
+  JSON-serialisable dict; the schema is in :mod:`subspaces.report.results`.
+* :func:`write_report`: ``report.html`` (offline, no request of any kind) and
+  ``results.json`` beside it; :func:`load_results` reads ``results.json`` back.
+
+Example::
+
+    from subspaces.report import compute_results, write_report
+    results = compute_results({"A": {"fc1": a1, "fc2": a2}, "B": {"fc1": b1, "fc2": b2}},
+                              labels=y)
+    write_report(results, "report/")       # report/report.html, report/results.json
+"""
+
+from subspaces.report.html import render_report, write_report
+from subspaces.report.results import (
+    DEFAULT_MEASURES,
+    RESULTS_SCHEMA,
+    SCHEMA_VERSION,
+    ResultsFormatError,
+    compute_results,
+    json_pointer,
+    load_results,
+    save_results,
+    validate_results,
+)
+
+__all__ = [
+    "DEFAULT_MEASURES",
+    "RESULTS_SCHEMA",
+    "SCHEMA_VERSION",
+    "ResultsFormatError",
+    "compute_results",
+    "json_pointer",
+    "load_results",
+    "render_report",
+    "save_results",
+    "validate_results",
+    "write_report",
+]
