@@ -11,6 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from subspaces.cli import app
+from subspaces.report import validate_results
 from subspaces.similarity import pairwise
 
 runner = CliRunner()
@@ -104,7 +105,9 @@ def test_measure_json(two_models: tuple) -> None:
     result = runner.invoke(app, ["measure", str(a), "--json"])
     assert result.exit_code == 0, result.output
     data = _json(result.stdout)
-    assert "geometry" in data
+    validate_results(data)  # the documented results schema
+    assert set(data["geometry"]["a"]) == {"l1", "l2"}
+    assert "neural_collapse" in data["geometry"]["a"]["l1"]  # the file's labels were used
 
 
 def test_measure_table(two_models: tuple) -> None:
@@ -175,3 +178,92 @@ def test_extract_minilm_then_report(tmp_path: Path) -> None:
     data = json.loads((out / "results.json").read_text())
     (matrix,) = data["similarity"]["linear_cka"]
     assert len(matrix["matrix"]) == 7 and len(matrix["matrix"][0]) == 7
+
+
+MODEL_FILE = """
+import torch
+
+def build():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4), torch.nn.ReLU()
+    )
+"""
+
+
+def test_extract_torch_then_measure(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    (tmp_path / "net.py").write_text(MODEL_FILE)
+    np.save(
+        tmp_path / "inputs.npy",
+        np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32),
+    )
+    np.save(tmp_path / "labels.npy", np.arange(50) % 2)
+    torch.manual_seed(1)
+    weights = {
+        k: v.contiguous()
+        for k, v in torch.nn.Sequential(
+            torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4), torch.nn.ReLU()
+        )
+        .state_dict()
+        .items()
+    }
+    save_file(weights, str(tmp_path / "w.safetensors"))
+    store = tmp_path / "store"
+    args = [
+        "extract",
+        "torch",
+        f"{tmp_path / 'net.py'}:build",
+        str(tmp_path / "inputs.npy"),
+        "--out",
+        str(store),
+        "-m",
+        "1",
+        "-m",
+        "3",
+        "--weights",
+        str(tmp_path / "w.safetensors"),
+        "--labels",
+        str(tmp_path / "labels.npy"),
+        "--batch-size",
+        "16",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert (
+        manifest["layers"] == ["1", "3"] and manifest["n_samples"] == 50 and manifest["has_labels"]
+    )
+    # the recorded layer is the model with the given weights applied
+    x = torch.from_numpy(np.load(tmp_path / "inputs.npy"))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4), torch.nn.ReLU()
+    )
+    net.load_state_dict(weights)
+    from subspaces.io import ActivationStore
+
+    torch.testing.assert_close(ActivationStore.open(store).load("3"), net(x).detach())
+    result = runner.invoke(app, ["measure", str(store), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    validate_results(data)
+    assert "neural_collapse" in data["geometry"]["store"]["3"]
+
+
+def test_extract_torch_bad_model_spec(tmp_path: Path) -> None:
+    np.save(tmp_path / "inputs.npy", np.zeros((4, 8), dtype=np.float32))
+    result = runner.invoke(
+        app,
+        [
+            "extract",
+            "torch",
+            "no_colon",
+            str(tmp_path / "inputs.npy"),
+            "--out",
+            str(tmp_path / "s"),
+            "-m",
+            "x",
+        ],
+    )
+    assert result.exit_code == 2 and "FILE.py:FUNCTION" in result.stderr

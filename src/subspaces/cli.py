@@ -27,6 +27,7 @@ app = typer.Typer(
     "Examples:\n\n"
     "  subspaces demo --out demo/                      # two digits MLPs, compared\n\n"
     "  subspaces extract hf MODEL_DIR texts.txt --out store/\n\n"
+    "  subspaces extract torch net.py:build inputs.npy -m 'layer*' --out store/\n\n"
     "  subspaces compare storeA/ storeB/ --measure linear_cka --measure mutual_knn\n\n"
     "  subspaces measure storeA/ --json\n\n"
     "  subspaces report storeA/ storeB/ --out report/",
@@ -162,6 +163,82 @@ def extract_hf_command(
             device=_device(device),
             labels=label_tensor,
             metadata={"model": str(model), "data": str(texts)},
+        )
+        err.print(f"wrote {store.n_samples} samples × {len(store.layers)} layers to {out_dir}")
+
+    _run(job)
+
+
+def _build_model(spec: str) -> torch.nn.Module:
+    """``path/to/file.py:function`` -> the module that function returns (the file is run)."""
+    import importlib.util
+
+    file, _, function = spec.rpartition(":")
+    if not file or not function:
+        raise UsageError(f"the model must be given as FILE.py:FUNCTION, got {spec!r}")
+    path = Path(file)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    module_spec = importlib.util.spec_from_file_location(f"_subspaces_model_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise UsageError(f"cannot import {path} as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory = getattr(module, function, None)
+    if not callable(factory):
+        raise UsageError(f"{path} has no function {function!r}")
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+@extract_app.command("torch")
+def extract_torch_command(
+    model: Annotated[str, typer.Argument(help="FILE.py:FUNCTION returning the nn.Module.")],
+    inputs: Annotated[Path, typer.Argument(help="Inputs: .npy, .npz, .safetensors or .pt.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The activation store to write.")],
+    module: Annotated[
+        list[str], typer.Option("--module", "-m", help="Module name or glob; repeat.")
+    ],
+    weights: Annotated[
+        Path | None, typer.Option(help="A state dict (.safetensors, or .pt of tensors).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="A .npy file of integer labels.")] = None,
+    pooling: Annotated[str | None, typer.Option(help="mean, first, last or all.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 64,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+) -> None:
+    """Outputs of chosen modules of a torch model over an array of inputs.
+
+    The model comes from a Python file you name (it is run), its weights from a state
+    dict read safely (no unpickling). Rerunning after an interruption resumes.
+    """
+
+    def job() -> None:
+        from subspaces.io import extract, read_array
+
+        net = _build_model(model)
+        if weights is not None:
+            net.load_state_dict(read_array(weights))
+        dev = _device(device)
+        if dev is not None:
+            net.to(dev)
+        arrays = read_array(inputs)
+        if len(arrays) != 1:
+            raise UsageError(f"{inputs} holds {len(arrays)} arrays ({', '.join(arrays)}); give one")
+        (data,) = arrays.values()
+        label_tensor = None if labels is None else next(iter(read_array(labels).values()))
+        store = extract(
+            net,
+            data,
+            modules=module,
+            out=out_dir,
+            batch_size=batch_size,
+            pooling=pooling,
+            device=dev,
+            labels=label_tensor,
+            metadata={"model": model, "data": str(inputs)},
         )
         err.print(f"wrote {store.n_samples} samples × {len(store.layers)} layers to {out_dir}")
 
