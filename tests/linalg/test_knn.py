@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from subspaces._checks import DegenerateInputError, InvalidOptionError, ShapeError
 from subspaces.linalg.knn import KNN_METRICS, KNNResult, _default_block_size, knn
@@ -259,3 +263,278 @@ def test_block_size_must_be_positive(data: torch.Tensor) -> None:
 def test_one_dimensional_input() -> None:
     with pytest.raises(ShapeError, match="must be a 2-D"):
         knn(torch.zeros(10), 3)
+
+
+# ---- tree path (method="tree" / "auto") -------------------------------------------------
+
+TREE_METRICS = ["euclidean", "sqeuclidean", "cosine"]
+
+
+def _low_rank(
+    n: int, rank: int, dim: int, seed: int, *, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """A ``rank``-dim Gaussian rotated into R^dim and shifted (float64 maths, then cast)."""
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
+    z = torch.randn(n, rank, generator=g, dtype=torch.float64) * torch.linspace(3, 1, rank)
+    shift = torch.randn(dim, generator=g, dtype=torch.float64)
+    return (z @ q[:, :rank].T + shift).to(dtype)
+
+
+def _same_result(a: KNNResult, b: tuple[torch.Tensor, torch.Tensor]) -> None:
+    # the two paths re-score the same pairs in float64 from the same data (equal to the
+    # last bit in practice); the full-matrix reference _brute sums in another order, and its
+    # cosine (from normalised rows) is off by ~1e-16 absolute near 0
+    assert torch.equal(a.indices, b[1])
+    torch.testing.assert_close(a.values, b[0], rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("metric", TREE_METRICS)
+def test_tree_matches_brute_on_low_rank_data(metric: str, dtype: torch.dtype) -> None:
+    x = _low_rank(300, 5, 60, seed=10, dtype=dtype)
+    tree = knn(x, 6, metric=metric, method="tree")
+    brute = knn(x, 6, metric=metric, method="brute")
+    _same_result(tree, brute)
+    _same_result(tree, _brute(x, x, 6, metric, exclude_self=True))
+
+
+@pytest.mark.parametrize("metric", TREE_METRICS)
+def test_tree_matches_brute_on_low_dimensional_data(metric: str) -> None:
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(400, 3, generator=g) * torch.tensor([5.0, 1.0, 0.2]) + 2.0
+    _same_result(knn(x, 4, metric=metric, method="tree"), knn(x, 4, metric=metric, method="brute"))
+
+
+def test_tree_values_are_bitwise_those_of_brute_force() -> None:
+    x = _low_rank(200, 4, 30, seed=12)
+    tree, brute = knn(x, 5, method="tree"), knn(x, 5, method="brute")
+    assert torch.equal(tree.indices, brute.indices)
+    assert torch.equal(tree.values, brute.values)
+
+
+@pytest.mark.parametrize("metric", TREE_METRICS)
+def test_tree_queries_against_a_reference(metric: str) -> None:
+    x = _low_rank(250, 4, 40, seed=13)
+    queries, ref = x[:50] * 0.5, x[50:]  # scaling keeps them in the linear span, not affine
+    tree = knn(queries, 7, reference=ref, metric=metric, method="tree")
+    _same_result(tree, _brute(queries, ref, 7, metric, exclude_self=False))
+
+
+def test_tree_queries_off_the_subspace() -> None:
+    # full-rank queries against low-rank reference: the subspace spans both, still exact
+    ref = _low_rank(300, 3, 20, seed=14)
+    queries = torch.randn(30, 20, generator=torch.Generator().manual_seed(15))
+    tree = knn(queries, 5, reference=ref, method="tree")
+    _same_result(tree, _brute(queries, ref, 5, "euclidean", exclude_self=False))
+
+
+def test_tree_exclude_self_with_a_paired_reference() -> None:
+    x = _low_rank(120, 3, 10, seed=16)
+    tree = knn(x, 4, reference=x.clone(), exclude_self=True, method="tree")
+    _same_result(tree, _brute(x, x, 4, "euclidean", exclude_self=True))
+
+
+@pytest.mark.parametrize("metric", TREE_METRICS)
+def test_tree_duplicates_excluded_by_index_not_value(metric: str) -> None:
+    base = _low_rank(40, 3, 12, seed=17)
+    x = torch.cat([base, base[:5], base[:5], base[:5]])  # rows 0..4 have three copies each
+    tree = knn(x, 3, metric=metric, method="tree")
+    # (not the full-matrix _brute: its cosine of a duplicate pair is ±1e-16, not 0)
+    _same_result(tree, knn(x, 3, metric=metric, method="brute"))
+    assert not bool((tree.indices == torch.arange(x.shape[0])[:, None]).any())
+    assert tree.indices[0].tolist() == [40, 45, 50]
+
+
+@pytest.mark.parametrize("metric", TREE_METRICS)
+def test_tree_ties_go_to_the_lower_index(metric: str) -> None:
+    x = torch.ones(40, 3)  # every point is every other's duplicate: one tie group of 40
+    vals, idx = knn(x, 5, metric=metric, method="tree")
+    for i in (0, 1, 4, 39):
+        assert idx[i].tolist() == [j for j in range(40) if j != i][:5]
+    assert bool((vals == 0).all())
+
+
+def test_tree_tie_groups_larger_than_the_candidate_margin() -> None:
+    g = torch.Generator().manual_seed(2)
+    x = torch.cat([torch.randn(20, 4, generator=g) * 10 + 50, torch.zeros(30, 4) + 1.0])
+    _, idx = knn(x, 3, method="tree")
+    assert idx[49].tolist() == [20, 21, 22]
+    assert idx[20].tolist() == [21, 22, 23]
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
+def test_tree_exact_ties_on_a_grid(metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an integer grid in a coordinate plane of R^9, shifted by integers: every distance is
+    # exact in float arithmetic, so 4 neighbours tie at 1 and 4 at sqrt(2) around k = 6
+    a, b = torch.meshgrid(torch.arange(9.0), torch.arange(7.0), indexing="ij")
+    x = torch.zeros(63, 9)
+    x[:, 2], x[:, 5] = a.reshape(-1), b.reshape(-1)
+    x += torch.arange(9.0) * 3
+    seen = _count_ball_searches(monkeypatch)
+    for k in (1, 3, 4, 6, 8):
+        tree = knn(x, k, metric=metric, method="tree")
+        _same_result(tree, _brute(x, x, k, metric, exclude_self=True))
+    assert sum(seen) > 0  # the ties at the k-th place were settled by the ball search
+
+
+@pytest.mark.parametrize("k", [1, 119], ids=["k1", "k=n-1"])
+def test_tree_extreme_k(k: int) -> None:
+    x = _low_rank(120, 2, 6, seed=18)
+    _same_result(knn(x, k, method="tree"), _brute(x, x, k, "euclidean", exclude_self=True))
+
+
+def test_tree_on_full_rank_data_is_still_exact() -> None:
+    x = torch.randn(150, 8, generator=torch.Generator().manual_seed(19))
+    _same_result(knn(x, 5, method="tree", block_size=16), knn(x, 5, method="brute"))
+
+
+def _count_ball_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the queries sent to the tree path's ball search."""
+    import subspaces.linalg.knn as knn_module
+
+    seen: list[int] = []
+    original = knn_module._ball_rerank
+
+    def counting(tree: Any, points: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        seen.append(points.shape[0])
+        return original(tree, points, *args, **kwargs)
+
+    monkeypatch.setattr(knn_module, "_ball_rerank", counting)
+    return seen
+
+
+def test_tree_with_a_too_small_subspace_is_still_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    # force a 2-dim projection of 5-dim data: distances are under-estimated, most queries
+    # fail the certificate and go to the ball search, and the answer stays exact
+    from subspaces.linalg.knn import _fit_subspace, _knn_tree, _Subspace
+
+    seen = _count_ball_searches(monkeypatch)
+    x = _low_rank(200, 5, 15, seed=20, dtype=torch.float64)
+    sub = _fit_subspace(x, x, "euclidean")
+    small = _Subspace(sub.centre, sub.basis[:, :2], sub.max_raw, sub.max_geometry)
+    got = _knn_tree(x, x, 4, metric="euclidean", exclude_self=True, block_size=None, subspace=small)
+    _same_result(got, _brute(x, x, 4, "euclidean", exclude_self=True))
+    assert sum(seen) > 100
+
+
+def test_tree_cosine_on_a_linear_subspace() -> None:
+    x = _low_rank(200, 4, 30, seed=21)
+    x = x - x.mean(dim=0)  # a linear (not affine) subspace: rank 4 after normalising
+    _same_result(
+        knn(x, 5, metric="cosine", method="tree"), _brute(x, x, 5, "cosine", exclude_self=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "offset", "noise", "expected"),
+    [
+        (torch.float32, 0.0, 0.0, 5),
+        (torch.float64, 0.0, 0.0, 5),
+        (torch.float32, 1e3, 0.0, 5),  # float32 storage noise ~1e-4 in every direction
+        (torch.float64, 1e3, 0.0, 5),
+        (torch.float64, 0.0, 1e-6, 60),  # real variance in every direction
+        (torch.float32, 0.0, 1e-3, 60),
+    ],
+    ids=["f32", "f64", "f32-offset", "f64-offset", "f64-noisy", "f32-noisy"],
+)
+def test_numerical_rank_of_embedded_data(
+    dtype: torch.dtype, offset: float, noise: float, expected: int
+) -> None:
+    from subspaces.linalg.knn import _fit_subspace
+
+    g = torch.Generator().manual_seed(23)
+    x = _low_rank(500, 5, 60, seed=22, dtype=torch.float64) + offset * torch.randn(60, generator=g)
+    x = (x + noise * torch.randn(x.shape, generator=g, dtype=torch.float64)).to(dtype)
+    assert _fit_subspace(x, x, "euclidean").rank == expected
+
+
+def test_auto_takes_the_tree_for_low_rank_data() -> None:
+    from subspaces.linalg.knn import _select_method
+
+    x = _low_rank(5000, 5, 60, seed=24)
+    how, sub = _select_method(x, x, "euclidean", "auto", 3)
+    assert how == "tree"
+    assert sub is not None and sub.rank == 5
+    _same_result(knn(x, 3), knn(x, 3, method="brute"))
+
+
+@pytest.mark.parametrize(
+    ("case", "metric"),
+    [
+        ("full-rank", "euclidean"),
+        ("low-rank", "inner_product"),
+        ("small", "euclidean"),
+        ("wide", "euclidean"),
+    ],
+)
+def test_auto_falls_back_to_brute_force(case: str, metric: str) -> None:
+    from subspaces.linalg.knn import _select_method
+
+    g = torch.Generator().manual_seed(25)
+    x = {
+        "full-rank": lambda: torch.randn(5000, 60, generator=g),
+        "low-rank": lambda: _low_rank(5000, 5, 60, seed=26),
+        "small": lambda: _low_rank(500, 5, 60, seed=26),
+        "wide": lambda: _low_rank(4100, 5, 600, seed=26),
+    }[case]()
+    assert _select_method(x, x, metric, "auto", 3) == ("brute", None)
+
+
+@pytest.mark.parametrize(("k", "expected"), [(2, "tree"), (10, "brute"), (40, "brute")])
+def test_auto_rank_threshold_depends_on_k(k: int, expected: str) -> None:
+    # rank 11 (the benchmark's 10-sphere in R^100): the tree wins for TwoNN's k = 2 only
+    from subspaces.linalg.knn import _select_method
+
+    x = _low_rank(4200, 11, 40, seed=28)
+    assert _select_method(x, x, "euclidean", "auto", k)[0] == expected
+
+
+def test_auto_rank_8_takes_the_tree_for_large_k() -> None:
+    from subspaces.linalg.knn import _select_method
+
+    x = _low_rank(4200, 8, 40, seed=29)
+    assert _select_method(x, x, "euclidean", "auto", 50)[0] == "tree"
+
+
+def test_auto_on_small_inputs_keeps_the_screen_values() -> None:
+    # below the size threshold "auto" is the blocked search: rerank=False still returns the
+    # float32 screening values
+    x = _low_rank(100, 3, 10, seed=27)
+    fast = knn(x, 2, rerank=False)
+    assert torch.equal(fast.values, knn(x, 2, rerank=False, method="brute").values)
+
+
+def test_tree_rejects_inner_product(data: torch.Tensor) -> None:
+    with pytest.raises(InvalidOptionError, match="method='tree' supports metric"):
+        knn(data, 3, metric="inner_product", method="tree")
+
+
+def test_unknown_method(data: torch.Tensor) -> None:
+    with pytest.raises(InvalidOptionError, match="method must be one of"):
+        knn(data, 3, method="ball")  # type: ignore[arg-type]
+
+
+def test_tree_cosine_zero_rows(data: torch.Tensor) -> None:
+    x = data.clone()
+    x[5] = 0.0
+    with pytest.raises(DegenerateInputError, match="1 rows of zero norm"):
+        knn(x, 3, metric="cosine", method="tree")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    rank=st.integers(1, 6),
+    k=st.integers(1, 9),
+    n_dup=st.integers(0, 15),
+    metric=st.sampled_from(TREE_METRICS),
+)
+def test_tree_equals_brute_force_property(
+    seed: int, rank: int, k: int, n_dup: int, metric: str
+) -> None:
+    # low-rank data in R^12 with some rows repeated (ties, duplicates of duplicates)
+    x = _low_rank(60, rank, 12, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.cat([x, x[torch.randint(0, 60, (n_dup,), generator=g)]])
+    _same_result(knn(x, k, metric=metric, method="tree"), knn(x, k, metric=metric, method="brute"))
