@@ -1,6 +1,6 @@
-"""Shared numerics (floor 1): streaming moments, decompositions, nearest neighbours."""
+"""Shared numerics (floor 1): streaming moments (here), PSD decompositions
+(:mod:`subspaces.linalg.decomp`) and exact nearest neighbours (:mod:`subspaces.linalg.knn`)."""
 
-from subspaces.linalg.knn import KNN_METHODS, KNN_METRICS, KNNResult, knn
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     MOMENT_STATES,
@@ -17,17 +17,13 @@ from subspaces.linalg.moments import (
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
-    "KNN_METHODS",
-    "KNN_METRICS",
     "MOMENT_STATES",
     "CentredMoments",
-    "KNNResult",
     "MomentSums",
     "MomentsMetric",
     "RowNormSums",
     "accumulate_moments",
     "centre_moments",
-    "knn",
     "merge_moments",
     "paired_moments",
     "rebase_moments",
