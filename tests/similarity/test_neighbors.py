@@ -423,3 +423,52 @@ def test_block_size_must_be_positive(pair: tuple) -> None:
     x, y = pair
     with pytest.raises(InvalidOptionError, match="block_size must be at least 1"):
         mutual_knn(x, y, block_size=0)
+
+
+# The fast exact neighbour sets (symmetric float32 blocks, near ties re-searched in float64).
+def _sets(idx: torch.Tensor) -> torch.Tensor:
+    return idx.sort(dim=1).values
+
+
+@pytest.mark.parametrize("block", [None, 7, 64], ids=["one-block", "block7", "block64"])
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_fast_cosine_sets_equal_the_exact_search(block: int | None, k: int) -> None:
+    from subspaces.similarity.neighbors import _cosine_neighbour_sets, _neighbour_indices
+
+    g = torch.Generator().manual_seed(k)
+    x = torch.randn(150, 12, generator=g)
+    torch.testing.assert_close(
+        _sets(_cosine_neighbour_sets(x, k, block)), _sets(_neighbour_indices(x, k, "cosine", block))
+    )
+
+
+def test_fast_cosine_sets_with_duplicates_and_exact_ties() -> None:
+    from subspaces.similarity.neighbors import _cosine_neighbour_sets, _neighbour_indices
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(40, 6, generator=g)
+    x = torch.cat(
+        [base, base[:10], 3 * base[10:20], torch.eye(6), -torch.eye(6)]
+    )  # ties everywhere
+    for k in (1, 3, 8):
+        torch.testing.assert_close(
+            _sets(_cosine_neighbour_sets(x, k, 16)), _sets(_neighbour_indices(x, k, "cosine", 16))
+        )
+
+
+def test_mutual_knn_uses_the_fast_sets_and_agrees_with_the_dense_definition() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(300, 16, generator=g)
+    y = torch.tanh(x @ torch.randn(16, 10, generator=g))
+    k = 7
+    xn, yn = torch.nn.functional.normalize(x.double()), torch.nn.functional.normalize(y.double())
+    sx, sy = xn @ xn.T, yn @ yn.T
+    sx.fill_diagonal_(-torch.inf)
+    sy.fill_diagonal_(-torch.inf)
+    nx, ny = sx.topk(k, dim=1).indices, sy.topk(k, dim=1).indices
+    overlap = torch.tensor(
+        [len(set(a.tolist()) & set(b.tolist())) for a, b in zip(nx, ny, strict=True)]
+    )
+    assert float(mutual_knn(x, y, k=k)) == pytest.approx(
+        float(overlap.double().mean() / k), abs=1e-12
+    )

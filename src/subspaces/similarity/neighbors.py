@@ -103,18 +103,102 @@ def _neighbours(
 
 
 def _paired_neighbours(
-    x: Any, y: Any, k: Any, metric: Any, block_size: Any
+    x: Any, y: Any, k: Any, metric: Any, block_size: Any, *, sets_only: bool = False
 ) -> tuple[Tensor, Tensor, int]:
-    """Validate and return the (n, k) neighbour index lists of x and y."""
+    """Validate and return the (n, k) neighbour index lists of x and y.
+
+    ``sets_only``: the caller uses each list as a set (mutual kNN, Jaccard), so the order
+    within a list may follow float32 scores; the sets are still exact (see
+    :func:`_cosine_neighbour_sets`).
+    """
     metric = check_choice(metric, name="metric", choices=KNN_METRICS)
     tx, ty = _validated(x, y)
     k = _check_k(k, tx.shape[0])
     block = _check_block(block_size)
-    return (
-        _neighbours(tx, k, metric, block).indices,
-        _neighbours(ty, k, metric, block).indices,
-        k,
-    )
+    find = _neighbour_sets if sets_only else _neighbour_indices
+    return find(tx, k, metric, block), find(ty, k, metric, block), k
+
+
+def _neighbour_indices(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
+    return _neighbours(t, k, metric, block).indices
+
+
+def _neighbour_sets(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
+    if metric == "cosine" and t.dtype == torch.float32 and k + 1 < t.shape[0]:
+        return _cosine_neighbour_sets(t, k, block)
+    return _neighbour_indices(t, k, metric, block)
+
+
+_SET_BLOCK = 2048  # rows per block of the symmetric score products
+
+
+def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
+    """The exact sets of the k cosine-nearest neighbours (self excluded) of float32 rows.
+
+    The score matrix of unit rows is symmetric, so only its upper block triangle is
+    computed: each product of rows I with rows J (J > I) gives candidates to both. Each row
+    keeps its k + 1 best float32 scores. A float32 cosine of unit vectors is within
+    b = (d + 4)·eps32 of the exact one (the product's rounding bound, plus the
+    normalisation), so when the (k+1)-th score is more than 2b below the k-th, the first k
+    are exactly the k nearest (no tie, no swap possible). The other rows (near ties) are
+    searched again by :func:`subspaces.linalg.knn.knn` with float64 re-ranking, whose tie
+    rule (lower index first) then decides. The order within a set follows the float32
+    scores: use these lists as sets only.
+    """
+    n, d = t.shape
+    norms = t.to(torch.float64).norm(dim=1)
+    if bool((norms == 0).any()):
+        _inverse_row_norms(t, "x")  # raises the zero-row error
+    unit = (t / norms.to(t.dtype)[:, None]).contiguous()
+    size = min(block or _SET_BLOCK, n)
+    keep = k + 1
+    best_vals = torch.full((n, keep), -torch.inf, dtype=t.dtype, device=t.device)
+    best_idx = torch.zeros((n, keep), dtype=torch.long, device=t.device)
+
+    def offer(rows: slice, scores: Tensor, col0: int) -> None:
+        vals, idx = scores.topk(min(keep, scores.shape[1]), dim=1)
+        merged_vals = torch.cat([best_vals[rows], vals], 1)
+        merged_idx = torch.cat([best_idx[rows], idx + col0], 1)
+        top, pos = merged_vals.topk(keep, dim=1)
+        best_vals[rows], best_idx[rows] = top, merged_idx.gather(1, pos)
+
+    starts = range(0, n, size)
+    for i0 in starts:
+        rows_i = slice(i0, min(i0 + size, n))
+        for j0 in starts:
+            if j0 < i0:
+                continue
+            rows_j = slice(j0, min(j0 + size, n))
+            scores = unit[rows_i] @ unit[rows_j].T
+            if j0 == i0:
+                scores.fill_diagonal_(-torch.inf)
+                offer(rows_i, scores, j0)
+            else:
+                offer(rows_i, scores, j0)
+                offer(rows_j, scores.T, i0)
+    bound = (d + 4) * torch.finfo(torch.float32).eps
+    gap = best_vals[:, k - 1].to(torch.float64) - best_vals[:, k].to(torch.float64)
+    unsure = (gap <= 2 * bound).nonzero().squeeze(1)
+    out = best_idx[:, :k].clone()
+    if unsure.numel() > n // 2:  # mostly near ties: the full float64-re-ranked search
+        return _neighbour_indices(t, k, "cosine", block)
+    if unsure.numel():
+        found = _knn_blocked(
+            t[unsure],
+            t,
+            k + 1,
+            metric="cosine",
+            exclude_self=False,
+            rerank=True,
+            block_size=block,
+            memory_budget=DEFAULT_MEMORY_BUDGET,
+        ).indices
+        not_self = found != unsure[:, None]
+        # the first k entries that are not the query itself, in order
+        ranks = not_self.long().cumsum(1)
+        chosen = not_self & (ranks <= k)
+        out[unsure] = found[chosen].reshape(-1, k)
+    return out
 
 
 def _match_blocks(ix: Tensor, iy: Tensor) -> Iterator[tuple[int, int, Tensor]]:
@@ -169,7 +253,7 @@ def mutual_knn(
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
-    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
+    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size, sets_only=True)
     return mutual_knn_from_neighbours(ix, iy)
 
 
@@ -223,7 +307,7 @@ def knn_jaccard(
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
-    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
+    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size, sets_only=True)
     return knn_jaccard_from_neighbours(ix, iy)
 
 
