@@ -237,7 +237,10 @@ def mutual_knn(
     similarity and a sample is not its own neighbour. The reference's optional outlier
     clipping (``prepare_features``, 95th-percentile clamp) is a preprocessing step, not part
     of the measure, and is not applied here. Unlike the reference (full ``n × n`` masks and
-    argsort), this is blocked: O(block × n) memory.
+    argsort), this is blocked: O(block × n) memory. With cosine neighbours on float32 data
+    only the upper block triangle of the symmetric score matrix is computed and the sets
+    are certified against the float32 error bound (near ties re-searched in float64):
+    exact sets for half the products.
 
     Invariances: with cosine neighbours, orthogonal transforms and isotropic scaling of either
     side; with ``metric="euclidean"`` also translation. Symmetric; in [0, 1]; 1 when both give
