@@ -28,6 +28,8 @@ __all__ = [
     "check_finite",
     "check_labels",
     "check_matrix",
+    "check_not_constant",
+    "check_optional_rtol",
     "check_paired",
     "check_positive_int",
     "check_same_device",
@@ -245,6 +247,23 @@ def check_positive_int(value: Any, *, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise InvalidOptionError(f"{name} must be at least {minimum}, got {value}.")
     return int(value)
+
+
+def check_optional_rtol(rtol: Any) -> float | None:
+    """Validate a relative rank tolerance: ``None`` (the method's default) or in [0, 1)."""
+    if rtol is None:
+        return None
+    return check_scalar_in_range(rtol, name="rtol", low=0.0, high=1.0, high_open=True)
+
+
+def check_not_constant(t: Tensor, *, name: str, measure: str) -> None:
+    """Raise :class:`DegenerateInputError` when every row of ``t`` is the same point."""
+    if t.shape[0] and bool((t == t[:1]).all()):
+        raise DegenerateInputError(
+            f"{name} has zero variance (all {t.shape[0]} samples are the same point, shape "
+            f"{tuple(t.shape)}), so {measure} is undefined; check that {name} is not a constant "
+            "or dead layer."
+        )
 
 
 def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:

@@ -93,6 +93,7 @@ from subspaces._checks import (
     check_finite,
     check_labels,
     check_matrix,
+    check_optional_rtol,
     check_positive_int,
     check_same_device,
     check_scalar_in_range,
@@ -650,7 +651,7 @@ def neural_collapse(
     """
     x, y, w, b, c = _prepare(features, labels, classifier, bias, num_classes)
     global_mean = check_choice(global_mean, name="global_mean", choices=_GLOBAL_MEANS)
-    rtol = _check_rtol(rtol)
+    rtol = check_optional_rtol(rtol)
     chunk_size = check_positive_int(chunk_size, name="chunk_size")
     state = _zero_sums(c, x.shape[1], x.device)
     _collapse_update(state, x, y, chunk_size=chunk_size)
@@ -669,12 +670,6 @@ def _replace_nc4(result: NeuralCollapseResult, nc4: Tensor) -> NeuralCollapseRes
     fields = {name: getattr(result, name) for name in result.__dataclass_fields__}
     fields["nc4"] = nc4
     return NeuralCollapseResult(**fields)
-
-
-def _check_rtol(rtol: Any) -> float | None:
-    if rtol is None:
-        return None
-    return check_scalar_in_range(rtol, name="rtol", low=0.0, high=1.0, high_open=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -757,7 +752,7 @@ class NeuralCollapse(Metric):
         self.num_classes = c
         self.num_features = d
         self.global_mean = check_choice(global_mean, name="global_mean", choices=_GLOBAL_MEANS)
-        self.rtol = _check_rtol(rtol)
+        self.rtol = check_optional_rtol(rtol)
         self.cdnv_matrix = bool(cdnv_matrix)
         self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
         self.register_buffer("classifier", w, persistent=False)

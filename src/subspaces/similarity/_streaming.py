@@ -13,7 +13,6 @@ from subspaces._checks import (
     TooFewSamplesError,
     check_paired,
     check_positive_int,
-    check_scalar_in_range,
 )
 from subspaces.linalg.decomp import scatter_rtol
 from subspaces.linalg.moments import (
@@ -122,12 +121,6 @@ def _check_variance(c: Tensor, mean: Tensor | None, n: int, *, name: str, measur
             f"undefined; check that {name} is not a constant or dead layer."
         )
     return total
-
-
-def _check_rtol(rtol: float | None) -> float | None:
-    if rtol is None:
-        return None
-    return check_scalar_in_range(rtol, name="rtol", low=0.0, high=1.0, high_open=True)
 
 
 def _side_rtol(rtol: float | None, d: int, input_dtype: torch.dtype) -> float:

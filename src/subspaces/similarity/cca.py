@@ -41,6 +41,7 @@ from torch import Tensor
 
 from subspaces._checks import (
     check_choice,
+    check_optional_rtol,
     check_paired,
     check_scalar_in_range,
 )
@@ -50,7 +51,6 @@ from subspaces.linalg.moments import (
     CentredMoments,
 )
 from subspaces.similarity._streaming import (
-    _check_rtol,
     _check_variance,
     _Float64MomentsMetric,
     _input_dtype,
@@ -143,7 +143,7 @@ def cca_correlations_from_moments(
             ``scatter_rtol(d, input_dtype)`` per side.
         input_dtype: the dtype of the data the moments were accumulated from.
     """
-    return _canonical(m, rtol=_check_rtol(rtol), input_dtype=input_dtype, measure="CCA").rho
+    return _canonical(m, rtol=check_optional_rtol(rtol), input_dtype=input_dtype, measure="CCA").rho
 
 
 def mean_cca_from_moments(
@@ -184,7 +184,7 @@ def svcca_from_moments(
     )
     parts = _canonical(
         m,
-        rtol=_check_rtol(rtol),
+        rtol=check_optional_rtol(rtol),
         input_dtype=input_dtype,
         measure="SVCCA",
         keep_variance=keep_variance,
@@ -206,7 +206,7 @@ def pwcca_from_moments(
     neuron (column) ``xc_j``, so the weights need only ``Cxx``.
     """
     side = check_choice(weights_from, name="weights_from", choices=_WEIGHTS_FROM)
-    parts = _canonical(m, rtol=_check_rtol(rtol), input_dtype=input_dtype, measure="PWCCA")
+    parts = _canonical(m, rtol=check_optional_rtol(rtol), input_dtype=input_dtype, measure="PWCCA")
     if side == "smaller":
         side = "x" if parts.ux.shape[0] <= parts.uy.shape[0] else "y"
     if side == "x":
@@ -403,7 +403,7 @@ class CCA(_Float64MomentsMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
-        self.rtol = _check_rtol(rtol)
+        self.rtol = check_optional_rtol(rtol)
         self.statistic = check_choice(statistic, name="statistic", choices=_STATISTICS)
 
     def compute(self) -> Tensor:
@@ -434,7 +434,7 @@ class SVCCA(_Float64MomentsMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
-        self.rtol = _check_rtol(rtol)
+        self.rtol = check_optional_rtol(rtol)
         self.keep_variance = check_scalar_in_range(
             keep_variance, name="keep_variance", low=0.0, high=1.0, low_open=True
         )
@@ -469,7 +469,7 @@ class PWCCA(_Float64MomentsMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
-        self.rtol = _check_rtol(rtol)
+        self.rtol = check_optional_rtol(rtol)
         check_choice(weights_from, name="weights_from", choices=_WEIGHTS_FROM)
         self.weights_from: WeightsFrom = weights_from
 

@@ -29,6 +29,7 @@ from subspaces._checks import (
     InvalidOptionError,
     ShapeError,
     TooFewSamplesError,
+    check_not_constant,
     check_paired,
     check_positive_int,
     check_same_device,
@@ -85,14 +86,6 @@ def _cka_from_hsic(h_xy: Tensor, h_xx: Tensor, h_yy: Tensor, *, what: str) -> Te
             "samples, or check for constant or dead layers."
         )
     return h_xy / torch.sqrt(h_xx * h_yy)
-
-
-def _check_not_constant(t: Tensor, name: str) -> None:
-    if bool((t == t[0]).all()):
-        raise DegenerateInputError(
-            f"{name} has zero variance (all {t.shape[0]} samples are the same point), so CKA is "
-            f"undefined; check that {name} is not a constant or dead layer."
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,8 +346,8 @@ def rbf_cka(
         block = max(1, min(n, _BLOCK_ENTRIES // n))
     else:
         block = check_positive_int(block_size, name="block_size")
-    _check_not_constant(x, "x")
-    _check_not_constant(y, "y")
+    check_not_constant(x, name="x", measure="CKA")
+    check_not_constant(y, name="y", measure="CKA")
     x, y = _centred(x), _centred(y)
     if sigma_x is None or sigma_y is None:
         sigma_x = _median_bandwidth(x, "x", threshold, block)

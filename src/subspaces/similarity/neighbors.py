@@ -29,6 +29,7 @@ from subspaces._checks import (
     InvalidOptionError,
     check_choice,
     check_matrix,
+    check_not_constant,
     check_paired,
     check_positive_int,
 )
@@ -68,18 +69,10 @@ def _check_k(k: Any, n: int, *, minimum: int = 1) -> int:
     return k
 
 
-def _check_not_constant(t: Tensor, name: str) -> None:
-    if bool((t == t[:1]).all()):
-        raise DegenerateInputError(
-            f"every sample of {name} is the same point (shape {tuple(t.shape)}), so its "
-            "neighbourhoods are undefined; check that it is not a constant or dead layer."
-        )
-
-
 def _validated(x: Any, y: Any, *, min_samples: int = 2) -> tuple[Tensor, Tensor]:
     tx, ty = check_paired(x, y, min_samples=min_samples)
-    _check_not_constant(tx, "x")
-    _check_not_constant(ty, "y")
+    check_not_constant(tx, name="x", measure="the neighbourhoods")
+    check_not_constant(ty, name="y", measure="the neighbourhoods")
     return tx, ty
 
 
@@ -268,7 +261,7 @@ def neighbour_lists(
     (e.g. by :func:`~subspaces.similarity.pairwise`)."""
     chosen = check_choice(metric, name="metric", choices=KNN_METRICS)
     t = check_matrix(x, name="x", min_samples=2)
-    _check_not_constant(t, "x")
+    check_not_constant(t, name="x", measure="the neighbourhoods")
     return _neighbours(t, _check_k(k, t.shape[0]), chosen, _check_block(block_size)).indices
 
 

@@ -20,11 +20,10 @@ from typing import Any, Literal, cast
 import torch
 from torch import Tensor
 
-from subspaces._checks import check_choice, check_paired, check_scalar_in_range
+from subspaces._checks import check_choice, check_optional_rtol, check_paired, check_scalar_in_range
 from subspaces.linalg.decomp import psd_eigh, psd_range
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments
 from subspaces.similarity._streaming import (
-    _check_rtol,
     _check_variance,
     _Float64MomentsMetric,
     _input_dtype,
@@ -119,7 +118,11 @@ def linear_regression_r2_from_moments(
     """
     which = check_choice(direction, name="direction", choices=_DIRECTIONS)
     forward, backward = _both(
-        m, ridge=_check_ridge(ridge), rtol=_check_rtol(rtol), input_dtype=input_dtype, which=which
+        m,
+        ridge=_check_ridge(ridge),
+        rtol=check_optional_rtol(rtol),
+        input_dtype=input_dtype,
+        which=which,
     )
     if forward is not None and backward is not None:
         return 0.5 * (forward + backward)
@@ -166,7 +169,7 @@ def linear_regression_r2(
     """
     check_choice(direction, name="direction", choices=_DIRECTIONS)
     ridge = _check_ridge(ridge)
-    rtol = _check_rtol(rtol)
+    rtol = check_optional_rtol(rtol)
     x, y = check_paired(x, y)
     moments = _paired_moments64(x, y, chunk_size=chunk_size)
     return linear_regression_r2_from_moments(
@@ -189,7 +192,7 @@ def linear_regression_r2_both_ways(
         property ``symmetric`` (their mean); 0-dim float64 tensors.
     """
     ridge = _check_ridge(ridge)
-    rtol = _check_rtol(rtol)
+    rtol = check_optional_rtol(rtol)
     x, y = check_paired(x, y)
     moments = _paired_moments64(x, y, chunk_size=chunk_size)
     forward, backward = _both(
@@ -224,7 +227,7 @@ class LinearRegressionR2(_Float64MomentsMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
-        self.rtol = _check_rtol(rtol)
+        self.rtol = check_optional_rtol(rtol)
         check_choice(direction, name="direction", choices=_DIRECTIONS)
         self.direction: Direction = direction
         self.ridge = _check_ridge(ridge)

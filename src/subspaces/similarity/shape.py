@@ -37,11 +37,10 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from subspaces._checks import check_choice, check_paired, check_scalar_in_range
+from subspaces._checks import check_choice, check_optional_rtol, check_paired, check_scalar_in_range
 from subspaces.linalg.decomp import psd_range
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments
 from subspaces.similarity._streaming import (
-    _check_rtol,
     _check_variance,
     _Float64MomentsMetric,
     _input_dtype,
@@ -124,7 +123,7 @@ def shape_metric_from_moments(
     """
     alpha = check_scalar_in_range(alpha, name="alpha", low=0.0, high=1.0)
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
-    rtol = _check_rtol(rtol)
+    rtol = check_optional_rtol(rtol)
     measure = "the shape metric"
     cxx, cyy, cxy, tx, ty = _traces(m, measure)
     if alpha == 1.0:
@@ -251,7 +250,7 @@ def shape_metric(
     """
     alpha = check_scalar_in_range(alpha, name="alpha", low=0.0, high=1.0)
     kind = cast(Distance, check_choice(distance, name="distance", choices=_DISTANCES))
-    rtol = _check_rtol(rtol)
+    rtol = check_optional_rtol(rtol)
     x, y = check_paired(x, y)
     return shape_metric_from_moments(
         _paired_moments64(x, y, chunk_size=chunk_size),
@@ -343,7 +342,7 @@ class ShapeMetric(_Float64MomentsMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
-        self.rtol = _check_rtol(rtol)
+        self.rtol = check_optional_rtol(rtol)
         self.alpha = check_scalar_in_range(alpha, name="alpha", low=0.0, high=1.0)
         self.distance = cast(Distance, check_choice(distance, name="distance", choices=_DISTANCES))
 
