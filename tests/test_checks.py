@@ -8,6 +8,7 @@ import torch
 
 from subspaces import SubspacesError
 from subspaces._checks import (
+    DegenerateInputError,
     DeviceMismatchError,
     InputTypeError,
     InvalidOptionError,
@@ -18,6 +19,8 @@ from subspaces._checks import (
     check_choice,
     check_labels,
     check_matrix,
+    check_not_constant,
+    check_optional_rtol,
     check_paired,
     check_positive_int,
     check_same_device,
@@ -195,3 +198,18 @@ def test_choice() -> None:
 def test_negative_strides_are_accepted() -> None:
     a = np.arange(12, dtype=np.float32).reshape(6, 2)[::-1]
     torch.testing.assert_close(check_matrix(a), torch.tensor(a.copy()))
+
+
+def test_optional_rtol() -> None:
+    assert check_optional_rtol(None) is None
+    assert check_optional_rtol(1e-6) == 1e-6
+    with pytest.raises(InvalidOptionError, match=r"rtol must lie in \[0.0, 1.0\)"):
+        check_optional_rtol(1.0)
+
+
+def test_not_constant() -> None:
+    check_not_constant(torch.randn(4, 2), name="x", measure="CKA")
+    with pytest.raises(
+        DegenerateInputError, match=r"x has zero variance \(all 4 samples .*so CKA is"
+    ):
+        check_not_constant(torch.ones(4, 2), name="x", measure="CKA")
