@@ -55,7 +55,8 @@ def digits(*, test_fraction: float = 0.3, seed: int = 0) -> Split:
     x_tr, x_te, y_tr, y_te = train_test_split(
         data.data, data.target, test_size=test_fraction, random_state=seed, stratify=data.target
     )
-    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-6
+    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    std[std == 0] = 1.0  # pixels constant in training (always 0) stay 0-centred, not blown up
     return Split(
         torch.as_tensor((x_tr - mean) / std, dtype=torch.float32),
         torch.as_tensor(y_tr, dtype=torch.int64),
