@@ -7,6 +7,9 @@ representations and weights. The families:
   Procrustes, RSA, neighbourhoods, principal angles, ...), and layer × layer matrices.
 * :mod:`subspaces.geometry`: measure one representation (spectrum, intrinsic dimension,
   neural collapse, coding rate).
+* :mod:`subspaces.align`: map between spaces (Procrustes, linear and affine translators,
+  relative representations and stitching, neuron matching, backward-compatible extension,
+  feature merging).
 * :mod:`subspaces.linalg`: the shared numerics (streaming float64 moments, blocked kNN).
 * :mod:`subspaces.data`: generated data with known geometry.
 """
@@ -17,6 +20,7 @@ from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
     NonFiniteError,
+    NotFittedError,
     ShapeError,
     SubspacesError,
     TooFewSamplesError,
@@ -30,6 +34,7 @@ __all__ = [
     "InputTypeError",
     "InvalidOptionError",
     "NonFiniteError",
+    "NotFittedError",
     "ShapeError",
     "SubspacesError",
     "TooFewSamplesError",

@@ -20,6 +20,7 @@ __all__ = [
     "InputTypeError",
     "InvalidOptionError",
     "NonFiniteError",
+    "NotFittedError",
     "ShapeError",
     "SubspacesError",
     "TooFewSamplesError",
@@ -67,6 +68,14 @@ class DegenerateInputError(SubspacesError, ValueError):
 
 class InvalidOptionError(SubspacesError, ValueError):
     """A keyword option has a value outside what the method accepts."""
+
+
+class NotFittedError(SubspacesError, ValueError, AttributeError):
+    """A fitted estimator's method or attribute was used before ``fit`` / ``partial_fit``.
+
+    Also an ``AttributeError``, so ``hasattr(estimator, "rotation_")`` is ``False`` before
+    fitting, as in scikit-learn.
+    """
 
 
 _PROMOTE_TO_FLOAT32 = (torch.float16, torch.bfloat16)

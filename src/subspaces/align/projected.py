@@ -1,0 +1,534 @@
+"""Subspace-projected alignment: project both spaces onto low-dimensional subspaces, then align.
+
+Hadgi et al. (2025, "Escaping Plato's Cave: Towards the Alignment of 3D and Text Latent
+Spaces", CVPR) find that naive post-hoc alignment of two independently trained encoders
+works poorly, and that projecting both representations onto well-chosen low-dimensional
+subspaces first (they use CCA) makes alignment markedly better for matching and retrieval.
+This module provides the projections, fitted on paired training rows, and the pipeline.
+
+With centred scatters ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (float64, streamable; see
+:mod:`subspaces.linalg.moments`), the k directions of each side are
+
+* ``"cca"`` — canonical directions (Hotelling 1936): ``A = Cxx^{-1/2} U_k``,
+  ``B = Cyy^{-1/2} V_k`` with ``Cxx^{-1/2} Cxy Cyy^{-1/2} = U diag(ρ) Vᵀ``, scaled by
+  ``sqrt(n - 1)`` so that each projected coordinate has unit variance; pairs of coordinates
+  have correlation ρ_1 ≥ ρ_2 ≥ ... and distinct coordinates are uncorrelated. Inverse
+  square roots on each side's numerical range (as :mod:`subspaces.similarity.cca`).
+  ``regularization = r`` shrinks each scatter towards its mean eigenvalue,
+  ``C ← (1 - r) C + r (tr C / d) I`` (regularised CCA, for d close to n);
+* ``"pls"`` — partial least squares (PLS-SVD, Wegelin 2000; scikit-learn's ``PLSSVD``):
+  the leading k left and right singular vectors of ``Cxy``, orthonormal, the directions of
+  maximal covariance;
+* ``"pca"`` — each side's own k leading principal directions (eigenvectors of ``Cxx``,
+  ``Cyy``), orthonormal, paired by rank with signs chosen so that paired coordinates
+  covary non-negatively. Uses no pairing information beyond that sign.
+
+A point is projected as ``z = (x - μx) A`` (k coordinates). :class:`ProjectedAlignment`
+then fits a translator (:mod:`subspaces.align.translators`) from ``z_x`` to ``z_y``, whose
+moments are ``Aᵀ Cxx A``, ``Bᵀ Cyy B``, ``Aᵀ Cxy B``: the whole pipeline needs one pass over
+the data, and ``partial_fit`` over any split equals one ``fit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from subspaces._checks import (
+    InvalidOptionError,
+    NotFittedError,
+    ShapeError,
+    check_choice,
+    check_matrix,
+    check_optional_rtol,
+    check_paired,
+    check_positive_int,
+    check_same_device,
+    check_scalar_in_range,
+)
+from subspaces.align.translators import (
+    LinearMap,
+    ProcrustesMap,
+    _accumulate,
+    _check_flag,
+    _check_ridge,
+    _check_spread,
+    _MomentTranslator,
+    linear_map_from_moments,
+    procrustes_map_from_moments,
+)
+from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol
+from subspaces.linalg.moments import (
+    DEFAULT_CHUNK_SIZE,
+    CentredMoments,
+    MomentSums,
+    centre_moments,
+)
+
+__all__ = [
+    "ProjectedAlignment",
+    "SubspaceBases",
+    "SubspaceProjection",
+    "project_moments",
+    "subspace_projection",
+    "subspace_projection_from_moments",
+]
+
+ProjectionMethod = Literal["cca", "pls", "pca"]
+AlignmentMethod = Literal["none", "cca", "pls", "pca"]
+TranslatorKind = Literal["procrustes", "linear"]
+
+_F64 = torch.float64
+_METHODS = ("cca", "pls", "pca")
+_TRANSLATORS = ("procrustes", "linear")
+
+
+@dataclass(frozen=True)
+class SubspaceBases:
+    """Fitted projections of both sides: ``z_x = (x - x_mean) @ x_components`` (likewise y).
+
+    ``x_components`` (d1, k) and ``y_components`` (d2, k) float64; ``x_mean`` (d1,),
+    ``y_mean`` (d2,); ``correlations`` (k,) the training correlation of each pair of
+    projected coordinates (the canonical correlations for CCA); ``method`` the method name.
+    """
+
+    x_components: Tensor
+    y_components: Tensor
+    x_mean: Tensor
+    y_mean: Tensor
+    correlations: Tensor
+    method: str
+
+    def project_x(self, x: Tensor) -> Tensor:
+        """``(x - x_mean) @ x_components`` for a validated ``(m, d1)`` tensor, in x's dtype."""
+        return (x - self.x_mean.to(x.dtype)) @ self.x_components.to(x.dtype)
+
+    def project_y(self, y: Tensor) -> Tensor:
+        """``(y - y_mean) @ y_components`` for a validated ``(m, d2)`` tensor, in y's dtype."""
+        return (y - self.y_mean.to(y.dtype)) @ self.y_components.to(y.dtype)
+
+
+def _pair_correlations(a: Tensor, b: Tensor, m: CentredMoments) -> Tensor:
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
+    cross = (a.T @ m.cxy.to(_F64) @ b).diagonal()
+    var_x = ((m.cxx.to(_F64) @ a) * a).sum(0)
+    var_y = ((m.cyy.to(_F64) @ b) * b).sum(0)
+    return cross / (var_x * var_y).sqrt().clamp(min=torch.finfo(_F64).tiny)
+
+
+def _too_many(k: int, available: int, method: str, why: str) -> InvalidOptionError:
+    return InvalidOptionError(
+        f"n_components={k} but method={method!r} offers only {available} directions here "
+        f"({why}); ask for at most {available}."
+    )
+
+
+def _shrink(c: Tensor, r: float) -> Tensor:
+    if r == 0.0:
+        return c
+    eye = torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
+    return (1.0 - r) * c + r * (torch.trace(c) / c.shape[0]) * eye
+
+
+def subspace_projection_from_moments(
+    m: CentredMoments,
+    *,
+    method: ProjectionMethod = "cca",
+    n_components: int,
+    regularization: float = 0.0,
+    rtol: float | None = None,
+    input_dtype: torch.dtype = torch.float32,
+) -> SubspaceBases:
+    """Fit the k-dimensional projections of both sides from moments (core of the class).
+
+    Args:
+        m: centred moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
+        method: ``"cca"``, ``"pls"`` or ``"pca"``.
+        n_components: k, the dimension of both subspaces.
+        regularization: CCA shrinkage r in [0, 1) (0 for the other methods).
+        rtol: relative rank tolerance of each side (CCA); default ``scatter_rtol(d, dtype)``.
+        input_dtype: the dtype of the data the moments were accumulated from.
+    """
+    kind = check_choice(method, name="method", choices=_METHODS)
+    k = check_positive_int(n_components, name="n_components")
+    reg = check_scalar_in_range(
+        regularization, name="regularization", low=0.0, high=1.0, high_open=True
+    )
+    rtol = check_optional_rtol(rtol)
+    if reg and kind != "cca":
+        raise InvalidOptionError(
+            f"regularization applies to method='cca' only, got regularization={reg} with "
+            f"method={kind!r}; leave it at 0."
+        )
+    if m.cxx is None or m.cyy is None or m.cxy is None or m.mean_y is None:
+        raise InvalidOptionError("the moments must hold cxx, cyy and cxy of paired data.")
+    cxx, cyy, cxy = m.cxx.to(_F64), m.cyy.to(_F64), m.cxy.to(_F64)
+    (d1, d2), n = cxy.shape, m.n
+    what = f"the {kind.upper()} projection"
+    _check_spread(torch.trace(cxx), float(m.mean_x @ m.mean_x), n, d1, name="x", what=what)
+    _check_spread(torch.trace(cyy), float(m.mean_y @ m.mean_y), n, d2, name="y", what=what)
+    if kind == "cca":
+        tol_x = rtol if rtol is not None else scatter_rtol(d1, input_dtype)
+        tol_y = rtol if rtol is not None else scatter_rtol(d2, input_dtype)
+        lx, ux = psd_range(_shrink(cxx, reg), rtol=tol_x)
+        ly, uy = psd_range(_shrink(cyy, reg), rtol=tol_y)
+        available = min(lx.shape[0], ly.shape[0])
+        if k > available:
+            raise _too_many(k, available, kind, "the smaller numerical rank of the two sides")
+        wx, wy = ux * lx.rsqrt(), uy * ly.rsqrt()
+        u, _, vh = torch.linalg.svd(wx.T @ cxy @ wy, full_matrices=False)
+        unit = max(n - 1, 1) ** 0.5  # unit-variance coordinates
+        a, b = wx @ u[:, :k] * unit, wy @ vh[:k].T * unit
+    elif kind == "pls":
+        available = min(d1, d2)
+        if k > available:
+            raise _too_many(k, available, kind, "the smaller width of the two sides")
+        u, _, vh = torch.linalg.svd(cxy, full_matrices=False)
+        a, b = u[:, :k], vh[:k].T
+    else:
+        available = min(d1, d2)
+        if k > available:
+            raise _too_many(k, available, kind, "the smaller width of the two sides")
+        a, b = psd_eigh(cxx)[1][:, :k], psd_eigh(cyy)[1][:, :k]
+        signs = torch.where((a.T @ cxy @ b).diagonal() < 0, -1.0, 1.0).to(_F64)
+        b = b * signs
+    corr = _pair_correlations(a, b, m)
+    return SubspaceBases(a, b, m.mean_x.to(_F64), m.mean_y.to(_F64), corr, kind)
+
+
+def subspace_projection(
+    x: Any,
+    y: Any,
+    *,
+    method: ProjectionMethod = "cca",
+    n_components: int,
+    regularization: float = 0.0,
+    rtol: float | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> SubspaceBases:
+    """Fit k-dimensional subspaces of x and y from paired rows (CCA, PLS or PCA).
+
+    See the module docstring for each method's formula. CCA coordinates have unit variance
+    and correlations ρ_i (the canonical correlations); PLS and PCA directions are
+    orthonormal. The subspaces found by CCA and PLS are invariant to translation and
+    rotation of either side (CCA: to any invertible linear map); PCA's to translation and
+    rotation. Directions are defined up to sign (and rotation within tied values).
+
+    Args:
+        x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
+        method: ``"cca"`` (default), ``"pls"`` or ``"pca"``.
+        n_components: k ≥ 1; at most the smaller numerical rank (CCA) or width (PLS, PCA).
+        regularization: CCA shrinkage in [0, 1).
+        rtol: relative rank tolerance of each side (CCA).
+        chunk_size: rows per product (upcast to float64).
+
+    Returns:
+        A :class:`SubspaceBases` (float64 tensors on the inputs' device).
+    """
+    x, y = check_paired(x, y)
+    state = MomentSums()
+    _accumulate(state, x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size"))
+    return subspace_projection_from_moments(
+        centre_moments(state),
+        method=method,
+        n_components=n_components,
+        regularization=regularization,
+        rtol=rtol,
+        input_dtype=torch.promote_types(x.dtype, y.dtype),
+    )
+
+
+def project_moments(m: CentredMoments, bases: SubspaceBases) -> CentredMoments:
+    """Centred moments of the projected pairs ``(z_x, z_y)`` from those of ``(x, y)``.
+
+    ``z_x = (x - μx) A`` has mean ``(m.mean_x - μx) A`` (zero when the bases were fitted on
+    the same data) and scatter ``Aᵀ Cxx A``; likewise ``Bᵀ Cyy B`` and ``Aᵀ Cxy B``.
+    """
+    if m.cxx is None or m.cyy is None or m.cxy is None or m.mean_y is None:
+        raise InvalidOptionError("the moments must hold cxx, cyy and cxy of paired data.")
+    a, b = bases.x_components, bases.y_components
+    return CentredMoments(
+        m.n,
+        (m.mean_x.to(_F64) - bases.x_mean) @ a,
+        (m.mean_y.to(_F64) - bases.y_mean) @ b,
+        a.T @ m.cxx.to(_F64) @ a,
+        b.T @ m.cyy.to(_F64) @ b,
+        a.T @ m.cxy.to(_F64) @ b,
+    )
+
+
+class SubspaceProjection:
+    """Projections of two paired spaces onto k-dimensional subspaces (CCA, PLS or PCA).
+
+    ``fit(x, y)`` / ``partial_fit(x, y)`` on paired training rows (streaming: float64 sums,
+    any split equals one-shot), then ``transform_x(x)``, ``transform_y(y)`` or
+    ``transform(x, y)`` on any rows. See :func:`subspace_projection` for the maths.
+
+    Attributes (after fitting): ``x_components_`` (d1, k), ``y_components_`` (d2, k),
+    ``x_mean_``, ``y_mean_``, ``correlations_`` (k,), ``bases_`` (:class:`SubspaceBases`),
+    ``n_samples_seen_``.
+
+    Args:
+        method: ``"cca"`` (default), ``"pls"`` or ``"pca"``.
+        n_components: k.
+        regularization: CCA shrinkage in [0, 1).
+        rtol: relative rank tolerance of each side (CCA).
+        chunk_size: rows per product (upcast to float64).
+    """
+
+    def __init__(
+        self,
+        method: ProjectionMethod = "cca",
+        n_components: int = 2,
+        *,
+        regularization: float = 0.0,
+        rtol: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self.method = check_choice(method, name="method", choices=_METHODS)
+        self.n_components = check_positive_int(n_components, name="n_components")
+        self.regularization = check_scalar_in_range(
+            regularization, name="regularization", low=0.0, high=1.0, high_open=True
+        )
+        self.rtol = check_optional_rtol(rtol)
+        self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
+        self._state = MomentSums()
+        self._input_dtype = torch.float64
+        self._bases: SubspaceBases | None = None
+
+    @property
+    def n_samples_seen_(self) -> int:
+        """Paired rows seen since the last ``fit``."""
+        n = self._state.n
+        return round(float(n)) if n.numel() else 0
+
+    def fit(self, x: Any, y: Any) -> SubspaceProjection:
+        """Fit on paired rows, forgetting earlier data."""
+        tx, ty = check_paired(x, y, min_samples=2)
+        self._state, self._input_dtype = MomentSums(), torch.float64
+        self._add(tx, ty)
+        _ = self.bases_
+        return self
+
+    def partial_fit(self, x: Any, y: Any) -> SubspaceProjection:
+        """Add paired rows; the projections are solved when first used."""
+        tx, ty = check_paired(x, y, min_samples=1)
+        self._add(tx, ty)
+        return self
+
+    def _add(self, tx: Tensor, ty: Tensor) -> None:
+        if self._state.sum_x.numel():
+            d1, d2 = self._state.sum_x.shape[0], self._state.sum_y.shape[0]
+            if (tx.shape[1], ty.shape[1]) != (d1, d2):
+                raise ShapeError(
+                    f"this batch has {tx.shape[1]} and {ty.shape[1]} features but earlier "
+                    f"batches had {d1} and {d2}; call fit() to start again on other data."
+                )
+            check_same_device(tx, self._state.sum_x, names=("x", "the fitted state"))
+        _accumulate(self._state, tx, ty, chunk_size=self.chunk_size)
+        if torch.finfo(tx.dtype).eps > torch.finfo(self._input_dtype).eps:
+            self._input_dtype = tx.dtype
+        self._bases = None
+
+    @property
+    def bases_(self) -> SubspaceBases:
+        """The fitted :class:`SubspaceBases`."""
+        if self._bases is None:
+            if self.n_samples_seen_ < 2:
+                raise NotFittedError(
+                    f"this SubspaceProjection is not fitted (it has seen {self.n_samples_seen_}"
+                    " paired rows, and needs at least 2); call fit(x, y) first."
+                )
+            self._bases = subspace_projection_from_moments(
+                centre_moments(self._state),
+                method=self.method,  # type: ignore[arg-type]
+                n_components=self.n_components,
+                regularization=self.regularization,
+                rtol=self.rtol,
+                input_dtype=self._input_dtype,
+            )
+        return self._bases
+
+    @property
+    def x_components_(self) -> Tensor:
+        """(d1, k) float64 directions of x."""
+        return self.bases_.x_components
+
+    @property
+    def y_components_(self) -> Tensor:
+        """(d2, k) float64 directions of y."""
+        return self.bases_.y_components
+
+    @property
+    def x_mean_(self) -> Tensor:
+        """(d1,) training mean of x."""
+        return self.bases_.x_mean
+
+    @property
+    def y_mean_(self) -> Tensor:
+        """(d2,) training mean of y."""
+        return self.bases_.y_mean
+
+    @property
+    def correlations_(self) -> Tensor:
+        """(k,) training correlation of each pair of projected coordinates."""
+        return self.bases_.correlations
+
+    def _side(self, a: Any, *, name: str, width: int) -> Tensor:
+        t = check_matrix(a, name=name, min_samples=1)
+        if t.shape[1] != width:
+            raise ShapeError(
+                f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}) but this "
+                f"SubspaceProjection was fitted with {width} on the {name} side."
+            )
+        check_same_device(t, self._state.sum_x, names=(name, "the fitted projection"))
+        return t
+
+    def transform_x(self, x: Any) -> Tensor:
+        """Project rows of x: ``(m, k)`` in x's dtype."""
+        bases = self.bases_
+        return bases.project_x(self._side(x, name="x", width=bases.x_components.shape[0]))
+
+    def transform_y(self, y: Any) -> Tensor:
+        """Project rows of y: ``(m, k)`` in y's dtype."""
+        bases = self.bases_
+        return bases.project_y(self._side(y, name="y", width=bases.y_components.shape[0]))
+
+    def transform(self, x: Any, y: Any) -> tuple[Tensor, Tensor]:
+        """``(transform_x(x), transform_y(y))``."""
+        return self.transform_x(x), self.transform_y(y)
+
+
+@dataclass(frozen=True)
+class _ProjectedMap:
+    """Projection (or none) followed by a translator in the projected space."""
+
+    bases: SubspaceBases | None
+    translator: ProcrustesMap | LinearMap
+
+    def apply(self, x: Tensor) -> Tensor:
+        z = x if self.bases is None else self.bases.project_x(x)
+        return self.translator.apply(z)
+
+    def target(self, y: Tensor) -> Tensor:
+        return y if self.bases is None else self.bases.project_y(y)
+
+
+class ProjectedAlignment(_MomentTranslator):
+    """Align two spaces after projecting both onto k-dimensional subspaces (Hadgi et al. 2025).
+
+    ``fit(x, y)`` fits the projections (:class:`SubspaceProjection`; ``method="none"`` skips
+    them, the naive baseline) and a translator from the projected x to the projected y
+    (``"procrustes"``: centred orthogonal Procrustes, optionally scaled; ``"linear"``:
+    affine least squares, optionally ridge), in one pass (the translator is solved from
+    the projected moments). ``transform(x)`` gives ``T(z_x)`` in y's projected space
+    (``(m, k)``; ``(m, d2)`` with ``method="none"``), ``transform_y(y)`` gives ``z_y``, and
+    ``score(x, y)`` compares them with :func:`~subspaces.align.translators.translation_scores`
+    (retrieval among the held-out rows of y, in the subspace).
+
+    Attributes (after fitting): ``bases_`` (:class:`SubspaceBases`, or ``None`` for
+    ``"none"``), ``translator_map_`` (the fitted ProcrustesMap or LinearMap),
+    ``n_samples_seen_``.
+
+    Args:
+        method: ``"cca"`` (default), ``"pls"``, ``"pca"`` or ``"none"``.
+        n_components: k (required unless ``method="none"``, where it must be ``None``).
+        translator: ``"procrustes"`` (default) or ``"linear"``.
+        scale: Procrustes only: fit an isotropic scale.
+        ridge: linear only: ridge penalty on the weights.
+        regularization: CCA shrinkage in [0, 1).
+        rtol: relative rank tolerance (CCA sides, linear solve).
+        chunk_size: rows per product (upcast to float64).
+    """
+
+    def __init__(
+        self,
+        method: AlignmentMethod = "cca",
+        n_components: int | None = None,
+        *,
+        translator: TranslatorKind = "procrustes",
+        scale: bool = False,
+        ridge: float = 0.0,
+        regularization: float = 0.0,
+        rtol: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self.method = check_choice(method, name="method", choices=("none", *_METHODS))
+        if self.method == "none":
+            if n_components is not None:
+                raise InvalidOptionError(
+                    f"method='none' projects nothing, so n_components must be None; got "
+                    f"{n_components!r}."
+                )
+            self.n_components = None
+        else:
+            if n_components is None:
+                raise InvalidOptionError(
+                    f"method={self.method!r} needs n_components, the subspace dimension k."
+                )
+            self.n_components = check_positive_int(n_components, name="n_components")
+        self.translator = check_choice(translator, name="translator", choices=_TRANSLATORS)
+        self.scale = _check_flag(scale, "scale")
+        self.ridge = _check_ridge(ridge)
+        if self.scale and self.translator != "procrustes":
+            raise InvalidOptionError("scale=True applies to translator='procrustes' only.")
+        if self.ridge and self.translator != "linear":
+            raise InvalidOptionError("ridge applies to translator='linear' only.")
+        self.regularization = check_scalar_in_range(
+            regularization, name="regularization", low=0.0, high=1.0, high_open=True
+        )
+        if self.regularization and self.method != "cca":
+            raise InvalidOptionError("regularization applies to method='cca' only.")
+        self.rtol = check_optional_rtol(rtol)
+        super().__init__(chunk_size=chunk_size)
+
+    def _solve(self, m: CentredMoments) -> _ProjectedMap:
+        bases = None
+        if self.method != "none":
+            assert self.n_components is not None
+            bases = subspace_projection_from_moments(
+                m,
+                method=self.method,  # type: ignore[arg-type]
+                n_components=self.n_components,
+                regularization=self.regularization,
+                rtol=self.rtol,
+                input_dtype=self._input_dtype,
+            )
+            m = project_moments(m, bases)
+        fitted: ProcrustesMap | LinearMap
+        if self.translator == "procrustes":
+            fitted = procrustes_map_from_moments(m, scale=self.scale)
+        else:
+            fitted = linear_map_from_moments(
+                m, ridge=self.ridge, rtol=self.rtol, input_dtype=self._input_dtype
+            )
+        return _ProjectedMap(bases, fitted)
+
+    def _projected(self) -> _ProjectedMap:
+        fitted = self._fitted()
+        assert isinstance(fitted, _ProjectedMap)
+        return fitted
+
+    def _target(self, fitted: Any, y: Tensor) -> Tensor:
+        assert isinstance(fitted, _ProjectedMap)
+        return fitted.target(y)
+
+    @property
+    def bases_(self) -> SubspaceBases | None:
+        """The fitted projections (``None`` for ``method="none"``)."""
+        return self._projected().bases
+
+    @property
+    def translator_map_(self) -> ProcrustesMap | LinearMap:
+        """The translator fitted between the projected spaces."""
+        return self._projected().translator
+
+    def transform_y(self, y: Any) -> Tensor:
+        """Project rows of y into the space that :meth:`transform` maps x to."""
+        fitted = self._projected()
+        d2 = self._state.sum_y.shape[0]
+        t = self._check_side(y, name="y", width=d2, what="the representation fitted as y")
+        return fitted.target(t)

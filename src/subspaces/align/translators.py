@@ -1,0 +1,683 @@
+"""Translators: maps from one representation space to another, fitted on paired samples.
+
+Given the same ``n`` inputs seen by two models, ``x`` (n × d1) and ``y`` (n × d2), a
+translator is a map ``T`` with ``T(x_i) ≈ y_i``, fitted on training pairs and applied to new
+rows of ``x``. Two families:
+
+* **Orthogonal Procrustes** (:class:`Procrustes`, :func:`procrustes_map`; Schönemann 1966,
+  the "latent space translation" of Maiorca et al. 2023):
+  ``T(x) = s (x - μx) W + μy`` with ``W = U Vᵀ`` from the SVD ``Xcᵀ Yc = U Σ Vᵀ``: the
+  orthogonal ``W`` minimising ``||Xc W - Yc||_F``. Optional centring (μ = 0 without) and
+  isotropic scaling ``s = tr Σ / ||Xc||_F²`` (the least-squares scale for that ``W``;
+  ``s = 1`` without).
+* **Least squares** (:class:`LinearTranslator`, :func:`linear_map`): ``T(x) = x B + b``
+  minimising ``||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (ridge on the weights, never on the
+  bias), i.e. ``B = (Cxx + λ I)⁺ Cxy``, ``b = μy - μxᵀ B`` (affine, ``bias=True``), or the
+  same with uncentred moments and ``b = 0`` (linear, ``bias=False``).
+
+Both depend on the data only through float64 sums (:mod:`subspaces.linalg.moments`):
+means, ``Xcᵀ Yc``, ``Xcᵀ Xc`` (only its trace for Procrustes). So ``partial_fit`` over any
+split of the rows gives the one-shot fit (to float64 rounding), memory is O(d1 d2 + d1²)
+whatever ``n`` is, and each ``*_from_moments`` function is the maths core of its class.
+
+:func:`translation_scores` scores a translation on held-out pairs: MSE, mean cosine,
+cross-space retrieval top-k accuracy and mean reciprocal rank (blocked, never n × n).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from subspaces._checks import (
+    DegenerateInputError,
+    InputTypeError,
+    InvalidOptionError,
+    NotFittedError,
+    ShapeError,
+    check_matrix,
+    check_optional_rtol,
+    check_paired,
+    check_positive_int,
+    check_same_device,
+    check_scalar_in_range,
+)
+from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol
+from subspaces.linalg.moments import (
+    DEFAULT_CHUNK_SIZE,
+    CentredMoments,
+    MomentSums,
+    accumulate_moments,
+    centre_moments,
+)
+
+__all__ = [
+    "LinearMap",
+    "LinearTranslator",
+    "Procrustes",
+    "ProcrustesMap",
+    "TranslationScores",
+    "linear_map",
+    "linear_map_from_moments",
+    "procrustes_map",
+    "procrustes_map_from_moments",
+    "translation_scores",
+]
+
+_F64 = torch.float64
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class ProcrustesMap:
+    """A fitted Procrustes map ``T(x) = scale · (x - x_mean) @ rotation + y_mean``.
+
+    ``rotation`` (d1, d2) float64 is orthogonal when d1 = d2 and semi-orthogonal otherwise
+    (orthonormal rows when d1 < d2, orthonormal columns when d1 > d2); ``scale`` a 0-dim
+    float64 tensor (1 without scaling); ``x_mean`` (d1,), ``y_mean`` (d2,) (zeros without
+    centring); ``singular_values`` the ``min(d1, d2)`` singular values of ``Xcᵀ Yc``.
+    """
+
+    rotation: Tensor
+    scale: Tensor
+    x_mean: Tensor
+    y_mean: Tensor
+    singular_values: Tensor
+
+    def apply(self, x: Tensor) -> Tensor:
+        """``T(x)`` for a validated ``(m, d1)`` tensor, in ``x``'s dtype."""
+        weight = (self.scale * self.rotation).to(x.dtype)
+        return torch.addmm(self.y_mean.to(x.dtype), x - self.x_mean.to(x.dtype), weight)
+
+
+@dataclass(frozen=True)
+class LinearMap:
+    """A fitted least-squares map ``T(x) = x @ weight + bias``.
+
+    ``weight`` (d1, d2) and ``bias`` (d2,) float64 (``bias`` is zero for a linear map);
+    ``rank`` the numerical rank of the (centred, for an affine map) scatter of x that the
+    pseudo-inverse used (d1 with a positive ridge).
+    """
+
+    weight: Tensor
+    bias: Tensor
+    rank: int
+
+    def apply(self, x: Tensor) -> Tensor:
+        """``T(x)`` for a validated ``(m, d1)`` tensor, in ``x``'s dtype."""
+        return torch.addmm(self.bias.to(x.dtype), x, self.weight.to(x.dtype))
+
+
+@dataclass(frozen=True)
+class TranslationScores:
+    """How well ``y_pred`` matches ``y_true`` row by row (see :func:`translation_scores`).
+
+    ``mse`` and ``cosine`` are 0-dim float64 tensors; ``top_k`` maps each k to the
+    retrieval top-k accuracy (0-dim float64 tensors in [0, 1]); ``mrr`` is the mean
+    reciprocal rank in (0, 1].
+    """
+
+    mse: Tensor
+    cosine: Tensor
+    top_k: dict[int, Tensor]
+    mrr: Tensor
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain floats, keyed ``mse``, ``cosine``, ``top1``, ``top5``..., ``mrr`` (for tables)."""
+        out = {"mse": float(self.mse), "cosine": float(self.cosine)}
+        out.update({f"top{k}": float(v) for k, v in self.top_k.items()})
+        out["mrr"] = float(self.mrr)
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _accumulate(state: MomentSums, x: Tensor, y: Tensor, *, chunk_size: int) -> None:
+    """Add paired rows to ``state`` with float64 products (each chunk upcast, O(chunk·d))."""
+    for start in range(0, x.shape[0], chunk_size):
+        xb = x[start : start + chunk_size].to(_F64)
+        yb = y[start : start + chunk_size].to(_F64)
+        accumulate_moments(state, xb, yb, chunk_size=chunk_size)
+
+
+def _moments(x: Tensor, y: Tensor, *, chunk_size: int) -> CentredMoments:
+    state = MomentSums()
+    _accumulate(state, x, y, chunk_size=chunk_size)
+    return centre_moments(state)
+
+
+def _require(m: CentredMoments, *, need_cyy: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    if m.cxx is None or m.cxy is None or m.mean_y is None or (need_cyy and m.cyy is None):
+        raise InvalidOptionError(
+            "the moments must hold x's and the cross scatter (and y's for Procrustes); "
+            "accumulate them with paired data and self_terms=True, cross=True."
+        )
+    return m.cxx.to(_F64), m.cxy.to(_F64), m.mean_x.to(_F64), m.mean_y.to(_F64)
+
+
+def _check_spread(total: Tensor, mean_sq: float, n: int, d: int, *, name: str, what: str) -> None:
+    """Raise DegenerateInputError if a scatter trace is zero to float64 rounding.
+
+    A constant representation leaves rounding of order ``eps64 · n · |μ|²`` in the centred
+    scatter (formed as ``Σ x xᵀ - n μ μᵀ``), which counts as zero.
+    """
+    floor = 8.0 * d * torch.finfo(_F64).eps * n * mean_sq
+    if not float(total) > floor:
+        raise DegenerateInputError(
+            f"{name} has zero variance (every sample is the same point), so {what} is "
+            f"undefined; check that {name} is not a constant or dead layer."
+        )
+
+
+def _raw(c: Tensor, n: int, a: Tensor, b: Tensor) -> Tensor:
+    """Uncentred second moment ``Σ a_i b_iᵀ`` from the centred one and the means."""
+    return c + n * torch.outer(a, b)
+
+
+# ---------------------------------------------------------------------------------------
+# Procrustes
+
+
+def procrustes_map_from_moments(
+    m: CentredMoments, *, centre: bool = True, scale: bool = False
+) -> ProcrustesMap:
+    """Orthogonal Procrustes map from moments (core of :func:`procrustes_map`, :class:`Procrustes`).
+
+    Args:
+        m: centred moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
+        centre: centre both sides on their training means before rotating.
+        scale: fit the isotropic scale ``s = tr Σ / ||Xc||_F²``.
+    """
+    cxx, cxy, mean_x, mean_y = _require(m, need_cyy=True)
+    assert m.cyy is not None  # _require checked it
+    cyy = m.cyy.to(_F64)
+    n, (d1, d2) = m.n, cxy.shape
+    what = "the Procrustes map"
+    if centre:
+        _check_spread(torch.trace(cxx), float(mean_x @ mean_x), n, d1, name="x", what=what)
+        _check_spread(torch.trace(cyy), float(mean_y @ mean_y), n, d2, name="y", what=what)
+        cross, norm_x = cxy, torch.trace(cxx)
+    else:
+        cross = _raw(cxy, n, mean_x, mean_y)
+        norm_x = torch.trace(cxx) + n * (mean_x @ mean_x)
+        _check_spread(norm_x, 0.0, n, d1, name="x", what=what)
+        _check_spread(torch.trace(cyy) + n * (mean_y @ mean_y), 0.0, n, d2, name="y", what=what)
+        mean_x, mean_y = torch.zeros_like(mean_x), torch.zeros_like(mean_y)
+    u, sv, vh = torch.linalg.svd(cross, full_matrices=False)
+    rotation = u @ vh
+    s = sv.sum() / norm_x if scale else torch.ones((), dtype=_F64, device=cross.device)
+    return ProcrustesMap(rotation, s, mean_x, mean_y, sv)
+
+
+def procrustes_map(
+    x: Any,
+    y: Any,
+    *,
+    centre: bool = True,
+    scale: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> ProcrustesMap:
+    """Fit the orthogonal Procrustes map from x to y (Schönemann 1966).
+
+    ``W = argmin_{WᵀW = I or WWᵀ = I} ||Xc W - Yc||_F = U Vᵀ`` with ``Xcᵀ Yc = U Σ Vᵀ``
+    (thin SVD), ``Xc = X - 1 μxᵀ`` (``μ = 0`` with ``centre=False``); with ``scale=True``
+    also ``s = tr Σ / ||Xc||_F²`` (the optimal isotropic scale), and the map is
+    ``T(x) = s (x - μx) W + μy``. The residual ``||s Xc W - Yc||_F`` is the (unnormalised)
+    Procrustes distance of :mod:`subspaces.similarity.shape`.
+
+    **Different widths.** When ``d1 ≠ d2`` the narrower side is zero-padded, as in the shape
+    distances, and ``W = U Vᵀ`` is ``(d1, d2)`` semi-orthogonal: for ``d1 < d2`` it embeds x
+    isometrically in a d1-dimensional subspace of y's space (``W Wᵀ = I``), the exact
+    minimiser over such maps; for ``d1 > d2`` it rotates x and keeps d2 coordinates
+    (``Wᵀ W = I``), the restriction of the padded problem's orthogonal solution.
+
+    **Uniqueness.** W is unique when ``Xcᵀ Yc`` has full rank ``min(d1, d2)``; otherwise any
+    orthogonal completion on its null space is optimal, and the one returned is whatever
+    the SVD gives.
+
+    Exactly recovers ``y = c x Q + v`` (c > 0, Q orthogonal) with ``scale=True`` when Xc has
+    full column rank. Equivariances: ``T`` commutes with rotating x (Q acting on W) and
+    with translating either side (when centred).
+
+    Args:
+        x: (n, d1) source representation. y: (n, d2) target representation of the same inputs.
+        centre: centre both sides on their means (default); without, the map is linear.
+        scale: fit an isotropic scale (default: a pure rotation, s = 1).
+        chunk_size: rows per product (upcast to float64).
+
+    Returns:
+        A :class:`ProcrustesMap` (float64 tensors on the inputs' device).
+    """
+    x, y = check_paired(x, y)
+    return procrustes_map_from_moments(
+        _moments(x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size")),
+        centre=_check_flag(centre, "centre"),
+        scale=_check_flag(scale, "scale"),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Least squares
+
+
+def _check_ridge(ridge: Any) -> float:
+    return check_scalar_in_range(ridge, name="ridge", low=0.0, high=math.inf, high_open=True)
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputTypeError(f"{name} must be True or False, got {type(value).__name__}.")
+    return value
+
+
+def linear_map_from_moments(
+    m: CentredMoments,
+    *,
+    bias: bool = True,
+    ridge: float = 0.0,
+    rtol: float | None = None,
+    input_dtype: torch.dtype = torch.float32,
+) -> LinearMap:
+    """Least-squares (ridge) map from moments: the core of :func:`linear_map` and its class.
+
+    Args:
+        m: centred moments of paired ``(x, y)`` with ``cxx`` and ``cxy``.
+        bias: fit an intercept (affine map) or not (linear map through the origin).
+        ridge: penalty λ ≥ 0 on ``||B||_F²``.
+        rtol: relative rank tolerance of the pseudo-inverse (``ridge = 0``); default
+            ``scatter_rtol(d1, input_dtype)``.
+        input_dtype: the dtype of the data the moments were accumulated from.
+    """
+    ridge = _check_ridge(ridge)
+    rtol = check_optional_rtol(rtol)
+    cxx, cxy, mean_x, mean_y = _require(m, need_cyy=False)
+    n, d1 = m.n, cxx.shape[0]
+    if bias:
+        _check_spread(
+            torch.trace(cxx), float(mean_x @ mean_x), n, d1, name="x", what="the linear map"
+        )
+        c, cross = cxx, cxy
+    else:
+        c, cross = _raw(cxx, n, mean_x, mean_x), _raw(cxy, n, mean_x, mean_y)
+        _check_spread(torch.trace(c), 0.0, n, d1, name="x", what="the linear map")
+    if ridge == 0.0:
+        tol = rtol if rtol is not None else scatter_rtol(d1, input_dtype)
+        evals, evecs = psd_range(c, rtol=tol)
+        rank = int(evals.shape[0])
+    else:
+        evals, evecs = psd_eigh(c)
+        rank = d1
+        evals = evals + ridge
+    weight = (evecs / evals) @ (evecs.T @ cross)
+    offset = mean_y - mean_x @ weight if bias else torch.zeros_like(mean_y)
+    return LinearMap(weight, offset, rank)
+
+
+def linear_map(
+    x: Any,
+    y: Any,
+    *,
+    bias: bool = True,
+    ridge: float = 0.0,
+    rtol: float | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> LinearMap:
+    """Fit the least-squares (optionally ridge) linear or affine map from x to y.
+
+    ``min_{B, b} ||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (the intercept is not penalised), so
+    ``B = (Cxx + λ I)⁺ Cxy`` and ``b = μy - Bᵀ μx`` with centred scatters ``Cxx = Xcᵀ Xc``,
+    ``Cxy = Xcᵀ Yc`` (scikit-learn's ``Ridge(alpha=λ)`` / ``LinearRegression``). With
+    ``bias=False``: ``B = (Xᵀ X + λ I)⁺ Xᵀ Y``, ``b = 0``. Solved in float64 from one
+    eigen-decomposition of the d1 × d1 scatter.
+
+    **Rank-deficient x** (collinear features, or n - 1 < d1) with ``ridge=0``: the
+    pseudo-inverse on the numerical range of the scatter (eigenvalues above
+    ``rtol · λ_max``) gives the minimum-norm least-squares solution, as
+    ``numpy.linalg.lstsq`` does; ``LinearMap.rank`` reports the rank used.
+
+    Equivariant to invertible linear maps of y (the fitted map composes with them); with
+    ``ridge=0``, to invertible linear maps of x too (and with ``bias=True``, translations
+    of either side).
+
+    Args:
+        x: (n, d1) source representation. y: (n, d2) target representation of the same inputs.
+        bias: fit an intercept (affine map, default) or not (linear map).
+        ridge: penalty λ ≥ 0 on the weights (absolute, in units of x's squared scale × n).
+        rtol: relative rank tolerance with ``ridge=0``; default ``scatter_rtol(d1, dtype)``.
+        chunk_size: rows per product (upcast to float64).
+
+    Returns:
+        A :class:`LinearMap` (float64 tensors on the inputs' device).
+    """
+    x, y = check_paired(x, y)
+    return linear_map_from_moments(
+        _moments(x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size")),
+        bias=_check_flag(bias, "bias"),
+        ridge=ridge,
+        rtol=rtol,
+        input_dtype=torch.promote_types(x.dtype, y.dtype),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Scores
+
+
+def _check_ks(ks: Any) -> tuple[int, ...]:
+    if isinstance(ks, (int, str)) or not isinstance(ks, Sequence) or len(ks) == 0:
+        raise InvalidOptionError(f"ks must be a non-empty sequence of integers, got {ks!r}.")
+    return tuple(sorted({check_positive_int(k, name="ks entries") for k in ks}))
+
+
+def _unit_rows(t: Tensor, *, name: str) -> Tensor:
+    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    zero = int((norms == 0).sum())
+    if zero:
+        raise DegenerateInputError(
+            f"{name} has {zero} rows of zero norm (shape {tuple(t.shape)}), whose cosine "
+            "similarity is undefined; remove them or translate with a bias."
+        )
+    return t / norms
+
+
+def translation_scores(
+    y_pred: Any,
+    y_true: Any,
+    *,
+    ks: Sequence[int] = (1, 5),
+    block_size: int = 1024,
+) -> TranslationScores:
+    """Score translated rows ``y_pred`` against their targets ``y_true`` (held-out pairs).
+
+    * ``mse = (1 / (n d)) Σ_ij (ŷ_ij - y_ij)²`` (the mean over entries, as
+      ``torch.nn.functional.mse_loss``), accumulated in float64; ≥ 0.
+    * ``cosine = (1/n) Σ_i cos(ŷ_i, y_i)``, in [-1, 1].
+    * Retrieval: row ``i`` of ``y_pred`` queries the gallery of all n rows of ``y_true`` by
+      cosine similarity; ``rank_i = 1 + #{j ≠ i : cos(ŷ_i, y_j) ≥ cos(ŷ_i, y_i)}``. **Ties
+      count against the true match** (a gallery row scoring exactly as high ranks above
+      it), so duplicated targets never inflate the scores. ``top_k[k] = (1/n) Σ 1[rank_i ≤
+      k]`` in [0, 1] (chance level k / n), ``mrr = (1/n) Σ 1 / rank_i`` in (0, 1].
+
+    The scores are computed in row blocks of ``y_pred``: memory O(block_size × n), never
+    n × n; the true match's score is read from the same product as the others, so a
+    perfect translation ranks first even with rounding. Products run in the inputs' dtype
+    (float32 ties are ties to ~1e-7; pass float64 for finer ranks).
+
+    Invariant to a common rotation of both arguments; the retrieval scores also to
+    rescaling any row.
+
+    Args:
+        y_pred: (n, d) translated rows. y_true: (n, d) their targets, in the same order.
+        ks: the k of the top-k accuracies (default 1 and 5).
+        block_size: query rows per block.
+
+    Returns:
+        A :class:`TranslationScores`.
+    """
+    ks_ = _check_ks(ks)
+    block = check_positive_int(block_size, name="block_size")
+    pred, true = check_paired(y_pred, y_true, names=("y_pred", "y_true"), min_samples=1)
+    if pred.shape[1] != true.shape[1]:
+        raise ShapeError(
+            f"y_pred and y_true must have the same width, got {pred.shape[1]} and "
+            f"{true.shape[1]}; translate x into y's space first (e.g. Procrustes().fit(x, y))."
+        )
+    n = pred.shape[0]
+    mse = (pred - true).to(_F64).square().sum() / pred.numel()
+    p, t = _unit_rows(pred, name="y_pred"), _unit_rows(true, name="y_true")
+    p64, t64 = pred.to(_F64), true.to(_F64)  # O(n d): the paired cosines in float64
+    paired = (p64 * t64).sum(1) / (p64.norm(dim=1) * t64.norm(dim=1))
+    cosine = paired.clamp(-1.0, 1.0).mean()
+    ranks = torch.empty(n, dtype=_F64, device=pred.device)
+    for start in range(0, n, block):
+        scores = p[start : start + block] @ t.T  # (block, n)
+        rows = torch.arange(scores.shape[0], device=pred.device)
+        own = scores[rows, start + rows].unsqueeze(1)
+        ranks[start : start + block] = (scores >= own).sum(1).to(_F64)  # own counts once
+    top_k = {k: (ranks <= k).to(_F64).mean() for k in ks_}
+    return TranslationScores(mse=mse, cosine=cosine, top_k=top_k, mrr=ranks.reciprocal().mean())
+
+
+# ---------------------------------------------------------------------------------------
+# Classes
+
+
+class _Fitted(Protocol):
+    """A fitted map: anything with ``apply(x)`` on a validated tensor."""
+
+    def apply(self, x: Tensor) -> Tensor: ...  # pragma: no cover
+
+
+class _MomentTranslator:
+    """Shared fit / partial_fit / transform / score of the translators fitted from moments.
+
+    ``partial_fit`` only adds to the float64 sums; the map is solved when first needed
+    (``transform``, ``score`` or an attribute) and cached until the next ``partial_fit``.
+    """
+
+    def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
+        self._reset()
+
+    def _reset(self) -> None:
+        self._state = MomentSums()
+        self._input_dtype = torch.float64
+        self._map: _Fitted | None = None
+
+    def _solve(self, m: CentredMoments) -> _Fitted:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def n_samples_seen_(self) -> int:
+        """Paired rows seen since the last ``fit``."""
+        n = self._state.n
+        return round(float(n)) if n.numel() else 0
+
+    def fit(self, x: Any, y: Any) -> Any:
+        """Fit on paired rows ``x`` (n, d1), ``y`` (n, d2), forgetting earlier data."""
+        tx, ty = check_paired(x, y, min_samples=2)
+        self._reset()
+        self._add(tx, ty)
+        self._fitted()  # solve now, so that degenerate data fail here
+        return self
+
+    def partial_fit(self, x: Any, y: Any) -> Any:
+        """Add paired rows; any split of the rows gives the same fit as one ``fit``."""
+        tx, ty = check_paired(x, y, min_samples=1)
+        self._add(tx, ty)
+        return self
+
+    def _add(self, tx: Tensor, ty: Tensor) -> None:
+        if self._state.sum_x.numel():
+            d1, d2 = self._state.sum_x.shape[0], self._state.sum_y.shape[0]
+            if (tx.shape[1], ty.shape[1]) != (d1, d2):
+                raise ShapeError(
+                    f"this batch has {tx.shape[1]} and {ty.shape[1]} features but earlier "
+                    f"batches had {d1} and {d2}; call fit() to start again on other data."
+                )
+            check_same_device(tx, self._state.sum_x, names=("x", "the fitted state"))
+        _accumulate(self._state, tx, ty, chunk_size=self.chunk_size)
+        if torch.finfo(tx.dtype).eps > torch.finfo(self._input_dtype).eps:
+            self._input_dtype = tx.dtype
+        self._map = None
+
+    def _fitted(self) -> _Fitted:
+        if self._map is None:
+            seen = self.n_samples_seen_
+            if seen < 2:
+                raise NotFittedError(
+                    f"this {type(self).__name__} is not fitted (it has seen {seen} paired "
+                    "rows, and needs at least 2); call fit(x, y) with paired training rows first."
+                )
+            self._map = self._solve(centre_moments(self._state))
+        return self._map
+
+    def _check_side(self, a: Any, *, name: str, width: int, what: str) -> Tensor:
+        t = check_matrix(a, name=name, min_samples=1)
+        if t.shape[1] != width:
+            raise ShapeError(
+                f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}) but this "
+                f"{type(self).__name__} was fitted with {width}; pass rows of {what}."
+            )
+        check_same_device(t, self._state.sum_x, names=(name, "the fitted map"))
+        return t
+
+    def transform(self, x: Any) -> Tensor:
+        """Translate rows of x into y's space: an ``(m, d2)`` tensor in x's dtype."""
+        fitted = self._fitted()
+        d1 = self._state.sum_x.shape[0]
+        t = self._check_side(x, name="x", width=d1, what="the representation fitted as x")
+        return fitted.apply(t)
+
+    def fit_transform(self, x: Any, y: Any) -> Tensor:
+        """``fit(x, y)`` then ``transform(x)``."""
+        return self.fit(x, y).transform(x)
+
+    def score(
+        self, x: Any, y: Any, *, ks: Sequence[int] = (1, 5), block_size: int = 1024
+    ) -> TranslationScores:
+        """:func:`translation_scores` of ``transform(x)`` against ``y`` (held-out pairs)."""
+        pred = self.transform(x)
+        d2 = self._state.sum_y.shape[0]
+        target = self._check_side(y, name="y", width=d2, what="the representation fitted as y")
+        if target.shape[0] != pred.shape[0]:
+            raise ShapeError(
+                f"x and y must hold the same samples in the same order, but x has "
+                f"{pred.shape[0]} rows and y has {target.shape[0]}."
+            )
+        return translation_scores(
+            pred, self._target(self._fitted(), target), ks=ks, block_size=block_size
+        )
+
+    def _target(self, fitted: _Fitted, y: Tensor) -> Tensor:
+        """Where ``score`` compares the translations: y itself (projected, in subclasses)."""
+        return y
+
+
+class Procrustes(_MomentTranslator):
+    """Orthogonal Procrustes translator (see :func:`procrustes_map` for the maths).
+
+    ``fit(x, y)``, ``partial_fit(x, y)`` (streaming: the fit depends only on float64 sums, so
+    any split of the rows gives the one-shot fit), ``transform(x)``, ``fit_transform``,
+    ``score(x, y)`` (:class:`TranslationScores` on held-out pairs).
+
+    Attributes (after fitting): ``rotation_`` (d1, d2) float64 (semi-)orthogonal,
+    ``scale_`` (0-dim), ``x_mean_`` (d1,), ``y_mean_`` (d2,), ``singular_values_``,
+    ``map_`` (the :class:`ProcrustesMap`), ``n_samples_seen_``. Before fitting they raise
+    :class:`NotFittedError` (an ``AttributeError``, so ``hasattr`` is False).
+
+    Args:
+        centre: centre both sides on their training means (default True).
+        scale: fit an isotropic scale ``s = tr Σ / ||Xc||_F²`` (default False: s = 1).
+        chunk_size: rows per product (upcast to float64).
+    """
+
+    def __init__(
+        self, *, centre: bool = True, scale: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> None:
+        self.centre = _check_flag(centre, "centre")
+        self.scale = _check_flag(scale, "scale")
+        super().__init__(chunk_size=chunk_size)
+
+    def _solve(self, m: CentredMoments) -> ProcrustesMap:
+        return procrustes_map_from_moments(m, centre=self.centre, scale=self.scale)
+
+    @property
+    def map_(self) -> ProcrustesMap:
+        """The fitted :class:`ProcrustesMap`."""
+        fitted = self._fitted()
+        assert isinstance(fitted, ProcrustesMap)
+        return fitted
+
+    @property
+    def rotation_(self) -> Tensor:
+        """(d1, d2) float64 (semi-)orthogonal map."""
+        return self.map_.rotation
+
+    @property
+    def scale_(self) -> Tensor:
+        """0-dim float64 isotropic scale (1 when ``scale=False``)."""
+        return self.map_.scale
+
+    @property
+    def x_mean_(self) -> Tensor:
+        """(d1,) training mean of x (zeros when ``centre=False``)."""
+        return self.map_.x_mean
+
+    @property
+    def y_mean_(self) -> Tensor:
+        """(d2,) training mean of y (zeros when ``centre=False``)."""
+        return self.map_.y_mean
+
+    @property
+    def singular_values_(self) -> Tensor:
+        """Singular values of the (centred) cross scatter ``Xcᵀ Yc``."""
+        return self.map_.singular_values
+
+
+class LinearTranslator(_MomentTranslator):
+    """Least-squares linear / affine translator with optional ridge (see :func:`linear_map`).
+
+    ``fit``, ``partial_fit`` (streaming, any split equals one-shot), ``transform``,
+    ``fit_transform``, ``score``.
+
+    Attributes (after fitting): ``weight_`` (d1, d2) and ``bias_`` (d2,) float64 (zero
+    bias when ``bias=False``), ``rank_`` (numerical rank of x's scatter used), ``map_``
+    (the :class:`LinearMap`), ``n_samples_seen_``.
+
+    Args:
+        bias: fit an intercept (affine map, default) or not (linear map).
+        ridge: penalty λ ≥ 0 on ``||B||_F²`` (not on the bias), as scikit-learn's ``alpha``.
+        rtol: relative rank tolerance with ``ridge=0``; default ``scatter_rtol(d1, dtype)``.
+        chunk_size: rows per product (upcast to float64).
+    """
+
+    def __init__(
+        self,
+        *,
+        bias: bool = True,
+        ridge: float = 0.0,
+        rtol: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        self.bias = _check_flag(bias, "bias")
+        self.ridge = _check_ridge(ridge)
+        self.rtol = check_optional_rtol(rtol)
+        super().__init__(chunk_size=chunk_size)
+
+    def _solve(self, m: CentredMoments) -> LinearMap:
+        return linear_map_from_moments(
+            m, bias=self.bias, ridge=self.ridge, rtol=self.rtol, input_dtype=self._input_dtype
+        )
+
+    @property
+    def map_(self) -> LinearMap:
+        """The fitted :class:`LinearMap`."""
+        fitted = self._fitted()
+        assert isinstance(fitted, LinearMap)
+        return fitted
+
+    @property
+    def weight_(self) -> Tensor:
+        """(d1, d2) float64 weights B."""
+        return self.map_.weight
+
+    @property
+    def bias_(self) -> Tensor:
+        """(d2,) float64 intercept b (zeros when ``bias=False``)."""
+        return self.map_.bias
+
+    @property
+    def rank_(self) -> int:
+        """Numerical rank of x's scatter used by the solve (d1 with a positive ridge)."""
+        return self.map_.rank
