@@ -40,7 +40,7 @@ def _orthogonal(seed: int, d: int) -> np.ndarray:
 # --- select_anchors -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["random", "farthest_point"])
+@pytest.mark.parametrize("method", ["random", "farthest_point", "kmeans"])
 def test_select_anchors_returns_distinct_indices_in_range(method: str) -> None:
     idx = select_anchors(_data(0), n_anchors=7, method=method)
     assert idx.dtype == torch.int64
@@ -79,7 +79,84 @@ def test_farthest_point_is_equivariant_to_similarity_transforms(seed: int, scale
     )
 
 
+def _blobs(seed: int, k: int = 4, per: int = 15, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """k tight, far-apart clusters of ``per`` points; returns (points, cluster of each)."""
+    rng = np.random.default_rng(seed)
+    centres = 20.0 * np.eye(k, d) if k <= d else 20.0 * rng.normal(size=(k, d))
+    labels = np.repeat(np.arange(k), per)
+    return centres[labels] + 0.5 * rng.normal(size=(k * per, d)), labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
+def test_kmeans_anchors_are_the_samples_nearest_each_cluster_mean(seed: int) -> None:
+    x, labels = _blobs(seed)
+    idx = select_anchors(
+        x, n_anchors=4, method="kmeans", generator=torch.Generator().manual_seed(seed)
+    )
+    # k-means on 4 separated blobs converges to the blob means: one anchor per blob, the
+    # sample nearest its blob's mean.
+    expected = set()
+    for c in range(4):
+        members = np.flatnonzero(labels == c)
+        mean = x[members].mean(0)
+        expected.add(int(members[np.argmin(((x[members] - mean) ** 2).sum(1))]))
+    assert set(idx.tolist()) == expected
+
+
+def test_kmeans_anchors_are_reproducible_with_a_generator() -> None:
+    x = _data(0, n=60)
+    first = select_anchors(
+        x, n_anchors=8, method="kmeans", generator=torch.Generator().manual_seed(5)
+    )
+    again = select_anchors(
+        x, n_anchors=8, method="kmeans", generator=torch.Generator().manual_seed(5)
+    )
+    torch.testing.assert_close(first, again)
+
+
+def test_kmeans_with_duplicate_rows_still_returns_distinct_indices() -> None:
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    idx = select_anchors(x, n_anchors=5, method="kmeans", generator=torch.Generator())
+    assert sorted(idx.tolist()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("k", [1, 20], ids=["one", "all"])
+def test_kmeans_handles_one_and_all_samples(k: int) -> None:
+    idx = select_anchors(_data(3), n_anchors=k, method="kmeans", generator=torch.Generator())
+    assert sorted(idx.tolist()) == (list(range(20)) if k == 20 else idx.tolist())
+    assert len(set(idx.tolist())) == k
+
+
 # --- relative_representation --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("similarity", "order"),
+    [("euclidean", 2), ("l1", 1), ("linf", np.inf)],
+    ids=["euclidean", "l1", "linf"],
+)
+def test_distance_relative_representation_is_the_norm_of_differences(
+    similarity: str, order: float
+) -> None:
+    x, anchors = _data(1), _data(2, n=4)
+    expected = np.linalg.norm(x[:, None, :] - anchors[None], ord=order, axis=2)
+    got = relative_representation(x, anchors, similarity=similarity)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=TOL, atol=TOL)
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "linear", "euclidean", "l1", "linf"])
+def test_normalize_gives_unit_relative_vectors(similarity: str) -> None:
+    got = relative_representation(_data(1), _data(2, n=4), similarity=similarity, normalize=True)
+    np.testing.assert_allclose(torch.linalg.vector_norm(got, dim=1).numpy(), 1.0, rtol=TOL)
+
+
+@pytest.mark.parametrize("similarity", ["euclidean", "l1", "linf"])
+def test_centre_changes_nothing_for_distances(similarity: str) -> None:
+    x, anchors = _data(1), _data(2, n=4)
+    torch.testing.assert_close(
+        relative_representation(x, anchors, similarity=similarity, centre=True),
+        relative_representation(x, anchors, similarity=similarity),
+    )
 
 
 def test_relative_representation_is_cosine_to_each_anchor() -> None:
@@ -169,7 +246,11 @@ def test_n_anchors_selects_the_same_rows_in_both_spaces() -> None:
 
 
 @PROPERTY
-@given(seed=seeds, scale=st.floats(0.1, 10.0), method=st.sampled_from(["random", "farthest_point"]))
+@given(
+    seed=seeds,
+    scale=st.floats(0.1, 10.0),
+    method=st.sampled_from(["random", "farthest_point", "kmeans"]),
+)
 def test_relative_similarity_of_a_rotated_scaled_copy_is_one(
     seed: int, scale: float, method: str
 ) -> None:
@@ -249,9 +330,14 @@ def test_select_anchors_rejects_more_anchors_than_samples() -> None:
 
 def test_select_anchors_rejects_unknown_method() -> None:
     with pytest.raises(
-        InvalidOptionError, match="method must be one of 'random', 'farthest_point'"
+        InvalidOptionError, match="method must be one of 'random', 'farthest_point', 'kmeans'"
     ):
-        select_anchors(_data(0), n_anchors=2, method="kmeans")
+        select_anchors(_data(0), n_anchors=2, method="medoids")
+
+
+def test_select_anchors_rejects_zero_kmeans_iterations() -> None:
+    with pytest.raises(InvalidOptionError, match="max_iter must be at least 1, got 0"):
+        select_anchors(_data(0), n_anchors=2, method="kmeans", max_iter=0)
 
 
 def test_select_anchors_rejects_zero_anchors() -> None:

@@ -5,13 +5,36 @@ r(x_i) = (cos(x_i, a_1), ..., cos(x_i, a_k)). Two spaces that differ by an angle
 map (rotation, reflection, isotropic scaling) give the same relative representation when
 the anchors are the same inputs embedded in each space, so relative representations of two
 models can be compared directly ("Relative representations enable zero-shot latent space
-communication").
+communication"). Cannistraci et al. (ICLR 2024, "From Bricks to Bridges: Product of
+Invariances to Enhance Latent Space Communication") add distance-based relative
+representations (Euclidean, L1, L∞) with other invariances.
 
-* :func:`select_anchors` picks anchor rows (random, or greedy farthest-point);
+* :func:`select_anchors` picks anchor rows (random, greedy farthest-point, or the samples
+  nearest to k-means centres);
 * :func:`relative_representation` maps rows to their (n, k) relative representation;
 * :func:`relative_similarity` is the mean cosine similarity of the paired relative vectors;
 * :func:`relative_retrieval` is the paper's retrieval check: is each sample's relative
   vector in ``x`` closest to its own relative vector in ``y`` (top-1, mean reciprocal rank)?
+
+Invariances of r under one map T applied to both the points and the anchors (✓: r is
+unchanged; "norm.": unchanged after ``normalize=True``; "centre": with ``centre=True``):
+
+==========  ==========  ===========  =========  ====================================
+similarity  orthogonal  isotropic    transl-    r_j(x)
+            (rotation,  scaling      ation
+            reflection) (c ≠ 0)
+==========  ==========  ===========  =========  ====================================
+cosine      ✓           ✓            centre     <x, a_j> / (‖x‖ ‖a_j‖)
+linear      ✓           norm.        centre     <x, a_j>
+euclidean   ✓           norm.        ✓          ‖x − a_j‖₂
+l1          signed      norm.        ✓          ‖x − a_j‖₁
+            perm. only
+linf        signed      norm.        ✓          ‖x − a_j‖∞
+            perm. only
+==========  ==========  ===========  =========  ====================================
+
+"signed perm." = permutations and sign flips of the coordinates (the isometries of the L1
+and L∞ norms); a general rotation changes L1 and L∞ distances.
 """
 
 from __future__ import annotations
@@ -46,12 +69,16 @@ __all__ = [
     "select_anchors",
 ]
 
-AnchorMethod = Literal["random", "farthest_point"]
-RelativeKind = Literal["cosine", "linear"]
+AnchorMethod = Literal["random", "farthest_point", "kmeans"]
+RelativeKind = Literal["cosine", "linear", "euclidean", "l1", "linf"]
 
-ANCHOR_METHODS: tuple[str, ...] = ("random", "farthest_point")
-RELATIVE_SIMILARITIES: tuple[str, ...] = ("cosine", "linear")
-"""``"cosine"`` (the paper's choice) or ``"linear"`` (plain inner products)."""
+ANCHOR_METHODS: tuple[str, ...] = ("random", "farthest_point", "kmeans")
+RELATIVE_SIMILARITIES: tuple[str, ...] = ("cosine", "linear", "euclidean", "l1", "linf")
+"""``"cosine"`` (the paper's choice), ``"linear"`` (plain inner products), or the distances
+``"euclidean"``, ``"l1"`` and ``"linf"`` (Cannistraci et al., 2024)."""
+
+_DISTANCE_P = {"euclidean": 2.0, "l1": 1.0, "linf": float("inf")}
+DEFAULT_KMEANS_ITER = 100
 
 DEFAULT_BLOCK_SIZE = 512
 MIN_ANCHORS = 2
@@ -64,6 +91,7 @@ def select_anchors(
     n_anchors: int,
     method: AnchorMethod = "random",
     generator: torch.Generator | None = None,
+    max_iter: int = DEFAULT_KMEANS_ITER,
 ) -> Tensor:
     """Choose ``n_anchors`` distinct rows of ``x`` as anchors; returns their indices.
 
@@ -75,13 +103,23 @@ def select_anchors(
       The choice is equivariant to rotations, translations and scaling of ``x``. O(n k d)
       time, O(n d) memory. If ``x`` has fewer distinct rows than ``n_anchors``, duplicate
       rows are chosen once the distinct ones are used up.
+    * ``"kmeans"``: k-means with ``n_anchors`` centres (k-means++ seeding, then Lloyd
+      iterations until the assignment stops changing or ``max_iter``), and for each centre
+      the index of the sample nearest to it, so that the anchors are actual inputs that
+      can be embedded by another model. Distinct: centres are served in order of their
+      distance to their nearest sample, each taking the nearest sample not yet taken.
+      Returned in the order of the centres' seeding. Reproducible with ``generator``
+      (the seeding is random). An empty cluster keeps its previous centre. O(n k d) time
+      per iteration, O(n k) memory.
 
     Args:
         x: (n, d) representation. Anchors are rows of it (with paired representations,
             use the same indices in both).
         n_anchors: how many, 1 <= n_anchors <= n.
         method: how to choose.
-        generator: random generator for ``"random"`` (ignored otherwise).
+        generator: random generator for ``"random"`` and ``"kmeans"`` (ignored by
+            ``"farthest_point"``).
+        max_iter: the most Lloyd iterations of ``"kmeans"`` (ignored otherwise).
 
     Returns:
         A (n_anchors,) int64 tensor of distinct row indices on ``x``'s device.
@@ -95,9 +133,12 @@ def select_anchors(
             f"n_anchors={k} exceeds the {n} samples of x (shape {tuple(t.shape)}); choose at "
             f"most {n} anchors or pass more samples."
         )
+    max_iter = check_positive_int(max_iter, name="max_iter")
     if method == "random":
         device = generator.device if generator is not None else t.device
         return torch.randperm(n, generator=generator, device=device)[:k].to(t.device)
+    if method == "kmeans":
+        return _kmeans_anchors(t, k, generator, max_iter)
     return _farthest_point(t, k)
 
 
@@ -117,14 +158,81 @@ def _farthest_point(x: Tensor, k: int) -> Tensor:
     return torch.tensor(chosen, dtype=torch.int64, device=x.device)
 
 
+def _squared_distances(x: Tensor, centres: Tensor) -> Tensor:
+    """(n, k) squared Euclidean distances, without the cancellation of the ‖x‖² − 2x·c form."""
+    return torch.cdist(x, centres, compute_mode="donot_use_mm_for_euclid_dist") ** 2
+
+
+def _draw(weights: Tensor, generator: torch.Generator | None) -> int:
+    """One index drawn with probability proportional to ``weights`` (on the generator's device)."""
+    device = generator.device if generator is not None else weights.device
+    return int(torch.multinomial(weights.to(device, torch.float64), 1, generator=generator))
+
+
+def _kmeans_anchors(x: Tensor, k: int, generator: torch.Generator | None, max_iter: int) -> Tensor:
+    n = x.shape[0]
+    # k-means++ seeding (Arthur & Vassilvitskii, 2007) on sample rows.
+    seeds = [_draw(torch.ones(n, device=x.device), generator)]
+    nearest = _squared_distances(x, x[seeds[0]][None])[:, 0]
+    taken = torch.zeros(n, dtype=torch.bool, device=x.device)
+    taken[seeds[0]] = True
+    for _ in range(k - 1):
+        weights = nearest.masked_fill(taken, 0.0)
+        if not bool((weights > 0).any()):  # fewer distinct rows than k: any untaken row
+            weights = (~taken).to(x.dtype)
+        nxt = _draw(weights, generator)
+        seeds.append(nxt)
+        taken[nxt] = True
+        nearest = torch.minimum(nearest, _squared_distances(x, x[nxt][None])[:, 0])
+    centres = x[seeds].clone()
+    assign = torch.full((n,), -1, dtype=torch.int64, device=x.device)
+    for _ in range(max_iter):
+        new_assign = torch.argmin(_squared_distances(x, centres), dim=1)
+        if bool((new_assign == assign).all()):
+            break
+        assign = new_assign
+        sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
+        sums.index_add_(0, assign, x.to(torch.float64))
+        counts = torch.bincount(assign, minlength=k)
+        filled = counts > 0
+        centres[filled] = (sums[filled] / counts[filled, None]).to(x.dtype)
+    # The sample nearest each centre, distinct: centres closest to a sample choose first.
+    dist = _squared_distances(x, centres)
+    order = torch.argsort(dist.min(dim=0).values, stable=True)
+    chosen = torch.empty(k, dtype=torch.int64, device=x.device)
+    free = torch.ones(n, dtype=torch.bool, device=x.device)
+    for c in order.tolist():
+        pick = int(torch.argmin(dist[:, c].masked_fill(~free, float("inf"))))
+        chosen[c] = pick
+        free[pick] = False
+    return chosen
+
+
 def _unit(x: Tensor) -> Tensor:
     """Rows divided by their norm; zero rows stay zero."""
     norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
     return x / torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
-def _relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str) -> Tensor:
+def _relative(
+    x: Tensor,
+    anchors: Tensor,
+    similarity: str,
+    centre: bool,
+    name: str,
+    *,
+    normalize: bool = False,
+) -> Tensor:
     """The relative representation of validated tensors of the same width."""
+    r = _raw_relative(x, anchors, similarity, centre, name)
+    return _unit(r) if normalize else r
+
+
+def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str) -> Tensor:
+    if similarity in _DISTANCE_P:  # translation invariant already: centring changes nothing
+        return torch.cdist(
+            x, anchors, p=_DISTANCE_P[similarity], compute_mode="donot_use_mm_for_euclid_dist"
+        )
     if centre:
         shift = anchors.mean(dim=0, dtype=torch.float64).to(anchors.dtype)
         x, anchors = x - shift, anchors - shift
@@ -160,26 +268,41 @@ def relative_representation(
     *,
     similarity: RelativeKind = "cosine",
     centre: bool = False,
+    normalize: bool = False,
 ) -> Tensor:
     """Relative representation of the rows of ``x`` with respect to ``anchors``.
 
-    r(x_i)_j = cos(x_i, a_j) (Moschella et al., 2023), an (n, k) matrix; a zero row of ``x``
-    gives a zero relative vector. ``centre=True`` first subtracts the anchors' mean from
-    rows and anchors, making the result also invariant to translation (a variant; the paper
-    uses raw cosines). ``similarity="linear"`` uses plain inner products x_i·a_j.
+    r(x_i)_j = s(x_i, a_j), an (n, k) matrix, with s one of
 
-    Invariant, when the same map is applied to ``x`` and ``anchors``, to orthogonal
-    transforms and isotropic scaling (cosine; linear: orthogonal only), and with
-    ``centre=True`` also to translation. Entries in [-1, 1] for cosine.
+    * ``"cosine"``: <x_i, a_j> / (‖x_i‖ ‖a_j‖) (Moschella et al., 2023; a zero row of ``x``
+      gives a zero relative vector);
+    * ``"linear"``: the inner product <x_i, a_j>;
+    * ``"euclidean"``, ``"l1"``, ``"linf"``: the distance ‖x_i − a_j‖ in the L2, L1 or L∞
+      norm (Cannistraci et al., 2024). These are dissimilarities: larger is farther.
+
+    ``centre=True`` first subtracts the anchors' mean from rows and anchors, making cosine
+    and linear also invariant to translation (a variant; the paper uses raw cosines; the
+    distances are translation invariant already, so it changes nothing for them).
+    ``normalize=True`` divides each relative vector by its Euclidean norm (zero vectors stay
+    zero), which makes every similarity invariant to isotropic scaling: under x, a ↦ c x,
+    c a the linear vector scales by c² and the distance vectors by |c|.
+
+    Invariances, when one map is applied to ``x`` and ``anchors`` alike (see the module's
+    table): cosine — orthogonal maps and isotropic scaling (and any positive rescaling of
+    single rows of ``x`` or of single anchors); linear — orthogonal maps; euclidean —
+    orthogonal maps and translation; l1, linf — translation and signed permutations of the
+    coordinates, not general rotations. Entries in [-1, 1] for cosine, >= 0 for distances.
 
     Args:
         x: (n, d) representation.
         anchors: (k, d) anchors in the same space (e.g. ``x[select_anchors(x, ...)]``).
-        similarity: ``"cosine"`` or ``"linear"``.
+        similarity: ``"cosine"``, ``"linear"``, ``"euclidean"``, ``"l1"`` or ``"linf"``.
         centre: centre on the anchors' mean first.
+        normalize: scale each relative vector to unit Euclidean norm.
 
     Returns:
         An (n, k) tensor in the common dtype of ``x`` and ``anchors``, on their device.
+        Differentiable with respect to ``x`` and ``anchors``.
 
     Raises:
         ShapeError: ``anchors`` has another width than ``x``.
@@ -188,7 +311,7 @@ def relative_representation(
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
     t = check_matrix(x, name="x", min_samples=1)
     a = _check_anchors(anchors, t, name="anchors", x_name="x")
-    return _relative(t.to(a.dtype), a, similarity, centre, "anchors")
+    return _relative(t.to(a.dtype), a, similarity, centre, "anchors", normalize=normalize)
 
 
 def _check_indices(anchor_indices: Any, n: int, device: torch.device) -> Tensor:
@@ -344,16 +467,24 @@ def relative_similarity(
     A sample whose relative vector is zero counts with cosine 0.
 
     Invariant to orthogonal transforms and isotropic scaling of either side (anchors
-    transformed with their space); with ``centre=True`` also to translation. In [-1, 1];
-    1 when y is x up to those transforms; symmetric in x and y for fixed anchors.
+    transformed with their space); with ``centre=True`` also to translation. Those are the
+    cosine's; other ``similarity`` values keep the invariances of
+    :func:`relative_representation` and, since relative vectors are compared by cosine,
+    also isotropic scaling (euclidean: orthogonal, scaling, translation; l1/linf:
+    signed coordinate permutations, scaling, translation; linear: orthogonal, scaling).
+    In [-1, 1] (distance-based relative vectors are non-negative, so in [0, 1] and
+    typically near 1); 1 when y is x up to those transforms; symmetric in x and y for
+    fixed anchors.
 
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         anchors_x, anchors_y: (k, d1) and (k, d2) anchors, k >= 2.
         anchor_indices: k >= 2 row indices in [0, n).
         n_anchors: how many anchors to select (2 <= n_anchors <= n).
-        method: ``"random"`` or ``"farthest_point"`` (see :func:`select_anchors`).
-        similarity: ``"cosine"`` or ``"linear"`` relative representation.
+        method: ``"random"``, ``"farthest_point"`` or ``"kmeans"`` (see
+            :func:`select_anchors`).
+        similarity: the relative representation's similarity (see
+            :func:`relative_representation`).
         centre: centre each space on its anchors' mean first.
         generator: random generator for ``method="random"``.
 

@@ -1,0 +1,268 @@
+"""Relative projection and zero-shot stitching (Moschella et al., ICLR 2023).
+
+Two encoders trained from different seeds embed the same inputs in spaces that differ,
+roughly, by an angle-preserving map. Described by its similarities to a fixed set of anchor
+*inputs* (each embedded by the encoder at hand), a sample gets nearly the same relative
+vector from both encoders. So a head trained on encoder B's relative space can be applied
+to encoder A's relative space with no training on A: zero-shot stitching.
+
+* :func:`relative_projection` — x ↦ (s(x, a_1), ..., s(x, a_k)) for the similarity
+  functions of Moschella et al. (cosine) and Cannistraci et al. (ICLR 2024, "From Bricks to
+  Bridges": Euclidean, L1, L∞), plus plain inner products;
+* :class:`RelativeProjection` — the same as an ``nn.Module`` holding the anchors, built from
+  an encoder and anchor inputs with :meth:`RelativeProjection.from_encoder`;
+* :func:`fit_classification_head` — trains a linear or MLP head with cross-entropy on
+  features (e.g. B's relative representation), to be applied to A's.
+
+Anchor selection (given, random, farthest-point, k-means nearest samples) is
+:func:`subspaces.similarity.relative.select_anchors`; the maths is shared with
+:func:`subspaces.similarity.relative.relative_representation`.
+
+Example::
+
+    proj_b = RelativeProjection.from_encoder(encoder_b, x_train[anchor_idx])
+    head = fit_classification_head(proj_b(encoder_b(x_train)), y_train)
+    proj_a = RelativeProjection.from_encoder(encoder_a, x_train[anchor_idx])
+    stitched = nn.Sequential(encoder_a, proj_a, head)  # no training on A
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from subspaces._checks import (
+    InputTypeError,
+    InvalidOptionError,
+    TooFewSamplesError,
+    check_choice,
+    check_labels,
+    check_matrix,
+    check_positive_int,
+    check_scalar_in_range,
+)
+from subspaces.similarity.relative import (
+    MIN_ANCHORS,
+    RELATIVE_SIMILARITIES,
+    RelativeKind,
+    relative_representation,
+)
+
+__all__ = [
+    "RelativeProjection",
+    "fit_classification_head",
+    "relative_projection",
+]
+
+
+def relative_projection(
+    x: Any,
+    anchors: Any,
+    *,
+    similarity: RelativeKind = "cosine",
+    centre: bool = False,
+    normalize: bool = False,
+) -> Tensor:
+    """Relative projection of the rows of ``x`` onto ``anchors`` (Moschella et al., 2023).
+
+    r(x_i)_j = s(x_i, a_j) for the k anchors a_j embedded in the same space as ``x``:
+
+    ==============  ==========================  ============================================
+    ``similarity``  s(x, a)                     invariant to (one map on points and anchors)
+    ==============  ==========================  ============================================
+    ``"cosine"``    <x, a> / (‖x‖ ‖a‖)          orthogonal maps, isotropic scaling c ≠ 0
+    ``"linear"``    <x, a>                      orthogonal maps
+    ``"euclidean"`` ‖x − a‖₂                    orthogonal maps, translation
+    ``"l1"``        ‖x − a‖₁                    translation, signed coordinate permutations
+    ``"linf"``      ‖x − a‖∞                    translation, signed coordinate permutations
+    ==============  ==========================  ============================================
+
+    ``centre=True`` subtracts the anchors' mean from points and anchors first, adding
+    translation invariance to cosine and linear. ``normalize=True`` rescales each relative
+    vector to unit Euclidean norm, adding isotropic-scaling invariance to linear (whose
+    vector scales by c²) and to the distances (which scale by |c|). None is invariant to a
+    general (anisotropic) linear map. Cosine is the paper's choice; the distances are those
+    of Cannistraci et al. (2024), whose point is that different model pairs are related by
+    different transformation classes. Entries in [-1, 1] for cosine, >= 0 for distances.
+
+    Args:
+        x: (n, d) representation, e.g. an encoder's output.
+        anchors: (k, d) anchor inputs embedded by the same encoder, k >= 1.
+        similarity: ``"cosine"``, ``"linear"``, ``"euclidean"``, ``"l1"`` or ``"linf"``.
+        centre: centre on the anchors' mean first.
+        normalize: scale each relative vector to unit norm.
+
+    Returns:
+        An (n, k) tensor in the common dtype of ``x`` and ``anchors``, on their device,
+        differentiable with respect to both.
+
+    Raises:
+        ShapeError: ``anchors`` has another width than ``x`` (they are not in its space),
+            or either is not 2-D.
+        DegenerateInputError: a zero anchor with cosine.
+    """
+    return relative_representation(
+        x, anchors, similarity=similarity, centre=centre, normalize=normalize
+    )
+
+
+class RelativeProjection(nn.Module):
+    """``nn.Module`` mapping an encoder's output to its relative space over fixed anchors.
+
+    ``forward(z)`` is :func:`relative_projection` ``(z, anchors, ...)``; the anchors (the
+    anchor inputs embedded by the same encoder) are a buffer, so they follow ``.to()`` and
+    are saved in the state dict but are not trained. For zero-shot stitching, build one per
+    encoder from the *same* anchor inputs (:meth:`from_encoder`) and put a head trained on
+    one encoder's relative space after the other's projection.
+
+    Args:
+        anchors: (k, d) anchors in the encoder's output space, k >= 2 (with one anchor a
+            cosine relative vector is ±1 and carries nothing).
+        similarity, centre, normalize: as in :func:`relative_projection`.
+    """
+
+    anchors: Tensor
+
+    def __init__(
+        self,
+        anchors: Any,
+        *,
+        similarity: RelativeKind = "cosine",
+        centre: bool = False,
+        normalize: bool = False,
+    ) -> None:
+        super().__init__()
+        self.similarity = cast(
+            RelativeKind, check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
+        )
+        self.centre = bool(centre)
+        self.normalize = bool(normalize)
+        a = check_matrix(anchors, name="anchors", min_samples=1)
+        if a.shape[0] < MIN_ANCHORS:
+            raise TooFewSamplesError(
+                f"anchors has {a.shape[0]} row (shape {tuple(a.shape)}) but a relative "
+                f"projection needs at least {MIN_ANCHORS} anchors; pass more anchor inputs "
+                "(the paper uses hundreds)."
+            )
+        self.register_buffer("anchors", a.detach().clone())
+
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder: Callable[[Tensor], Tensor],
+        anchor_inputs: Tensor,
+        *,
+        similarity: RelativeKind = "cosine",
+        centre: bool = False,
+        normalize: bool = False,
+    ) -> RelativeProjection:
+        """Embed ``anchor_inputs`` with ``encoder`` (no gradient) and hold them as anchors.
+
+        Put the encoder in eval mode first if it has dropout or batch norm. The encoder's
+        output must be (k, d); flatten it inside the encoder otherwise.
+        """
+        if not callable(encoder):
+            raise InputTypeError(
+                f"encoder must be callable (an nn.Module or a function), got "
+                f"{type(encoder).__name__}."
+            )
+        with torch.no_grad():
+            anchors = encoder(anchor_inputs)
+        return cls(anchors, similarity=similarity, centre=centre, normalize=normalize)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """The (n, k) relative representation of the encoder output ``z`` (n, d)."""
+        return relative_projection(
+            z,
+            self.anchors,
+            similarity=self.similarity,
+            centre=self.centre,
+            normalize=self.normalize,
+        )
+
+    def extra_repr(self) -> str:
+        k, d = self.anchors.shape
+        return (
+            f"n_anchors={k}, width={d}, similarity={self.similarity!r}, centre={self.centre}, "
+            f"normalize={self.normalize}"
+        )
+
+
+def fit_classification_head(
+    features: Any,
+    labels: Any,
+    *,
+    hidden: Sequence[int] = (),
+    n_classes: int | None = None,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    weight_decay: float = 0.0,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> nn.Sequential:
+    """Train a linear (``hidden=()``) or ReLU MLP classification head on fixed features.
+
+    Minimises the mean cross-entropy of ``head(features)`` against ``labels`` with Adam
+    over ``epochs`` passes of shuffled mini-batches. Used for zero-shot stitching: fit on
+    encoder B's relative representation, then apply to encoder A's (Moschella et al., 2023);
+    or on absolute features as the baseline that should fail across encoders.
+
+    Reproducible: ``seed`` sets the initialisation (under :func:`torch.random.fork_rng`, so
+    the global random state is left as it was) and the batch order. Trains on the features'
+    device (with gradients enabled even under ``torch.no_grad()``); returns the head in
+    eval mode, in the features' dtype.
+
+    Args:
+        features: (n, d) inputs of the head (detached: the encoder is not trained).
+        labels: (n,) integer classes in [0, n_classes).
+        hidden: widths of hidden layers (ReLU); empty for a linear head.
+        n_classes: number of outputs; default ``labels.max() + 1``.
+        epochs, lr, weight_decay, batch_size: Adam's training schedule.
+        seed: random seed of initialisation and batch order.
+
+    Returns:
+        An ``nn.Sequential`` mapping (m, d) features to (m, n_classes) logits.
+    """
+    x = check_matrix(features, name="features", min_samples=2).detach()
+    y = check_labels(labels, x.shape[0], device=x.device)
+    widths = [check_positive_int(h, name="hidden") for h in hidden]
+    epochs = check_positive_int(epochs, name="epochs")
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    lr = check_scalar_in_range(lr, name="lr", low=0.0, high=float("inf"), low_open=True)
+    weight_decay = check_scalar_in_range(
+        weight_decay, name="weight_decay", low=0.0, high=float("inf")
+    )
+    if int(y.min()) < 0:
+        raise InvalidOptionError(
+            f"labels must be class indices >= 0, got minimum {int(y.min())}; map the classes "
+            "to 0..C-1 first (e.g. with torch.unique(labels, return_inverse=True))."
+        )
+    top = int(y.max()) + 1
+    if n_classes is None:
+        n_classes = top
+    n_classes = check_positive_int(n_classes, name="n_classes", minimum=top)
+    sizes = [x.shape[1], *widths, n_classes]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+            if i:
+                layers.append(nn.ReLU())
+            layers.append(nn.Linear(a, b))
+        head = nn.Sequential(*layers).to(device=x.device, dtype=x.dtype)
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
+    order = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    head.train()
+    with torch.enable_grad():  # also when called under torch.no_grad()
+        for _ in range(epochs):
+            for idx in torch.randperm(n, generator=order).to(x.device).split(batch_size):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(head(x[idx]), y[idx])
+                loss.backward()
+                opt.step()
+    return head.eval()
