@@ -1,0 +1,680 @@
+"""Trainable stitching layers: functional similarity of two networks' layers.
+
+Model stitching (Lenc & Vedaldi, 2015, "Understanding image representations by measuring
+their equivariance and equivalence"; Bansal, Nakkiran & Barak, 2021, "Revisiting Model
+Stitching to Compare Neural Representations"; Csiszárik et al., 2021, "Similarity and
+Matching of Neural Network Representations") asks whether layer ``i`` of network A can
+*replace* layer ``j`` of network B. Both networks are frozen; only a small map ``S`` between
+the two layers is trained:
+
+    stitched(x) = back_B( S( front_A(x) ) ),     S(h) = h Wᵀ (+ b),
+
+where ``front_A`` runs A from its input up to layer ``i`` and ``back_B`` runs B from layer
+``j`` onwards. The accuracy of the stitched network on held-out data, against B's own, is a
+*functional* similarity score: a small penalty (B's accuracy minus the stitched one) says
+that A's layer ``i`` carries what B's layers after ``j`` need, in a linearly accessible form.
+
+The stitch can be initialised in closed form by least squares on paired activations
+(``front_A(x)`` against B's own layer ``j``), Csiszárik et al.'s "direct matching":
+
+    W, b = argmin Σ_k ||y_k - W h_k - b||²  ⇒  Wᵀ = Cxx⁺ Cxy,  b = ȳ - W x̄,
+
+with ``Cxx = Xcᵀ Xc``, ``Cxy = Xcᵀ Yc`` the centred scatter matrices (for a linear stitch,
+without ``b``, the uncentred ``XᵀX`` and ``XᵀY``), and then fine-tuned on the task loss.
+
+Public names: :class:`StitchingLayer`, :class:`StitchedModel`, :func:`least_squares_stitch`,
+:func:`fit_stitch`, :func:`stitching_score`, :class:`StitchingScore`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from subspaces._checks import (
+    DegenerateInputError,
+    InputTypeError,
+    ShapeError,
+    as_float_tensor,
+    check_choice,
+    check_finite,
+    check_labels,
+    check_not_constant,
+    check_optional_rtol,
+    check_paired,
+    check_positive_int,
+    check_scalar_in_range,
+)
+from subspaces.linalg.decomp import psd_eigh, psd_range
+from subspaces.linalg.moments import paired_moments
+
+__all__ = [
+    "StitchedModel",
+    "StitchingLayer",
+    "StitchingScore",
+    "fit_stitch",
+    "least_squares_stitch",
+    "stitching_score",
+]
+
+_INITS = ("identity", "random", "zeros")
+_LOSSES = ("cross_entropy", "mse")
+_F64 = torch.float64
+
+
+# --------------------------------------------------------------------------- closed form
+
+
+def least_squares_stitch(
+    x: Any,
+    y: Any,
+    *,
+    bias: bool = True,
+    ridge: float = 0.0,
+    rtol: float | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """The least-squares linear or affine map from paired activations ``x`` to ``y``.
+
+    Minimises ``Σ_k ||y_k - W x_k - b||²`` over the ``n`` rows:
+
+    * affine (``bias=True``): ``Wᵀ = Cxx⁺ Cxy`` and ``b = ȳ - W x̄``, with the centred
+      scatter matrices ``Cxx = Xcᵀ Xc`` and ``Cxy = Xcᵀ Yc``;
+    * linear (``bias=False``): ``Wᵀ = (XᵀX)⁺ XᵀY`` (no centring).
+
+    ``⁺`` is the pseudo-inverse on the numerical range (eigenvalues above ``rtol·λ_max``), so
+    dead or collinear units of ``x`` are handled and the minimum-norm solution is returned.
+    ``ridge > 0`` solves ``(C + λI) Wᵀ = Cxy`` instead, with ``λ = ridge · tr(C) / d1``
+    (a scale-free shrinkage). Sums are accumulated in float64 over row chunks (memory
+    O(d1² + d1·d2), never n × n). The fit is exact when ``y`` is an affine (linear) image of
+    ``x``; it is the "direct matching" initialisation of Csiszárik et al. (2021).
+
+    Args:
+        x: ``(n, d1)`` activations of the layer the stitch reads (network A, layer i).
+        y: ``(n, d2)`` activations of the same inputs at the layer it replaces (B, layer j).
+        bias: fit an affine map (with intercept) rather than a linear one.
+        ridge: relative ridge penalty, ``>= 0``.
+        rtol: relative eigenvalue tolerance of the pseudo-inverse (``None``: the default of
+            :mod:`subspaces.linalg.decomp`).
+
+    Returns:
+        ``(weight, bias)``: ``(d2, d1)`` weight (``nn.Linear`` layout) and ``(d2,)`` bias
+        (``None`` when ``bias=False``), in the common dtype of the inputs, on their device.
+
+    Raises:
+        DegenerateInputError: ``x`` is constant (affine) or all zero (linear), so there is
+            nothing to map from.
+    """
+    tx, ty = check_paired(x, y, names=("x", "y"), min_samples=2 if bias else 1)
+    ridge = check_scalar_in_range(ridge, name="ridge", low=0.0, high=math.inf, high_open=True)
+    rtol = check_optional_rtol(rtol)
+    if bias:
+        check_not_constant(tx, name="x", measure="an affine least-squares stitch")
+    elif not bool(tx.any()):
+        raise DegenerateInputError(
+            f"x is all zero (shape {tuple(tx.shape)}), so a linear least-squares stitch is "
+            "undefined; check that x is not a dead layer."
+        )
+    m = paired_moments(tx, ty, self_terms=True, cross=True)
+    if m.cxx is None or m.cxy is None or m.mean_y is None:  # pragma: no cover - requested above
+        raise RuntimeError("paired_moments did not return the requested moments")
+    cxx, cxy = m.cxx, m.cxy
+    if not bias:  # uncentred second moments: XᵀX = Cxx + n x̄ x̄ᵀ, XᵀY = Cxy + n x̄ ȳᵀ
+        cxx = cxx + m.n * torch.outer(m.mean_x, m.mean_x)
+        cxy = cxy + m.n * torch.outer(m.mean_x, m.mean_y)
+    if ridge == 0.0:
+        evals, evecs = psd_range(cxx, rtol=rtol)
+    else:
+        evals, evecs = psd_eigh(cxx)
+        evals = evals.clamp_min(0.0) + ridge * float(torch.trace(cxx)) / cxx.shape[0]
+    w_t = evecs @ ((evecs.T @ cxy) / evals.unsqueeze(1))  # (d1, d2)
+    dtype = tx.dtype
+    if not bias:
+        return w_t.T.to(dtype).contiguous(), None
+    b = m.mean_y - m.mean_x @ w_t
+    return w_t.T.to(dtype).contiguous(), b.to(dtype)
+
+
+# --------------------------------------------------------------------------- the stitch
+
+
+class StitchingLayer(nn.Module):
+    """A linear or affine stitch ``S(h) = h Wᵀ (+ b)`` between two layers' feature spaces.
+
+    Applied along ``feature_dim`` of its input, so that for convolutional feature maps
+    ``(n, c, h, w)`` with ``feature_dim=1`` it is the 1 × 1 convolution of Lenc & Vedaldi
+    (2015) and Bansal et al. (2021); for ``(n, d)`` activations (the default, ``-1``) it is
+    an ``nn.Linear``.
+
+    Args:
+        in_features: width of the layer the stitch reads (network A, layer i).
+        out_features: width of the layer it feeds (network B, layer j).
+        bias: affine (``True``) or linear (``False``) stitch.
+        init: ``"identity"`` (``W = I``, rectangular when the widths differ: the first
+            ``min(d1, d2)`` coordinates are copied, the rest are zero; ``b = 0``),
+            ``"random"`` (``nn.Linear``'s uniform initialisation, drawn from ``generator``)
+            or ``"zeros"``. Use :meth:`fit_least_squares` or :meth:`from_least_squares`
+            for the closed-form initialisation from paired activations.
+        feature_dim: the input's dimension holding the features.
+        generator: random source of ``init="random"``.
+        device, dtype: of the parameters.
+    """
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        init: str = "identity",
+        feature_dim: int = -1,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = check_positive_int(in_features, name="in_features")
+        self.out_features = check_positive_int(out_features, name="out_features")
+        self.init = check_choice(init, name="init", choices=_INITS)
+        if isinstance(feature_dim, bool) or not isinstance(feature_dim, (int, np.integer)):
+            raise InputTypeError(
+                f"feature_dim must be an integer, got {type(feature_dim).__name__}."
+            )
+        self.feature_dim = int(feature_dim)
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
+        self.bias = nn.Parameter(torch.empty(self.out_features, **kw)) if bias else None
+        self.reset_parameters(generator=generator)
+
+    def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
+        """Re-initialise the parameters as ``init`` says."""
+        with torch.no_grad():
+            if self.init == "identity":
+                nn.init.eye_(self.weight)
+            elif self.init == "zeros":
+                self.weight.zero_()
+            else:  # nn.Linear's default: U(-1/sqrt(d1), 1/sqrt(d1)) for weight and bias
+                bound = 1.0 / math.sqrt(self.in_features)
+                self.weight.uniform_(-bound, bound, generator=generator)
+            if self.bias is not None:
+                if self.init == "random":
+                    bound = 1.0 / math.sqrt(self.in_features)
+                    self.bias.uniform_(-bound, bound, generator=generator)
+                else:
+                    self.bias.zero_()
+
+    @classmethod
+    def from_least_squares(
+        cls,
+        x: Any,
+        y: Any,
+        *,
+        bias: bool = True,
+        ridge: float = 0.0,
+        rtol: float | None = None,
+        feature_dim: int = -1,
+    ) -> StitchingLayer:
+        """A stitch initialised by least squares from paired activations ``x → y``.
+
+        Widths are read from the data; see :meth:`fit_least_squares` for the arguments.
+        The parameters take the dtype of the data and live on its device.
+        """
+        tx, ty = _features_last(x, "x", feature_dim), _features_last(y, "y", feature_dim)
+        stitch = cls(
+            tx.shape[-1],
+            ty.shape[-1],
+            bias=bias,
+            init="zeros",
+            feature_dim=feature_dim,
+            device=tx.device,
+            dtype=torch.promote_types(tx.dtype, ty.dtype),
+        )
+        return stitch.fit_least_squares(x, y, ridge=ridge, rtol=rtol)
+
+    def fit_least_squares(
+        self, x: Any, y: Any, *, ridge: float = 0.0, rtol: float | None = None
+    ) -> StitchingLayer:
+        """Set the parameters to the least-squares map from ``x`` to ``y``; returns ``self``.
+
+        ``x`` holds activations of the layer the stitch reads and ``y`` those of the layer it
+        replaces, for the same inputs, in the stitch's layout (features along
+        ``feature_dim``; the other dimensions, e.g. spatial positions, count as samples).
+        The closed form is :func:`least_squares_stitch` (affine if the stitch has a bias).
+        """
+        tx = _features_last(x, "x", self.feature_dim)
+        ty = _features_last(y, "y", self.feature_dim)
+        self._check_width(tx.shape[-1], self.in_features, "x", "in_features", tuple(tx.shape))
+        self._check_width(ty.shape[-1], self.out_features, "y", "out_features", tuple(ty.shape))
+        if tx.shape[:-1] != ty.shape[:-1]:
+            raise ShapeError(
+                f"x and y must hold the same samples (and positions) in the same order, but "
+                f"x has shape {tuple(tx.shape)} and y {tuple(ty.shape)} with features last."
+            )
+        w, b = least_squares_stitch(
+            tx.reshape(-1, tx.shape[-1]),
+            ty.reshape(-1, ty.shape[-1]),
+            bias=self.bias is not None,
+            ridge=ridge,
+            rtol=rtol,
+        )
+        with torch.no_grad():
+            self.weight.copy_(w.to(self.weight))
+            if self.bias is not None and b is not None:
+                self.bias.copy_(b.to(self.bias))
+        return self
+
+    @staticmethod
+    def _check_width(
+        got: int, expected: int, name: str, option: str, shape: tuple[int, ...]
+    ) -> None:
+        if got != expected:
+            raise ShapeError(
+                f"{name} has {got} features (shape {shape}, features last) but the stitch has "
+                f"{option}={expected}; build the stitch with {option}={got} or check which "
+                "layer the activations come from."
+            )
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Apply the stitch along ``feature_dim``."""
+        if h.ndim == 0:
+            raise ShapeError("the stitch's input is a 0-dim tensor; pass (n, in_features).")
+        fd = self.feature_dim
+        if not -h.ndim <= fd < h.ndim:
+            raise ShapeError(
+                f"the stitch's input has shape {tuple(h.shape)} ({h.ndim}-D), which has no "
+                f"feature_dim={fd}."
+            )
+        if h.shape[fd] != self.in_features:
+            raise ShapeError(
+                f"the stitch's input has {h.shape[fd]} features along feature_dim={fd} (shape "
+                f"{tuple(h.shape)}) but in_features={self.in_features}; the front of network A "
+                "must end at a layer of that width (or build the stitch with "
+                f"in_features={h.shape[fd]})."
+            )
+        moved = fd not in (-1, h.ndim - 1)
+        if moved:
+            h = h.movedim(fd, -1)
+        out = nn.functional.linear(h, self.weight, self.bias)
+        return out.movedim(-1, fd) if moved else out
+
+    def extra_repr(self) -> str:
+        kind = "affine" if self.bias is not None else "linear"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, {kind}, "
+            f"feature_dim={self.feature_dim}"
+        )
+
+
+def _features_last(x: Any, name: str, feature_dim: int) -> Tensor:
+    t = as_float_tensor(x, name=name)
+    if t.ndim < 2:
+        raise ShapeError(
+            f"{name} must have a samples dimension and a features dimension, got shape "
+            f"{tuple(t.shape)}; reshape one sample to (1, d) or one feature to (n, 1)."
+        )
+    if not -t.ndim <= feature_dim < t.ndim:
+        raise ShapeError(
+            f"{name} has shape {tuple(t.shape)}, which has no feature_dim={feature_dim}."
+        )
+    if feature_dim in (-1, t.ndim - 1):
+        return t
+    if feature_dim in (0, -t.ndim):
+        raise ShapeError(f"feature_dim={feature_dim} is the samples dimension of {name}.")
+    return t.movedim(feature_dim, -1)
+
+
+# --------------------------------------------------------------------------- stitched model
+
+
+def _check_callable(part: Any, name: str) -> None:
+    if not callable(part):
+        raise InputTypeError(
+            f"{name} must be a callable (an nn.Module or a function of a tensor), got "
+            f"{type(part).__name__}."
+        )
+
+
+class StitchedModel(nn.Module):
+    """``back(stitch(front(x)))``: network A up to layer i, a stitch, network B from layer j.
+
+    ``front`` maps the model's input to the activations of A's layer ``i``; ``back`` maps
+    activations of B's layer ``j`` to B's output. Either may be any callable (an
+    ``nn.Module``, ``nn.Sequential`` slice such as ``net[:3]`` / ``net[3:]``, or a function).
+    Both are frozen: ``front`` runs under ``torch.no_grad()``; module parameters of
+    ``front`` and ``back`` get ``requires_grad_(False)`` at construction (this changes the
+    modules passed in; wrap them in a function to avoid it), and ``train()`` leaves modules
+    among them in eval mode (batch-norm statistics and dropout of A and B stay fixed). Only
+    the stitch trains (:func:`fit_stitch`, or any loop over ``model.stitch.parameters()``).
+
+    Args:
+        front: callable, input → A's layer ``i``.
+        stitch: the map between the layers, usually a :class:`StitchingLayer`.
+        back: callable, B's layer ``j`` → output (logits).
+    """
+
+    def __init__(
+        self,
+        front: Callable[[Tensor], Tensor],
+        stitch: nn.Module,
+        back: Callable[[Tensor], Tensor],
+    ) -> None:
+        super().__init__()
+        _check_callable(front, "front")
+        _check_callable(back, "back")
+        if not isinstance(stitch, nn.Module):
+            raise InputTypeError(
+                f"stitch must be an nn.Module (e.g. a StitchingLayer), got {type(stitch).__name__}."
+            )
+        self.front = front
+        self.stitch = stitch
+        self.back = back
+        for part in (front, back):
+            if isinstance(part, nn.Module):
+                part.requires_grad_(False)
+                part.eval()
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        return [p for p in (self.front, self.back) if isinstance(p, nn.Module)]
+
+    def train(self, mode: bool = True) -> StitchedModel:
+        """Set the stitch's mode; the frozen front and back stay in eval mode."""
+        super().train(mode)
+        for part in self._frozen_modules():
+            part.eval()
+        return self
+
+    def features(self, x: Tensor) -> Tensor:
+        """``front(x)``, without gradients: the activations the stitch reads."""
+        with torch.no_grad():
+            return self.front(x)
+
+    def head(self, h: Tensor) -> Tensor:
+        """``back(stitch(h))`` for activations ``h`` of A's layer ``i``."""
+        z = self.stitch(h)
+        try:
+            return self.back(z)
+        except RuntimeError as err:
+            text = str(err)
+            if "shape" not in text and "size" not in text:
+                raise
+            raise ShapeError(
+                f"back failed on the stitch's output of shape {tuple(z.shape)}: {text}. Check "
+                "that the stitch's out_features is the width of the layer of network B where "
+                "back starts."
+            ) from err
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _as_inputs(x: Any, name: str) -> Tensor:
+    """Network inputs: tensors as they are; numpy converted (float arrays to float32)."""
+    if isinstance(x, Tensor):
+        t = x
+    elif isinstance(x, np.ndarray):
+        t = torch.as_tensor(x)
+        if t.is_floating_point():
+            t = t.to(torch.float32)
+    else:
+        raise InputTypeError(
+            f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}."
+        )
+    if t.ndim == 0 or t.shape[0] == 0:
+        raise ShapeError(
+            f"{name} must hold at least one sample along its first dimension, got shape "
+            f"{tuple(t.shape)}."
+        )
+    return t
+
+
+def _check_targets(targets: Any, n: int, loss: str | Callable[..., Tensor], device: Any) -> Tensor:
+    if loss == "cross_entropy":
+        return check_labels(targets, n, name="targets", device=device)
+    if isinstance(targets, Tensor) and not targets.is_floating_point() and callable(loss):
+        t = targets
+    else:
+        t = check_finite(as_float_tensor(targets, name="targets"), name="targets")
+    if t.ndim == 0 or t.shape[0] != n:
+        raise ShapeError(
+            f"targets must have one row per sample of x ({n}), got shape {tuple(t.shape)}."
+        )
+    return t
+
+
+def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+    if callable(loss):
+        return loss
+    loss = check_choice(loss, name="loss", choices=_LOSSES)
+    if loss == "cross_entropy":
+        return nn.functional.cross_entropy
+    return nn.functional.mse_loss
+
+
+def _resolve_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator().manual_seed(check_positive_int(seed, name="seed", minimum=0))
+
+
+@contextlib.contextmanager
+def _eval_mode(*parts: Any) -> Iterator[None]:
+    modules = [p for p in parts if isinstance(p, nn.Module)]
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
+
+
+def _batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> Tensor:
+    return torch.cat([fn(chunk) for chunk in x.split(batch_size)])
+
+
+def fit_stitch(
+    model: StitchedModel,
+    x: Any,
+    targets: Any,
+    *,
+    loss: str | Callable[[Tensor, Tensor], Tensor] = "cross_entropy",
+    epochs: int = 20,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int | torch.Generator | None = None,
+    cache_front: bool = True,
+    progress: bool | Callable[[int, float], None] = False,
+) -> Tensor:
+    """Train the stitch of ``model`` (A and B frozen) with Adam; returns the epoch losses.
+
+    Minimises ``mean_k loss(back(S(front(x_k))), t_k)`` over the stitch's parameters only,
+    in mini-batches drawn without replacement each epoch (Bansal et al., 2021, train the
+    stitch on the task loss). The default ``loss="cross_entropy"`` takes class labels;
+    ``"mse"`` regresses the outputs onto float ``targets`` of the output's shape (e.g. B's
+    logits or B's layer-``j`` activations with ``back`` the identity); a callable
+    ``(output, targets) -> scalar`` is used as given. The stitch ends in eval mode.
+
+    Args:
+        model: a :class:`StitchedModel`; its stitch is trained in place.
+        x: ``(n, ...)`` network inputs (on the model's device). targets: ``(n,)`` labels
+            or ``(n, ...)`` targets.
+        loss: ``"cross_entropy"``, ``"mse"`` or a callable.
+        epochs, batch_size, lr, weight_decay: Adam's schedule.
+        seed: batch order: an int seeds a fresh CPU generator, a ``torch.Generator`` is used
+            as given, ``None`` draws from torch's global generator.
+        cache_front: compute ``front(x)`` once (the front is frozen and in eval mode, so this
+            changes nothing but the time, unless the front is random in eval mode).
+        progress: show a tqdm bar over epochs, or a callable ``(epoch, mean_loss)`` called
+            after each epoch.
+
+    Returns:
+        ``(epochs,)`` float64 tensor: the mean training loss of each epoch.
+    """
+    if not isinstance(model, StitchedModel):
+        raise InputTypeError(
+            f"model must be a StitchedModel (front, stitch, back), got {type(model).__name__}."
+        )
+    tx = _as_inputs(x, "x")
+    n = tx.shape[0]
+    loss_fn = _loss_fn(loss)
+    tt = _check_targets(targets, n, loss, tx.device)
+    epochs = check_positive_int(epochs, name="epochs")
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    lr = check_scalar_in_range(lr, name="lr", low=0.0, high=math.inf, low_open=True, high_open=True)
+    weight_decay = check_scalar_in_range(
+        weight_decay, name="weight_decay", low=0.0, high=math.inf, high_open=True
+    )
+    params = [p for p in model.stitch.parameters() if p.requires_grad]
+    if not params:
+        raise InputTypeError("the stitch has no trainable parameters; nothing to fit.")
+    generator = _resolve_generator(seed)
+
+    if cache_front:
+        with _eval_mode(model.front):
+            feats = _batched(model.features, tx, max(batch_size, 1024))
+
+        def step_out(idx: Tensor) -> Tensor:
+            return model.head(feats[idx])
+    else:
+
+        def step_out(idx: Tensor) -> Tensor:
+            return model(tx[idx])
+
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    callback = progress if callable(progress) else None
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="fit_stitch", unit="epoch")
+    history = torch.empty(epochs, dtype=_F64)
+    model.train()
+    try:
+        for epoch in range(epochs):
+            total = torch.zeros((), dtype=_F64, device=tx.device)
+            order = torch.randperm(n, generator=generator).to(tx.device)
+            for idx in order.split(batch_size):
+                opt.zero_grad(set_to_none=True)
+                value = loss_fn(step_out(idx), tt[idx])
+                value.backward()
+                opt.step()
+                total += value.detach().to(_F64) * idx.numel()
+            mean = float(total) / n
+            if not math.isfinite(mean):
+                raise DegenerateInputError(
+                    f"the stitch's training loss became {mean} at epoch {epoch + 1}; lower lr "
+                    f"(now {lr}) or check the inputs for extreme values."
+                )
+            history[epoch] = mean
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{mean:.4g}")
+            if callback is not None:
+                callback(epoch + 1, mean)
+    finally:
+        model.eval()
+        if bar is not None:
+            bar.close()
+    return history
+
+
+# --------------------------------------------------------------------------- the score
+
+
+@dataclass(frozen=True)
+class StitchingScore:
+    """Held-out accuracy of a stitched network against the network it borrows its back from.
+
+    ``accuracy`` and ``loss`` (mean cross-entropy) are the stitched network's;
+    ``reference_accuracy`` and ``reference_loss`` those of network B alone; ``penalty =
+    reference_accuracy - accuracy`` is Bansal et al.'s stitching penalty (0 or below: A's
+    layer serves B as well as B's own). All 0-dim float64 tensors; accuracies in [0, 1].
+    """
+
+    accuracy: Tensor
+    loss: Tensor
+    reference_accuracy: Tensor
+    reference_loss: Tensor
+    penalty: Tensor
+    n_samples: int
+
+    @property
+    def relative_accuracy(self) -> Tensor:
+        """``accuracy / reference_accuracy`` (Csiszárik et al., 2021)."""
+        if float(self.reference_accuracy) == 0.0:
+            raise DegenerateInputError(
+                "the reference network has accuracy 0 on these samples, so the relative "
+                "accuracy is undefined; use the penalty instead."
+            )
+        return self.accuracy / self.reference_accuracy
+
+
+@torch.no_grad()
+def _accuracy_and_loss(
+    fn: Callable[[Tensor], Tensor], x: Tensor, labels: Tensor, batch_size: int, name: str
+) -> tuple[Tensor, Tensor]:
+    correct = torch.zeros((), dtype=_F64, device=labels.device)
+    total_loss = torch.zeros((), dtype=_F64, device=labels.device)
+    for xb, yb in zip(x.split(batch_size), labels.split(batch_size), strict=True):
+        logits = fn(xb)
+        if logits.ndim != 2 or logits.shape[0] != xb.shape[0]:
+            raise ShapeError(
+                f"{name} must return (batch, n_classes) logits, got shape {tuple(logits.shape)} "
+                f"for a batch of {xb.shape[0]}."
+            )
+        if int(yb.max()) >= logits.shape[1] or int(yb.min()) < 0:
+            raise ShapeError(
+                f"labels hold classes in [{int(yb.min())}, {int(yb.max())}] but {name} returns "
+                f"{logits.shape[1]} logits per sample."
+            )
+        correct += (logits.argmax(dim=1) == yb).sum().to(_F64)
+        total_loss += nn.functional.cross_entropy(logits.to(_F64), yb, reduction="sum")
+    n = labels.shape[0]
+    return correct / n, total_loss / n
+
+
+def stitching_score(
+    model: Callable[[Tensor], Tensor],
+    x: Any,
+    labels: Any,
+    *,
+    reference: Callable[[Tensor], Tensor],
+    batch_size: int = 1024,
+) -> StitchingScore:
+    """Stitched accuracy and loss on held-out data, beside network B's own: the penalty.
+
+    ``penalty = acc(B) - acc(back_B ∘ S ∘ front_A)`` on ``(x, labels)`` (Bansal et al.,
+    2021; Lenc & Vedaldi, 2015, report the same as an "equivalence" of layers). Range of the
+    accuracies [0, 1]; the penalty lies in [-1, 1], ≈ 0 when the layers are functionally
+    equivalent up to the stitch's class of maps. Evaluated without gradients, with modules
+    in eval mode (restored afterwards), in batches of ``batch_size``.
+
+    Args:
+        model: the stitched network (a :class:`StitchedModel`), input → logits.
+        x: ``(n, ...)`` held-out inputs. labels: ``(n,)`` class indices.
+        reference: network B, input → logits.
+        batch_size: rows per forward pass.
+    """
+    _check_callable(model, "model")
+    _check_callable(reference, "reference")
+    tx = _as_inputs(x, "x")
+    tl = check_labels(labels, tx.shape[0], device=tx.device)
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    with _eval_mode(model, reference):
+        acc, loss = _accuracy_and_loss(model, tx, tl, batch_size, "model")
+        ref_acc, ref_loss = _accuracy_and_loss(reference, tx, tl, batch_size, "reference")
+    return StitchingScore(acc, loss, ref_acc, ref_loss, ref_acc - acc, tx.shape[0])
