@@ -292,3 +292,42 @@ def test_error_threshold_out_of_range(threshold: float) -> None:
 def test_error_unknown_activation() -> None:
     with pytest.raises(InvalidOptionError, match="activation must be one of 'relu', 'identity'"):
         equivalence_distances(torch.randn(3, 2), activation="tanh")
+
+
+# ---- review fixes ----
+
+
+@pytest.mark.parametrize(
+    "between",
+    [nn.LeakyReLU(0.1), nn.MaxPool1d(1)],
+    ids=["leaky-relu", "max-pool"],
+)
+def test_negative_bias_unit_is_kept_without_relu(between: nn.Module) -> None:
+    # zero weights, bias -0.5: LeakyReLU gives the constant -0.05, max-pooling -0.5, not 0
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), between, nn.Linear(5, 4)).eval()
+    with torch.no_grad():
+        model[0].weight[2] = 0.0
+        model[0].bias[2] = -0.5
+    merged, report = merge_sequential(model)
+    assert report.units_after == (5,) and report.merges == ()
+    x = torch.randn(30, 6)
+    torch.testing.assert_close(merged(x), model(x), atol=ATOL, rtol=0)
+
+
+def test_negative_bias_units_merge_with_each_other_under_leaky_relu() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.LeakyReLU(0.1), nn.Linear(5, 4)).eval()
+    with torch.no_grad():
+        model[0].weight[[1, 3]] = 0.0
+        model[0].bias[1], model[0].bias[3] = -0.5, -2.0  # parallel: the same constant × 4
+    merged, report = merge_sequential(model)
+    assert report.units_after == (4,) and report.merges[0].kept == 3
+    x = torch.randn(30, 6)
+    torch.testing.assert_close(merged(x), model(x), atol=ATOL, rtol=0)
+
+
+def test_error_linear_wider_than_a_multiple_is_not_read_as_flatten() -> None:
+    # Linear(4, 5) cannot feed Linear(10, 3): 10 = 2 · 5 is a flatten only after a Conv2d
+    with pytest.raises(ShapeError, match=r"layers\[1\] \(Linear.*\(3, 10\).*previous layer's 5"):
+        merge_layers([nn.Linear(4, 5), nn.Linear(10, 3)])

@@ -292,6 +292,28 @@ def test_only_the_stitch_changes_during_training() -> None:
     assert all(p.grad is None for p in net_b.parameters())
 
 
+def test_networks_passed_in_are_left_as_they_were() -> None:
+    net_a, net_b, x = _net(0), _net(1), _data(64)
+    net_b[2].weight.requires_grad_(False)  # a flag the user set must survive too
+    net_a.train()
+    model = StitchedModel(net_a[:2], StitchingLayer(10, 10), net_b[2:])
+    fit_stitch(model, x, net_b(x).argmax(1), epochs=2, batch_size=16, seed=0)
+    assert net_a.training and all(m.training for m in net_a.modules())
+    assert not any(m.training for m in net_b.modules())  # was in eval mode, stays there
+    flags = {name: p.requires_grad for name, p in net_b.named_parameters()}
+    assert flags == {name: name != "2.weight" for name in flags}
+    assert all(p.requires_grad for p in net_a.parameters())
+
+
+def test_frozen_restores_flags_and_modes_after_an_error() -> None:
+    net = _net(0).train()
+    model = StitchedModel(net[:2], StitchingLayer(10, 10), net[2:])
+    with pytest.raises(RuntimeError, match="boom"), model.frozen():
+        assert not any(p.requires_grad for p in net.parameters()) and not net[0].training
+        raise RuntimeError("boom")
+    assert all(p.requires_grad for p in net.parameters()) and net[0].training
+
+
 def test_frozen_parts_stay_in_eval_mode() -> None:
     front = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
     model = StitchedModel(front, StitchingLayer(4, 4), nn.Identity()).train()

@@ -366,7 +366,9 @@ def match_units(
 
     The ``indices`` of :func:`unit_matching` (see there for the methods, the options and
     which units stay unmatched): ``y[:, match_units(x, y)]`` lines the units of y up with
-    those of x. Li et al. (2016).
+    those of x when every unit is matched (``d1 <= d2``, or ``method="semi"``). With
+    ``d1 > d2`` one-to-one, the unmatched units of x get -1, which would index y's last
+    column: keep ``unit_matching(x, y).matched`` rows only. Li et al. (2016).
 
     Returns:
         A (d1,) int64 tensor on the inputs' device.

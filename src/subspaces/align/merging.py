@@ -209,10 +209,15 @@ def equivalence_distances(weight: Any, bias: Any = None, *, activation: str = "r
     return _distances(_incoming(w, b), activation)[0]
 
 
-def _dead(v: Tensor, zero: Tensor, activation: str) -> Tensor:
-    """Units whose output is always zero: zero weights and zero bias (negative too for relu)."""
+def _dead(v: Tensor, zero: Tensor, negative_is_dead: bool) -> Tensor:
+    """Units whose output is always zero: zero weights and zero bias.
+
+    With ``negative_is_dead`` (a ReLU follows) also zero weights and a negative bias:
+    ``relu(b) = 0``. Not under LeakyReLU or max-pooling alone, which keep a constant ``b < 0``
+    (times the slope) non-zero; such units are all parallel and merge with each other instead.
+    """
     weights_zero = (v[:, :-1] == 0).all(dim=1)
-    if activation == "relu":
+    if negative_is_dead:
         return weights_zero & (v[:, -1] <= 0)
     return zero
 
@@ -234,8 +239,10 @@ def merge_units(
     least-squares scale ``c = <v_j, v_i> / ||v_i||²`` (``c > 0`` required for ``relu``). Since
     kept units' incoming weights never change, this equals one pass over the pairs sorted by
     distance. Units that always output zero (zero weights, and zero or — for ``relu`` —
-    negative bias) are dropped. With ``threshold`` near 0 only exact equivalences merge and
-    the network's function is unchanged up to rounding; larger thresholds approximate.
+    negative bias, which assumes the ReLU max(z, 0) itself; :func:`merge_sequential` keeps
+    negative-bias units when only LeakyReLU or max-pooling follow) are dropped. With
+    ``threshold`` near 0 only exact equivalences merge and the network's function is
+    unchanged up to rounding; larger thresholds approximate.
     The number of units removed is non-decreasing in ``threshold``.
 
     Args:
@@ -252,6 +259,27 @@ def merge_units(
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     threshold = check_scalar_in_range(threshold, name="threshold", low=0.0, high=2.0)
+    return _merge_units(
+        weight,
+        bias,
+        next_weight,
+        threshold=threshold,
+        activation=activation,
+        layer=layer,
+        negative_is_dead=activation == "relu",
+    )
+
+
+def _merge_units(
+    weight: Any,
+    bias: Any,
+    next_weight: Any,
+    *,
+    threshold: float,
+    activation: str,
+    layer: int,
+    negative_is_dead: bool,
+) -> UnitMerging:
     w, b = _check_weight(weight, bias, name="weight")
     nxt = as_float_tensor(next_weight, name="next_weight")
     if nxt.ndim < 2 or nxt.shape[1] != w.shape[0]:
@@ -273,7 +301,7 @@ def merge_units(
     merges: list[UnitMerge] = []
     new_next = nxt.clone()
     n_alive = d
-    for k in _dead(v, zero, activation).nonzero().flatten().tolist():
+    for k in _dead(v, zero, negative_is_dead).nonzero().flatten().tolist():
         if n_alive > 1:  # a layer keeps at least one unit
             alive[k] = False
             n_alive -= 1
@@ -322,20 +350,22 @@ def _as_layer(module: nn.Module, *, where: str) -> _Layer:
     )
 
 
-def _next_as_units(nxt: _Layer, d: int, *, where: str) -> tuple[Tensor, tuple[int, ...]]:
+def _next_as_units(
+    nxt: _Layer, d: int, *, where: str, after_conv: bool
+) -> tuple[Tensor, tuple[int, ...]]:
     """The next layer's weight as (m, d, ...) and the shape to restore after merging."""
     weight = nxt.weight.detach()
     if isinstance(nxt, nn.Linear):
         if nxt.in_features == d:
             return weight, tuple(weight.shape)
-        if nxt.in_features % d == 0:  # a Linear after Flatten of (d, h, w): channel-major
+        if after_conv and nxt.in_features % d == 0:  # Flatten of (d, h, w): channel-major
             return weight.reshape(weight.shape[0], d, -1), tuple(weight.shape)
     elif isinstance(nxt, nn.Conv2d) and nxt.in_channels == d and nxt.groups == 1:
         return weight, tuple(weight.shape)
     raise ShapeError(
         f"{where} ({type(nxt).__name__} with weight shape {tuple(weight.shape)}) does not take "
-        f"the previous layer's {d} units as input (nor a multiple of {d} flattened features); "
-        "the layers must be consecutive."
+        f"the previous layer's {d} units as input (nor, after a Conv2d, a multiple of {d} "
+        "flattened features); the layers must be consecutive."
     )
 
 
@@ -365,26 +395,33 @@ def _merge_chain(
     *,
     threshold: float,
     names: Sequence[str],
+    negative_is_dead: Sequence[bool],
 ) -> tuple[list[_Layer], MergeReport]:
     typed = [_as_layer(m, where=n) for m, n in zip(layers, names, strict=True)]
     widths = [int(m.weight.shape[0]) for m in typed]
     for i in range(len(typed) - 1):
-        _next_as_units(typed[i + 1], widths[i], where=names[i + 1])  # validate before copying
+        # validate before copying
+        _next_as_units(
+            typed[i + 1], widths[i], where=names[i + 1], after_conv=isinstance(typed[i], nn.Conv2d)
+        )
     new = [copy.deepcopy(m) for m in typed]
     merges: list[UnitMerge] = []
     after: list[int] = []
     for i in range(len(new) - 1):
         cur, nxt = new[i], new[i + 1]
         d = cur.weight.shape[0]
-        nxt_w, restore = _next_as_units(nxt, d, where=names[i + 1])
+        nxt_w, restore = _next_as_units(
+            nxt, d, where=names[i + 1], after_conv=isinstance(cur, nn.Conv2d)
+        )
         bias = cur.bias.detach() if cur.bias is not None else None
-        result = merge_units(
+        result = _merge_units(
             cur.weight.detach(),
             bias,
             nxt_w,
             threshold=threshold,
             activation=activations[i],
             layer=i,
+            negative_is_dead=negative_is_dead[i],
         )
         _replace(cur, result.weight, result.bias)
         folded = result.next_weight.reshape(restore[0], -1, *restore[2:])
@@ -421,7 +458,10 @@ def merge_layers(
     Args:
         layers: at least two layers.
         threshold: the largest :func:`equivalence_distances` merged, in [0, 2].
-        activation: ``"relu"`` (any positively homogeneous activation) or ``"identity"``.
+        activation: ``"relu"`` (any positively homogeneous activation; units with zero
+            weights and a negative bias are dropped as dead, which holds for ReLU itself:
+            use :func:`merge_sequential` for LeakyReLU or max-pooling alone) or
+            ``"identity"``.
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     threshold = check_scalar_in_range(threshold, name="threshold", low=0.0, high=2.0)
@@ -437,7 +477,14 @@ def merge_layers(
             f"{len(layers)}."
         )
     names = [f"layers[{i}]" for i in range(len(layers))]
-    return _merge_chain(layers, [activation] * (len(layers) - 1), threshold=threshold, names=names)
+    gaps = len(layers) - 1
+    return _merge_chain(
+        layers,
+        [activation] * gaps,
+        threshold=threshold,
+        names=names,
+        negative_is_dead=[activation == "relu"] * gaps,
+    )
 
 
 def _gap_activation(gap: Sequence[tuple[int, nn.Module]]) -> str:
@@ -485,9 +532,18 @@ def merge_sequential(
         _gap_activation([(k, children[k]) for k in range(a + 1, b)])
         for a, b in itertools.pairwise(positions)
     ]
+    # a unit with zero weights and a negative bias is dead only if a ReLU zeroes it
+    relu_after = [
+        any(isinstance(children[k], nn.ReLU) for k in range(a + 1, b))
+        for a, b in itertools.pairwise(positions)
+    ]
     layers = [children[p] for p in positions]
     new_layers, report = _merge_chain(
-        layers, activations, threshold=threshold, names=[f"model[{p}]" for p in positions]
+        layers,
+        activations,
+        threshold=threshold,
+        names=[f"model[{p}]" for p in positions],
+        negative_is_dead=relu_after,
     )
     new_model = copy.deepcopy(model)
     for p, layer in zip(positions, new_layers, strict=True):

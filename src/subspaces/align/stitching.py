@@ -349,11 +349,13 @@ class StitchedModel(nn.Module):
     ``front`` maps the model's input to the activations of A's layer ``i``; ``back`` maps
     activations of B's layer ``j`` to B's output. Either may be any callable (an
     ``nn.Module``, ``nn.Sequential`` slice such as ``net[:3]`` / ``net[3:]``, or a function).
-    Both are frozen: ``front`` runs under ``torch.no_grad()``; module parameters of
-    ``front`` and ``back`` get ``requires_grad_(False)`` at construction (this changes the
-    modules passed in; wrap them in a function to avoid it), and ``train()`` leaves modules
-    among them in eval mode (batch-norm statistics and dropout of A and B stay fixed). Only
-    the stitch trains (:func:`fit_stitch`, or any loop over ``model.stitch.parameters()``).
+    Both are frozen: ``front`` runs under ``torch.no_grad()``; :func:`fit_stitch` trains
+    inside :meth:`frozen`, which turns off ``requires_grad`` of the parameters of ``front``
+    and ``back`` and puts them in eval mode (batch-norm statistics and dropout of A and B
+    stay fixed), and restores both afterwards: the modules passed in are not changed.
+    ``train()`` sets the stitch's mode and leaves ``front`` and ``back`` in eval mode. Only
+    the stitch trains (:func:`fit_stitch`, or your own loop over
+    ``model.stitch.parameters()`` inside ``with model.frozen():``).
 
     Args:
         front: callable, input → A's layer ``i``.
@@ -377,13 +379,32 @@ class StitchedModel(nn.Module):
         self.front = front
         self.stitch = stitch
         self.back = back
-        for part in (front, back):
-            if isinstance(part, nn.Module):
-                part.requires_grad_(False)
-                part.eval()
 
     def _frozen_modules(self) -> list[nn.Module]:
         return [p for p in (self.front, self.back) if isinstance(p, nn.Module)]
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Within the block, ``front`` and ``back`` do not train; restored on exit.
+
+        Their parameters get ``requires_grad=False`` (no gradients are computed or stored
+        for networks A and B) and their modules eval mode; each parameter's flag and each
+        submodule's mode are put back as they were when the block ends, even on error.
+        """
+        modules = self._frozen_modules()
+        flags = [[q.requires_grad for q in m.parameters()] for m in modules]
+        modes = [[sub.training for sub in m.modules()] for m in modules]
+        try:
+            for m in modules:
+                m.requires_grad_(False)
+                m.eval()
+            yield
+        finally:
+            for m, m_flags, m_modes in zip(modules, flags, modes, strict=True):
+                for q, flag in zip(m.parameters(), m_flags, strict=True):
+                    q.requires_grad_(flag)
+                for sub, mode in zip(m.modules(), m_modes, strict=True):
+                    sub.training = mode
 
     def train(self, mode: bool = True) -> StitchedModel:
         """Set the stitch's mode; the frozen front and back stay in eval mode."""
@@ -562,31 +583,33 @@ def fit_stitch(
 
         bar = tqdm(total=epochs, desc="fit_stitch", unit="epoch")
     history = torch.empty(epochs, dtype=_F64)
-    model.train()
+    stitch_mode = model.stitch.training
     try:
-        for epoch in range(epochs):
-            total = torch.zeros((), dtype=_F64, device=tx.device)
-            order = torch.randperm(n, generator=generator).to(tx.device)
-            for idx in order.split(batch_size):
-                opt.zero_grad(set_to_none=True)
-                value = loss_fn(step_out(idx), tt[idx])
-                value.backward()
-                opt.step()
-                total += value.detach().to(_F64) * idx.numel()
-            mean = float(total) / n
-            if not math.isfinite(mean):
-                raise DegenerateInputError(
-                    f"the stitch's training loss became {mean} at epoch {epoch + 1}; lower lr "
-                    f"(now {lr}) or check the inputs for extreme values."
-                )
-            history[epoch] = mean
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{mean:.4g}")
-            if callback is not None:
-                callback(epoch + 1, mean)
+        with model.frozen():
+            model.stitch.train()
+            for epoch in range(epochs):
+                total = torch.zeros((), dtype=_F64, device=tx.device)
+                order = torch.randperm(n, generator=generator).to(tx.device)
+                for idx in order.split(batch_size):
+                    opt.zero_grad(set_to_none=True)
+                    value = loss_fn(step_out(idx), tt[idx])
+                    value.backward()
+                    opt.step()
+                    total += value.detach().to(_F64) * idx.numel()
+                mean = float(total) / n
+                if not math.isfinite(mean):
+                    raise DegenerateInputError(
+                        f"the stitch's training loss became {mean} at epoch {epoch + 1}; lower lr "
+                        f"(now {lr}) or check the inputs for extreme values."
+                    )
+                history[epoch] = mean
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{mean:.4g}")
+                if callback is not None:
+                    callback(epoch + 1, mean)
     finally:
-        model.eval()
+        model.stitch.train(stitch_mode)
         if bar is not None:
             bar.close()
     return history
