@@ -8,7 +8,8 @@ Setup: ``--n`` Shakespeare speeches (``common.shakespeare_lines``), split into t
 test. Representation A is all-MiniLM-L6-v2's last layer (mean pooled). Representation B is
 either an LSA of TF-IDF (TfidfVectorizer + TruncatedSVD, fitted on the training speeches
 only) or MiniLM's embedding layer (layer 0, mean pooled). For each pair we fit, on the
-training pairs only, ``ProjectedAlignment(method, k, translator)`` with method ``none``
+training pairs only, ``ProjectedAlignment(method=..., n_components=k, translator=...)``
+with method ``none``
 (naive alignment in the full spaces) or ``cca`` / ``pls`` / ``pca`` at each k, and
 translator ``procrustes`` or ``linear`` (affine least squares), then on the test pairs:
 
@@ -80,7 +81,9 @@ def evaluate(
     for method, k in configs:
         for translator in ("procrustes", "linear"):
             reg = regularization if method == "cca" else 0.0
-            model = ProjectedAlignment(method, k, translator=translator, regularization=reg)
+            model = ProjectedAlignment(
+                method=method, n_components=k, translator=translator, regularization=reg
+            )
             model.fit(x_tr, y_tr)
             pred, target = model.transform(x_te), model.transform_y(y_te)
             scores = model.score(x_te, y_te).as_dict()

@@ -79,7 +79,7 @@ def test_cca_coordinates_are_white_and_correlate_canonically() -> None:
     x = torch.randn(200, 6, generator=g, dtype=F64)
     y = x[:, :4] @ torch.randn(4, 5, generator=g, dtype=F64)
     y = y + torch.randn(200, 5, generator=g, dtype=F64)
-    proj = SubspaceProjection("cca", 4).fit(x, y)
+    proj = SubspaceProjection(method="cca", n_components=4).fit(x, y)
     zx, zy = proj.transform(x, y)
     eye = torch.eye(4, dtype=F64)
     torch.testing.assert_close(torch.cov(zx.T), eye, atol=1e-10, rtol=0)
@@ -132,8 +132,8 @@ def test_partial_fit_over_any_split_equals_fit(seed: int, cuts: list[int]) -> No
     y = x[:, :4] @ torch.randn(4, 5, generator=g, dtype=F64)
     y = y + torch.randn(120, 5, generator=g, dtype=F64)
     bounds = [0, *sorted(cuts), 120]
-    one_shot = ProjectedAlignment("cca", 3).fit(x, y)
-    streamed = ProjectedAlignment("cca", 3)
+    one_shot = ProjectedAlignment(method="cca", n_components=3).fit(x, y)
+    streamed = ProjectedAlignment(method="cca", n_components=3)
     for a, b in itertools.pairwise(bounds):
         streamed.partial_fit(x[a:b], y[a:b])
     torch.testing.assert_close(streamed.transform(x), one_shot.transform(x), atol=1e-8, rtol=0)
@@ -149,22 +149,24 @@ def test_cca_projection_makes_retrieval_perfect_where_naive_alignment_fails(
 ) -> None:
     x, y, _ = shared_latent(7, n=400)
     train, test = slice(0, 300), slice(300, 400)
-    naive = ProjectedAlignment("none", translator=translator).fit(x[train], y[train])  # type: ignore[arg-type]
-    projected = ProjectedAlignment("cca", 3, translator=translator).fit(x[train], y[train])  # type: ignore[arg-type]
+    naive = ProjectedAlignment(method="none", translator=translator).fit(x[train], y[train])  # type: ignore[arg-type]
+    projected = ProjectedAlignment(method="cca", n_components=3, translator=translator).fit(
+        x[train], y[train]
+    )  # type: ignore[arg-type]
     assert float(projected.score(x[test], y[test]).top_k[1]) == 1.0
     assert float(naive.score(x[test], y[test]).top_k[1]) < 0.5
 
 
 def test_method_none_is_plain_procrustes() -> None:
     x, y, _ = shared_latent(8)
-    a = ProjectedAlignment("none").fit(x, y).transform(x)
+    a = ProjectedAlignment(method="none").fit(x, y).transform(x)
     b = Procrustes().fit(x, y).transform(x)
     torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
 def test_transform_y_projects_into_the_translated_space() -> None:
     x, y, _ = shared_latent(9)
-    model = ProjectedAlignment("pls", 2, translator="linear").fit(x, y)
+    model = ProjectedAlignment(method="pls", n_components=2, translator="linear").fit(x, y)
     assert model.transform(x).shape == (300, 2)
     assert model.transform_y(y).shape == (300, 2)
     assert model.bases_ is not None
@@ -196,26 +198,36 @@ def test_cca_components_limited_by_rank() -> None:
         (("cca", 2), {"translator": "mlp"}, "translator must be one of"),
         (("cca", 2), {"ridge": 1.0}, "ridge applies to translator='linear' only"),
         (("svd", 2), {}, "method must be one of"),
+        (("cca", 2), {"translator": "linear", "scale": True}, "scale=True applies to"),
     ],
-    ids=["none-with-k", "cca-without-k", "reg-pls", "bad-translator", "ridge-procrustes", "svd"],
+    ids=[
+        "none-with-k",
+        "cca-without-k",
+        "reg-pls",
+        "bad-translator",
+        "ridge-procrustes",
+        "svd",
+        "scale-linear",
+    ],
 )
 def test_projected_alignment_bad_options(
     args: tuple[object, ...], kwargs: dict[str, object], match: str
 ) -> None:
     with pytest.raises(InvalidOptionError, match=match):
-        ProjectedAlignment(*args, **kwargs)  # type: ignore[arg-type]
+        method, n_components = (*args, None)[:2]
+        ProjectedAlignment(method=method, n_components=n_components, **kwargs)  # type: ignore[arg-type]
 
 
 def test_transform_before_fit_raises() -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
-        SubspaceProjection("cca", 2).transform_x(torch.zeros(3, 4))
+        SubspaceProjection(method="cca", n_components=2).transform_x(torch.zeros(3, 4))
     with pytest.raises(NotFittedError, match="not fitted"):
-        ProjectedAlignment("cca", 2).transform(torch.zeros(3, 4))
+        ProjectedAlignment(method="cca", n_components=2).transform(torch.zeros(3, 4))
 
 
 def test_wrong_width_at_transform_raises() -> None:
     x, y, _ = shared_latent(0)
-    proj = SubspaceProjection("pls", 2).fit(x, y)
+    proj = SubspaceProjection(method="pls", n_components=2).fit(x, y)
     with pytest.raises(ShapeError, match="y has 10 features"):
         proj.transform_y(x)
 
@@ -223,7 +235,7 @@ def test_wrong_width_at_transform_raises() -> None:
 def test_different_n_raises() -> None:
     x, y, _ = shared_latent(0)
     with pytest.raises(ShapeError, match="same samples in the same order"):
-        ProjectedAlignment("cca", 2).fit(x, y[:-1])
+        ProjectedAlignment(method="cca", n_components=2).fit(x, y[:-1])
 
 
 def test_constant_side_raises() -> None:

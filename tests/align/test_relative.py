@@ -322,6 +322,13 @@ def test_module_rejects_a_single_anchor() -> None:
         RelativeProjection(torch.tensor(_data(1, n=1)))
 
 
+@pytest.mark.parametrize("similarity", ALL)
+def test_relative_projection_rejects_a_single_anchor(similarity: str) -> None:
+    # As the module and the paired measures do: one anchor gives a ±1 cosine vector.
+    with pytest.raises(TooFewSamplesError, match=r"anchors has 1 row .* at least 2 anchors"):
+        relative_projection(_data(0), _data(1, n=1), similarity=similarity)
+
+
 def test_relative_projection_rejects_no_anchors() -> None:
     with pytest.raises(TooFewSamplesError, match=r"anchors has 0 samples"):
         relative_projection(_data(0), np.zeros((0, 5)))

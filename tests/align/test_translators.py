@@ -82,6 +82,27 @@ def test_procrustes_different_widths_is_semi_orthogonal(d1: int, d2: int) -> Non
         torch.testing.assert_close(model.transform(x), y, atol=EXACT, rtol=0)
 
 
+@pytest.mark.parametrize("centre", [True, False], ids=["centred", "uncentred"])
+@pytest.mark.parametrize("d1,d2", [(3, 5), (5, 3), (4, 4)], ids=["narrow", "wide", "square"])
+def test_procrustes_scale_is_least_squares_for_the_fitted_map(
+    centre: bool, d1: int, d2: int
+) -> None:
+    # s must minimise ||s (x - μx) W - (y - μy)||_F for the W returned, whatever the widths:
+    # s* = <Xc W, Yc> / ||Xc W||². With d1 > d2, ||Xc W|| < ||Xc||, so tr Σ / ||Xc||² (the
+    # zero-padded problem's scale) would shrink every prediction.
+    x, y = gaussian(20, d=d1), 2.0 * gaussian(21, d=d2) + x_part(gaussian(20, d=d1), d2)
+    fitted = procrustes_map(x, y, centre=centre, scale=True)
+    xc, yc = x - fitted.x_mean, y - fitted.y_mean
+    xw = xc @ fitted.rotation
+    best = (xw * yc).sum() / xw.square().sum()
+    torch.testing.assert_close(fitted.scale, best, atol=1e-12, rtol=0)
+
+
+def x_part(x: torch.Tensor, d2: int) -> torch.Tensor:
+    """x's first d2 coordinates, zero-padded to d2: a y that correlates with x."""
+    return torch.nn.functional.pad(x[:, :d2], (0, max(0, d2 - x.shape[1])))
+
+
 @pytest.mark.parametrize("bias", [True, False], ids=["affine", "linear"])
 def test_linear_translator_recovers_map(bias: bool) -> None:
     x = gaussian(3, d=4)
@@ -265,6 +286,12 @@ def test_score_wrong_target_width_raises() -> None:
     model = Procrustes().fit(gaussian(0), gaussian(1, d=3))
     with pytest.raises(ShapeError, match=r"y has 5 features .* fitted with 3"):
         model.score(gaussian(2), gaussian(3))
+
+
+def test_score_different_n_raises() -> None:
+    model = Procrustes().fit(gaussian(0), gaussian(1, d=3))
+    with pytest.raises(ShapeError, match=r"x has 40 rows and y has 39"):
+        model.score(gaussian(2), gaussian(3, n=39, d=3))
 
 
 @pytest.mark.parametrize("cls", [Procrustes, LinearTranslator], ids=["procrustes", "linear"])

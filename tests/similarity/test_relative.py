@@ -295,7 +295,7 @@ def _brute_force_retrieval(rx: np.ndarray, ry: np.ndarray) -> tuple[float, float
     ux = rx / np.linalg.norm(rx, axis=1, keepdims=True)
     uy = ry / np.linalg.norm(ry, axis=1, keepdims=True)
     scores = ux @ uy.T
-    ranks = 1 + (scores > np.diag(scores)[:, None]).sum(1)
+    ranks = (scores >= np.diag(scores)[:, None]).sum(1)  # ties count against the query
     return float((ranks == 1).mean()), float((1.0 / ranks).mean())
 
 
@@ -318,6 +318,26 @@ def test_relative_retrieval_of_a_rotated_copy_is_perfect() -> None:
     got = relative_retrieval(x, 2.0 * x @ _orthogonal(1, 5), anchor_indices=[2, 3, 5, 7])
     assert float(got.top1) == 1.0
     assert float(got.mrr) == 1.0
+
+
+def test_relative_retrieval_zero_relative_vectors_are_not_hits() -> None:
+    # A zero row of x has a zero cosine relative vector, whose score with every row of y is
+    # 0: a tie with its own counterpart, which must count as a miss, not rank 1. Rows 0-2
+    # (the anchors) are retrieved perfectly from a rotated copy; rows 3-9 are zero.
+    x = _data(11, n=10)
+    y = x @ _orthogonal(2, 5)
+    x[3:] = 0.0
+    got = relative_retrieval(x, y, anchor_indices=[0, 1, 2])
+    assert float(got.top1) == pytest.approx(0.3)
+    assert float(got.mrr) == pytest.approx((3 + 7 / 10) / 10)
+
+
+def test_relative_retrieval_duplicated_rows_tie_against_the_query() -> None:
+    x = _data(12, n=6)
+    x[5] = x[4]
+    got = relative_retrieval(x, x, anchor_indices=[0, 1, 2])
+    assert float(got.top1) == pytest.approx(4 / 6)
+    assert float(got.mrr) == pytest.approx((4 + 0.5 + 0.5) / 6)
 
 
 # --- errors -------------------------------------------------------------------------------

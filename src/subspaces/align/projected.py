@@ -281,9 +281,9 @@ class SubspaceProjection:
 
     def __init__(
         self,
-        method: ProjectionMethod = "cca",
-        n_components: int = 2,
         *,
+        method: ProjectionMethod = "cca",
+        n_components: int,
         regularization: float = 0.0,
         rtol: float | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -446,9 +446,9 @@ class ProjectedAlignment(_MomentTranslator):
 
     def __init__(
         self,
+        *,
         method: AlignmentMethod = "cca",
         n_components: int | None = None,
-        *,
         translator: TranslatorKind = "procrustes",
         scale: bool = False,
         ridge: float = 0.0,

@@ -59,6 +59,16 @@ __all__ = [
 ]
 
 
+def _check_anchor_count(a: Tensor) -> Tensor:
+    if a.shape[0] < MIN_ANCHORS:
+        raise TooFewSamplesError(
+            f"anchors has {a.shape[0]} row (shape {tuple(a.shape)}) but a relative "
+            f"projection needs at least {MIN_ANCHORS} anchors; pass more anchor inputs "
+            "(the paper uses hundreds)."
+        )
+    return a
+
+
 def relative_projection(
     x: Any,
     anchors: Any,
@@ -91,7 +101,8 @@ def relative_projection(
 
     Args:
         x: (n, d) representation, e.g. an encoder's output.
-        anchors: (k, d) anchor inputs embedded by the same encoder, k >= 1.
+        anchors: (k, d) anchor inputs embedded by the same encoder, k >= 2 (with one
+            anchor a cosine relative vector is ±1 and carries nothing).
         similarity: ``"cosine"``, ``"linear"``, ``"euclidean"``, ``"l1"`` or ``"linf"``.
         centre: centre on the anchors' mean first.
         normalize: scale each relative vector to unit norm.
@@ -103,8 +114,10 @@ def relative_projection(
     Raises:
         ShapeError: ``anchors`` has another width than ``x`` (they are not in its space),
             or either is not 2-D.
+        TooFewSamplesError: fewer than 2 anchors.
         DegenerateInputError: a zero anchor with cosine.
     """
+    _check_anchor_count(check_matrix(anchors, name="anchors", min_samples=1))
     return relative_representation(
         x, anchors, similarity=similarity, centre=centre, normalize=normalize
     )
@@ -141,13 +154,7 @@ class RelativeProjection(nn.Module):
         )
         self.centre = bool(centre)
         self.normalize = bool(normalize)
-        a = check_matrix(anchors, name="anchors", min_samples=1)
-        if a.shape[0] < MIN_ANCHORS:
-            raise TooFewSamplesError(
-                f"anchors has {a.shape[0]} row (shape {tuple(a.shape)}) but a relative "
-                f"projection needs at least {MIN_ANCHORS} anchors; pass more anchor inputs "
-                "(the paper uses hundreds)."
-            )
+        a = _check_anchor_count(check_matrix(anchors, name="anchors", min_samples=1))
         self.register_buffer("anchors", a.detach().clone())
 
     @classmethod

@@ -8,8 +8,8 @@ rows of ``x``. Two families:
   the "latent space translation" of Maiorca et al. 2023):
   ``T(x) = s (x - μx) W + μy`` with ``W = U Vᵀ`` from the SVD ``Xcᵀ Yc = U Σ Vᵀ``: the
   orthogonal ``W`` minimising ``||Xc W - Yc||_F``. Optional centring (μ = 0 without) and
-  isotropic scaling ``s = tr Σ / ||Xc||_F²`` (the least-squares scale for that ``W``;
-  ``s = 1`` without).
+  isotropic scaling ``s = tr Σ / ||Xc W||_F²`` (the least-squares scale for that ``W``,
+  ``tr Σ / ||Xc||_F²`` unless d1 > d2; ``s = 1`` without).
 * **Least squares** (:class:`LinearTranslator`, :func:`linear_map`): ``T(x) = x B + b``
   minimising ``||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (ridge on the weights, never on the
   bias), i.e. ``B = (Cxx + λ I)⁺ Cxy``, ``b = μy - μxᵀ B`` (affine, ``bias=True``), or the
@@ -196,7 +196,7 @@ def procrustes_map_from_moments(
     Args:
         m: centred moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
         centre: centre both sides on their training means before rotating.
-        scale: fit the isotropic scale ``s = tr Σ / ||Xc||_F²``.
+        scale: fit the isotropic scale ``s = tr Σ / ||Xc W||_F²``.
     """
     cxx, cxy, mean_x, mean_y = _require(m, need_cyy=True)
     assert m.cyy is not None  # _require checked it
@@ -206,16 +206,18 @@ def procrustes_map_from_moments(
     if centre:
         _check_spread(torch.trace(cxx), float(mean_x @ mean_x), n, d1, name="x", what=what)
         _check_spread(torch.trace(cyy), float(mean_y @ mean_y), n, d2, name="y", what=what)
-        cross, norm_x = cxy, torch.trace(cxx)
+        cross, scatter = cxy, cxx
     else:
-        cross = _raw(cxy, n, mean_x, mean_y)
-        norm_x = torch.trace(cxx) + n * (mean_x @ mean_x)
-        _check_spread(norm_x, 0.0, n, d1, name="x", what=what)
+        cross, scatter = _raw(cxy, n, mean_x, mean_y), _raw(cxx, n, mean_x, mean_x)
+        _check_spread(torch.trace(scatter), 0.0, n, d1, name="x", what=what)
         _check_spread(torch.trace(cyy) + n * (mean_y @ mean_y), 0.0, n, d2, name="y", what=what)
         mean_x, mean_y = torch.zeros_like(mean_x), torch.zeros_like(mean_y)
     u, sv, vh = torch.linalg.svd(cross, full_matrices=False)
     rotation = u @ vh
-    s = sv.sum() / norm_x if scale else torch.ones((), dtype=_F64, device=cross.device)
+    if scale:  # least squares for this W: tr Σ / ||Xc W||² (= ||Xc||² unless d1 > d2)
+        s = sv.sum() / ((scatter @ rotation) * rotation).sum().clamp(min=torch.finfo(_F64).tiny)
+    else:
+        s = torch.ones((), dtype=_F64, device=cross.device)
     return ProcrustesMap(rotation, s, mean_x, mean_y, sv)
 
 
@@ -229,17 +231,21 @@ def procrustes_map(
 ) -> ProcrustesMap:
     """Fit the orthogonal Procrustes map from x to y (Schönemann 1966).
 
-    ``W = argmin_{WᵀW = I or WWᵀ = I} ||Xc W - Yc||_F = U Vᵀ`` with ``Xcᵀ Yc = U Σ Vᵀ``
-    (thin SVD), ``Xc = X - 1 μxᵀ`` (``μ = 0`` with ``centre=False``); with ``scale=True``
-    also ``s = tr Σ / ||Xc||_F²`` (the optimal isotropic scale), and the map is
-    ``T(x) = s (x - μx) W + μy``. The residual ``||s Xc W - Yc||_F`` is the (unnormalised)
-    Procrustes distance of :mod:`subspaces.similarity.shape`.
+    ``W = U Vᵀ`` with ``Xcᵀ Yc = U Σ Vᵀ`` (thin SVD), the orthogonal
+    ``argmin_W ||Xc W - Yc||_F`` when d1 = d2 (other widths: below), ``Xc = X - 1 μxᵀ``
+    (``μ = 0`` with ``centre=False``); with ``scale=True`` also ``s = tr Σ / ||Xc W||_F²``
+    (the least-squares isotropic scale for that W, which is ``tr Σ / ||Xc||_F²`` when
+    d1 ≤ d2), and the map is ``T(x) = s (x - μx) W + μy``. When d1 ≤ d2 the residual
+    ``||s Xc W - Yc||_F`` is the (unnormalised) Procrustes distance of
+    :mod:`subspaces.similarity.shape`.
 
     **Different widths.** When ``d1 ≠ d2`` the narrower side is zero-padded, as in the shape
     distances, and ``W = U Vᵀ`` is ``(d1, d2)`` semi-orthogonal: for ``d1 < d2`` it embeds x
     isometrically in a d1-dimensional subspace of y's space (``W Wᵀ = I``), the exact
     minimiser over such maps; for ``d1 > d2`` it rotates x and keeps d2 coordinates
-    (``Wᵀ W = I``), the restriction of the padded problem's orthogonal solution.
+    (``Wᵀ W = I``), the restriction of the padded problem's orthogonal solution (not the
+    least-squares minimiser over such maps, which has no closed form); the scale is then
+    the least-squares one for that W, not the padded problem's ``tr Σ / ||Xc||_F²``.
 
     **Uniqueness.** W is unique when ``Xcᵀ Yc`` has full rank ``min(d1, d2)``; otherwise any
     orthogonal completion on its null space is optimal, and the one returned is whatever
@@ -578,7 +584,7 @@ class Procrustes(_MomentTranslator):
 
     Args:
         centre: centre both sides on their training means (default True).
-        scale: fit an isotropic scale ``s = tr Σ / ||Xc||_F²`` (default False: s = 1).
+        scale: fit an isotropic scale ``s = tr Σ / ||Xc W||_F²`` (default False: s = 1).
         chunk_size: rows per product (upcast to float64).
     """
 

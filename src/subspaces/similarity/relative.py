@@ -535,8 +535,11 @@ def relative_retrieval(
     """Top-1 accuracy and mean reciprocal rank of matching relative representations.
 
     For each sample i, the relative vector r_X(x_i) queries all r_Y(y_j) by cosine
-    similarity; rank_i = 1 + #{j : cos(r_X(x_i), r_Y(y_j)) > cos(r_X(x_i), r_Y(y_i))}
-    (ties count in the query's favour). top1 = mean_i [rank_i = 1], MRR = mean_i 1/rank_i,
+    similarity; rank_i = 1 + #{j ≠ i : cos(r_X(x_i), r_Y(y_j)) ≥ cos(r_X(x_i), r_Y(y_i))}
+    (ties count against the query, as in
+    :func:`subspaces.align.translators.translation_scores`, so that a zero relative
+    vector, whose cosine with every row is 0, or duplicated rows never score a hit).
+    top1 = mean_i [rank_i = 1], MRR = mean_i 1/rank_i,
     as in the retrieval tables of Moschella et al. (2023). Direction x → y; swap the
     arguments for y → x. Computed in blocks of queries: O(block_size × n) memory.
 
@@ -568,7 +571,7 @@ def relative_retrieval(
         scores = ux[start:stop] @ uy.T
         rows = torch.arange(stop - start, device=ux.device)
         own = scores[rows, rows + start]
-        rank = 1 + (scores > own[:, None]).sum(dim=1)
+        rank = (scores >= own[:, None]).sum(dim=1)  # own counts once: rank >= 1
         hits += (rank == 1).sum()
         reciprocal += (1.0 / rank.to(torch.float64)).sum()
     return RelativeRetrieval(top1=hits / n, mrr=reciprocal / n)
