@@ -1,0 +1,357 @@
+"""OCA: orthogonal extension, its losses, prototypes and class retrieval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from subspaces._checks import (
+    DegenerateInputError,
+    DeviceMismatchError,
+    InvalidOptionError,
+    ShapeError,
+)
+from subspaces.align.oca import (
+    OCAHead,
+    OCALosses,
+    OrthogonalExtension,
+    class_retrieval,
+    oca_step,
+    old_class_prototypes,
+)
+
+MAPS = ["matrix_exp", "cayley", "householder"]
+
+
+def _train_steps(head: OCAHead, n_steps: int, *, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    backbone = torch.nn.Linear(5, head.width)
+    opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=0.05)
+    for _ in range(n_steps):
+        x = torch.randn(16, 5, generator=g)
+        y = torch.randint(0, head.num_classes, (16,), generator=g)
+        oca_step(backbone, head, x, y, opt)
+
+
+# --- the transformation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("orthogonal_map", MAPS)
+def test_weight_stays_orthogonal_after_training(orthogonal_map: str) -> None:
+    torch.manual_seed(0)
+    head = OCAHead(torch.randn(3, 4), 5, 3, orthogonal_map=orthogonal_map)
+    before = head.extension.weight.detach().clone()
+    _train_steps(head, 20)
+    w = head.extension.weight.detach()
+    assert not torch.allclose(w, before)  # it did learn
+    # float32 parametrisations: WᵀW = I to a few ulps of 1 over a 7 × 7 product
+    torch.testing.assert_close(w.T @ w, torch.eye(7), atol=1e-5, rtol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), extra=st.integers(0, 4))
+def test_distances_and_inner_products_are_preserved(seed: int, extra: int) -> None:
+    torch.manual_seed(seed)
+    ext = OrthogonalExtension(3, extra)
+    a, b = torch.randn(6, 3 + extra), torch.randn(6, 3 + extra)
+    with torch.no_grad():
+        za, zb = ext(a), ext(b)
+    # float32 rounding of a (≤ 7)-term product of O(1) numbers
+    torch.testing.assert_close((za - zb).norm(dim=1), (a - b).norm(dim=1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(za @ zb.T, a @ b.T, atol=1e-5, rtol=1e-5)
+
+
+def test_old_and_extra_parts_split_the_coordinates() -> None:
+    ext = OrthogonalExtension(3, 2)
+    h = torch.arange(10.0).reshape(2, 5)
+    assert torch.equal(ext.old_part(h), h[:, :3])
+    assert torch.equal(ext.extra_part(h), h[:, 3:])
+
+
+def test_float64_module_keeps_float64() -> None:
+    ext = OrthogonalExtension(2, 1, dtype=torch.float64)
+    z = ext(torch.randn(4, 3, dtype=torch.float64))
+    assert z.dtype == torch.float64
+    w = ext.weight.detach()
+    torch.testing.assert_close(w.T @ w, torch.eye(3, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+# --- the losses -----------------------------------------------------------------------------
+
+
+def test_losses_match_the_formula() -> None:
+    torch.manual_seed(1)
+    protos = torch.randn(3, 4)
+    head = OCAHead(protos, 5, 2, scale=2.0, label_smoothing=0.0)
+    h = torch.randn(8, 6)
+    y = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    terms = head.losses(h, y)
+    hb = F.normalize(h, dim=1)
+    w = head.extension.weight
+    new_ce = F.cross_entropy(hb @ w.T @ head.classifier.weight.T, y)
+    keep = y < 3
+    cos = F.normalize(hb[keep, :4], dim=1) @ F.normalize(protos, dim=1).T
+    old_ce = F.cross_entropy(2.0 * cos, y[keep])
+    align = (1 - cos[torch.arange(int(keep.sum())), y[keep]]).mean()
+    torch.testing.assert_close(terms.new_classification, new_ce)
+    torch.testing.assert_close(terms.old_classification, old_ce)
+    torch.testing.assert_close(terms.alignment, align)
+    torch.testing.assert_close(terms.total, new_ce + 2 * old_ce + align)
+
+
+def test_old_terms_vanish_without_prototype_classes_in_batch() -> None:
+    head = OCAHead(torch.eye(2), 4, 1)
+    terms = head.losses(torch.randn(5, 3), torch.tensor([2, 3, 2, 3, 3]))
+    assert float(terms.old_classification) == 0.0
+    assert float(terms.alignment) == 0.0
+    torch.testing.assert_close(terms.total, terms.new_classification)
+
+
+def test_prototypes_are_frozen_buffers() -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    assert "prototypes" in dict(head.named_buffers())
+    assert all(p is not head.prototypes for p in head.parameters())
+    before = head.prototypes.clone()
+    _train_steps(head, 5)
+    assert torch.equal(head.prototypes, before)
+
+
+def test_oca_step_lowers_the_loss_and_returns_detached_terms() -> None:
+    torch.manual_seed(0)
+    head = OCAHead(torch.eye(3), 3, 2)
+    backbone = torch.nn.Linear(3, 5)
+    opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=0.05)
+    x, y = torch.eye(3).repeat(4, 1), torch.arange(3).repeat(4)
+    first = oca_step(backbone, head, x, y, opt)
+    for _ in range(60):
+        last = oca_step(backbone, head, x, y, opt)
+    assert isinstance(last, OCALosses)
+    assert not last.total.requires_grad
+    assert float(last.total) < 0.5 * float(first.total)
+
+
+def test_compatible_features_are_unit_rows_of_the_old_width() -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    f = head.compatible_features(torch.randn(7, 6))
+    assert f.shape == (7, 4)
+    torch.testing.assert_close(f.norm(dim=1), torch.ones(7))
+
+
+def test_old_space_compatibility_on_a_constructed_problem() -> None:
+    """Old model: class c ↦ prototype p_c + noise in R^4. A new linear model trained with OCA
+    retrieves the old gallery by class; the same model trained without the old terms does
+    not (its first d coordinates are an unrelated basis)."""
+    g = torch.Generator().manual_seed(0)
+    d, k, c = 4, 3, 4
+    protos = torch.linalg.qr(torch.randn(d, d, generator=g))[0][:c]
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = torch.randint(0, c, (n,), generator=g)
+        x = F.one_hot(y, c).float() + 0.2 * torch.randn(n, c, generator=g)
+        x = torch.cat([x, torch.randn(n, 4, generator=g)], dim=1)  # 4 nuisance inputs
+        old = protos[y] + 0.2 * torch.randn(n, d, generator=g)
+        return x, y, old
+
+    x_tr, y_tr, old_tr = sample(256)
+    x_te, y_te, old_te = sample(200)
+    prototypes = old_class_prototypes(old_tr, y_tr)
+
+    def fit(old_weight: float, alignment_weight: float) -> float:
+        torch.manual_seed(0)
+        backbone = torch.nn.Linear(8, d + k)
+        head = OCAHead(prototypes, c, k, old_weight=old_weight, alignment_weight=alignment_weight)
+        opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=0.05)
+        for _ in range(80):
+            oca_step(backbone, head, x_tr, y_tr, opt)
+        with torch.no_grad():
+            query = head.compatible_features(backbone(x_te))
+        return float(class_retrieval(query, old_te, y_te, y_te).top1)
+
+    old_old = float(class_retrieval(old_te, old_te, y_te, y_te, exclude_self=True).top1)
+    compatible, independent = fit(2.0, 1.0), fit(0.0, 0.0)
+    assert compatible >= old_old - 0.02  # deterministic seeds; values near 1.0
+    assert compatible > 0.95
+    assert independent < 0.6
+
+
+# --- prototypes -----------------------------------------------------------------------------
+
+
+def test_prototypes_are_normalised_class_means_of_unit_features() -> None:
+    f = np.array([[2.0, 0.0], [0.0, 3.0], [0.0, -1.0], [1.0, 1.0]])
+    y = np.array([0, 0, 1, 1])
+    p = old_class_prototypes(f, y, normalize=False)
+    expected0 = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    expected1 = torch.tensor([0.5**1.5, (0.5**0.5 - 1) / 2], dtype=torch.float64)
+    torch.testing.assert_close(p, torch.stack([expected0, expected1]))
+    pn = old_class_prototypes(f, y)
+    torch.testing.assert_close(pn.norm(dim=1), torch.ones(2, dtype=torch.float64))
+
+
+def test_prototypes_missing_class_raises() -> None:
+    with pytest.raises(DegenerateInputError, match=r"classes \[1\] have no sample"):
+        old_class_prototypes(torch.randn(4, 2), torch.tensor([0, 2, 0, 2]))
+
+
+def test_prototypes_label_above_num_classes_raises() -> None:
+    with pytest.raises(ShapeError, match="labels hold class 3 but num_classes is 2"):
+        old_class_prototypes(torch.randn(4, 2), torch.tensor([0, 1, 3, 1]), num_classes=2)
+
+
+def test_prototypes_zero_feature_raises() -> None:
+    f = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(DegenerateInputError, match="1 all-zero rows"):
+        old_class_prototypes(f, torch.tensor([0, 0]))
+
+
+def test_prototypes_opposite_features_raise() -> None:
+    f = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    with pytest.raises(DegenerateInputError, match=r"mean old feature of classes \[0\] is zero"):
+        old_class_prototypes(f, torch.tensor([0, 0]))
+
+
+# --- class retrieval ------------------------------------------------------------------------
+
+
+def test_retrieval_scores_by_hand() -> None:
+    q = torch.tensor([[1.0, 0.0]])
+    gal = torch.tensor([[1.0, 0.1], [0.9, 0.5], [0.5, 0.9], [0.0, 1.0]])
+    # ranking by cosine: items 0, 1, 2, 3 with classes 1, 0, 0, 1; relevant (class 0): 1, 2
+    r = class_retrieval(q, gal, torch.tensor([0]), torch.tensor([1, 0, 0, 1]), k=2)
+    assert float(r.top1) == 0.0
+    assert float(r.topk) == 1.0
+    # AP = (1/2)(1/2 + 2/3)
+    assert float(r.mean_average_precision) == pytest.approx(7 / 12)
+
+
+def test_retrieval_exclude_self_drops_the_diagonal() -> None:
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
+    y = torch.tensor([0, 1, 1])
+    # without exclusion every query finds itself first
+    assert float(class_retrieval(x, x, y, y).top1) == 1.0
+    r = class_retrieval(x, x, y, y, exclude_self=True)
+    # query 0 has no other class-0 item: skipped; query 1 → item 2 first? cos(1,2)=0.0995 vs
+    # cos(1,0)=0: yes; query 2 → item 0 first (wrong class)
+    assert r.n_queries == 2
+    assert float(r.top1) == 0.5
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_retrieval_invariant_to_row_scaling_and_common_rotation(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    q, gal = (
+        torch.randn(12, 3, generator=g, dtype=torch.float64),
+        torch.randn(15, 3, generator=g, dtype=torch.float64),
+    )
+    yq, yg = torch.randint(0, 3, (12,), generator=g), torch.randint(0, 3, (15,), generator=g)
+    rot = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))[0]
+    scale_q = torch.rand(12, 1, generator=g, dtype=torch.float64) + 0.5
+    a = class_retrieval(q, gal, yq, yg)
+    b = class_retrieval(scale_q * q @ rot, gal @ rot, yq, yg)
+    torch.testing.assert_close(a.mean_average_precision, b.mean_average_precision)
+    torch.testing.assert_close(a.top1, b.top1)
+
+
+def test_retrieval_blocks_do_not_change_the_result() -> None:
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
+    a = class_retrieval(x, x, y, y, exclude_self=True, block_size=7)
+    b = class_retrieval(x, x, y, y, exclude_self=True, block_size=100)
+    torch.testing.assert_close(a.mean_average_precision, b.mean_average_precision)
+    torch.testing.assert_close(a.topk, b.topk)
+
+
+def test_retrieval_width_mismatch_raises() -> None:
+    with pytest.raises(ShapeError, match=r"same width, got \(3, 5\) and \(4, 3\)"):
+        class_retrieval(torch.randn(3, 5), torch.randn(4, 3), torch.zeros(3), torch.zeros(4))
+
+
+def test_retrieval_exclude_self_needs_same_samples() -> None:
+    with pytest.raises(ShapeError, match="3 queries and 4 gallery items"):
+        class_retrieval(
+            torch.randn(3, 2), torch.randn(4, 2), torch.zeros(3), torch.zeros(4), exclude_self=True
+        )
+
+
+def test_retrieval_without_relevant_items_raises() -> None:
+    with pytest.raises(DegenerateInputError, match="no query has a gallery item of its class"):
+        class_retrieval(torch.randn(3, 2), torch.randn(4, 2), torch.zeros(3), torch.ones(4))
+
+
+def test_retrieval_zero_row_raises() -> None:
+    q = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    with pytest.raises(DegenerateInputError, match="query has all-zero rows"):
+        class_retrieval(q, q, torch.zeros(2), torch.zeros(2))
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+def test_negative_extra_dim_raises() -> None:
+    with pytest.raises(InvalidOptionError, match="extra_dim must be at least 0, got -1"):
+        OrthogonalExtension(4, -1)
+
+
+def test_zero_old_dim_raises() -> None:
+    with pytest.raises(InvalidOptionError, match="old_dim must be at least 1, got 0"):
+        OrthogonalExtension(0, 2)
+
+
+def test_unknown_orthogonal_map_raises() -> None:
+    with pytest.raises(InvalidOptionError, match="orthogonal_map must be one of"):
+        OrthogonalExtension(2, 2, orthogonal_map="qr")
+
+
+@pytest.mark.parametrize("width", [4, 9], ids=["narrow", "wide"])
+def test_wrong_feature_width_raises(width: int) -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    with pytest.raises(ShapeError, match=rf"h must have 6 features .* got shape \(5, {width}\)"):
+        head.losses(torch.randn(5, width), torch.zeros(5, dtype=torch.long))
+
+
+def test_one_dimensional_features_raise() -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    with pytest.raises(ShapeError, match="h must be a 2-D"):
+        head(torch.randn(6))
+
+
+def test_labels_out_of_range_raise() -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    with pytest.raises(ShapeError, match=r"labels must lie in \[0, 3\).* from 0 to 5"):
+        head.losses(torch.randn(2, 6), torch.tensor([0, 5]))
+
+
+def test_label_count_mismatch_raises() -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    with pytest.raises(ShapeError, match="labels has 3 entries but the representation has 2"):
+        head.losses(torch.randn(2, 6), torch.tensor([0, 1, 2]))
+
+
+def test_zero_prototype_raises() -> None:
+    with pytest.raises(DegenerateInputError, match=r"prototypes rows \[1\] are zero vectors"):
+        OCAHead(torch.tensor([[1.0, 0.0], [0.0, 0.0]]), 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("scale", 0.0, r"scale must lie in \(0"),
+        ("label_smoothing", 1.0, r"label_smoothing must lie in \[0, 1\), got 1.0"),
+        ("old_weight", -1.0, r"old_weight must lie in \[0"),
+    ],
+    ids=["scale", "label_smoothing", "old_weight"],
+)
+def test_bad_head_options_raise(option: str, value: float, message: str) -> None:
+    with pytest.raises(InvalidOptionError, match=message):
+        OCAHead(torch.randn(2, 3), 2, 1, **{option: value})
+
+
+def test_features_on_another_device_raise() -> None:
+    head = OCAHead(torch.randn(3, 4), 3, 2)
+    with pytest.raises(DeviceMismatchError, match="h is on meta but the module's parameters"):
+        head(torch.empty(2, 6, device="meta"))
