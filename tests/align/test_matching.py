@@ -26,9 +26,11 @@ from subspaces.align.matching import (
     sparse_prediction_from_moments,
     spectral_unit_clusters,
     unit_correlation,
+    unit_correlation_from_moments,
     unit_matching,
     unit_matching_from_correlation,
 )
+from subspaces.linalg.moments import MomentSums, accumulate_moments, centre_moments
 
 F64 = torch.float64
 
@@ -473,3 +475,11 @@ def test_absolute_curves_report_magnitudes() -> None:
     torch.testing.assert_close(curves.semi, torch.ones(5, dtype=F64))
     torch.testing.assert_close(curves.one_to_one, torch.ones(5, dtype=F64))
     assert curves.baseline is not None and bool((curves.baseline >= 0).all())
+
+
+def test_correlation_from_moments_without_cross_terms_raises() -> None:
+    state = MomentSums()
+    x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    accumulate_moments(state, x, x + 1.0, cross=False)
+    with pytest.raises(InvalidOptionError, match="need the self and cross moments"):
+        unit_correlation_from_moments(centre_moments(state))

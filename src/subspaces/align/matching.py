@@ -135,20 +135,31 @@ def _correlation(
 
 def _require(m: CentredMoments, *, need_y: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     if m.cxx is None or (need_y and (m.cyy is None or m.cxy is None or m.mean_y is None)):
-        raise ValueError("unit correlations need the self and cross moments of x and y")
+        raise InvalidOptionError(
+            "unit correlations need the self and cross moments of x and y: accumulate them "
+            "with self_terms=True and cross=True (as unit_correlation does)."
+        )
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     return m.cxx, m.cyy, m.cxy
+
+
+def _scaled_moments(
+    m: CentredMoments, constant: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``cxx, cyy, cxy`` and each side's unit scales and kept-unit masks."""
+    check_choice(constant, name="constant", choices=_CONSTANT_CHOICES)
+    cxx, cyy, cxy = _require(m)
+    assert m.mean_y is not None
+    sx, kx = _unit_scales(torch.diagonal(cxx), m.mean_x, m.n, name="x", constant=constant)
+    sy, ky = _unit_scales(torch.diagonal(cyy), m.mean_y, m.n, name="y", constant=constant)
+    return cxx, cyy, cxy, sx, kx, sy, ky
 
 
 def joint_correlation_from_moments(
     m: CentredMoments, *, constant: ConstantPolicy = "raise"
 ) -> JointCorrelation:
     """Cross and within-network unit correlations from centred moments (the maths core)."""
-    check_choice(constant, name="constant", choices=_CONSTANT_CHOICES)
-    cxx, cyy, cxy = _require(m)
-    assert m.mean_y is not None
-    sx, kx = _unit_scales(torch.diagonal(cxx), m.mean_x, m.n, name="x", constant=constant)
-    sy, ky = _unit_scales(torch.diagonal(cyy), m.mean_y, m.n, name="y", constant=constant)
+    cxx, cyy, cxy, sx, kx, sy, ky = _scaled_moments(m, constant)
     within_x = _correlation(cxx, sx, kx, sx, kx)
     within_y = _correlation(cyy, sy, ky, sy, ky)
     within_x.fill_diagonal_(1.0)
@@ -160,11 +171,7 @@ def unit_correlation_from_moments(
     m: CentredMoments, *, constant: ConstantPolicy = "raise"
 ) -> Tensor:
     """The (d1, d2) unit correlation matrix from centred moments (the maths core)."""
-    check_choice(constant, name="constant", choices=_CONSTANT_CHOICES)
-    cxx, cyy, cxy = _require(m)
-    assert m.mean_y is not None
-    sx, kx = _unit_scales(torch.diagonal(cxx), m.mean_x, m.n, name="x", constant=constant)
-    sy, ky = _unit_scales(torch.diagonal(cyy), m.mean_y, m.n, name="y", constant=constant)
+    _, _, cxy, sx, kx, sy, ky = _scaled_moments(m, constant)
     return _correlation(cxy, sx, kx, sy, ky)
 
 

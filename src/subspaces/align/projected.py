@@ -39,7 +39,6 @@ from torch import Tensor
 
 from subspaces._checks import (
     InvalidOptionError,
-    NotFittedError,
     ShapeError,
     check_choice,
     check_matrix,
@@ -57,6 +56,7 @@ from subspaces.align.translators import (
     _check_ridge,
     _check_spread,
     _MomentTranslator,
+    _PairedSumsFit,
     linear_map_from_moments,
     procrustes_map_from_moments,
 )
@@ -260,7 +260,7 @@ def project_moments(m: CentredMoments, bases: SubspaceBases) -> CentredMoments:
     )
 
 
-class SubspaceProjection:
+class SubspaceProjection(_PairedSumsFit):
     """Projections of two paired spaces onto k-dimensional subspaces (CCA, PLS or PCA).
 
     ``fit(x, y)`` / ``partial_fit(x, y)`` on paired training rows (streaming: float64 sums,
@@ -294,63 +294,23 @@ class SubspaceProjection:
             regularization, name="regularization", low=0.0, high=1.0, high_open=True
         )
         self.rtol = check_optional_rtol(rtol)
-        self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
-        self._state = MomentSums()
-        self._input_dtype = torch.float64
-        self._bases: SubspaceBases | None = None
+        super().__init__(chunk_size=chunk_size)
 
-    @property
-    def n_samples_seen_(self) -> int:
-        """Paired rows seen since the last ``fit``."""
-        n = self._state.n
-        return round(float(n)) if n.numel() else 0
-
-    def fit(self, x: Any, y: Any) -> SubspaceProjection:
-        """Fit on paired rows, forgetting earlier data."""
-        tx, ty = check_paired(x, y, min_samples=2)
-        self._state, self._input_dtype = MomentSums(), torch.float64
-        self._add(tx, ty)
-        _ = self.bases_
-        return self
-
-    def partial_fit(self, x: Any, y: Any) -> SubspaceProjection:
-        """Add paired rows; the projections are solved when first used."""
-        tx, ty = check_paired(x, y, min_samples=1)
-        self._add(tx, ty)
-        return self
-
-    def _add(self, tx: Tensor, ty: Tensor) -> None:
-        if self._state.sum_x.numel():
-            d1, d2 = self._state.sum_x.shape[0], self._state.sum_y.shape[0]
-            if (tx.shape[1], ty.shape[1]) != (d1, d2):
-                raise ShapeError(
-                    f"this batch has {tx.shape[1]} and {ty.shape[1]} features but earlier "
-                    f"batches had {d1} and {d2}; call fit() to start again on other data."
-                )
-            check_same_device(tx, self._state.sum_x, names=("x", "the fitted state"))
-        _accumulate(self._state, tx, ty, chunk_size=self.chunk_size)
-        if torch.finfo(tx.dtype).eps > torch.finfo(self._input_dtype).eps:
-            self._input_dtype = tx.dtype
-        self._bases = None
+    def _solve(self, m: CentredMoments) -> SubspaceBases:
+        return subspace_projection_from_moments(
+            m,
+            method=self.method,  # type: ignore[arg-type]
+            n_components=self.n_components,
+            regularization=self.regularization,
+            rtol=self.rtol,
+            input_dtype=self._input_dtype,
+        )
 
     @property
     def bases_(self) -> SubspaceBases:
         """The fitted :class:`SubspaceBases`."""
-        if self._bases is None:
-            if self.n_samples_seen_ < 2:
-                raise NotFittedError(
-                    f"this SubspaceProjection is not fitted (it has seen {self.n_samples_seen_}"
-                    " paired rows, and needs at least 2); call fit(x, y) first."
-                )
-            self._bases = subspace_projection_from_moments(
-                centre_moments(self._state),
-                method=self.method,  # type: ignore[arg-type]
-                n_components=self.n_components,
-                regularization=self.regularization,
-                rtol=self.rtol,
-                input_dtype=self._input_dtype,
-            )
-        return self._bases
+        bases: SubspaceBases = self._solved()
+        return bases
 
     @property
     def x_components_(self) -> Tensor:

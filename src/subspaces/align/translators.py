@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor
@@ -464,11 +464,16 @@ class _Fitted(Protocol):
     def apply(self, x: Tensor) -> Tensor: ...  # pragma: no cover
 
 
-class _MomentTranslator:
-    """Shared fit / partial_fit / transform / score of the translators fitted from moments.
+_Self = TypeVar("_Self", bound="_PairedSumsFit")
 
-    ``partial_fit`` only adds to the float64 sums; the map is solved when first needed
-    (``transform``, ``score`` or an attribute) and cached until the next ``partial_fit``.
+
+class _PairedSumsFit:
+    """``fit`` / ``partial_fit`` over float64 sums of paired rows, shared by every estimator
+    of this family that is a function of the centred moments.
+
+    ``partial_fit`` only adds to the sums; ``_solve(centre_moments(sums))`` runs when the
+    solution is first needed and is cached until the next batch. Subclasses name what they
+    solve for in ``_what`` (used in the not-fitted message).
     """
 
     def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
@@ -478,9 +483,9 @@ class _MomentTranslator:
     def _reset(self) -> None:
         self._state = MomentSums()
         self._input_dtype = torch.float64
-        self._map: _Fitted | None = None
+        self._solution: Any = None
 
-    def _solve(self, m: CentredMoments) -> _Fitted:  # pragma: no cover
+    def _solve(self, m: CentredMoments) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     @property
@@ -489,15 +494,15 @@ class _MomentTranslator:
         n = self._state.n
         return round(float(n)) if n.numel() else 0
 
-    def fit(self, x: Any, y: Any) -> Any:
+    def fit(self: _Self, x: Any, y: Any) -> _Self:
         """Fit on paired rows ``x`` (n, d1), ``y`` (n, d2), forgetting earlier data."""
         tx, ty = check_paired(x, y, min_samples=2)
         self._reset()
         self._add(tx, ty)
-        self._fitted()  # solve now, so that degenerate data fail here
+        self._solved()  # solve now, so that degenerate data fail here
         return self
 
-    def partial_fit(self, x: Any, y: Any) -> Any:
+    def partial_fit(self: _Self, x: Any, y: Any) -> _Self:
         """Add paired rows; any split of the rows gives the same fit as one ``fit``."""
         tx, ty = check_paired(x, y, min_samples=1)
         self._add(tx, ty)
@@ -515,18 +520,33 @@ class _MomentTranslator:
         _accumulate(self._state, tx, ty, chunk_size=self.chunk_size)
         if torch.finfo(tx.dtype).eps > torch.finfo(self._input_dtype).eps:
             self._input_dtype = tx.dtype
-        self._map = None
+        self._solution = None
 
-    def _fitted(self) -> _Fitted:
-        if self._map is None:
+    def _solved(self) -> Any:
+        if self._solution is None:
             seen = self.n_samples_seen_
             if seen < 2:
                 raise NotFittedError(
                     f"this {type(self).__name__} is not fitted (it has seen {seen} paired "
                     "rows, and needs at least 2); call fit(x, y) with paired training rows first."
                 )
-            self._map = self._solve(centre_moments(self._state))
-        return self._map
+            self._solution = self._solve(centre_moments(self._state))
+        return self._solution
+
+
+class _MomentTranslator(_PairedSumsFit):
+    """Shared transform / score of the translators fitted from moments.
+
+    The map is solved when first needed (``transform``, ``score`` or an attribute) and
+    cached until the next ``partial_fit``.
+    """
+
+    def _solve(self, m: CentredMoments) -> _Fitted:  # pragma: no cover
+        raise NotImplementedError
+
+    def _fitted(self) -> _Fitted:
+        fitted: _Fitted = self._solved()
+        return fitted
 
     def _check_side(self, a: Any, *, name: str, width: int, what: str) -> Tensor:
         t = check_matrix(a, name=name, min_samples=1)
