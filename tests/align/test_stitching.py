@@ -22,7 +22,6 @@ from subspaces.align.stitching import (
     StitchingLayer,
     StitchingScore,
     fit_stitch,
-    least_squares_stitch,
     stitching_score,
 )
 
@@ -45,13 +44,22 @@ def _data(n: int = 64, d: int = 6, seed: int = 0) -> torch.Tensor:
 # ----------------------------------------------------------------------- closed form
 
 
+def _closed_form(
+    x: object, y: object, **options: object
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The closed-form stitch's (weight, bias) in nn.Linear layout."""
+    stitch = StitchingLayer.from_least_squares(x, y, **options)  # type: ignore[arg-type]
+    bias = stitch.bias.detach() if stitch.bias is not None else None
+    return stitch.weight.detach(), bias
+
+
 @given(seed=st.integers(0, 2**16), d1=st.integers(1, 6), d2=st.integers(1, 6))
 @settings(max_examples=25, deadline=None)
 def test_least_squares_recovers_a_known_affine_map(seed: int, d1: int, d2: int) -> None:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(40, d1, generator=g)
     m, c = torch.randn(d2, d1, generator=g), torch.randn(d2, generator=g)
-    w, b = least_squares_stitch(x, x @ m.T + c)
+    w, b = _closed_form(x, x @ m.T + c)
     assert b is not None
     torch.testing.assert_close(w, m, atol=LS_ATOL, rtol=LS_ATOL)
     torch.testing.assert_close(b, c, atol=LS_ATOL, rtol=LS_ATOL)
@@ -60,7 +68,7 @@ def test_least_squares_recovers_a_known_affine_map(seed: int, d1: int, d2: int) 
 def test_least_squares_linear_has_no_bias_and_recovers_a_linear_map() -> None:
     x = _data(50, 4) + 3.0  # far from the origin: a linear fit must not centre
     m = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
-    w, b = least_squares_stitch(x, x @ m.T, bias=False)
+    w, b = _closed_form(x, x @ m.T, bias=False)
     assert b is None
     torch.testing.assert_close(w, m, atol=LS_ATOL, rtol=LS_ATOL)
 
@@ -68,7 +76,7 @@ def test_least_squares_linear_has_no_bias_and_recovers_a_linear_map() -> None:
 def test_least_squares_matches_numpy_lstsq_on_noisy_data() -> None:
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(80, 5, generator=g), torch.randn(80, 3, generator=g)
-    w, b = least_squares_stitch(x.double(), y.double())
+    w, b = _closed_form(x.double(), y.double())
     design = np.hstack([x.double().numpy(), np.ones((80, 1))])
     coef = np.linalg.lstsq(design, y.double().numpy(), rcond=None)[0]
     np.testing.assert_allclose(w.numpy(), coef[:-1].T, atol=1e-10)  # float64 throughout
@@ -80,7 +88,7 @@ def test_least_squares_handles_dead_units_with_the_minimum_norm_solution() -> No
     x = _data(30, 4)
     x[:, 2] = 0.0  # a dead ReLU unit: rank-deficient Cxx
     m = torch.randn(3, 4, generator=torch.Generator().manual_seed(3))
-    w, _ = least_squares_stitch(x, x @ m.T)
+    w, _ = _closed_form(x, x @ m.T)
     expected = m.clone()
     expected[:, 2] = 0.0  # the dead unit gets no weight
     torch.testing.assert_close(w, expected, atol=LS_ATOL, rtol=LS_ATOL)
@@ -89,35 +97,35 @@ def test_least_squares_handles_dead_units_with_the_minimum_norm_solution() -> No
 def test_ridge_shrinks_the_weights() -> None:
     x = _data(40, 4)
     y = x @ torch.randn(2, 4, generator=torch.Generator().manual_seed(4)).T
-    w0, _ = least_squares_stitch(x, y)
-    w1, _ = least_squares_stitch(x, y, ridge=1.0)
+    w0, _ = _closed_form(x, y)
+    w1, _ = _closed_form(x, y, ridge=1.0)
     assert float(w1.norm()) < float(w0.norm())
 
 
 def test_least_squares_accepts_numpy() -> None:
     x = _data(20, 3).numpy()
-    w, _ = least_squares_stitch(x, 2.0 * x)
+    w, _ = _closed_form(x, 2.0 * x)
     torch.testing.assert_close(w, 2.0 * torch.eye(3), atol=LS_ATOL, rtol=LS_ATOL)
 
 
 def test_least_squares_refuses_different_sample_counts() -> None:
-    with pytest.raises(ShapeError, match=r"same samples.*x has 10 rows.*y has 9"):
-        least_squares_stitch(_data(10, 3), _data(9, 3))
+    with pytest.raises(ShapeError, match=r"same samples.*x has shape \(10, 3\) and y \(9, 3\)"):
+        _closed_form(_data(10, 3), _data(9, 3))
 
 
 def test_least_squares_refuses_constant_x() -> None:
     with pytest.raises(DegenerateInputError, match="x has zero variance"):
-        least_squares_stitch(torch.ones(10, 3), _data(10, 2))
+        _closed_form(torch.ones(10, 3), _data(10, 2))
 
 
 def test_linear_least_squares_refuses_zero_x() -> None:
-    with pytest.raises(DegenerateInputError, match="x is all zero"):
-        least_squares_stitch(torch.zeros(10, 3), _data(10, 2), bias=False)
+    with pytest.raises(DegenerateInputError, match="x has zero variance"):
+        _closed_form(torch.zeros(10, 3), _data(10, 2), bias=False)
 
 
 def test_least_squares_refuses_negative_ridge() -> None:
     with pytest.raises(InvalidOptionError, match=r"ridge must lie in \[0.0, inf\), got -1"):
-        least_squares_stitch(_data(10, 3), _data(10, 2), ridge=-1)
+        _closed_form(_data(10, 3), _data(10, 2), ridge=-1)
 
 
 # ----------------------------------------------------------------------- the layer

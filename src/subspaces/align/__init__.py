@@ -78,7 +78,6 @@ from subspaces.align.stitching import (
     StitchingLayer,
     StitchingScore,
     fit_stitch,
-    least_squares_stitch,
     stitching_score,
 )
 from subspaces.align.translators import (
@@ -127,7 +126,6 @@ __all__ = [
     "fit_stitch",
     "joint_correlation",
     "joint_correlation_from_moments",
-    "least_squares_stitch",
     "linear_map",
     "linear_map_from_moments",
     "match_units",

@@ -21,9 +21,11 @@ The stitch can be initialised in closed form by least squares on paired activati
 
 with ``Cxx = Xcᵀ Xc``, ``Cxy = Xcᵀ Yc`` the centred scatter matrices (for a linear stitch,
 without ``b``, the uncentred ``XᵀX`` and ``XᵀY``), and then fine-tuned on the task loss.
+The closed form is :func:`~subspaces.align.translators.linear_map` (the same solver as
+:class:`~subspaces.align.translators.LinearTranslator`, in ``nn.Linear`` layout here).
 
-Public names: :class:`StitchingLayer`, :class:`StitchedModel`, :func:`least_squares_stitch`,
-:func:`fit_stitch`, :func:`stitching_score`, :class:`StitchingScore`.
+Public names: :class:`StitchingLayer` (with :meth:`StitchingLayer.from_least_squares`),
+:class:`StitchedModel`, :func:`fit_stitch`, :func:`stitching_score`, :class:`StitchingScore`.
 """
 
 from __future__ import annotations
@@ -46,21 +48,16 @@ from subspaces._checks import (
     check_choice,
     check_finite,
     check_labels,
-    check_not_constant,
-    check_optional_rtol,
-    check_paired,
     check_positive_int,
     check_scalar_in_range,
 )
-from subspaces.linalg.decomp import psd_eigh, psd_range
-from subspaces.linalg.moments import paired_moments
+from subspaces.align.translators import linear_map
 
 __all__ = [
     "StitchedModel",
     "StitchingLayer",
     "StitchingScore",
     "fit_stitch",
-    "least_squares_stitch",
     "stitching_score",
 ]
 
@@ -70,75 +67,6 @@ _F64 = torch.float64
 
 
 # --------------------------------------------------------------------------- closed form
-
-
-def least_squares_stitch(
-    x: Any,
-    y: Any,
-    *,
-    bias: bool = True,
-    ridge: float = 0.0,
-    rtol: float | None = None,
-) -> tuple[Tensor, Tensor | None]:
-    """The least-squares linear or affine map from paired activations ``x`` to ``y``.
-
-    Minimises ``Σ_k ||y_k - W x_k - b||²`` over the ``n`` rows:
-
-    * affine (``bias=True``): ``Wᵀ = Cxx⁺ Cxy`` and ``b = ȳ - W x̄``, with the centred
-      scatter matrices ``Cxx = Xcᵀ Xc`` and ``Cxy = Xcᵀ Yc``;
-    * linear (``bias=False``): ``Wᵀ = (XᵀX)⁺ XᵀY`` (no centring).
-
-    ``⁺`` is the pseudo-inverse on the numerical range (eigenvalues above ``rtol·λ_max``), so
-    dead or collinear units of ``x`` are handled and the minimum-norm solution is returned.
-    ``ridge > 0`` solves ``(C + λI) Wᵀ = Cxy`` instead, with ``λ = ridge · tr(C) / d1``
-    (a scale-free shrinkage). Sums are accumulated in float64 over row chunks (memory
-    O(d1² + d1·d2), never n × n). The fit is exact when ``y`` is an affine (linear) image of
-    ``x``; it is the "direct matching" initialisation of Csiszárik et al. (2021).
-
-    Args:
-        x: ``(n, d1)`` activations of the layer the stitch reads (network A, layer i).
-        y: ``(n, d2)`` activations of the same inputs at the layer it replaces (B, layer j).
-        bias: fit an affine map (with intercept) rather than a linear one.
-        ridge: relative ridge penalty, ``>= 0``.
-        rtol: relative eigenvalue tolerance of the pseudo-inverse (``None``: the default of
-            :mod:`subspaces.linalg.decomp`).
-
-    Returns:
-        ``(weight, bias)``: ``(d2, d1)`` weight (``nn.Linear`` layout) and ``(d2,)`` bias
-        (``None`` when ``bias=False``), in the common dtype of the inputs, on their device.
-
-    Raises:
-        DegenerateInputError: ``x`` is constant (affine) or all zero (linear), so there is
-            nothing to map from.
-    """
-    tx, ty = check_paired(x, y, names=("x", "y"), min_samples=2 if bias else 1)
-    ridge = check_scalar_in_range(ridge, name="ridge", low=0.0, high=math.inf, high_open=True)
-    rtol = check_optional_rtol(rtol)
-    if bias:
-        check_not_constant(tx, name="x", measure="an affine least-squares stitch")
-    elif not bool(tx.any()):
-        raise DegenerateInputError(
-            f"x is all zero (shape {tuple(tx.shape)}), so a linear least-squares stitch is "
-            "undefined; check that x is not a dead layer."
-        )
-    m = paired_moments(tx, ty, self_terms=True, cross=True)
-    if m.cxx is None or m.cxy is None or m.mean_y is None:  # pragma: no cover - requested above
-        raise RuntimeError("paired_moments did not return the requested moments")
-    cxx, cxy = m.cxx, m.cxy
-    if not bias:  # uncentred second moments: XᵀX = Cxx + n x̄ x̄ᵀ, XᵀY = Cxy + n x̄ ȳᵀ
-        cxx = cxx + m.n * torch.outer(m.mean_x, m.mean_x)
-        cxy = cxy + m.n * torch.outer(m.mean_x, m.mean_y)
-    if ridge == 0.0:
-        evals, evecs = psd_range(cxx, rtol=rtol)
-    else:
-        evals, evecs = psd_eigh(cxx)
-        evals = evals.clamp_min(0.0) + ridge * float(torch.trace(cxx)) / cxx.shape[0]
-    w_t = evecs @ ((evecs.T @ cxy) / evals.unsqueeze(1))  # (d1, d2)
-    dtype = tx.dtype
-    if not bias:
-        return w_t.T.to(dtype).contiguous(), None
-    b = m.mean_y - m.mean_x @ w_t
-    return w_t.T.to(dtype).contiguous(), b.to(dtype)
 
 
 # --------------------------------------------------------------------------- the stitch
@@ -248,7 +176,11 @@ class StitchingLayer(nn.Module):
         ``x`` holds activations of the layer the stitch reads and ``y`` those of the layer it
         replaces, for the same inputs, in the stitch's layout (features along
         ``feature_dim``; the other dimensions, e.g. spatial positions, count as samples).
-        The closed form is :func:`least_squares_stitch` (affine if the stitch has a bias).
+        The closed form is :func:`~subspaces.align.translators.linear_map` (affine if the
+        stitch has a bias; ``ridge`` is its absolute penalty λ on the weights, ``rtol`` its
+        rank tolerance): ``Wᵀ = (Cxx + λI)⁺ Cxy``, ``b = ȳ − W x̄``, the minimum-norm solution
+        for dead or collinear units, and the "direct matching" initialisation of Csiszárik
+        et al. (2021). Exact when ``y`` is an affine (linear) image of ``x``.
         """
         tx = _features_last(x, "x", self.feature_dim)
         ty = _features_last(y, "y", self.feature_dim)
@@ -259,7 +191,7 @@ class StitchingLayer(nn.Module):
                 f"x and y must hold the same samples (and positions) in the same order, but "
                 f"x has shape {tuple(tx.shape)} and y {tuple(ty.shape)} with features last."
             )
-        w, b = least_squares_stitch(
+        fitted = linear_map(
             tx.reshape(-1, tx.shape[-1]),
             ty.reshape(-1, ty.shape[-1]),
             bias=self.bias is not None,
@@ -267,9 +199,9 @@ class StitchingLayer(nn.Module):
             rtol=rtol,
         )
         with torch.no_grad():
-            self.weight.copy_(w.to(self.weight))
-            if self.bias is not None and b is not None:
-                self.bias.copy_(b.to(self.bias))
+            self.weight.copy_(fitted.weight.T.to(self.weight))
+            if self.bias is not None:
+                self.bias.copy_(fitted.bias.to(self.bias))
         return self
 
     @staticmethod
