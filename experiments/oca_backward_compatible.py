@@ -78,7 +78,7 @@ def train_oca(
 ) -> tuple[nn.Sequential, OCAHead]:
     torch.manual_seed(seed)
     model = embedder(widths)
-    head = OCAHead(prototypes, 10, extra_dim)
+    head = OCAHead(prototypes, num_classes=10, extra_dim=extra_dim)
     opt = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=1e-3)
     for idx in batches(x.shape[0], 128, seed, epochs):
         oca_step(model, head, x[idx], y[idx], opt)

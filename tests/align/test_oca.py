@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from subspaces._checks import (
     DegenerateInputError,
     DeviceMismatchError,
+    InputTypeError,
     InvalidOptionError,
     ShapeError,
 )
@@ -43,7 +44,7 @@ def _train_steps(head: OCAHead, n_steps: int, *, seed: int = 0) -> None:
 @pytest.mark.parametrize("orthogonal_map", MAPS)
 def test_weight_stays_orthogonal_after_training(orthogonal_map: str) -> None:
     torch.manual_seed(0)
-    head = OCAHead(torch.randn(3, 4), 5, 3, orthogonal_map=orthogonal_map)
+    head = OCAHead(torch.randn(3, 4), num_classes=5, extra_dim=3, orthogonal_map=orthogonal_map)
     before = head.extension.weight.detach().clone()
     _train_steps(head, 20)
     w = head.extension.weight.detach()
@@ -86,7 +87,14 @@ def test_float64_module_keeps_float64() -> None:
 def test_losses_match_the_formula() -> None:
     torch.manual_seed(1)
     protos = torch.randn(3, 4)
-    head = OCAHead(protos, 5, 2, scale=2.0, label_smoothing=0.0)
+    head = OCAHead(
+        protos,
+        num_classes=5,
+        extra_dim=2,
+        scale=2.0,
+        label_smoothing=0.0,
+        keep_prototype_lengths=False,
+    )
     h = torch.randn(8, 6)
     y = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
     terms = head.losses(h, y)
@@ -103,8 +111,27 @@ def test_losses_match_the_formula() -> None:
     torch.testing.assert_close(terms.total, new_ce + 2 * old_ce + align)
 
 
+def test_kept_prototype_lengths_scale_the_old_logits_only() -> None:
+    """Authors' variant: old logits ĥ_old Pᵀ on raw class means; the alignment stays 1 − cos."""
+    torch.manual_seed(3)
+    protos = torch.randn(3, 4)
+    h, y = torch.randn(8, 6), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    head = OCAHead(
+        protos, num_classes=3, extra_dim=2, label_smoothing=0.0, keep_prototype_lengths=True
+    )
+    unit = OCAHead(
+        protos, num_classes=3, extra_dim=2, label_smoothing=0.0, keep_prototype_lengths=False
+    )
+    old = F.normalize(F.normalize(h, dim=1)[:, :4], dim=1)
+    torch.testing.assert_close(head.old_logits(h), old @ protos.T)
+    terms, unit_terms = head.losses(h, y), unit.losses(h, y)
+    torch.testing.assert_close(terms.old_classification, F.cross_entropy(old @ protos.T, y))
+    torch.testing.assert_close(terms.alignment, unit_terms.alignment)
+    assert not torch.allclose(terms.old_classification, unit_terms.old_classification)
+
+
 def test_old_terms_vanish_without_prototype_classes_in_batch() -> None:
-    head = OCAHead(torch.eye(2), 4, 1)
+    head = OCAHead(torch.eye(2), num_classes=4, extra_dim=1)
     terms = head.losses(torch.randn(5, 3), torch.tensor([2, 3, 2, 3, 3]))
     assert float(terms.old_classification) == 0.0
     assert float(terms.alignment) == 0.0
@@ -112,7 +139,7 @@ def test_old_terms_vanish_without_prototype_classes_in_batch() -> None:
 
 
 def test_prototypes_are_frozen_buffers() -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     assert "prototypes" in dict(head.named_buffers())
     assert all(p is not head.prototypes for p in head.parameters())
     before = head.prototypes.clone()
@@ -122,7 +149,7 @@ def test_prototypes_are_frozen_buffers() -> None:
 
 def test_oca_step_lowers_the_loss_and_returns_detached_terms() -> None:
     torch.manual_seed(0)
-    head = OCAHead(torch.eye(3), 3, 2)
+    head = OCAHead(torch.eye(3), num_classes=3, extra_dim=2)
     backbone = torch.nn.Linear(3, 5)
     opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=0.05)
     x, y = torch.eye(3).repeat(4, 1), torch.arange(3).repeat(4)
@@ -135,10 +162,27 @@ def test_oca_step_lowers_the_loss_and_returns_detached_terms() -> None:
 
 
 def test_compatible_features_are_unit_rows_of_the_old_width() -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     f = head.compatible_features(torch.randn(7, 6))
     assert f.shape == (7, 4)
     torch.testing.assert_close(f.norm(dim=1), torch.ones(7))
+
+
+def test_compatible_features_are_the_first_d_of_new_features_renormalised() -> None:
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
+    h = torch.randn(7, 6)
+    expected = F.normalize(head.new_features(h)[:, :4], dim=1)
+    torch.testing.assert_close(head.compatible_features(h), expected)
+    torch.testing.assert_close(head.new_features(h), F.normalize(h, dim=1))
+
+
+def test_unnormalised_head_reads_the_raw_embedding() -> None:
+    torch.manual_seed(2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2, normalize=False)
+    h = 5.0 * torch.randn(6, 6)
+    w, c = head.extension.weight, head.classifier.weight
+    torch.testing.assert_close(head(h), h @ w.T @ c.T)
+    torch.testing.assert_close(head.new_features(h), h)
 
 
 def test_old_space_compatibility_on_a_constructed_problem() -> None:
@@ -163,7 +207,13 @@ def test_old_space_compatibility_on_a_constructed_problem() -> None:
     def fit(old_weight: float, alignment_weight: float) -> float:
         torch.manual_seed(0)
         backbone = torch.nn.Linear(8, d + k)
-        head = OCAHead(prototypes, c, k, old_weight=old_weight, alignment_weight=alignment_weight)
+        head = OCAHead(
+            prototypes,
+            num_classes=c,
+            extra_dim=k,
+            old_weight=old_weight,
+            alignment_weight=alignment_weight,
+        )
         opt = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=0.05)
         for _ in range(80):
             oca_step(backbone, head, x_tr, y_tr, opt)
@@ -188,7 +238,7 @@ def test_prototypes_are_normalised_class_means_of_unit_features() -> None:
     expected0 = torch.tensor([0.5, 0.5], dtype=torch.float64)
     expected1 = torch.tensor([0.5**1.5, (0.5**0.5 - 1) / 2], dtype=torch.float64)
     torch.testing.assert_close(p, torch.stack([expected0, expected1]))
-    pn = old_class_prototypes(f, y)
+    pn = old_class_prototypes(f, y, normalize=True)
     torch.testing.assert_close(pn.norm(dim=1), torch.ones(2, dtype=torch.float64))
 
 
@@ -238,6 +288,36 @@ def test_retrieval_exclude_self_drops_the_diagonal() -> None:
     # cos(1,0)=0: yes; query 2 → item 0 first (wrong class)
     assert r.n_queries == 2
     assert float(r.top1) == 0.5
+    # AP: query 1 finds its one relevant item at rank 1 (AP 1), query 2 at rank 2 (AP 1/2);
+    # the excluded self item must not take a rank
+    assert float(r.mean_average_precision) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("exclude_self", [False, True], ids=["gallery", "leave-one-out"])
+def test_retrieval_matches_a_brute_force_ranking_and_sklearn_ap(exclude_self: bool) -> None:
+    from sklearn.metrics import average_precision_score
+
+    g = torch.Generator().manual_seed(5)
+    q = torch.randn(40, 3, generator=g, dtype=torch.float64)  # float64: no ties
+    gal = q if exclude_self else torch.randn(33, 3, generator=g, dtype=torch.float64)
+    yq = torch.randint(0, 4, (40,), generator=g)
+    yg = yq if exclude_self else torch.randint(0, 4, (33,), generator=g)
+    r = class_retrieval(q, gal, yq, yg, k=3, exclude_self=exclude_self, block_size=7)
+    sims = (F.normalize(q, dim=1) @ F.normalize(gal, dim=1).T).numpy()
+    aps, top1, top3 = [], [], []
+    for i in range(q.shape[0]):
+        keep = np.arange(gal.shape[0]) != i if exclude_self else np.ones(gal.shape[0], bool)
+        relevant = (yg.numpy() == int(yq[i]))[keep]
+        if not relevant.any():
+            continue
+        order = np.argsort(-sims[i][keep])
+        aps.append(average_precision_score(relevant, sims[i][keep]))
+        top1.append(relevant[order[0]])
+        top3.append(relevant[order[:3]].any())
+    assert r.n_queries == len(aps)
+    assert float(r.mean_average_precision) == pytest.approx(np.mean(aps), abs=1e-12)
+    assert float(r.top1) == pytest.approx(np.mean(top1))
+    assert float(r.topk) == pytest.approx(np.mean(top3))
 
 
 @settings(max_examples=25, deadline=None)
@@ -309,32 +389,32 @@ def test_unknown_orthogonal_map_raises() -> None:
 
 @pytest.mark.parametrize("width", [4, 9], ids=["narrow", "wide"])
 def test_wrong_feature_width_raises(width: int) -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     with pytest.raises(ShapeError, match=rf"h must have 6 features .* got shape \(5, {width}\)"):
         head.losses(torch.randn(5, width), torch.zeros(5, dtype=torch.long))
 
 
 def test_one_dimensional_features_raise() -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     with pytest.raises(ShapeError, match="h must be a 2-D"):
         head(torch.randn(6))
 
 
 def test_labels_out_of_range_raise() -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     with pytest.raises(ShapeError, match=r"labels must lie in \[0, 3\).* from 0 to 5"):
         head.losses(torch.randn(2, 6), torch.tensor([0, 5]))
 
 
 def test_label_count_mismatch_raises() -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     with pytest.raises(ShapeError, match="labels has 3 entries but the representation has 2"):
         head.losses(torch.randn(2, 6), torch.tensor([0, 1, 2]))
 
 
 def test_zero_prototype_raises() -> None:
     with pytest.raises(DegenerateInputError, match=r"prototypes rows \[1\] are zero vectors"):
-        OCAHead(torch.tensor([[1.0, 0.0], [0.0, 0.0]]), 2, 1)
+        OCAHead(torch.tensor([[1.0, 0.0], [0.0, 0.0]]), num_classes=2, extra_dim=1)
 
 
 @pytest.mark.parametrize(
@@ -348,10 +428,25 @@ def test_zero_prototype_raises() -> None:
 )
 def test_bad_head_options_raise(option: str, value: float, message: str) -> None:
     with pytest.raises(InvalidOptionError, match=message):
-        OCAHead(torch.randn(2, 3), 2, 1, **{option: value})
+        OCAHead(torch.randn(2, 3), num_classes=2, extra_dim=1, **{option: value})
+
+
+def test_features_of_another_dtype_raise() -> None:
+    # float64 old features give float64 prototypes and a float64 head: a float32 model's
+    # embedding must get a clear error, not torch's matmul dtype error
+    head = OCAHead(torch.randn(3, 4, dtype=torch.float64), num_classes=3, extra_dim=2)
+    with pytest.raises(
+        InputTypeError,
+        match=r"h has dtype torch\.float32 but the module's parameters are torch\.float64",
+    ):
+        head.losses(torch.randn(5, 6), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(InputTypeError, match=r"h has dtype torch\.float32"):
+        head.extension(torch.randn(5, 6))
+    # retrieval features only slice and normalise: any float dtype is fine
+    assert head.compatible_features(torch.randn(5, 6)).dtype == torch.float32
 
 
 def test_features_on_another_device_raise() -> None:
-    head = OCAHead(torch.randn(3, 4), 3, 2)
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     with pytest.raises(DeviceMismatchError, match="h is on meta but the module's parameters"):
         head(torch.empty(2, 6, device="meta"))

@@ -15,7 +15,13 @@ model φ_old (features in R^d). A *new* model φ_new is trained so that
 
 The loss is L = w_new · CE(C z, y) + w_old · CE(s · ĥ[:d] P̂ᵀ, y) + w_align · (1 − cos(h[:d], P_y))
 (ĥ, P̂: unit rows; s: ``scale``). The authors' code weighs the terms 5 : 10 : 5, i.e. the
-defaults 1 : 2 : 1 here, with label smoothing 0.1.
+defaults 1 : 2 : 1 here, with label smoothing 0.1. As in that code, the old logits use the
+raw class means of unit old features, ĥ[:d] Pᵀ (the defaults of :func:`old_class_prototypes`
+and :class:`OCAHead`), so each class's logit is scaled by ‖P_c‖ ≤ 1 (small for classes the
+old model spreads out, e.g. classes it never saw); ``keep_prototype_lengths=False`` with
+``old_class_prototypes(..., normalize=True)`` uses unit prototypes and one scale s instead.
+One difference: the authors' orthogonal layer also has a bias (z = W h + b), which this
+module omits.
 
 At inference W is not needed: the retrieval feature is h itself (W is orthogonal, so new/new
 retrieval on h and on W h is the same). Against an old gallery, a new query uses its first d
@@ -39,6 +45,7 @@ from torch.nn.utils import parametrizations
 from subspaces._checks import (
     DegenerateInputError,
     DeviceMismatchError,
+    InputTypeError,
     ShapeError,
     check_choice,
     check_labels,
@@ -61,8 +68,14 @@ __all__ = [
 _ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
 
 
-def _check_features(h: Any, *, width: int, name: str, device: torch.device) -> Tensor:
-    """A 2-D float tensor of ``width`` columns on ``device`` (no finiteness sync: training path)."""
+def _check_features(
+    h: Any, *, width: int, name: str, device: torch.device, dtype: torch.dtype | None = None
+) -> Tensor:
+    """A 2-D float tensor of ``width`` columns on ``device`` (no finiteness sync: training path).
+
+    float16 / bfloat16 features are promoted to float32 (``as_float_tensor``); where ``dtype``
+    is given (the module multiplies ``h`` by its parameters), the result must have it.
+    """
     t = check_matrix(h, name=name, min_samples=1, finite=False)
     if t.shape[1] != width:
         raise ShapeError(
@@ -73,6 +86,12 @@ def _check_features(h: Any, *, width: int, name: str, device: torch.device) -> T
         raise DeviceMismatchError(
             f"{name} is on {t.device} but the module's parameters are on {device}; move one "
             "with .to(device) (subspaces never moves data between devices silently)."
+        )
+    if dtype is not None and t.dtype != dtype:
+        raise InputTypeError(
+            f"{name} has dtype {t.dtype} but the module's parameters are {dtype}; cast the "
+            f"module with .to({t.dtype}) (prototypes from float64 old features make a float64 "
+            "head: pass prototypes.float() for a float32 model)."
         )
     return t
 
@@ -129,7 +148,9 @@ class OrthogonalExtension(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         """z = h Wᵀ for a batch ``h`` of shape ``(n, d + k)``."""
-        h = _check_features(h, width=self.width, name="h", device=self.weight.device)
+        h = _check_features(
+            h, width=self.width, name="h", device=self.weight.device, dtype=self.weight.dtype
+        )
         out: Tensor = self.linear(h)
         return out
 
@@ -162,11 +183,12 @@ class OCALosses:
 
 
 def old_class_prototypes(
-    old_features: Any, labels: Any, *, num_classes: int | None = None, normalize: bool = True
+    old_features: Any, labels: Any, *, num_classes: int | None = None, normalize: bool = False
 ) -> Tensor:
     """The old model's class prototypes: P_c = mean of the unit old features of class c.
 
-    P_c = (1/n_c) Σ_{i: y_i = c} f_i / ‖f_i‖, then scaled to unit length when ``normalize``.
+    P_c = (1/n_c) Σ_{i: y_i = c} f_i / ‖f_i‖ (the authors' prototypes; ‖P_c‖ ≤ 1 measures how
+    tightly the old model groups class c), scaled to unit length when ``normalize``.
     Computed in float64 and returned in the features' dtype, on their device. Following the
     authors, the old model is run on the *new* training data, so classes the old model never
     saw also get a prototype (where the old model maps them).
@@ -176,7 +198,7 @@ def old_class_prototypes(
         labels: ``(n,)`` integer classes in ``[0, num_classes)``.
         num_classes: the number of prototypes C (default ``labels.max() + 1``); every class
             must occur.
-        normalize: return unit-length prototypes.
+        normalize: return unit-length prototypes (default False, as the authors).
 
     Raises:
         DegenerateInputError: a class has no sample, or a feature or prototype is zero.
@@ -207,13 +229,13 @@ def old_class_prototypes(
             "features of every class (or a smaller num_classes)."
         )
     protos = sums / counts.unsqueeze(1).double()
+    lengths = protos.norm(dim=1, keepdim=True)
+    if bool((lengths < 1e-12).any()):
+        bad = (lengths.flatten() < 1e-12).nonzero().flatten().tolist()
+        raise DegenerateInputError(
+            f"the mean old feature of classes {bad} is zero; their prototype has no direction."
+        )
     if normalize:
-        lengths = protos.norm(dim=1, keepdim=True)
-        if bool((lengths < 1e-12).any()):
-            bad = (lengths.flatten() < 1e-12).nonzero().flatten().tolist()
-            raise DegenerateInputError(
-                f"the mean old feature of classes {bad} is zero; their prototype has no direction."
-            )
         protos = protos / lengths
     return protos.to(f.dtype)
 
@@ -227,6 +249,7 @@ class OCAHead(nn.Module):
     * new logits: ``forward(h)`` = C (W h̄), W orthogonal (:class:`OrthogonalExtension`),
       C a bias-free ``nn.Linear(d + k, num_classes)``;
     * old logits: ``old_logits(h)`` = s · ĥ_old P̂ᵀ, against frozen prototypes (a buffer);
+      with ``keep_prototype_lengths``, s · ĥ_old Pᵀ (class c's logit scaled by ‖P_c‖);
     * :meth:`losses` = w_new · CE(new logits) + w_old · CE(old logits)
       + w_align · mean(1 − cos(h̄[:d], P_y)), the old terms over samples whose class has a
       prototype (class index < number of prototypes).
@@ -240,26 +263,33 @@ class OCAHead(nn.Module):
         num_classes: classes of the new classifier.
         extra_dim: k >= 0, dimensions added to the old d.
         new_weight, old_weight, alignment_weight: loss weights (authors: 5, 10, 5 → 1, 2, 1).
-        scale: s > 0, multiplier of the old cosine logits (authors' code: 1).
+        scale: s > 0, multiplier of the old cosine logits (authors' code: 1, with
+            ``keep_prototype_lengths``).
         label_smoothing: in [0, 1), for both cross-entropies (authors: 0.1).
         normalize: L2-normalise h first (authors: yes).
+        keep_prototype_lengths: old logits s · ĥ_old Pᵀ on the prototypes as given (the
+            default, as in the authors' code, with the raw class means of unit old features
+            from :func:`old_class_prototypes`, lengths ≤ 1); ``False``: unit prototypes,
+            s · ĥ_old P̂ᵀ. The alignment term is a cosine either way.
         orthogonal_map: the parametrisation of W, see :class:`OrthogonalExtension`.
     """
 
     prototypes: Tensor
+    prototype_lengths: Tensor
 
     def __init__(
         self,
         prototypes: Any,
+        *,
         num_classes: int,
         extra_dim: int,
-        *,
         new_weight: float = 1.0,
         old_weight: float = 2.0,
         alignment_weight: float = 1.0,
         scale: float = 1.0,
         label_smoothing: float = 0.1,
         normalize: bool = True,
+        keep_prototype_lengths: bool = True,
         orthogonal_map: str = "matrix_exp",
     ) -> None:
         super().__init__()
@@ -283,6 +313,9 @@ class OCAHead(nn.Module):
         self.normalize = bool(normalize)
         dtype = p.dtype
         self.register_buffer("prototypes", (p / lengths.unsqueeze(1)).detach().clone())
+        # per-class logit scale: ‖P_c‖ (authors' code) or 1 (unit prototypes)
+        kept = lengths.detach().clone() if keep_prototype_lengths else torch.ones_like(lengths)
+        self.register_buffer("prototype_lengths", kept)
         self.extension = OrthogonalExtension(
             p.shape[1], extra_dim, orthogonal_map=orthogonal_map, device=p.device, dtype=dtype
         )
@@ -300,17 +333,24 @@ class OCAHead(nn.Module):
         """d + k, the width the new model's embedding must have."""
         return self.extension.width
 
-    def _prepare(self, h: Any) -> Tensor:
-        t = _check_features(h, width=self.width, name="h", device=self.prototypes.device)
+    def _prepare(self, h: Any, *, multiplied: bool = True) -> Tensor:
+        """h̄ after validation; ``multiplied``: h meets the parameters, so needs their dtype."""
+        t = _check_features(
+            h,
+            width=self.width,
+            name="h",
+            device=self.prototypes.device,
+            dtype=self.prototypes.dtype if multiplied else None,
+        )
         return F.normalize(t, dim=1) if self.normalize else t
 
     def new_features(self, h: Tensor) -> Tensor:
         """The new retrieval feature h̄ (``(n, d + k)``; unit rows when ``normalize``)."""
-        return self._prepare(h)
+        return self._prepare(h, multiplied=False)
 
     def compatible_features(self, h: Tensor) -> Tensor:
         """h̄[:, :d] scaled to unit rows: new features to compare with an old gallery."""
-        return F.normalize(self._prepare(h)[:, : self.old_dim], dim=1)
+        return F.normalize(self._prepare(h, multiplied=False)[:, : self.old_dim], dim=1)
 
     def forward(self, h: Tensor) -> Tensor:
         """New-class logits C (W h̄), shape ``(n, num_classes)``."""
@@ -319,8 +359,10 @@ class OCAHead(nn.Module):
         return logits
 
     def old_logits(self, h: Tensor) -> Tensor:
-        """s · cos(h̄[:d], P_c) for every prototype c, shape ``(n, C_old)``."""
-        return self.scale * self.compatible_features(h) @ self.prototypes.T
+        """s · ‖P_c‖ · cos(h̄[:d], P_c) for every prototype c (‖P_c‖ = 1 unless
+        ``keep_prototype_lengths``), shape ``(n, C_old)``."""
+        old = F.normalize(self._prepare(h)[:, : self.old_dim], dim=1)
+        return self.scale * (old @ self.prototypes.T) * self.prototype_lengths
 
     def losses(self, h: Tensor, labels: Any) -> OCALosses:
         """The OCA loss terms for a batch of new embeddings ``h`` and their ``labels``."""
@@ -338,7 +380,11 @@ class OCAHead(nn.Module):
             old = F.normalize(hb[has_proto, : self.old_dim], dim=1)
             y_old = y[has_proto]
             cos = old @ self.prototypes.T
-            old_ce = F.cross_entropy(self.scale * cos, y_old, label_smoothing=self.label_smoothing)
+            old_ce = F.cross_entropy(
+                self.scale * cos * self.prototype_lengths,
+                y_old,
+                label_smoothing=self.label_smoothing,
+            )
             alignment = (1.0 - cos.gather(1, y_old.unsqueeze(1))).mean()
         else:
             old_ce = alignment = new_ce.new_zeros(())
