@@ -17,6 +17,7 @@ from subspaces._checks import (
     TooFewSamplesError,
     as_float_tensor,
     check_choice,
+    check_flag,
     check_labels,
     check_matrix,
     check_not_constant,
@@ -213,3 +214,14 @@ def test_not_constant() -> None:
         DegenerateInputError, match=r"x has zero variance \(all 4 samples .*so CKA is"
     ):
         check_not_constant(torch.ones(4, 2), name="x", measure="CKA")
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_check_flag_returns_booleans(value: bool) -> None:
+    assert check_flag(value, name="centre") is value
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes", np.bool_(True)], ids=repr)
+def test_check_flag_refuses_non_booleans(value: object) -> None:
+    with pytest.raises(InputTypeError, match=r"centre must be True or False, got"):
+        check_flag(value, name="centre")

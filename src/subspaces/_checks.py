@@ -27,6 +27,7 @@ __all__ = [
     "as_float_tensor",
     "check_choice",
     "check_finite",
+    "check_flag",
     "check_labels",
     "check_matrix",
     "check_not_constant",
@@ -273,6 +274,15 @@ def check_not_constant(t: Tensor, *, name: str, measure: str) -> None:
             f"{tuple(t.shape)}), so {measure} is undefined; check that {name} is not a constant "
             "or dead layer."
         )
+
+
+def check_flag(value: Any, *, name: str) -> bool:
+    """A boolean option: ``True`` or ``False`` (not 0/1, ``None`` or a string)."""
+    if not isinstance(value, bool):
+        raise InputTypeError(
+            f"{name} must be True or False, got {value!r} of type {type(value).__name__}."
+        )
+    return value
 
 
 def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:

@@ -401,3 +401,9 @@ def test_head_rejects_bad_training_options(option: str, value: object, message: 
     x, y = _separable(0)
     with pytest.raises(InvalidOptionError, match=message):
         fit_classification_head(x, y, **{option: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("option", ["centre", "normalize"])
+def test_relative_projection_module_refuses_non_boolean_flags(option: str) -> None:
+    with pytest.raises(InputTypeError, match=f"{option} must be True or False, got 1"):
+        RelativeProjection(torch.randn(3, 2), **{option: 1})  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ from subspaces._checks import (
     InputTypeError,
     ShapeError,
     check_choice,
+    check_flag,
     check_labels,
     check_matrix,
     check_positive_int,
@@ -310,11 +311,12 @@ class OCAHead(nn.Module):
         self.label_smoothing = check_scalar_in_range(
             label_smoothing, name="label_smoothing", low=0, high=1, high_open=True
         )
-        self.normalize = bool(normalize)
+        self.normalize = check_flag(normalize, name="normalize")
         dtype = p.dtype
         self.register_buffer("prototypes", (p / lengths.unsqueeze(1)).detach().clone())
         # per-class logit scale: ‖P_c‖ (authors' code) or 1 (unit prototypes)
-        kept = lengths.detach().clone() if keep_prototype_lengths else torch.ones_like(lengths)
+        keep = check_flag(keep_prototype_lengths, name="keep_prototype_lengths")
+        kept = lengths.detach().clone() if keep else torch.ones_like(lengths)
         self.register_buffer("prototype_lengths", kept)
         self.extension = OrthogonalExtension(
             p.shape[1], extra_dim, orthogonal_map=orthogonal_map, device=p.device, dtype=dtype

@@ -41,6 +41,7 @@ from subspaces._checks import (
     InvalidOptionError,
     ShapeError,
     check_choice,
+    check_flag,
     check_matrix,
     check_optional_rtol,
     check_paired,
@@ -52,7 +53,6 @@ from subspaces.align.translators import (
     LinearMap,
     ProcrustesMap,
     _accumulate,
-    _check_flag,
     _check_ridge,
     _check_spread,
     _MomentTranslator,
@@ -431,7 +431,7 @@ class ProjectedAlignment(_MomentTranslator):
                 )
             self.n_components = check_positive_int(n_components, name="n_components")
         self.translator = check_choice(translator, name="translator", choices=_TRANSLATORS)
-        self.scale = _check_flag(scale, "scale")
+        self.scale = check_flag(scale, name="scale")
         self.ridge = _check_ridge(ridge)
         if self.scale and self.translator != "procrustes":
             raise InvalidOptionError("scale=True applies to translator='procrustes' only.")

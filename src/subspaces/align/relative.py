@@ -40,6 +40,7 @@ from subspaces._checks import (
     InvalidOptionError,
     TooFewSamplesError,
     check_choice,
+    check_flag,
     check_labels,
     check_matrix,
     check_positive_int,
@@ -152,8 +153,8 @@ class RelativeProjection(nn.Module):
         self.similarity = cast(
             RelativeKind, check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
         )
-        self.centre = bool(centre)
-        self.normalize = bool(normalize)
+        self.centre = check_flag(centre, name="centre")
+        self.normalize = check_flag(normalize, name="normalize")
         a = _check_anchor_count(check_matrix(anchors, name="anchors", min_samples=1))
         self.register_buffer("anchors", a.detach().clone())
 

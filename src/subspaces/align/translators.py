@@ -36,10 +36,10 @@ from torch import Tensor
 
 from subspaces._checks import (
     DegenerateInputError,
-    InputTypeError,
     InvalidOptionError,
     NotFittedError,
     ShapeError,
+    check_flag,
     check_matrix,
     check_optional_rtol,
     check_paired,
@@ -267,8 +267,8 @@ def procrustes_map(
     x, y = check_paired(x, y)
     return procrustes_map_from_moments(
         _moments(x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size")),
-        centre=_check_flag(centre, "centre"),
-        scale=_check_flag(scale, "scale"),
+        centre=check_flag(centre, name="centre"),
+        scale=check_flag(scale, name="scale"),
     )
 
 
@@ -278,12 +278,6 @@ def procrustes_map(
 
 def _check_ridge(ridge: Any) -> float:
     return check_scalar_in_range(ridge, name="ridge", low=0.0, high=math.inf, high_open=True)
-
-
-def _check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise InputTypeError(f"{name} must be True or False, got {type(value).__name__}.")
-    return value
 
 
 def linear_map_from_moments(
@@ -368,7 +362,7 @@ def linear_map(
     x, y = check_paired(x, y)
     return linear_map_from_moments(
         _moments(x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size")),
-        bias=_check_flag(bias, "bias"),
+        bias=check_flag(bias, name="bias"),
         ridge=ridge,
         rtol=rtol,
         input_dtype=torch.promote_types(x.dtype, y.dtype),
@@ -611,8 +605,8 @@ class Procrustes(_MomentTranslator):
     def __init__(
         self, *, centre: bool = True, scale: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> None:
-        self.centre = _check_flag(centre, "centre")
-        self.scale = _check_flag(scale, "scale")
+        self.centre = check_flag(centre, name="centre")
+        self.scale = check_flag(scale, name="scale")
         super().__init__(chunk_size=chunk_size)
 
     def _solve(self, m: CentredMoments) -> ProcrustesMap:
@@ -676,7 +670,7 @@ class LinearTranslator(_MomentTranslator):
         rtol: float | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        self.bias = _check_flag(bias, "bias")
+        self.bias = check_flag(bias, name="bias")
         self.ridge = _check_ridge(ridge)
         self.rtol = check_optional_rtol(rtol)
         super().__init__(chunk_size=chunk_size)
