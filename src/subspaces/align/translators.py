@@ -51,6 +51,7 @@ from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     CentredMoments,
+    MomentsMetric,
     MomentSums,
     accumulate_moments,
     centre_moments,
@@ -461,13 +462,50 @@ class _Fitted(Protocol):
 _Self = TypeVar("_Self", bound="_PairedSumsFit")
 
 
+class _PairedSums(MomentsMetric):
+    """The float64 paired moment sums behind the estimators of this family.
+
+    A ``torchmetrics.Metric`` (:class:`~subspaces.linalg.moments.MomentsMetric`): under
+    ``torch.distributed``, ``compute()`` adds every rank's sums (about one common shift)
+    and returns the centred moments of all rows.
+    """
+
+    is_differentiable = False
+    higher_is_better: bool | None = None
+    n: Tensor
+    sum_x: Tensor
+    sum_y: Tensor
+
+    def __init__(self, *, chunk_size: int) -> None:
+        super().__init__()
+        self.chunk_size = chunk_size
+
+    def update(self, x: Tensor, y: Tensor) -> None:
+        _accumulate(self, x, y, chunk_size=self.chunk_size)  # type: ignore[arg-type]
+
+    def compute(self) -> CentredMoments:
+        return centre_moments(self)
+
+    def global_moments(self) -> CentredMoments:
+        """The centred moments of every rank's rows (this rank's outside ``torch.distributed``).
+
+        Syncs through ``sync_context`` rather than ``compute()``, whose result cache cannot
+        hold a frozen dataclass.
+        """
+        with self.sync_context(should_unsync=True):
+            return centre_moments(self)
+
+
 class _PairedSumsFit:
     """``fit`` / ``partial_fit`` over float64 sums of paired rows, shared by every estimator
     of this family that is a function of the centred moments.
 
-    ``partial_fit`` only adds to the sums; ``_solve(centre_moments(sums))`` runs when the
-    solution is first needed and is cached until the next batch. Subclasses name what they
-    solve for in ``_what`` (used in the not-fitted message).
+    ``partial_fit`` only adds to the sums; ``_solve(centred moments)`` runs when the
+    solution is first needed and is cached until the next batch. Under
+    ``torch.distributed`` the sums of all ranks are added first (every rank must have
+    ``partial_fit`` at least one batch and then use the estimator at the same point, e.g.
+    call ``transform`` or read an attribute: that is a collective step), so each rank
+    feeds its own share of the rows to ``partial_fit`` and every rank gets the fit on all.
     """
 
     def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
@@ -475,7 +513,7 @@ class _PairedSumsFit:
         self._reset()
 
     def _reset(self) -> None:
-        self._state = MomentSums()
+        self._state = _PairedSums(chunk_size=self.chunk_size)
         self._input_dtype = torch.float64
         self._solution: Any = None
 
@@ -484,7 +522,7 @@ class _PairedSumsFit:
 
     @property
     def n_samples_seen_(self) -> int:
-        """Paired rows seen since the last ``fit``."""
+        """Paired rows seen since the last ``fit`` (by this process)."""
         n = self._state.n
         return round(float(n)) if n.numel() else 0
 
@@ -511,7 +549,7 @@ class _PairedSumsFit:
                     f"batches had {d1} and {d2}; call fit() to start again on other data."
                 )
             check_same_device(tx, self._state.sum_x, names=("x", "the fitted state"))
-        _accumulate(self._state, tx, ty, chunk_size=self.chunk_size)
+        self._state.update(tx, ty)
         if torch.finfo(tx.dtype).eps > torch.finfo(self._input_dtype).eps:
             self._input_dtype = tx.dtype
         self._solution = None
@@ -519,12 +557,14 @@ class _PairedSumsFit:
     def _solved(self) -> Any:
         if self._solution is None:
             seen = self.n_samples_seen_
-            if seen < 2:
+            moments = self._state.global_moments() if seen else None  # all ranks' rows
+            total = round(float(moments.n)) if moments is not None else 0
+            if moments is None or total < 2:
                 raise NotFittedError(
-                    f"this {type(self).__name__} is not fitted (it has seen {seen} paired "
+                    f"this {type(self).__name__} is not fitted (it has seen {total} paired "
                     "rows, and needs at least 2); call fit(x, y) with paired training rows first."
                 )
-            self._solution = self._solve(centre_moments(self._state))
+            self._solution = self._solve(moments)
         return self._solution
 
 
