@@ -407,3 +407,16 @@ def test_head_rejects_bad_training_options(option: str, value: object, message: 
 def test_relative_projection_module_refuses_non_boolean_flags(option: str) -> None:
     with pytest.raises(InputTypeError, match=f"{option} must be True or False, got 1"):
         RelativeProjection(torch.randn(3, 2), **{option: 1})  # type: ignore[arg-type]
+
+
+def test_classification_head_takes_a_generator_or_the_global_state() -> None:
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    a = fit_classification_head(x, y, epochs=2, seed=torch.Generator().manual_seed(5))
+    b = fit_classification_head(x, y, epochs=2, seed=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a(x), b(x), atol=0.0, rtol=0.0)
+    torch.manual_seed(3)
+    c = fit_classification_head(x, y, epochs=2, seed=None)
+    torch.manual_seed(3)
+    d = fit_classification_head(x, y, epochs=2, seed=None)
+    torch.testing.assert_close(c(x), d(x), atol=0.0, rtol=0.0)

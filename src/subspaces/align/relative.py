@@ -210,7 +210,7 @@ def fit_classification_head(
     lr: float = 1e-2,
     weight_decay: float = 0.0,
     batch_size: int = 128,
-    seed: int = 0,
+    seed: int | torch.Generator | None = 0,
 ) -> nn.Sequential:
     """Train a linear (``hidden=()``) or ReLU MLP classification head on fixed features.
 
@@ -219,9 +219,11 @@ def fit_classification_head(
     encoder B's relative representation, then apply to encoder A's (Moschella et al., 2023);
     or on absolute features as the baseline that should fail across encoders.
 
-    Reproducible: ``seed`` sets the initialisation (under :func:`torch.random.fork_rng`, so
-    the global random state is left as it was) and the batch order. Trains on the features'
-    device (with gradients enabled even under ``torch.no_grad()``); returns the head in
+    Reproducible by default: an int ``seed`` sets the initialisation (under
+    :func:`torch.random.fork_rng`, so the global random state is left as it was) and the
+    batch order; a ``torch.Generator`` is drawn from for both; ``None`` uses the global
+    random state (as :func:`~subspaces.align.stitching.fit_stitch` takes it). Trains on the
+    features' device (with gradients enabled even under ``torch.no_grad()``); returns the head in
     eval mode, in the features' dtype.
 
     Args:
@@ -230,7 +232,8 @@ def fit_classification_head(
         hidden: widths of hidden layers (ReLU); empty for a linear head.
         n_classes: number of outputs; default ``labels.max() + 1``.
         epochs, lr, weight_decay, batch_size: Adam's training schedule.
-        seed: random seed of initialisation and batch order.
+        seed: int seed, generator or ``None`` (global state) of initialisation and batch
+            order.
 
     Returns:
         An ``nn.Sequential`` mapping (m, d) features to (m, n_classes) logits.
@@ -254,8 +257,17 @@ def fit_classification_head(
         n_classes = top
     n_classes = check_positive_int(n_classes, name="n_classes", minimum=top)
     sizes = [x.shape[1], *widths, n_classes]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    if isinstance(seed, torch.Generator):
+        order: torch.Generator | None = seed
+        init_seed: int | None = int(torch.randint(0, 2**62, (1,), generator=seed))
+    elif seed is None:
+        order, init_seed = None, None
+    else:
+        init_seed = check_positive_int(seed, name="seed", minimum=0)
+        order = torch.Generator().manual_seed(init_seed)
+    with torch.random.fork_rng(devices=[], enabled=init_seed is not None):
+        if init_seed is not None:
+            torch.manual_seed(init_seed)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(itertools.pairwise(sizes)):
             if i:
@@ -263,7 +275,6 @@ def fit_classification_head(
             layers.append(nn.Linear(a, b))
         head = nn.Sequential(*layers).to(device=x.device, dtype=x.dtype)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    order = torch.Generator().manual_seed(seed)
     n = x.shape[0]
     head.train()
     with torch.enable_grad():  # also when called under torch.no_grad()

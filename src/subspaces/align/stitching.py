@@ -448,7 +448,7 @@ def fit_stitch(
     batch_size: int = 64,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
-    seed: int | torch.Generator | None = None,
+    seed: int | torch.Generator | None = 0,
     cache_front: bool = True,
     progress: bool | Callable[[int, float], None] = False,
 ) -> Tensor:
@@ -467,8 +467,9 @@ def fit_stitch(
             or ``(n, ...)`` targets.
         loss: ``"cross_entropy"``, ``"mse"`` or a callable.
         epochs, batch_size, lr, weight_decay: Adam's schedule.
-        seed: batch order: an int seeds a fresh CPU generator, a ``torch.Generator`` is used
-            as given, ``None`` draws from torch's global generator.
+        seed: batch order: an int (default 0, so runs repeat) seeds a fresh CPU generator,
+            a ``torch.Generator`` is used as given, ``None`` draws from torch's global
+            generator (as :func:`~subspaces.align.relative.fit_classification_head`).
         cache_front: compute ``front(x)`` once (the front is frozen and in eval mode, so this
             changes nothing but the time, unless the front is random in eval mode).
         progress: show a tqdm bar over epochs, or a callable ``(epoch, mean_loss)`` called
