@@ -87,7 +87,7 @@ def train_oca(
 
 def scores(query: Tensor, gallery: Tensor, labels: Tensor) -> tuple[float, float]:
     r = class_retrieval(query, gallery, labels, labels, exclude_self=True)
-    return float(r.top1), float(r.mean_average_precision)
+    return float(r.top_k[1]), float(r.mean_average_precision)
 
 
 def main() -> None:

@@ -219,9 +219,9 @@ def test_old_space_compatibility_on_a_constructed_problem() -> None:
             oca_step(backbone, head, x_tr, y_tr, opt)
         with torch.no_grad():
             query = head.compatible_features(backbone(x_te))
-        return float(class_retrieval(query, old_te, y_te, y_te).top1)
+        return float(class_retrieval(query, old_te, y_te, y_te).top_k[1])
 
-    old_old = float(class_retrieval(old_te, old_te, y_te, y_te, exclude_self=True).top1)
+    old_old = float(class_retrieval(old_te, old_te, y_te, y_te, exclude_self=True).top_k[1])
     compatible, independent = fit(2.0, 1.0), fit(0.0, 0.0)
     assert compatible >= old_old - 0.02  # deterministic seeds; values near 1.0
     assert compatible > 0.95
@@ -271,9 +271,9 @@ def test_retrieval_scores_by_hand() -> None:
     q = torch.tensor([[1.0, 0.0]])
     gal = torch.tensor([[1.0, 0.1], [0.9, 0.5], [0.5, 0.9], [0.0, 1.0]])
     # ranking by cosine: items 0, 1, 2, 3 with classes 1, 0, 0, 1; relevant (class 0): 1, 2
-    r = class_retrieval(q, gal, torch.tensor([0]), torch.tensor([1, 0, 0, 1]), k=2)
-    assert float(r.top1) == 0.0
-    assert float(r.topk) == 1.0
+    r = class_retrieval(q, gal, torch.tensor([0]), torch.tensor([1, 0, 0, 1]), ks=(1, 2))
+    assert float(r.top_k[1]) == 0.0
+    assert float(r.top_k[2]) == 1.0
     # AP = (1/2)(1/2 + 2/3)
     assert float(r.mean_average_precision) == pytest.approx(7 / 12)
 
@@ -282,12 +282,12 @@ def test_retrieval_exclude_self_drops_the_diagonal() -> None:
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
     y = torch.tensor([0, 1, 1])
     # without exclusion every query finds itself first
-    assert float(class_retrieval(x, x, y, y).top1) == 1.0
+    assert float(class_retrieval(x, x, y, y).top_k[1]) == 1.0
     r = class_retrieval(x, x, y, y, exclude_self=True)
     # query 0 has no other class-0 item: skipped; query 1 → item 2 first? cos(1,2)=0.0995 vs
     # cos(1,0)=0: yes; query 2 → item 0 first (wrong class)
     assert r.n_queries == 2
-    assert float(r.top1) == 0.5
+    assert float(r.top_k[1]) == 0.5
     # AP: query 1 finds its one relevant item at rank 1 (AP 1), query 2 at rank 2 (AP 1/2);
     # the excluded self item must not take a rank
     assert float(r.mean_average_precision) == pytest.approx(0.75)
@@ -302,7 +302,7 @@ def test_retrieval_matches_a_brute_force_ranking_and_sklearn_ap(exclude_self: bo
     gal = q if exclude_self else torch.randn(33, 3, generator=g, dtype=torch.float64)
     yq = torch.randint(0, 4, (40,), generator=g)
     yg = yq if exclude_self else torch.randint(0, 4, (33,), generator=g)
-    r = class_retrieval(q, gal, yq, yg, k=3, exclude_self=exclude_self, block_size=7)
+    r = class_retrieval(q, gal, yq, yg, ks=(1, 3), exclude_self=exclude_self, block_size=7)
     sims = (F.normalize(q, dim=1) @ F.normalize(gal, dim=1).T).numpy()
     aps, top1, top3 = [], [], []
     for i in range(q.shape[0]):
@@ -316,8 +316,8 @@ def test_retrieval_matches_a_brute_force_ranking_and_sklearn_ap(exclude_self: bo
         top3.append(relevant[order[:3]].any())
     assert r.n_queries == len(aps)
     assert float(r.mean_average_precision) == pytest.approx(np.mean(aps), abs=1e-12)
-    assert float(r.top1) == pytest.approx(np.mean(top1))
-    assert float(r.topk) == pytest.approx(np.mean(top3))
+    assert float(r.top_k[1]) == pytest.approx(np.mean(top1))
+    assert float(r.top_k[3]) == pytest.approx(np.mean(top3))
 
 
 @settings(max_examples=25, deadline=None)
@@ -334,7 +334,7 @@ def test_retrieval_invariant_to_row_scaling_and_common_rotation(seed: int) -> No
     a = class_retrieval(q, gal, yq, yg)
     b = class_retrieval(scale_q * q @ rot, gal @ rot, yq, yg)
     torch.testing.assert_close(a.mean_average_precision, b.mean_average_precision)
-    torch.testing.assert_close(a.top1, b.top1)
+    torch.testing.assert_close(a.top_k[1], b.top_k[1])
 
 
 def test_retrieval_blocks_do_not_change_the_result() -> None:
@@ -343,7 +343,7 @@ def test_retrieval_blocks_do_not_change_the_result() -> None:
     a = class_retrieval(x, x, y, y, exclude_self=True, block_size=7)
     b = class_retrieval(x, x, y, y, exclude_self=True, block_size=100)
     torch.testing.assert_close(a.mean_average_precision, b.mean_average_precision)
-    torch.testing.assert_close(a.topk, b.topk)
+    torch.testing.assert_close(a.top_k[5], b.top_k[5])
 
 
 def test_retrieval_width_mismatch_raises() -> None:

@@ -33,7 +33,7 @@ Euclidean distances; this module uses truncation throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ from subspaces._checks import (
     check_same_device,
     check_scalar_in_range,
 )
+from subspaces.align.translators import _check_ks
 
 __all__ = [
     "ClassRetrieval",
@@ -430,17 +431,22 @@ def oca_step(
 class ClassRetrieval:
     """Class-level retrieval scores (0-dim float64 tensors, in [0, 1]).
 
-    ``top1`` and ``topk``: fraction of queries whose first / first k gallery items hold one
-    of their class (CMC at 1 and k); ``mean_average_precision``: mean over queries of the
-    average precision of the ranked gallery; ``n_queries``: queries with at least one
-    relevant gallery item (the others are skipped).
+    ``top_k`` maps each k to the fraction of queries whose first k gallery items hold one of
+    their class (the CMC at k; ``top_k[1]`` is top-1 accuracy), as in
+    :class:`~subspaces.align.translators.TranslationScores`; ``mean_average_precision``: mean
+    over queries of the average precision of the ranked gallery; ``n_queries``: queries with
+    at least one relevant gallery item (the others are skipped).
     """
 
-    top1: Tensor
-    topk: Tensor
+    top_k: dict[int, Tensor]
     mean_average_precision: Tensor
-    k: int
     n_queries: int
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain floats, keyed ``top1``, ``top5``..., ``map`` (for tables)."""
+        out = {f"top{k}": float(v) for k, v in self.top_k.items()}
+        out["map"] = float(self.mean_average_precision)
+        return out
 
 
 def class_retrieval(
@@ -449,25 +455,25 @@ def class_retrieval(
     query_labels: Any,
     gallery_labels: Any,
     *,
-    k: int = 5,
+    ks: Sequence[int] = (1, 5),
     exclude_self: bool = False,
     block_size: int = 512,
 ) -> ClassRetrieval:
     """Rank a gallery by cosine similarity to each query and score it by class labels.
 
     For query q, the gallery is sorted by cos(q, g) (descending; ties by lower gallery index);
-    g is relevant when it has q's class. top-1 / top-k = mean of [a relevant item in the
-    first 1 / k]; AP(q) = (1/R) Σ_{r: item r relevant} precision@r; mAP = mean AP (the CMC
-    and mAP of the backward-compatibility literature). For backward compatibility, pass new
-    features of the queries and old features of the gallery, both d wide
-    (:meth:`OCAHead.compatible_features`).
+    g is relevant when it has q's class. top-k = mean of [a relevant item in the first k]
+    (CMC; top-1 accuracy at k = 1); AP(q) = (1/R) Σ_{r: item r relevant} precision@r;
+    mAP = mean AP (the CMC and mAP of the backward-compatibility literature). For backward
+    compatibility, pass new features of the queries and old features of the gallery, both
+    d wide (:meth:`OCAHead.compatible_features`).
     Invariant to positive rescaling of each row and to a common orthogonal map of both sides.
     Processed in row blocks: memory O(block_size × n_gallery).
 
     Args:
         query: ``(n_q, d)`` query features. gallery: ``(n_g, d)`` gallery features.
         query_labels, gallery_labels: their integer classes.
-        k: the cut-off of ``topk``.
+        ks: the cut-offs of ``top_k`` (default 1 and 5).
         exclude_self: query i and gallery item i are the same sample (query set = gallery
             set, leave-one-out): item i is dropped from query i's ranking.
         block_size: queries per block.
@@ -483,7 +489,7 @@ def class_retrieval(
     check_same_device(q, g, names=("query", "gallery"))
     yq = check_labels(query_labels, q.shape[0], name="query_labels", device=q.device)
     yg = check_labels(gallery_labels, g.shape[0], name="gallery_labels", device=g.device)
-    k = check_positive_int(k, name="k")
+    cutoffs = _check_ks(ks)
     block_size = check_positive_int(block_size, name="block_size")
     if exclude_self and q.shape[0] != g.shape[0]:
         raise ShapeError(
@@ -500,7 +506,8 @@ def class_retrieval(
     gn = F.normalize(g.to(dtype), dim=1)
     n_g = g.shape[0]
     ranks = torch.arange(1, n_g + 1, device=q.device, dtype=torch.float64)
-    hits1 = hitsk = ap_sum = torch.zeros((), dtype=torch.float64, device=q.device)
+    hits = {k: torch.zeros((), dtype=torch.float64, device=q.device) for k in cutoffs}
+    ap_sum = torch.zeros((), dtype=torch.float64, device=q.device)
     n_valid = 0
     for start in range(0, q.shape[0], block_size):
         stop = min(start + block_size, q.shape[0])
@@ -518,18 +525,13 @@ def class_retrieval(
         relf = rel.double()
         precision = relf.cumsum(dim=1) / ranks
         ap_sum = ap_sum + ((precision * relf).sum(dim=1) / n_rel[valid].double()).sum()
-        hits1 = hits1 + relf[:, 0].sum()
-        hitsk = hitsk + rel[:, :k].any(dim=1).double().sum()
+        first_hit = rel.double().argmax(dim=1)  # rank - 1 of the first relevant item
+        for k in cutoffs:
+            hits[k] = hits[k] + (first_hit < k).double().sum()
         n_valid += int(valid.sum())
     if n_valid == 0:
         raise DegenerateInputError(
             "no query has a gallery item of its class, so retrieval scores are undefined; "
             "check the labels."
         )
-    return ClassRetrieval(
-        hits1 / n_valid,
-        hitsk / n_valid,
-        ap_sum / n_valid,
-        k,
-        n_valid,
-    )
+    return ClassRetrieval({k: v / n_valid for k, v in hits.items()}, ap_sum / n_valid, n_valid)
