@@ -51,12 +51,12 @@ def batches(n: int, batch_size: int, seed: int, epochs: int) -> list[Tensor]:
 
 
 def train_plain(
-    x: Tensor, y: Tensor, widths: list[int], n_classes: int, *, seed: int, epochs: int
+    x: Tensor, y: Tensor, widths: list[int], num_classes: int, *, seed: int, epochs: int
 ) -> nn.Sequential:
     """Embedding + bias-free linear classifier on the unit embedding, cross-entropy (LS 0.1)."""
     torch.manual_seed(seed)
     model = embedder(widths)
-    fc = nn.Linear(widths[-1], n_classes, bias=False)
+    fc = nn.Linear(widths[-1], num_classes, bias=False)
     opt = torch.optim.Adam([*model.parameters(), *fc.parameters()], lr=1e-3)
     for idx in batches(x.shape[0], 128, seed, epochs):
         opt.zero_grad()

@@ -280,7 +280,7 @@ def test_head_fits_separable_classes(hidden: tuple[int, ...]) -> None:
 
 def test_head_layers_follow_hidden_widths() -> None:
     x, y = _separable(0)
-    head = fit_classification_head(x, y, hidden=(7, 5), n_classes=4, epochs=1)
+    head = fit_classification_head(x, y, hidden=(7, 5), num_classes=4, epochs=1)
     linears = [m for m in head if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(4, 7), (7, 5), (5, 4)]
     assert sum(isinstance(m, nn.ReLU) for m in head) == 2
@@ -382,8 +382,8 @@ def test_head_rejects_negative_labels() -> None:
 
 def test_head_rejects_too_few_classes() -> None:
     x, y = _separable(0)
-    with pytest.raises(InvalidOptionError, match="n_classes must be at least 3, got 2"):
-        fit_classification_head(x, y, n_classes=2)
+    with pytest.raises(InvalidOptionError, match="num_classes must be at least 3, got 2"):
+        fit_classification_head(x, y, num_classes=2)
 
 
 @pytest.mark.parametrize(

@@ -466,7 +466,7 @@ def test_score_refuses_labels_out_of_range() -> None:
 
 def test_score_refuses_outputs_that_are_not_logits() -> None:
     x = _data(8)
-    with pytest.raises(ShapeError, match=r"reference must return \(batch, n_classes\) logits"):
+    with pytest.raises(ShapeError, match=r"reference must return \(batch, num_classes\) logits"):
         stitching_score(_model(), x, torch.zeros(8, dtype=torch.long), reference=lambda t: t[:, 0])
 
 

@@ -205,7 +205,7 @@ def fit_classification_head(
     labels: Any,
     *,
     hidden: Sequence[int] = (),
-    n_classes: int | None = None,
+    num_classes: int | None = None,
     epochs: int = 100,
     lr: float = 1e-2,
     weight_decay: float = 0.0,
@@ -228,15 +228,15 @@ def fit_classification_head(
 
     Args:
         features: (n, d) inputs of the head (detached: the encoder is not trained).
-        labels: (n,) integer classes in [0, n_classes).
+        labels: (n,) integer classes in [0, num_classes).
         hidden: widths of hidden layers (ReLU); empty for a linear head.
-        n_classes: number of outputs; default ``labels.max() + 1``.
+        num_classes: number of outputs; default ``labels.max() + 1``.
         epochs, lr, weight_decay, batch_size: Adam's training schedule.
         seed: int seed, generator or ``None`` (global state) of initialisation and batch
             order.
 
     Returns:
-        An ``nn.Sequential`` mapping (m, d) features to (m, n_classes) logits.
+        An ``nn.Sequential`` mapping (m, d) features to (m, num_classes) logits.
     """
     x = check_matrix(features, name="features", min_samples=2).detach()
     y = check_labels(labels, x.shape[0], device=x.device)
@@ -253,10 +253,10 @@ def fit_classification_head(
             "to 0..C-1 first (e.g. with torch.unique(labels, return_inverse=True))."
         )
     top = int(y.max()) + 1
-    if n_classes is None:
-        n_classes = top
-    n_classes = check_positive_int(n_classes, name="n_classes", minimum=top)
-    sizes = [x.shape[1], *widths, n_classes]
+    if num_classes is None:
+        num_classes = top
+    num_classes = check_positive_int(num_classes, name="num_classes", minimum=top)
+    sizes = [x.shape[1], *widths, num_classes]
     if isinstance(seed, torch.Generator):
         order: torch.Generator | None = seed
         init_seed: int | None = int(torch.randint(0, 2**62, (1,), generator=seed))

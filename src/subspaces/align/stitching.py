@@ -589,7 +589,7 @@ def _accuracy_and_loss(
         logits = fn(xb)
         if logits.ndim != 2 or logits.shape[0] != xb.shape[0]:
             raise ShapeError(
-                f"{name} must return (batch, n_classes) logits, got shape {tuple(logits.shape)} "
+                f"{name} must return (batch, num_classes) logits, got shape {tuple(logits.shape)} "
                 f"for a batch of {xb.shape[0]}."
             )
         if int(yb.max()) >= logits.shape[1] or int(yb.min()) < 0:
