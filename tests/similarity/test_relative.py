@@ -377,7 +377,7 @@ def test_relative_similarity_rejects_a_single_anchor_index() -> None:
 
 def test_relative_similarity_rejects_a_single_explicit_anchor() -> None:
     x, y = _data(0), _data(1)
-    with pytest.raises(TooFewSamplesError, match="got 1 anchor but at least 2"):
+    with pytest.raises(TooFewSamplesError, match=r"anchors_x has 1 row .* at least 2 anchors"):
         relative_similarity(x, y, anchors_x=x[:1], anchors_y=y[:1])
 
 
@@ -450,3 +450,9 @@ def test_relative_similarity_rejects_unpaired_inputs() -> None:
 def test_relative_retrieval_rejects_zero_block_size() -> None:
     with pytest.raises(InvalidOptionError, match="block_size must be at least 1"):
         relative_retrieval(_data(0), _data(1), n_anchors=3, block_size=0)
+
+
+def test_relative_representation_rejects_a_single_anchor() -> None:
+    x = _data(0)
+    with pytest.raises(TooFewSamplesError, match=r"anchors has 1 row .* at least 2 anchors"):
+        relative_representation(x, x[:1])

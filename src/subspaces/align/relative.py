@@ -38,7 +38,6 @@ from torch import Tensor, nn
 from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
-    TooFewSamplesError,
     check_choice,
     check_flag,
     check_labels,
@@ -47,7 +46,6 @@ from subspaces._checks import (
     check_scalar_in_range,
 )
 from subspaces.similarity.relative import (
-    MIN_ANCHORS,
     RELATIVE_SIMILARITIES,
     RelativeKind,
     relative_representation,
@@ -58,16 +56,6 @@ __all__ = [
     "fit_classification_head",
     "relative_projection",
 ]
-
-
-def _check_anchor_count(a: Tensor) -> Tensor:
-    if a.shape[0] < MIN_ANCHORS:
-        raise TooFewSamplesError(
-            f"anchors has {a.shape[0]} row (shape {tuple(a.shape)}) but a relative "
-            f"projection needs at least {MIN_ANCHORS} anchors; pass more anchor inputs "
-            "(the paper uses hundreds)."
-        )
-    return a
 
 
 def relative_projection(
@@ -118,7 +106,6 @@ def relative_projection(
         TooFewSamplesError: fewer than 2 anchors.
         DegenerateInputError: a zero anchor with cosine.
     """
-    _check_anchor_count(check_matrix(anchors, name="anchors", min_samples=1))
     return relative_representation(
         x, anchors, similarity=similarity, centre=centre, normalize=normalize
     )
@@ -155,7 +142,8 @@ class RelativeProjection(nn.Module):
         )
         self.centre = check_flag(centre, name="centre")
         self.normalize = check_flag(normalize, name="normalize")
-        a = _check_anchor_count(check_matrix(anchors, name="anchors", min_samples=1))
+        a = check_matrix(anchors, name="anchors", min_samples=1)
+        relative_representation(a[:1], a, similarity=self.similarity)  # validates the anchors
         self.register_buffer("anchors", a.detach().clone())
 
     @classmethod

@@ -252,6 +252,12 @@ def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, nam
 
 def _check_anchors(anchors: Any, x: Tensor, *, name: str, x_name: str) -> Tensor:
     a = check_matrix(anchors, name=name, min_samples=1)
+    if a.shape[0] < MIN_ANCHORS:
+        raise TooFewSamplesError(
+            f"{name} has {a.shape[0]} row (shape {tuple(a.shape)}) but relative "
+            f"representations need at least {MIN_ANCHORS} anchors (with one, every cosine "
+            "relative vector is ±1); pass more anchor inputs (the paper uses hundreds)."
+        )
     if a.shape[1] != x.shape[1]:
         raise ShapeError(
             f"{name} must have the width of {x_name}: {name} has {a.shape[1]} features (shape "
@@ -295,7 +301,8 @@ def relative_representation(
 
     Args:
         x: (n, d) representation.
-        anchors: (k, d) anchors in the same space (e.g. ``x[select_anchors(x, ...)]``).
+        anchors: (k, d) anchors in the same space (e.g. ``x[select_anchors(x, ...)]``),
+            k >= 2.
         similarity: ``"cosine"``, ``"linear"``, ``"euclidean"``, ``"l1"`` or ``"linf"``.
         centre: centre on the anchors' mean first.
         normalize: scale each relative vector to unit Euclidean norm.
@@ -306,6 +313,7 @@ def relative_representation(
 
     Raises:
         ShapeError: ``anchors`` has another width than ``x``.
+        TooFewSamplesError: fewer than 2 anchors.
         DegenerateInputError: a zero anchor (cosine).
     """
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
@@ -387,11 +395,6 @@ def _resolve_anchors(
             raise ShapeError(
                 f"anchors_x and anchors_y must be the same inputs in both spaces, but anchors_x "
                 f"has {ax.shape[0]} rows and anchors_y {ay.shape[0]}."
-            )
-        if ax.shape[0] < MIN_ANCHORS:
-            raise TooFewSamplesError(
-                f"got {ax.shape[0]} anchor but at least {MIN_ANCHORS} are needed (with one "
-                "anchor every relative vector is ±1)."
             )
         return ax, ay
     if anchor_indices is not None:
