@@ -56,6 +56,7 @@ from subspaces.linalg.moments import (
     accumulate_moments,
     centre_moments,
 )
+from subspaces.linalg.retrieval import paired_ranks
 
 __all__ = [
     "LinearMap",
@@ -433,18 +434,12 @@ def translation_scores(
             f"y_pred and y_true must have the same width, got {pred.shape[1]} and "
             f"{true.shape[1]}; translate x into y's space first (e.g. Procrustes().fit(x, y))."
         )
-    n = pred.shape[0]
     mse = (pred - true).to(_F64).square().sum() / pred.numel()
     p, t = _unit_rows(pred, name="y_pred"), _unit_rows(true, name="y_true")
     p64, t64 = pred.to(_F64), true.to(_F64)  # O(n d): the paired cosines in float64
     paired = (p64 * t64).sum(1) / (p64.norm(dim=1) * t64.norm(dim=1))
     cosine = paired.clamp(-1.0, 1.0).mean()
-    ranks = torch.empty(n, dtype=_F64, device=pred.device)
-    for start in range(0, n, block):
-        scores = p[start : start + block] @ t.T  # (block, n)
-        rows = torch.arange(scores.shape[0], device=pred.device)
-        own = scores[rows, start + rows].unsqueeze(1)
-        ranks[start : start + block] = (scores >= own).sum(1).to(_F64)  # own counts once
+    ranks = paired_ranks(p, t, block_size=block)
     top_k = {k: (ranks <= k).to(_F64).mean() for k in ks_}
     return TranslationScores(mse=mse, cosine=cosine, top_k=top_k, mrr=ranks.reciprocal().mean())
 

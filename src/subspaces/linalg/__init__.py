@@ -1,5 +1,6 @@
 """Shared numerics (floor 1): streaming moments (here), PSD decompositions
-(:mod:`subspaces.linalg.decomp`) and exact nearest neighbours (:mod:`subspaces.linalg.knn`)."""
+(:mod:`subspaces.linalg.decomp`), exact nearest neighbours (:mod:`subspaces.linalg.knn`)
+and paired retrieval ranks (:mod:`subspaces.linalg.retrieval`)."""
 
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,

@@ -58,6 +58,7 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
+from subspaces.linalg.retrieval import paired_ranks
 
 __all__ = [
     "ANCHOR_METHODS",
@@ -566,15 +567,7 @@ def relative_retrieval(
         centre=centre,
         generator=generator,
     )
-    n = ux.shape[0]
-    hits = torch.zeros((), dtype=torch.float64, device=ux.device)
-    reciprocal = torch.zeros((), dtype=torch.float64, device=ux.device)
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        scores = ux[start:stop] @ uy.T
-        rows = torch.arange(stop - start, device=ux.device)
-        own = scores[rows, rows + start]
-        rank = (scores >= own[:, None]).sum(dim=1)  # own counts once: rank >= 1
-        hits += (rank == 1).sum()
-        reciprocal += (1.0 / rank.to(torch.float64)).sum()
-    return RelativeRetrieval(top1=hits / n, mrr=reciprocal / n)
+    ranks = paired_ranks(ux, uy, block_size=block_size)
+    return RelativeRetrieval(
+        top1=(ranks == 1).to(torch.float64).mean(), mrr=ranks.reciprocal().mean()
+    )

@@ -1,0 +1,32 @@
+"""Paired retrieval ranks in row blocks (floor 1).
+
+Query ``i`` should retrieve target ``i`` among all targets. Shared by
+:func:`subspaces.align.translators.translation_scores` and
+:func:`subspaces.similarity.relative.relative_retrieval`, so both rank the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["paired_ranks"]
+
+
+def paired_ranks(queries: Tensor, targets: Tensor, *, block_size: int) -> Tensor:
+    """``rank_i = #{j : <q_i, t_j> >= <q_i, t_i>}`` for every query, as float64.
+
+    The score is the inner product of the rows as given (pass unit rows for cosine
+    retrieval). The own target counts once, so ``rank_i >= 1``; ties count *against* the
+    query, so a query scoring the same against every target (e.g. a zero row) gets rank n,
+    never a hit. Queries are processed ``block_size`` at a time: memory O(block × n), never
+    n × n. ``queries`` and ``targets``: validated ``(n, d)`` tensors of one dtype and device.
+    """
+    n = queries.shape[0]
+    ranks = torch.empty(n, dtype=torch.float64, device=queries.device)
+    for start in range(0, n, block_size):
+        scores = queries[start : start + block_size] @ targets.T  # (block, n)
+        rows = torch.arange(scores.shape[0], device=queries.device)
+        own = scores[rows, start + rows].unsqueeze(1)
+        ranks[start : start + scores.shape[0]] = (scores >= own).sum(dim=1).to(torch.float64)
+    return ranks
