@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from subspaces.linalg.retrieval import paired_ranks
+from subspaces import DegenerateInputError
+from subspaces.linalg.retrieval import paired_ranks, unit_rows
 
 
 def _reference(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -30,3 +31,13 @@ def test_ties_count_against_the_query() -> None:
     t = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # targets 0 and 1 coincide
     q = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])  # query 2 is a zero row
     assert paired_ranks(q, t, block_size=2).tolist() == [2.0, 2.0, 3.0]
+
+
+def test_unit_rows_have_norm_one() -> None:
+    t = torch.tensor([[3.0, 4.0], [0.0, -2.0]])
+    torch.testing.assert_close(unit_rows(t, name="t"), torch.tensor([[0.6, 0.8], [0.0, -1.0]]))
+
+
+def test_unit_rows_refuses_zero_rows() -> None:
+    with pytest.raises(DegenerateInputError, match=r"t has 1 rows of zero norm \(shape \(2, 2\)\)"):
+        unit_rows(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), name="t")

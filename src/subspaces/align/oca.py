@@ -56,6 +56,7 @@ from subspaces._checks import (
     check_scalar_in_range,
 )
 from subspaces.align.translators import _check_ks
+from subspaces.linalg.retrieval import unit_rows
 
 __all__ = [
     "ClassRetrieval",
@@ -496,14 +497,9 @@ def class_retrieval(
             f"exclude_self needs the queries and the gallery to be the same samples, got "
             f"{q.shape[0]} queries and {g.shape[0]} gallery items."
         )
-    for name, t in (("query", q), ("gallery", g)):
-        if bool((t.norm(dim=1) == 0).any()):
-            raise DegenerateInputError(
-                f"{name} has all-zero rows; their cosine similarity is undefined."
-            )
     dtype = torch.promote_types(q.dtype, g.dtype)
-    qn = F.normalize(q.to(dtype), dim=1)
-    gn = F.normalize(g.to(dtype), dim=1)
+    qn = unit_rows(q.to(dtype), name="query")
+    gn = unit_rows(g.to(dtype), name="gallery")
     n_g = g.shape[0]
     ranks = torch.arange(1, n_g + 1, device=q.device, dtype=torch.float64)
     hits = {k: torch.zeros((), dtype=torch.float64, device=q.device) for k in cutoffs}

@@ -56,7 +56,7 @@ from subspaces.linalg.moments import (
     accumulate_moments,
     centre_moments,
 )
-from subspaces.linalg.retrieval import paired_ranks
+from subspaces.linalg.retrieval import paired_ranks, unit_rows
 
 __all__ = [
     "LinearMap",
@@ -381,17 +381,6 @@ def _check_ks(ks: Any) -> tuple[int, ...]:
     return tuple(sorted({check_positive_int(k, name="ks entries") for k in ks}))
 
 
-def _unit_rows(t: Tensor, *, name: str) -> Tensor:
-    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
-    zero = int((norms == 0).sum())
-    if zero:
-        raise DegenerateInputError(
-            f"{name} has {zero} rows of zero norm (shape {tuple(t.shape)}), whose cosine "
-            "similarity is undefined; remove them or translate with a bias."
-        )
-    return t / norms
-
-
 def translation_scores(
     y_pred: Any,
     y_true: Any,
@@ -435,7 +424,7 @@ def translation_scores(
             f"{true.shape[1]}; translate x into y's space first (e.g. Procrustes().fit(x, y))."
         )
     mse = (pred - true).to(_F64).square().sum() / pred.numel()
-    p, t = _unit_rows(pred, name="y_pred"), _unit_rows(true, name="y_true")
+    p, t = unit_rows(pred, name="y_pred"), unit_rows(true, name="y_true")
     p64, t64 = pred.to(_F64), true.to(_F64)  # O(n d): the paired cosines in float64
     paired = (p64 * t64).sum(1) / (p64.norm(dim=1) * t64.norm(dim=1))
     cosine = paired.clamp(-1.0, 1.0).mean()

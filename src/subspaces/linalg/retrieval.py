@@ -10,7 +10,25 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["paired_ranks"]
+from subspaces._checks import DegenerateInputError
+
+__all__ = ["paired_ranks", "unit_rows"]
+
+
+def unit_rows(t: Tensor, *, name: str) -> Tensor:
+    """The rows of ``t`` divided by their Euclidean norm, for cosine scores.
+
+    Raises:
+        DegenerateInputError: a row of zero norm (its cosine with anything is undefined).
+    """
+    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    zero = int((norms == 0).sum())
+    if zero:
+        raise DegenerateInputError(
+            f"{name} has {zero} rows of zero norm (shape {tuple(t.shape)}), whose cosine "
+            "similarity is undefined; remove them."
+        )
+    return t / norms
 
 
 def paired_ranks(queries: Tensor, targets: Tensor, *, block_size: int) -> Tensor:
