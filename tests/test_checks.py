@@ -18,6 +18,7 @@ from subspaces._checks import (
     as_float_tensor,
     check_choice,
     check_flag,
+    check_label_range,
     check_labels,
     check_matrix,
     check_not_constant,
@@ -225,3 +226,13 @@ def test_check_flag_returns_booleans(value: bool) -> None:
 def test_check_flag_refuses_non_booleans(value: object) -> None:
     with pytest.raises(InputTypeError, match=r"centre must be True or False, got"):
         check_flag(value, name="centre")
+
+
+def test_check_label_range_accepts_labels_in_range() -> None:
+    check_label_range(torch.tensor([0, 2, 1]), 3)
+
+
+@pytest.mark.parametrize("labels", [[0, 3], [-1, 1]], ids=["above", "negative"])
+def test_check_label_range_refuses_labels_out_of_range(labels: list[int]) -> None:
+    with pytest.raises(ShapeError, match=r"labels must lie in \[0, 3\) .* 1 entries do not"):
+        check_label_range(torch.tensor(labels), 3)

@@ -28,6 +28,7 @@ __all__ = [
     "check_choice",
     "check_finite",
     "check_flag",
+    "check_label_range",
     "check_labels",
     "check_matrix",
     "check_not_constant",
@@ -283,6 +284,21 @@ def check_flag(value: Any, *, name: str) -> bool:
             f"{name} must be True or False, got {value!r} of type {type(value).__name__}."
         )
     return value
+
+
+def check_label_range(labels: Tensor, num_classes: int, *, name: str = "labels") -> None:
+    """Class indices must lie in ``[0, num_classes)`` (validated labels, e.g. from
+    :func:`check_labels`); raises :class:`ShapeError` naming how many do not and the range."""
+    if labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        raise ShapeError(
+            f"{name} must lie in [0, {num_classes}) (num_classes = {num_classes}), but "
+            f"{bad.numel()} entries do not (min {low}, max {high}); relabel the classes as "
+            "0..C-1 or pass the right num_classes / classifier."
+        )
 
 
 def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:

@@ -49,6 +49,7 @@ from subspaces._checks import (
     ShapeError,
     check_choice,
     check_flag,
+    check_label_range,
     check_labels,
     check_matrix,
     check_positive_int,
@@ -208,14 +209,9 @@ def old_class_prototypes(
     """
     f = check_matrix(old_features, name="old_features", min_samples=1)
     y = check_labels(labels, f.shape[0], device=f.device)
-    if bool((y < 0).any()):
-        raise ShapeError(f"labels must be non-negative class indices, got min {int(y.min())}.")
     top = int(y.max()) + 1
     c = top if num_classes is None else check_positive_int(num_classes, name="num_classes")
-    if top > c:
-        raise ShapeError(
-            f"labels hold class {top - 1} but num_classes is {c}; pass num_classes > {top - 1}."
-        )
+    check_label_range(y, c)
     norms = f.double().norm(dim=1, keepdim=True)
     if bool((norms == 0).any()):
         raise DegenerateInputError(
@@ -372,11 +368,7 @@ class OCAHead(nn.Module):
         """The OCA loss terms for a batch of new embeddings ``h`` and their ``labels``."""
         hb = self._prepare(h)
         y = check_labels(labels, hb.shape[0], device=hb.device)
-        if bool(((y < 0) | (y >= self.num_classes)).any()):
-            raise ShapeError(
-                f"labels must lie in [0, {self.num_classes}) (num_classes), got values from "
-                f"{int(y.min())} to {int(y.max())}."
-            )
+        check_label_range(y, self.num_classes)
         new_logits = self.classifier(self.extension.linear(hb))
         new_ce = F.cross_entropy(new_logits, y, label_smoothing=self.label_smoothing)
         has_proto = y < self.prototypes.shape[0]

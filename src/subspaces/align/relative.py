@@ -37,9 +37,9 @@ from torch import Tensor, nn
 
 from subspaces._checks import (
     InputTypeError,
-    InvalidOptionError,
     check_choice,
     check_flag,
+    check_label_range,
     check_labels,
     check_matrix,
     check_positive_int,
@@ -235,15 +235,11 @@ def fit_classification_head(
     weight_decay = check_scalar_in_range(
         weight_decay, name="weight_decay", low=0.0, high=float("inf")
     )
-    if int(y.min()) < 0:
-        raise InvalidOptionError(
-            f"labels must be class indices >= 0, got minimum {int(y.min())}; map the classes "
-            "to 0..C-1 first (e.g. with torch.unique(labels, return_inverse=True))."
-        )
     top = int(y.max()) + 1
-    if num_classes is None:
-        num_classes = top
-    num_classes = check_positive_int(num_classes, name="num_classes", minimum=top)
+    num_classes = (
+        top if num_classes is None else check_positive_int(num_classes, name="num_classes")
+    )
+    check_label_range(y, num_classes)
     sizes = [x.shape[1], *widths, num_classes]
     if isinstance(seed, torch.Generator):
         order: torch.Generator | None = seed

@@ -91,6 +91,7 @@ from subspaces._checks import (
     as_float_tensor,
     check_choice,
     check_finite,
+    check_label_range,
     check_labels,
     check_matrix,
     check_optional_rtol,
@@ -134,19 +135,6 @@ def _check_num_classes(num_classes: Any, *, name: str = "num_classes") -> int:
             "features of a classification layer with two or more classes."
         )
     return c
-
-
-def _check_label_range(labels: Tensor, num_classes: int, *, name: str = "labels") -> None:
-    if labels.numel() == 0:
-        return
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= num_classes:
-        bad = labels[(labels < 0) | (labels >= num_classes)]
-        raise ShapeError(
-            f"{name} must lie in [0, {num_classes}) (num_classes = {num_classes}), but "
-            f"{bad.numel()} entries do not (min {low}, max {high}); relabel the classes as "
-            "0..C-1 or pass the right num_classes / classifier."
-        )
 
 
 def _check_classifier(classifier: Any, num_classes: int | None, d: int, device: Any) -> Tensor:
@@ -212,7 +200,7 @@ def _prepare(
     x = check_matrix(features, name="features", min_samples=min_samples).detach()
     y = check_labels(labels, x.shape[0], name=labels_name, device=x.device)
     c = _resolve_classes(y, num_classes, classifier)
-    _check_label_range(y, c, name=labels_name)
+    check_label_range(y, c, name=labels_name)
     w = None if classifier is None else _check_classifier(classifier, c, x.shape[1], x.device)
     if bias is not None and w is None:
         raise InvalidOptionError("bias was given without classifier; pass classifier=W too.")
@@ -798,7 +786,7 @@ class NeuralCollapse(Metric):
         """Add a batch: ``features`` (m, d) and their classes ``labels`` (m,) in [0, C)."""
         x = self._check_batch(features)
         y = check_labels(labels, x.shape[0], device=x.device)
-        _check_label_range(y, self.num_classes)
+        check_label_range(y, self.num_classes)
         if self._optional("_nc4_means") is not None:
             self._clear_nc4()
         _collapse_update(self, x, y, chunk_size=self.chunk_size)
@@ -1286,7 +1274,7 @@ def mixup_geometry(
     )
     w = _require_classifier(w_opt, measure="mixup_geometry")
     yb = check_labels(labels_b, x.shape[0], name="labels_b", device=x.device)
-    _check_label_range(yb, c, name="labels_b")
+    check_label_range(yb, c, name="labels_b")
     if isinstance(lam, Tensor) and lam.ndim == 0:
         lam = float(lam)
     if isinstance(lam, (int, float, np.floating, np.integer)) and not isinstance(lam, bool):
