@@ -39,14 +39,11 @@ from torch import Tensor
 
 from subspaces._checks import (
     InvalidOptionError,
-    ShapeError,
     check_choice,
     check_flag,
-    check_matrix,
     check_optional_rtol,
     check_paired,
     check_positive_int,
-    check_same_device,
     check_scalar_in_range,
 )
 from subspaces.align.translators import (
@@ -337,25 +334,29 @@ class SubspaceProjection(_PairedSumsFit):
         """(k,) training correlation of each pair of projected coordinates."""
         return self.bases_.correlations
 
-    def _side(self, a: Any, *, name: str, width: int) -> Tensor:
-        t = check_matrix(a, name=name, min_samples=1)
-        if t.shape[1] != width:
-            raise ShapeError(
-                f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}) but this "
-                f"SubspaceProjection was fitted with {width} on the {name} side."
-            )
-        check_same_device(t, self._state.sum_x, names=(name, "the fitted projection"))
-        return t
-
     def transform_x(self, x: Any) -> Tensor:
         """Project rows of x: ``(m, k)`` in x's dtype."""
         bases = self.bases_
-        return bases.project_x(self._side(x, name="x", width=bases.x_components.shape[0]))
+        return bases.project_x(
+            self._check_side(
+                x,
+                name="x",
+                width=bases.x_components.shape[0],
+                what="the representation fitted as x",
+            )
+        )
 
     def transform_y(self, y: Any) -> Tensor:
         """Project rows of y: ``(m, k)`` in y's dtype."""
         bases = self.bases_
-        return bases.project_y(self._side(y, name="y", width=bases.y_components.shape[0]))
+        return bases.project_y(
+            self._check_side(
+                y,
+                name="y",
+                width=bases.y_components.shape[0],
+                what="the representation fitted as y",
+            )
+        )
 
     def transform(self, x: Any, y: Any) -> tuple[Tensor, Tensor]:
         """``(transform_x(x), transform_y(y))``."""

@@ -538,6 +538,16 @@ class _PairedSumsFit:
             self._input_dtype = tx.dtype
         self._solution = None
 
+    def _check_side(self, a: Any, *, name: str, width: int, what: str) -> Tensor:
+        t = check_matrix(a, name=name, min_samples=1)
+        if t.shape[1] != width:
+            raise ShapeError(
+                f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}) but this "
+                f"{type(self).__name__} was fitted with {width}; pass rows of {what}."
+            )
+        check_same_device(t, self._state.sum_x, names=(name, "the fitted state"))
+        return t
+
     def _solved(self) -> Any:
         if self._solution is None:
             seen = self.n_samples_seen_
@@ -565,16 +575,6 @@ class _MomentTranslator(_PairedSumsFit):
     def _fitted(self) -> _Fitted:
         fitted: _Fitted = self._solved()
         return fitted
-
-    def _check_side(self, a: Any, *, name: str, width: int, what: str) -> Tensor:
-        t = check_matrix(a, name=name, min_samples=1)
-        if t.shape[1] != width:
-            raise ShapeError(
-                f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}) but this "
-                f"{type(self).__name__} was fitted with {width}; pass rows of {what}."
-            )
-        check_same_device(t, self._state.sum_x, names=(name, "the fitted map"))
-        return t
 
     def transform(self, x: Any) -> Tensor:
         """Translate rows of x into y's space: an ``(m, d2)`` tensor in x's dtype."""
