@@ -3,10 +3,29 @@
 Every public function of the families calls one of these at its door. Numpy arrays and
 torch tensors are accepted; half-precision inputs are promoted to float32, integer and
 boolean inputs to float32 (float64 stays float64). Nothing is moved between devices.
+
+Options are checked by one validator per kind, whose errors name the option and its valid
+range (:class:`InputTypeError` for a wrong type, :class:`InvalidOptionError` for a value out
+of range). A bool never passes as a number; numpy integers, floats and bools pass as Python
+ones; NaN and ±inf never pass.
+
+* sizes and counts (``k``, ``chunk_size``, ``epochs``): :func:`check_positive_int`, with
+  ``minimum`` and ``maximum``; ``None`` meaning automatic (``block_size``):
+  :func:`check_optional_int`; sequences of them (``ks``, ``hidden``): :func:`check_positive_ints`;
+* reals in an interval (``alpha``, fractions): :func:`check_scalar_in_range`; positive reals
+  (``sigma``, ``eps``, ``t``, ``lr``; with ``allow_zero`` penalties such as ``ridge``), bounded
+  where larger values overflow: :func:`check_positive_real`; rank tolerances (``None`` = the
+  method's default): :func:`check_optional_rtol`;
+* choices among strings: :func:`check_choice`; flags: :func:`check_flag`;
+* random sources (``generator``): :func:`check_generator`; seeds (an int, a generator or
+  ``None``): :func:`check_seed`; ``dtype`` and ``device``: :func:`check_float_dtype`,
+  :func:`check_device`.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,28 +34,42 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "MAX_RATE",
     "DegenerateInputError",
     "DeviceMismatchError",
     "InputTypeError",
     "InvalidOptionError",
     "NonFiniteError",
     "NotFittedError",
+    "NumericRangeError",
     "ShapeError",
     "SubspacesError",
     "TooFewSamplesError",
     "as_float_tensor",
+    "as_tensor",
     "check_choice",
+    "check_class_count",
+    "check_dense",
+    "check_device",
     "check_finite",
+    "check_fits_in_memory",
     "check_flag",
+    "check_float_dtype",
+    "check_generator",
     "check_label_range",
     "check_labels",
+    "check_magnitude",
     "check_matrix",
     "check_not_constant",
+    "check_optional_int",
     "check_optional_rtol",
     "check_paired",
     "check_positive_int",
+    "check_positive_ints",
+    "check_positive_real",
     "check_same_device",
     "check_scalar_in_range",
+    "check_seed",
 ]
 
 
@@ -68,6 +101,14 @@ class DegenerateInputError(SubspacesError, ValueError):
     """The input makes the measure undefined, e.g. a representation with zero variance."""
 
 
+class NumericRangeError(SubspacesError, ValueError):
+    """Finite input whose magnitude the computation cannot represent in its dtype.
+
+    Raised where a result (or a quantity it needs) would overflow or underflow, e.g. the
+    squares of float64 values near 1e200; rescale the input or cast it to float64.
+    """
+
+
 class InvalidOptionError(SubspacesError, ValueError):
     """A keyword option has a value outside what the method accepts."""
 
@@ -83,24 +124,68 @@ class NotFittedError(SubspacesError, ValueError, AttributeError):
 _PROMOTE_TO_FLOAT32 = (torch.float16, torch.bfloat16)
 
 
+def check_dense(t: Tensor, *, name: str = "x") -> Tensor:
+    """Refuse, with :class:`InputTypeError`, a tensor that holds no dense data to read.
+
+    A tensor on the meta device has a shape but no values: it is not data (and ``.to()``
+    cannot give it any), so it is a wrong type of input rather than a
+    :class:`DeviceMismatchError`, which is about two arguments on different devices.
+    Sparse and nested tensors are refused too, before any value is read.
+    """
+    if t.device.type == "meta":
+        raise InputTypeError(
+            f"{name} is a tensor on the meta device, which has a shape {tuple(t.shape)} but no "
+            "data; materialise it (load the weights, run the model on a real device) first."
+        )
+    if t.is_nested or t.layout != torch.strided:
+        kind = "nested" if t.is_nested else f"{t.layout} (sparse)"
+        raise InputTypeError(
+            f"{name} is a {kind} tensor; subspaces needs a dense tensor: convert it with "
+            f"{name}.to_dense() (or torch.nested.to_padded_tensor for nested tensors)."
+        )
+    return t
+
+
+def _from_numpy(x: np.ndarray, name: str) -> Tensor:
+    """A numpy array as a tensor, sharing memory where torch can."""
+    if isinstance(x, np.ma.MaskedArray):
+        masked = int(np.ma.count_masked(x))
+        if masked:
+            raise InputTypeError(
+                f"{name} is a numpy masked array with {masked} masked entries, which subspaces "
+                f"would read as ordinary values; drop or impute them (e.g. {name}.filled(value) "
+                f"or {name}[~{name}.mask.any(axis=1)]) first."
+            )
+        x = np.ma.getdata(x)
+    if x.dtype.kind not in "biufc":
+        raise InputTypeError(
+            f"{name} is a numpy array of dtype {x.dtype}; pass a numeric array "
+            "(e.g. np.asarray(...).astype(np.float32))."
+        )
+    if x.dtype.kind in "fc" and x.dtype.itemsize > (8 if x.dtype.kind == "f" else 16):
+        x = x.astype(np.float64 if x.dtype.kind == "f" else np.complex128)  # long double
+    if not x.flags.writeable or any(stride < 0 for stride in x.strides):
+        x = np.array(x, order="C", copy=True)  # torch.from_numpy needs both
+    return torch.from_numpy(x) if x.dtype != np.float16 else torch.from_numpy(x).float()
+
+
 def as_float_tensor(x: Any, *, name: str = "x") -> Tensor:
     """Return ``x`` as a floating-point tensor (float32 or wider), on its own device.
 
     numpy arrays are converted once (without copying where possible); float16 and
-    bfloat16 are promoted to float32; integer and boolean inputs become float32.
-    Complex input is refused.
+    bfloat16 are promoted to float32; integer and boolean inputs become float32;
+    long double becomes float64; quantized tensors are dequantized. Refused with
+    :class:`InputTypeError`: complex input, tensors that hold no dense data (meta device,
+    sparse and nested layouts), numpy arrays of non-numeric dtype (object, structured,
+    strings, dates) and masked arrays with masked entries, and anything that is neither a
+    tensor nor an array (lists, tables: convert them first).
     """
     if isinstance(x, Tensor):
-        t = x
+        t = check_dense(x, name=name)
+        if t.is_quantized:
+            t = t.dequantize()
     elif isinstance(x, np.ndarray):
-        if x.dtype == object:
-            raise InputTypeError(
-                f"{name} is a numpy array of dtype object; pass a numeric array "
-                "(e.g. np.asarray(...).astype(np.float32))."
-            )
-        if not x.flags.writeable or any(stride < 0 for stride in x.strides):
-            x = np.array(x, order="C", copy=True)  # torch.from_numpy needs both
-        t = torch.from_numpy(x) if x.dtype != np.float16 else torch.from_numpy(x).float()
+        t = _from_numpy(x, name)
     else:
         raise InputTypeError(
             f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}. "
@@ -111,6 +196,20 @@ def as_float_tensor(x: Any, *, name: str = "x") -> Tensor:
     if t.dtype in _PROMOTE_TO_FLOAT32 or not t.is_floating_point():
         t = t.to(torch.float32)
     return t
+
+
+def as_tensor(x: Any, *, name: str = "x") -> Tensor:
+    """``x`` as a tensor of its own dtype (network inputs, indices): tensors as they are,
+    numpy arrays converted once; refused as :func:`as_float_tensor` refuses them (not an
+    array, no dense data, a non-numeric or masked numpy array)."""
+    if isinstance(x, Tensor):
+        return check_dense(x, name=name)
+    if isinstance(x, np.ndarray):
+        return _from_numpy(x, name)
+    raise InputTypeError(
+        f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}. "
+        "Convert it with torch.as_tensor(...) or np.asarray(...)."
+    )
 
 
 def _count_nonfinite(t: Tensor) -> tuple[int, int]:
@@ -164,7 +263,37 @@ def check_matrix(x: Any, *, name: str = "x", min_samples: int = 2, finite: bool 
         )
     if finite:
         check_finite(t, name=name)
+        check_magnitude(t, name=name)
     return t
+
+
+_FLOAT64_MAGNITUDE_EXPONENT = 212
+"""float64 data are accepted when their largest magnitude lies in [2**-212, 2**212]."""
+
+
+def check_magnitude(t: Tensor, *, name: str = "x", top: float | None = None) -> Tensor:
+    """Refuse float64 data whose largest magnitude lies outside [2**-212, 2**212].
+
+    That is about 1.5e-64 to 6.6e63: beyond, fourth powers of the data (which CKA, HSIC and
+    the debiased estimators sum) over- or underflow float64, so :class:`NumericRangeError`
+    names the magnitude and asks for a rescale. All-zero data pass (other checks name
+    them). float32 data are accepted at any finite scale: the measures bring them into range
+    by exact powers of two (``subspaces.linalg.scaling``) or compute in float64. ``top``:
+    the largest magnitude of ``t``, if the caller has it (no pass over ``t`` then).
+    """
+    if t.dtype == torch.float32 or t.numel() == 0:
+        return t
+    if top is None:
+        low, high = torch.aminmax(t.detach())
+        top = max(-float(low), float(high))
+    limit = 2.0**_FLOAT64_MAGNITUDE_EXPONENT
+    if top == 0.0 or 1.0 / limit <= top <= limit:
+        return t
+    raise NumericRangeError(
+        f"{name} is {t.dtype} with largest magnitude {top:.3g}, outside the range subspaces "
+        f"supports for it ({1.0 / limit:.2g} to {limit:.2g}), where powers of the data "
+        f"overflow or underflow; rescale {name} (e.g. divide it by {top:.3g})."
+    )
 
 
 def check_same_device(*tensors: Tensor, names: Sequence[str]) -> None:
@@ -221,9 +350,9 @@ def check_paired(
 def check_labels(labels: Any, n: int, *, name: str = "labels", device: Any = None) -> Tensor:
     """Validate class labels: a 1-D integer array with ``n`` entries, as an int64 tensor."""
     if isinstance(labels, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(labels))
+        t = _from_numpy(labels, name)
     elif isinstance(labels, Tensor):
-        t = labels
+        t = check_dense(labels, name=name)
     else:
         raise InputTypeError(
             f"{name} must be a torch.Tensor or a numpy.ndarray of integers, got "
@@ -251,13 +380,38 @@ def check_labels(labels: Any, n: int, *, name: str = "labels", device: Any = Non
     return t.long()
 
 
-def check_positive_int(value: Any, *, name: str, minimum: int = 1) -> int:
-    """Validate an integer option such as ``k`` or ``n_anchors``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InputTypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r}).")
-    if value < minimum:
-        raise InvalidOptionError(f"{name} must be at least {minimum}, got {value}.")
+def _int_range(minimum: int, maximum: int | None) -> str:
+    return f"at least {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+
+
+def check_positive_int(
+    value: Any, *, name: str, minimum: int = 1, maximum: int | None = None
+) -> int:
+    """A size or count option (``k``, ``n_anchors``, ``chunk_size``...): an integer (Python or
+    numpy; never a bool, a float such as 2.5 or a string) in ``[minimum, maximum]``.
+
+    Raises :class:`InputTypeError` for a wrong type, :class:`InvalidOptionError` for a value
+    out of range; both name the option and its valid range.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(
+            f"{name} must be an integer, got {type(value).__name__} ({value!r}); pass an "
+            f"integer {_int_range(minimum, maximum)}."
+        )
+    if value < minimum or (maximum is not None and value > maximum):
+        what = f"at least {minimum}" if value < minimum else f"at most {maximum}"
+        raise InvalidOptionError(f"{name} must be {what}, got {value}.")
     return int(value)
+
+
+def check_optional_int(
+    value: Any, *, name: str, minimum: int = 1, maximum: int | None = None
+) -> int | None:
+    """A size option where ``None`` means automatic (``block_size``, ``n2``...): ``None``, or
+    an integer as :func:`check_positive_int`."""
+    if value is None:
+        return None
+    return check_positive_int(value, name=name, minimum=minimum, maximum=maximum)
 
 
 def check_optional_rtol(rtol: Any) -> float | None:
@@ -278,12 +432,13 @@ def check_not_constant(t: Tensor, *, name: str, measure: str) -> None:
 
 
 def check_flag(value: Any, *, name: str) -> bool:
-    """A boolean option: ``True`` or ``False`` (not 0/1, ``None`` or a string)."""
-    if not isinstance(value, bool):
+    """A boolean option: ``True`` or ``False``, or a numpy bool (not 0/1, ``None`` or a
+    string, which would be read by truth value)."""
+    if not isinstance(value, (bool, np.bool_)):
         raise InputTypeError(
             f"{name} must be True or False, got {value!r} of type {type(value).__name__}."
         )
-    return value
+    return bool(value)
 
 
 def check_label_range(labels: Tensor, num_classes: int, *, name: str = "labels") -> None:
@@ -301,9 +456,110 @@ def check_label_range(labels: Tensor, num_classes: int, *, name: str = "labels")
         )
 
 
+_SHOWN_CLASSES = 10  # empty classes named in an error
+
+
+def check_class_count(
+    labels: Tensor, num_classes: Any = None, *, name: str = "labels", allow_empty: bool = False
+) -> int:
+    """The number of classes C of validated ``labels`` (e.g. from :func:`check_labels`),
+    checked against the samples before anything is sized by it.
+
+    C is ``num_classes`` when given (every label must then lie in [0, C)), else
+    ``max(labels) + 1``; negative labels are refused either way (:class:`ShapeError`, as
+    :func:`check_label_range`). The check itself takes O(n) memory for n labels, whatever
+    values they hold.
+
+    * ``allow_empty=False``, for measures that need every class populated (class means,
+      prototypes): every class 0..C-1 must hold a sample, else :class:`TooFewSamplesError`
+      naming how many classes the labels imply, how many are populated and the first
+      empty ones. A C larger than n is therefore always refused.
+    * ``allow_empty=True``, for classifier heads and the like: empty classes are accepted,
+      but only up to a C given explicitly. An inferred C larger than n is refused as a
+      likely stray label (:class:`ShapeError`); pass ``num_classes`` to mean it. A
+      ``num_classes`` given explicitly is honoured: check the buffers it sizes with
+      :func:`check_fits_in_memory`.
+    """
+    n = labels.numel()
+    low, high = (int(v) for v in torch.aminmax(labels)) if n else (0, -1)
+    inferred = num_classes is None
+    c = high + 1 if inferred else check_positive_int(num_classes, name="num_classes")
+    if low < 0 or high >= c:
+        check_label_range(labels, max(c, 1), name=name)  # raises, naming the entries
+    if allow_empty:
+        if inferred and c > n:
+            raise ShapeError(
+                f"{name} imply {c} classes (max label {high}) but there are only {n} samples, "
+                f"so at least {c - n} classes would be empty: a stray label? Relabel the "
+                f"classes as 0..C-1, or pass num_classes={c} if they really are numbered up "
+                f"to {high}."
+            )
+        return c
+    present = torch.unique(labels)  # sized by n, never by C
+    populated = present.numel()
+    if populated < c:
+        # the first empty classes lie below populated + _SHOWN_CLASSES: no arange of length C
+        head = torch.arange(min(c, populated + _SHOWN_CLASSES), device=labels.device)
+        empty = head[~torch.isin(head, present)][:_SHOWN_CLASSES].tolist()
+        more = c - populated - len(empty)
+        listing = f"{empty} and {more} more" if more else f"{empty}"
+        source = f"max label {high}" if inferred else f"num_classes = {c}"
+        smaller = "" if inferred else ", pass a smaller num_classes"
+        raise TooFewSamplesError(
+            f"{name} imply {c} classes ({source}) but only {populated} of them have samples "
+            f"(empty: {listing}), and every class needs samples here; relabel the classes "
+            f"as 0..{max(populated - 1, 0)} (e.g. torch.unique({name}, return_inverse=True)"
+            f"[1]){smaller} or gather samples of the empty classes."
+        )
+    return c
+
+
+def _device_memory(device: torch.device) -> int | None:
+    """Total memory of ``device`` in bytes (physical memory for the CPU), or None if unknown."""
+    if device.type == "cpu":
+        try:
+            pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):  # not a POSIX system
+            return None
+        return pages * page_size if pages > 0 and page_size > 0 else None
+    if device.type == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return None
+
+
+def _format_bytes(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if value < 1000.0 or unit == "PB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        value /= 1000.0
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_fits_in_memory(
+    numel: int, *, dtype: torch.dtype, device: Any, name: str, value: Any, what: str
+) -> None:
+    """Refuse, before allocating, ``numel`` entries of ``dtype`` on ``device`` that the
+    option ``name = value`` asks for (``what`` describes them), when they exceed the
+    device's total memory: physical memory for the CPU, the GPU's memory for CUDA, no
+    bound where it is unknown. The option is honoured otherwise: this turns an absurd
+    value into an :class:`InvalidOptionError` instead of an allocator crash; it does not
+    promise that every allocation below the bound succeeds."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    total = _device_memory(dev)
+    nbytes = int(numel) * dtype.itemsize
+    if total is not None and nbytes > total:
+        raise InvalidOptionError(
+            f"{name}={value} needs {what} of {int(numel):,} {str(dtype).removeprefix('torch.')} "
+            f"entries ({_format_bytes(nbytes)}), more than the {_format_bytes(total)} of "
+            f"memory of {dev}; pass a smaller {name}."
+        )
+
+
 def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:
-    """Validate a string option against the accepted ``choices``."""
-    if value not in choices:
+    """A string option, one of ``choices`` (anything else, ``None`` and non-strings included,
+    is an :class:`InvalidOptionError` listing the choices)."""
+    if not isinstance(value, str) or value not in choices:
         listing = ", ".join(repr(c) for c in choices)
         raise InvalidOptionError(f"{name} must be one of {listing}; got {value!r}.")
     return str(value)
@@ -317,15 +573,120 @@ def check_scalar_in_range(
     high: float,
     low_open: bool = False,
     high_open: bool = False,
+    hint: str = "",
 ) -> float:
-    """Validate a real option lying in an interval, e.g. ``alpha`` in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise InputTypeError(f"{name} must be a real number, got {type(value).__name__}.")
-    v = float(value)
+    """A real option in an interval, e.g. ``alpha`` in [0, 1]: a Python or numpy number
+    (never a bool or a string), finite whatever the bounds (NaN and ±inf are refused).
+
+    Raises :class:`InputTypeError` for a wrong type, :class:`InvalidOptionError` for a value
+    outside the interval; both name the option and the interval, then ``hint``.
+    """
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    interval = f"{left}{low}, {high}{right}"
+    tail = f" {hint}" if hint else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.floating, np.integer)
+    ):
+        raise InputTypeError(
+            f"{name} must be a real number in {interval}, got {type(value).__name__} "
+            f"({value!r}).{tail}"
+        )
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float64
+        v = math.inf if value > 0 else -math.inf
     too_low = v <= low if low_open else v < low
     too_high = v >= high if high_open else v > high
-    if too_low or too_high or v != v:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        raise InvalidOptionError(f"{name} must lie in {left}{low}, {high}{right}, got {value}.")
+    if too_low or too_high or not math.isfinite(v):
+        raise InvalidOptionError(f"{name} must lie in {interval}, got {value}.{tail}")
     return v
+
+
+MAX_RATE = 1e6
+"""Upper bound of learning rates and weight decays: beyond, an optimiser step overflows the
+float32 parameters (and any value far below already diverges)."""
+
+
+def check_positive_real(
+    value: Any, *, name: str, allow_zero: bool = False, high: float = math.inf, hint: str = ""
+) -> float:
+    """A positive real option (bandwidths, temperatures, learning rates; with ``allow_zero``
+    penalties such as ``ridge``): finite, in (0, high) or [0, high)."""
+    return check_scalar_in_range(
+        value, name=name, low=0.0, high=high, low_open=not allow_zero, high_open=True, hint=hint
+    )
+
+
+def check_generator(value: Any, *, name: str = "generator") -> torch.Generator | None:
+    """A random source option: a ``torch.Generator`` or ``None`` (torch's global one)."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise InputTypeError(
+            f"{name} must be a torch.Generator or None, got {type(value).__name__} ({value!r}); "
+            f"for a seed pass {name}=torch.Generator().manual_seed(seed)."
+        )
+    return value
+
+
+_MAX_SEED = 2**63 - 1
+
+
+def check_seed(value: Any, *, name: str = "seed") -> int | torch.Generator | None:
+    """A seed option: an integer in [0, 2**63 - 1], a ``torch.Generator`` or ``None``."""
+    if value is None or isinstance(value, torch.Generator):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputTypeError(
+            f"{name} must be an integer in [0, 2**63 - 1], a torch.Generator or None, got "
+            f"{type(value).__name__} ({value!r})."
+        )
+    return check_positive_int(value, name=name, minimum=0, maximum=_MAX_SEED)
+
+
+def check_float_dtype(value: Any, *, name: str = "dtype", optional: bool = True) -> Any:
+    """A dtype option: a floating ``torch.dtype`` (or ``None`` when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        allowed = "a floating torch.dtype (e.g. torch.float32)" + (" or None" if optional else "")
+        raise InputTypeError(f"{name} must be {allowed}, got {value!r}.")
+    return value
+
+
+def check_device(value: Any, *, name: str = "device") -> torch.device | None:
+    """A device option: ``None``, a ``torch.device`` or a device string such as ``"cuda:0"``,
+    of a kind torch knows; the meta device is refused (it holds no data to compute on)."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, torch.device)):
+        raise InputTypeError(
+            f"{name} must be a torch.device, a device string or None, got "
+            f"{type(value).__name__} ({value!r})."
+        )
+    try:
+        device = torch.device(value)
+    except RuntimeError as exc:
+        raise InvalidOptionError(
+            f"{name}={value!r} is not a device torch knows (e.g. 'cpu', 'cuda:0')."
+        ) from exc
+    if device.type == "meta":
+        raise InvalidOptionError(
+            f"{name}='meta' holds no data; build on a real device (e.g. 'cpu', 'cuda')."
+        )
+    return device
+
+
+def check_positive_ints(
+    values: Any, *, name: str, minimum: int = 1, allow_empty: bool = False
+) -> tuple[int, ...]:
+    """A sequence-of-integers option (``ks``, ``hidden``): each checked as
+    :func:`check_positive_int`, named ``name[i]``."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InputTypeError(
+            f"{name} must be a sequence of integers (e.g. a tuple), got {type(values).__name__} "
+            f"({values!r})."
+        )
+    if not values and not allow_empty:
+        raise InvalidOptionError(f"{name} must hold at least one integer, got {values!r}.")
+    return tuple(
+        check_positive_int(v, name=f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)
+    )

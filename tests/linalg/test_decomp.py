@@ -7,15 +7,24 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subspaces._checks import InvalidOptionError, ShapeError
+from subspaces._checks import (
+    DegenerateInputError,
+    InvalidOptionError,
+    NumericRangeError,
+    ShapeError,
+)
 from subspaces.linalg.decomp import (
     default_rtol,
+    eigh,
+    eigvalsh,
     numerical_rank,
     psd_eigh,
     psd_inv_sqrt,
     psd_pinv,
     psd_range,
     psd_sqrt,
+    svd,
+    svdvals,
 )
 
 F64 = torch.float64
@@ -155,3 +164,48 @@ def test_rtol_outside_unit_interval_is_refused(rtol: float) -> None:
 def test_default_rtol_refuses_integer_dtype() -> None:
     with pytest.raises(InvalidOptionError, match="dtype must be a floating dtype"):
         default_rtol(3, torch.int64)
+
+
+_DECOMPOSITIONS = {
+    "eigh": lambda a: eigh(a)[0],
+    "eigvalsh": eigvalsh,
+    "svd": lambda a: svd(a)[1],
+    "svdvals": svdvals,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DECOMPOSITIONS))
+def test_a_matrix_with_overflowed_entries_is_a_numeric_range_error(name: str) -> None:
+    a = torch.eye(3)
+    a[0, 1] = a[1, 0] = float("inf")  # e.g. a float32 scatter of data near 1e20
+    with pytest.raises(NumericRangeError, match=r"2 infinite or NaN entries.*overflowed"):
+        _DECOMPOSITIONS[name](a)
+
+
+@pytest.mark.parametrize("name", sorted(_DECOMPOSITIONS))
+def test_no_convergence_is_retried_in_float64(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = getattr(torch.linalg, name)
+
+    def fails_in_float32(t: torch.Tensor, *args: object, **kwargs: object) -> object:
+        if t.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("linalg: the algorithm failed to converge")
+        return real(t, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, name, fails_in_float32)
+    a = (low_rank_psd(4, 4, seed=3) * 1e6).float()
+    got = _DECOMPOSITIONS[name](a)
+    assert got.dtype == torch.float32
+    want = real(a.double())[0] if name == "eigh" else real(a.double())
+    want = want[1] if name == "svd" else want
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=0.0)
+
+
+def test_no_convergence_even_in_float64_is_a_degenerate_input_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(t: torch.Tensor) -> torch.Tensor:
+        raise torch.linalg.LinAlgError("linalg.eigh: the algorithm failed to converge")
+
+    monkeypatch.setattr(torch.linalg, "eigh", never)
+    with pytest.raises(DegenerateInputError, match=r"eigh did not converge on the matrix"):
+        eigh(torch.eye(2))

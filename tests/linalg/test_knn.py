@@ -10,7 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subspaces._checks import DegenerateInputError, InvalidOptionError, ShapeError
+from subspaces._checks import (
+    DegenerateInputError,
+    InvalidOptionError,
+    NumericRangeError,
+    ShapeError,
+)
 from subspaces.linalg.knn import KNN_METRICS, KNNResult, _default_block_size, knn
 
 METRICS = list(KNN_METRICS)
@@ -169,6 +174,95 @@ def test_rerank_makes_small_distances_exact() -> None:
     torch.testing.assert_close(vals, ref_vals, rtol=1e-12, atol=0.0)
     fast_vals, _ = knn(x, 2, rerank=False)
     assert float((fast_vals[:, 0] / ref_vals[:, 0] - 1).abs().max()) > 1e-2
+
+
+# ---- float32 input gives the neighbours of the same numbers in float64 ------------------
+
+
+def _near_tie_case(case: str) -> torch.Tensor:
+    """float32 data whose neighbour gaps lie below the float32 screen's rounding."""
+    g = torch.Generator().manual_seed(5)
+    if case == "offset":  # cosines of rows within ~1e-6 of 1, gaps ~1e-9
+        return (torch.randn(300, 8, generator=g, dtype=torch.float64) + 1e3).float()
+    if case == "tight-clusters":  # 10 clusters of 40 points, spread 1e-4 around unit centres
+        centres = torch.randn(10, 32, generator=g, dtype=torch.float64).repeat_interleave(40, 0)
+        return (centres + 1e-4 * torch.randn(400, 32, generator=g, dtype=torch.float64)).float()
+    # rows at ~1e4 with unit spread: inner products ~1e8·d resolve to ~1e1 in float32
+    return (torch.randn(300, 16, generator=g, dtype=torch.float64) * 0.1 + 1e4).float()
+
+
+@pytest.mark.parametrize("block_size", [None, 7], ids=["one-block", "block7"])
+@pytest.mark.parametrize("case", ["offset", "tight-clusters", "large-norms"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_float32_gives_the_neighbours_of_the_same_numbers_in_float64(
+    metric: str, case: str, block_size: int | None
+) -> None:
+    # the float32 screen cannot order these neighbours; rows whose screen is not certified
+    # are searched again in float64, so the answer is that of the float64 input, bit for bit
+    x = _near_tie_case(case)
+    got = knn(x, 10, metric=metric, method="brute", block_size=block_size)
+    want = knn(x.double(), 10, metric=metric, method="brute", block_size=block_size)
+    assert torch.equal(got.indices, want.indices)
+    assert torch.equal(got.values, want.values)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_float64_input_is_exact_on_near_ties(metric: str) -> None:
+    # neighbour gaps of ~1e-9 are far above float64 rounding: the dense float64 reference
+    # (another summation order) gives the same lists
+    x = _near_tie_case("tight-clusters").double()
+    _, idx = knn(x, 10, metric=metric, method="brute")
+    assert torch.equal(idx, _brute(x, x, 10, metric, exclude_self=True)[1])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_float32_queries_against_a_reference_near_ties(metric: str) -> None:
+    x = _near_tie_case("offset")
+    queries, ref = x[:40], x[40:]
+    got = knn(queries, 10, reference=ref, metric=metric, method="brute", block_size=16)
+    want = knn(queries.double(), 10, reference=ref.double(), metric=metric, method="brute")
+    assert torch.equal(got.indices, want.indices)
+    assert torch.equal(got.values, want.values)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_reduced_precision_matmuls_keep_the_float64_neighbours(metric: str) -> None:
+    # with TF32 / bfloat16 matmuls allowed the screen's bound is that of the reduced
+    # precision: more queries take the float64 search, the answer does not change
+    x = _near_tie_case("offset")
+    want = knn(x.double(), 10, metric=metric, method="brute")
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        got = knn(x, 10, metric=metric, method="brute")
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    assert torch.equal(got.indices, want.indices)
+    assert torch.equal(got.values, want.values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    log_scale=st.integers(-30, 30),
+    offset=st.sampled_from([0.0, 1.0, -30.0, 1e2, 1e3, 1e4]),
+    spread=st.sampled_from([1.0, 1e-3]),
+    k=st.integers(1, 12),
+    metric=st.sampled_from(METRICS),
+)
+def test_float32_equals_float64_over_offsets_and_scales(
+    seed: int, log_scale: int, offset: float, spread: float, k: int, metric: str
+) -> None:
+    # clusters of varying tightness, shifted by `offset` and scaled by 10**log_scale: the
+    # float32 input has the float64 input's neighbours and values (the same numbers)
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(6, 5, generator=g, dtype=torch.float64).repeat_interleave(12, 0)
+    x = centres + spread * torch.randn(72, 5, generator=g, dtype=torch.float64) + offset
+    x = (x * 10.0**log_scale).float()
+    got = knn(x, k, metric=metric, method="brute", block_size=32)
+    want = knn(x.double(), k, metric=metric, method="brute", block_size=32)
+    assert torch.equal(got.indices, want.indices)
+    assert torch.equal(got.values, want.values)
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -538,3 +632,22 @@ def test_tree_equals_brute_force_property(
     g = torch.Generator().manual_seed(seed)
     x = torch.cat([x, x[torch.randint(0, 60, (n_dup,), generator=g)]])
     _same_result(knn(x, k, metric=metric, method="tree"), knn(x, k, metric=metric, method="brute"))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine", "inner_product"])
+@pytest.mark.parametrize("scale", [1e-30, 1e-25, 1e20, 1e30], ids=lambda s: f"{s:g}")
+def test_float32_at_extreme_scales_finds_the_same_neighbours(metric: str, scale: float) -> None:
+    # an exact power of two brings the data into range; values come back in the data's units
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(120, 6, generator=g, dtype=torch.float64)
+    ref = knn(x.float(), 4, metric=metric, method="brute")
+    got = knn((x * scale).float(), 4, metric=metric, method="brute")
+    truth = knn(x * scale, 4, metric=metric, method="brute")
+    assert torch.equal(got.indices, ref.indices)
+    torch.testing.assert_close(got.values, truth.values, rtol=1e-6, atol=0.0)
+
+
+def test_float64_beyond_the_supported_magnitudes_is_refused() -> None:
+    x = torch.randn(20, 3, dtype=torch.float64) * 1e200
+    with pytest.raises(NumericRangeError, match=r"largest magnitude .*rescale x"):
+        knn(x, 2, metric="sqeuclidean")

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from subspaces._checks import NonFiniteError, NumericRangeError
 from subspaces.linalg.moments import (
     MomentSums,
     accumulate_moments,
@@ -159,3 +160,57 @@ def test_about_origin_gives_raw_second_moments() -> None:
     s = MomentSums()
     accumulate_moments(s, x, about_origin=True)
     torch.testing.assert_close(s.sxx, x.T @ x)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-25, 1e20, 1e30, 1e38], ids=lambda s: f"{s:g}")
+def test_float32_chunks_at_extreme_scales_give_the_float64_moments(scale: float) -> None:
+    # each chunk is brought into range by a power of two before its float32 product
+    g = torch.Generator().manual_seed(6)
+    x64 = torch.randn(300, 5, generator=g, dtype=torch.float64) + 1
+    y64 = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    x, y = (x64 * scale / 8).float(), (y64 * scale / 8).float()
+    m = paired_moments(x, y, row_norms=True, chunk_size=64)
+    ref = _reference(x, y)
+    for name in ("cxx", "cyy", "cxy"):  # float32 products: ~1e-7 of the norm
+        assert float((getattr(m, name) - ref[name]).norm() / ref[name].norm()) < 1e-6
+    assert m.row_norms is not None
+    torch.testing.assert_close(m.row_norms.sq_xy, ref["sq_xy"], rtol=1e-9, atol=0.0)
+
+
+def test_batches_of_very_different_scales_merge_exactly() -> None:
+    # a batch at 1e-30 in column 0, then one at 1e30 in column 1: each entry of the scatter
+    # comes from one batch, so the small one must stay visible (not turn into NaN or 0)
+    g = torch.Generator().manual_seed(7)
+    x64 = torch.zeros(200, 2, dtype=torch.float64)
+    x64[:100, 0] = torch.randn(100, generator=g, dtype=torch.float64) * 1e-30
+    x64[100:, 1] = torch.randn(100, generator=g, dtype=torch.float64) * 1e30
+    state = MomentSums()
+    accumulate_moments(state, x64[:100].float())
+    accumulate_moments(state, x64[100:].float())
+    ref = _reference(x64.float(), x64.float())["cxx"]
+    torch.testing.assert_close(
+        centre_moments(state).cxx.diagonal(), ref.diagonal(), rtol=1e-6, atol=0.0
+    )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_refused_batch_leaves_the_state_unchanged(bad: float) -> None:
+    # the bad value sits in the second chunk: nothing of the first may have been added
+    x = torch.randn(20, 3)
+    state = MomentSums()
+    accumulate_moments(state, x)
+    before = {name: getattr(state, name).clone() for name in ("n", "sum_x", "sxx")}
+    batch = torch.randn(20, 3)
+    batch[15, 1] = bad
+    with pytest.raises(
+        NonFiniteError, match=r"x contains \d NaN and \d infinite entries out of 60"
+    ):
+        accumulate_moments(state, batch, chunk_size=8)
+    for name, value in before.items():
+        assert torch.equal(getattr(state, name), value), name
+
+
+def test_float64_data_whose_powers_overflow_are_refused() -> None:
+    x = torch.randn(10, 3, dtype=torch.float64) * 1e200
+    with pytest.raises(NumericRangeError, match=r"largest magnitude .*rescale x"):
+        accumulate_moments(MomentSums(), x)

@@ -41,3 +41,10 @@ def test_unit_rows_have_norm_one() -> None:
 def test_unit_rows_refuses_zero_rows() -> None:
     with pytest.raises(DegenerateInputError, match=r"t has 1 rows of zero norm \(shape \(2, 2\)\)"):
         unit_rows(torch.tensor([[0.0, 0.0], [1.0, 0.0]]), name="t")
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-25, 1e20, 1e30], ids=lambda s: f"{s:g}")
+def test_unit_rows_of_float32_at_extreme_scales_have_norm_one(scale: float) -> None:
+    t = (torch.tensor([[3.0, 4.0], [-1.0, 0.0]], dtype=torch.float64) * scale).float()
+    out = unit_rows(t, name="t")
+    torch.testing.assert_close(out, torch.tensor([[0.6, 0.8], [-1.0, 0.0]]))

@@ -1,4 +1,4 @@
-"""Exact k-nearest neighbours by blocked top-k, with float64 re-ranking.
+"""Exact k-nearest neighbours by blocked top-k, with certified float64 re-ranking.
 
 One kernel for every method that needs neighbours (mutual kNN alignment, CKNNA, Jaccard and
 rank similarity, TwoNN and MLE intrinsic dimension...). Queries are processed in row blocks:
@@ -7,25 +7,46 @@ matmul in the input's dtype (norms precomputed), ``torch.topk`` keeps a few more
 than asked for, and those candidates are re-scored exactly in float64 and sorted. Memory is
 O(block × m); nothing ``n × n`` is ever allocated. Work happens on the inputs' device.
 
-Why re-rank: in float32, ``||a||² + ||b||² − 2 a·b`` loses digits to cancellation when two
-points are close relative to their norms (the error is ~1e-7 · ||a||², not ~1e-7 · ||a − b||²),
-which misorders near neighbours and, worse for ratio estimators such as TwoNN, makes small
-distances inaccurate. The float32 scores are therefore only used to *screen* candidates: the
-``k + extra`` best are kept (``extra = 8 + k // 4``) and their distances recomputed in float64
-directly (``||a − b||²`` from the differences, cosine from float64 dot products and norms).
-For the Euclidean metrics the data are first centred (one copy of the reference), which
-leaves distances unchanged and removes the cancellation due to a common offset. The result is
-exact up to float64 rounding, unless more than ``extra`` points lie within float32 rounding
-of the k-th neighbour's screening score (for cosine: cosines equal to ~1e-7; pass float64
-input for clusters that tight), in which case the float32 screen decides which of those
-near-tied points are kept. ``rerank=False`` skips the re-scoring (faster, float32-exact).
+What "exact" means. The neighbours of a query are the k reference points with the
+smallest *reported value* (the float64 value below; the largest for ``inner_product``),
+ties going to the lower reference index. The reported value of a pair is computed in
+float64 from the data as given, by one fixed formula (``||a − b||²`` from the differences;
+``1 − a·b / sqrt(||a||² ||b||²)`` from float64 dot products and norms), so it depends only
+on the two rows' numbers: float32 input and its float64 copy (the same numbers) get the
+same neighbours and the same values (the same float64 arithmetic on the same numbers),
+and ``method="brute"`` and ``"tree"`` the same neighbours.
+
+Screen, re-rank, certify. In float32, ``||a||² + ||b||² − 2 a·b`` loses digits to
+cancellation when two points are close relative to their norms (the error is
+~1e-7 · ||a||², not ~1e-7 · ||a − b||²), which misorders near neighbours and, worse for
+ratio estimators such as TwoNN, makes small distances inaccurate. The input-dtype scores
+are therefore only used to *screen* candidates: the ``k + extra`` best are kept
+(``extra = 8 + k // 4``) and their values recomputed in float64 as above. The screen runs
+on rows moved to where float32 keeps the digits that decide the ranking: for the Euclidean
+metrics the data centred on the reference mean (distances are translation invariant; a
+common offset no longer cancels), for cosine the unit rows centred on the mean unit row,
+formed in float64 (``1 − cos = ||â − b̂||² / 2`` is translation invariant in the unit
+vectors, so rows that share a large offset are screened on how they differ, not on cosines
+equal to 7 digits). Each query is then *certified*: the best screening score left out,
+widened by a rigorous bound on the screen's rounding (the matmul's, Higham's
+``γ_d ||q|| ||r||`` for any summation order; the rounding of the stored rows and norms;
+underflow; TF32 or bfloat16 factors when ``torch.set_float32_matmul_precision`` or
+``torch.backends.cuda.matmul.allow_tf32`` allow them) and by the float64 re-scoring's own
+rounding, must lie strictly beyond the k-th reported value; then no point left out can
+reach or tie the k-th. A query that fails (neighbour gaps below the screen's resolution,
+as in tight clusters or float32 cosines of rows with a large common offset; exact ties
+beyond the margin; scores that overflow) is searched again in float64: its scores against
+every reference row are recomputed in float64 (reference chunk by chunk) and every point
+whose value could be the k-th or nearer, however many tie, is re-scored and sorted. The
+result is therefore exact in the sense above whatever the data; failing queries cost a
+float64 pass over the reference (none on ordinary data: Gaussian, ReLU or offset clouds of
+2,000 points, d = 8 to 768, k = 2 or 10, certified every query). ``rerank=False`` skips
+the re-scoring and the certificate (faster; values and order from the float32 screen).
 
 Ties are broken deterministically: among candidates with equal (float64) values, the lower
-reference index comes first. Exact ties at the screening boundary (e.g. a point duplicated
-more than ``k + extra`` times) are resolved by a stable sort of the affected rows, so lower
-indices also win there (this relies on duplicated rows getting bitwise-equal float32
-scores, as they do with the CPU BLAS we tested; if they did not, which of a large group of
-duplicates is reported would follow the float32 rounding, the values being equal anyway).
+reference index comes first; the certificate sends exact ties at the screening boundary
+(e.g. a point duplicated more than ``k + extra`` times) to the float64 search, which keeps
+every tied point, so lower indices win there too.
 
 Self-exclusion (``exclude_self=True``) removes query ``i``'s own row ``i`` from the reference
 *by index*, not by value, so a duplicate of a point is still reported as its neighbour at
@@ -101,6 +122,8 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
+from subspaces.linalg.decomp import eigh, eigvalsh
+from subspaces.linalg.scaling import ldexp, scale_exponent, unscale
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "KNN_METHODS", "KNN_METRICS", "KNNResult", "knn"]
 
@@ -117,6 +140,7 @@ KNN_METHODS: tuple[str, ...] = ("auto", "brute", "tree")
 """Search methods of :func:`knn`: automatic choice, blocked brute force, k-d tree."""
 
 _NORM_CHUNK = 4096
+_STORE_CHUNK = 1024  # rows per float64 chunk when forming the screen rows (stays in cache)
 _RERANK_ELEMENTS = 1 << 17  # gathered elements per re-ranking sub-block (~1 MiB float64)
 
 _EPS64 = float(torch.finfo(torch.float64).eps)
@@ -150,9 +174,9 @@ def _extra_candidates(k: int) -> int:
 def _row_sq_norms64(t: Tensor) -> Tensor:
     """Squared row norms in float64, chunked so no float64 copy of ``t`` is made."""
     out = torch.empty(t.shape[0], dtype=torch.float64, device=t.device)
-    for start in range(0, t.shape[0], _NORM_CHUNK):
-        chunk = t[start : start + _NORM_CHUNK].to(torch.float64)
-        out[start : start + chunk.shape[0]] = (chunk * chunk).sum(dim=1)
+    for start in range(0, t.shape[0], _STORE_CHUNK):
+        chunk = t[start : start + _STORE_CHUNK].to(torch.float64, copy=True)
+        out[start : start + chunk.shape[0]] = chunk.mul_(chunk).sum(dim=1)
     return out
 
 
@@ -176,37 +200,238 @@ def _default_block_size(
     return max(1, min(memory_budget // max(per_row, 1), 1 << 20))
 
 
-def _screen_scores(
-    q: Tensor,
-    ref: Tensor,
-    metric: str,
-    ref_sq: Tensor,
-    ref_inv_norm: Tensor | None,
-) -> Tensor:
-    """Block score matrix, larger is nearer, in the input dtype (one matmul).
+def _matmul_rounding(dtype: torch.dtype, device: torch.device) -> tuple[float, float]:
+    """``(u, delta)``: unit roundoff of arithmetic in ``dtype``, and the relative rounding of
+    each matmul factor beyond it.
 
-    Terms constant along a row (the query's own norm) are left out: they do not change the
-    ranking within the row.
+    ``delta`` is 0 unless float32 products may run on reduced-precision factors: TF32
+    (``2**-11``) with ``torch.set_float32_matmul_precision("high")`` or
+    ``torch.backends.cuda.matmul.allow_tf32`` on a CUDA device, bfloat16 (``2**-8``) with
+    ``"medium"``.
     """
-    dots = q @ ref.T
-    if metric in ("euclidean", "sqeuclidean"):
-        # -(||r||² - 2 q·r) = 2 q·r - ||r||²
-        return dots.mul_(2.0).sub_(ref_sq.to(dots.dtype)[None, :])
+    u = float(torch.finfo(dtype).eps) / 2.0
+    delta = 0.0
+    if dtype == torch.float32:
+        precision = torch.get_float32_matmul_precision()
+        if precision == "medium":
+            delta = 2.0**-8
+        elif precision == "high" or (
+            device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32
+        ):
+            delta = 2.0**-11
+    return u, delta
+
+
+def _screen_error(
+    q_norm: Tensor, r_max: float, d: int, dtype: torch.dtype, device: torch.device, metric: str
+) -> Tensor:
+    """Bound on the screen's error: ``|2 (s − σ)|`` for the distance metrics, whose score
+    ``s = q·r − ||r||² / 2`` (``||r||²`` from float64) estimates the squared distance as
+    ``||q||² − 2 s``; ``|s − σ|`` for ``inner_product`` (``s = q·r``). ``s`` as computed in
+    ``dtype``, ``σ`` its exact value for the stored vectors, for a query of norm ``q_norm``
+    and every reference row of norm at most ``r_max``.
+
+    The matmul: ``(3 delta + 2 gamma) ||q|| ||r||`` with ``gamma = (d + 2) u / (1 − (d + 2) u)``
+    (Higham's bound for any summation order, FMA or not; Cauchy–Schwarz on Σ|q_l r_l|); the
+    rounding of ``||r||² / 2`` to ``dtype`` and of the subtraction, doubled,
+    ``3 u (||q|| ||r|| + ||r||²)``;
+    underflow and flushed subnormals, ``(d + 4) tiny (1 + ||q|| + ||r||)²``. Infinite where
+    a score could overflow ``dtype`` (every such row then fails its certificate).
+    """
+    u, delta = _matmul_rounding(dtype, device)
+    info = torch.finfo(dtype)
+    gamma = (d + 2) * u / (1.0 - (d + 2) * u) if (d + 2) * u < 0.5 else torch.inf
+    qr = q_norm * r_max
+    dot = (3.0 * delta + 2.0 * gamma) * qr
+    under = (d + 4) * float(info.tiny) * (1.0 + q_norm + r_max).square()
+    if metric == "inner_product":
+        err = dot + under
+        size = qr
+    else:
+        err = 2.0 * dot + 3.0 * u * (qr + r_max * r_max) + (d + 2) * _EPS64 * r_max**2 + under
+        size = 2.0 * qr + r_max * r_max
+    return torch.where(size < float(info.max) / 8, err, torch.inf)
+
+
+def _value_bounds(
+    w_est: Tensor, err: Tensor, delta: Tensor, metric: str, d: int
+) -> tuple[Tensor, Tensor]:
+    """Bounds on the reported float64 value (:func:`_exact_values`) of distance metrics.
+
+    ``w_est``: a screen's estimate of the squared distance of the stored vectors in screen
+    space (centred rows; centred unit rows for ``cosine``), within ``err``; ``delta``: how
+    far the stored vectors' distance can lie from the data's (their rounding). The float64
+    re-scoring adds a relative ``(d + 8) eps64`` (absolute for ``cosine``, whose value
+    ``1 − cos = ||u − v||² / 2`` on unit vectors is computed from a cosine of magnitude
+    <= 1). NaN bounds (overflow) become −inf / +inf: such a point is always a candidate.
+    """
+    c64 = (d + 8) * _EPS64
+    lo_d = ((w_est - err).clamp(min=0.0).sqrt() - delta).clamp(min=0.0)
+    hi_d = (w_est + err).clamp(min=0.0).sqrt() + delta
+    if metric == "euclidean":
+        lo, hi = lo_d * (1.0 - c64), hi_d * (1.0 + c64)
+    elif metric == "sqeuclidean":
+        lo, hi = lo_d.square() * (1.0 - c64), hi_d.square() * (1.0 + c64)
+    else:
+        lo, hi = lo_d.square() / 2.0 - c64, hi_d.square() / 2.0 + c64
+    lo = torch.where(lo.isnan(), -torch.inf, lo)
+    hi = torch.where(hi.isnan(), torch.inf, hi)
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class _ScreenSpace:
+    """Where the screen's scores are computed: rows mapped so that float32 keeps the digits
+    that decide the ranking.
+
+    ``euclidean`` / ``sqeuclidean``: ``x − shift``, the reference's column mean (distances
+    are translation invariant; a common offset no longer costs digits to cancellation).
+    ``cosine``: ``x / ||x|| − shift``, formed in float64, ``shift`` the mean of the
+    reference's unit rows when its squared norm is at least 1/4 (else none: centring would
+    not tighten the bound): ``1 − cos(a, b) = ||â − b̂||² / 2`` is translation invariant in
+    the unit vectors, so data whose rows all point the same way (a large common offset)
+    are screened on their small differences, not on cosines that agree to 7 digits.
+    ``inner_product``: the rows as given.
+    """
+
+    metric: str
+    shift: Tensor | None
+
+    def to64(self, t: Tensor, raw_sq: Tensor) -> Tensor:
+        """Rows of ``t`` (squared norms ``raw_sq``, float64) in screen space, float64."""
+        g = t.to(torch.float64, copy=True)
+        if self.metric == "cosine":
+            g.div_(raw_sq.sqrt()[:, None])
+        if self.shift is not None:
+            g.sub_(self.shift)
+        return g
+
+    def stored(self, t: Tensor, raw_sq: Tensor) -> tuple[Tensor, Tensor]:
+        """``t`` in screen space in its own dtype (one copy) and the float64 squared norms
+        of the stored rows. Each stored coordinate is within ``3 u`` (relative, ``u`` the
+        dtype's unit roundoff) of its exact value: Euclidean ``t − shift`` and uncentred
+        unit rows ``t · ||t||⁻¹`` in the input dtype (the shift is representable there),
+        centred unit rows formed in float64 chunk by chunk, then rounded (in the dtype
+        their rounding would be relative to ``||t̂||``, not to the small ``||t̂ − shift||``).
+        """
+        if self.metric == "inner_product":
+            return t, raw_sq
+        if self.metric != "cosine":
+            assert self.shift is not None
+            out = t - self.shift.to(t.dtype)
+        elif self.shift is None:
+            out = t * raw_sq.rsqrt().to(t.dtype)[:, None]
+        else:
+            out = torch.empty_like(t)
+            for start in range(0, t.shape[0], _STORE_CHUNK):
+                stop = start + _STORE_CHUNK
+                out[start:stop] = self.to64(t[start:stop], raw_sq[start:stop])
+        return out, _row_sq_norms64(out)
+
+
+def _screen_space(ref: Tensor, metric: str, ref_raw_sq: Tensor) -> _ScreenSpace:
+    if metric == "inner_product":
+        return _ScreenSpace(metric, None)
+    if metric != "cosine":
+        # the mean rounded to the input dtype: rows near it are then centred exactly
+        return _ScreenSpace(metric, _column_mean64(ref).to(ref.dtype).to(torch.float64))
+    # the mean unit row only sets the shift (any one vector does): one matvec in the dtype
+    mean = (ref_raw_sq.rsqrt().to(ref.dtype) @ ref).to(torch.float64) / ref.shape[0]
+    if not bool(mean.isfinite().all()):  # norms beyond the dtype's range: in float64
+        mean = torch.zeros(ref.shape[1], dtype=torch.float64, device=ref.device)
+        for start in range(0, ref.shape[0], _NORM_CHUNK):
+            stop = start + _NORM_CHUNK
+            mean += ref_raw_sq[start:stop].rsqrt() @ ref[start:stop].to(torch.float64)
+        mean /= ref.shape[0]
+    return _ScreenSpace(metric, mean if float(mean @ mean) >= 0.25 else None)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A blocked search's data, prepared once: the rows as given (for the float64
+    re-scoring) with their float64 squared norms, and the rows in screen space, stored in
+    the input dtype, with the float64 squared norms of the stored rows."""
+
+    metric: str
+    space: _ScreenSpace
+    queries: Tensor
+    ref: Tensor
+    q_raw_sq: Tensor
+    ref_raw_sq: Tensor
+    q_screen: Tensor
+    ref_screen: Tensor
+    q_sq: Tensor
+    ref_sq: Tensor
+
+
+def _prepare(
+    queries: Tensor, ref: Tensor, metric: str, *, ref_raw_sq: Tensor | None = None
+) -> _Prepared:
+    """Norms, screen space and stored screen rows (``ref_raw_sq``: the reference's float64
+    squared norms, if the caller has them)."""
+    same = queries is ref
+    if ref_raw_sq is None:
+        ref_raw_sq = _row_sq_norms64(ref)
+    q_raw_sq = ref_raw_sq if same else _row_sq_norms64(queries)
     if metric == "cosine":
-        assert ref_inv_norm is not None
-        return dots.mul_(ref_inv_norm.to(dots.dtype)[None, :])
-    return dots
+        _check_cosine_norms(ref_raw_sq, q_raw_sq)
+    space = _screen_space(ref, metric, ref_raw_sq)
+    ref_screen, ref_sq = space.stored(ref, ref_raw_sq)
+    q_screen, q_sq = (ref_screen, ref_sq) if same else space.stored(queries, q_raw_sq)
+    return _Prepared(
+        metric, space, queries, ref, q_raw_sq, ref_raw_sq, q_screen, ref_screen, q_sq, ref_sq
+    )
+
+
+def _key_bounds(
+    scores: Tensor,
+    q_sq: Tensor,
+    r_max: float,
+    d: int,
+    metric: str,
+    dtype: torch.dtype,
+    raw_scale: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Lower and upper bounds on the sort key (the reported float64 value; its negative for
+    ``inner_product``) of every point with screen score ``scores`` (rows: queries).
+
+    ``q_sq``: the queries' squared norms in screen space (float64, of the stored vectors);
+    ``r_max``: the largest stored reference norm; ``raw_scale``: ``||q|| · max ||r||`` of
+    the data as given (the float64 rounding of an inner product).
+    """
+    s = scores.to(torch.float64)
+    q_norm = q_sq.sqrt()
+    err = _screen_error(q_norm, r_max, d, dtype, scores.device, metric)[:, None]
+    if metric == "inner_product":
+        e = err + (d + 8) * _EPS64 * raw_scale[:, None]
+        return -(s + e), -(s - e)
+    u = float(torch.finfo(dtype).eps) / 2.0
+    delta = 3.0 * u * (q_norm + r_max)  # the stored rows' rounding (:meth:`_ScreenSpace.stored`)
+    if metric == "cosine":
+        delta = delta + 4.0 * (d + 6) * _EPS64
+    return _value_bounds(q_sq[:, None] - 2.0 * s, err, delta[:, None], metric, d)
+
+
+def _screen_scores(q: Tensor, ref: Tensor, metric: str, ref_half_sq: Tensor) -> Tensor:
+    """Block score matrix, larger is nearer, in the input dtype (one matmul), on rows in
+    screen space: ``q·r − ||r||² / 2`` (= ``(||q||² − ||q − r||²) / 2``; the row constant
+    is left out) for the distance metrics (``ref_half_sq``: ``||r||² / 2`` in the input
+    dtype), ``q·r`` for ``inner_product``."""
+    dots = q @ ref.T
+    if metric == "inner_product":
+        return dots
+    return dots.sub_(ref_half_sq[None, :])
 
 
 def _fast_values(scores: Tensor, metric: str, q_sq: Tensor) -> Tensor:
     """Turn screening scores into the reported values, in float64 (``rerank=False``)."""
     s = scores.to(torch.float64)
-    if metric in ("euclidean", "sqeuclidean"):
-        sq = (q_sq[:, None] - s).clamp_(min=0.0)
-        return sq.sqrt_() if metric == "euclidean" else sq
-    if metric == "cosine":  # the screen already holds the cosine of the normalised query
-        return (1.0 - s).clamp_(0.0, 2.0)
-    return s
+    if metric == "inner_product":
+        return s
+    sq = (q_sq[:, None] - 2.0 * s).clamp_(min=0.0)
+    if metric == "cosine":  # ||â − b̂||² / 2 = 1 − cos
+        return sq.mul_(0.5).clamp_(max=2.0)
+    return sq.sqrt_() if metric == "euclidean" else sq
 
 
 def _exact_values(
@@ -219,6 +444,7 @@ def _exact_values(
 ) -> Tensor:
     """Float64 values of the candidates ``idx`` (b, c) for the queries ``q`` (b, d).
 
+    ``q_sq`` / ``ref_sq``: float64 squared norms of the data as given (used by ``cosine``).
     Processed in sub-blocks of ~2**17 gathered elements so that the float64 copies stay
     small and hot in cache (larger sub-blocks were 2-5× slower on CPU).
     """
@@ -263,6 +489,72 @@ def _order(values: Tensor, idx: Tensor, *, descending: bool) -> tuple[Tensor, Te
     return vals, idx_sorted.gather(1, perm)
 
 
+def _float64_search(
+    rows: Tensor,
+    queries: Tensor,
+    ref: Tensor,
+    k: int,
+    *,
+    metric: str,
+    space: _ScreenSpace,
+    exclude_self: bool,
+    q_raw_sq: Tensor,
+    ref_raw_sq: Tensor,
+    memory_budget: int,
+) -> tuple[Tensor, Tensor]:
+    """Exact top-k of the queries ``rows`` whose float32 screen was not certified.
+
+    Their scores against every reference row are recomputed in float64 (in screen space,
+    reference chunk by chunk, nothing of size ``m × d`` in float64); every point whose key
+    could be at most the k-th smallest upper bound (:func:`_key_bounds` at float64
+    precision) is a candidate, however many tie; the candidates are re-scored by
+    :func:`_exact_values` and sorted, ties by lower index. ``queries`` / ``ref``: the data
+    as given; ``q_raw_sq`` (of the ``rows``) / ``ref_raw_sq``: their float64 squared norms.
+    """
+    m, d = ref.shape
+    descending = metric == "inner_product"
+    group = max(1, memory_budget // (24 * m))
+    out_vals = torch.empty(rows.shape[0], k, dtype=torch.float64, device=ref.device)
+    out_idx = torch.empty(rows.shape[0], k, dtype=torch.long, device=ref.device)
+    for lo_row in range(0, rows.shape[0], group):
+        ids = rows[lo_row : lo_row + group]
+        f = ids.shape[0]
+        q_rows = queries.index_select(0, ids)
+        q_sq_raw = q_raw_sq[lo_row : lo_row + group]
+        q64 = space.to64(q_rows, q_sq_raw)
+        q_sq = (q64 * q64).sum(dim=1)
+        scores = torch.empty(f, m, dtype=torch.float64, device=ref.device)
+        r_max_sq = 0.0
+        for start in range(0, m, _NORM_CHUNK):
+            stop = min(start + _NORM_CHUNK, m)
+            r64 = space.to64(ref[start:stop], ref_raw_sq[start:stop])
+            r_sq = (r64 * r64).sum(dim=1)
+            r_max_sq = max(r_max_sq, float(r_sq.max()))
+            dots = q64 @ r64.T
+            scores[:, start:stop] = dots if descending else dots.sub_(0.5 * r_sq[None, :])
+        raw_scale = (q_sq_raw * float(ref_raw_sq.max())).sqrt() if descending else q_sq
+        lo, hi = _key_bounds(scores, q_sq, r_max_sq**0.5, d, metric, torch.float64, raw_scale)
+        del scores
+        if exclude_self:
+            own = torch.arange(f, device=ref.device)
+            lo[own, ids] = torch.inf
+            hi[own, ids] = torch.inf
+        hi_k = hi.kthvalue(k, dim=1).values
+        candidate = lo <= hi_k[:, None]
+        if exclude_self:
+            candidate[own, ids] = False
+        n_cand = min(int(candidate.sum(dim=1).max()) + int(exclude_self), m)
+        cand = lo.topk(max(n_cand, k), dim=1, largest=False).indices
+        del lo, hi, candidate
+        vals = _exact_values(q_rows, ref, cand, metric, q_sq_raw, ref_raw_sq)
+        if exclude_self:
+            vals.masked_fill_(cand == ids[:, None], -torch.inf if descending else torch.inf)
+        vals, cand = _order(vals, cand, descending=descending)
+        out_vals[lo_row : lo_row + f] = vals[:, :k]
+        out_idx[lo_row : lo_row + f] = cand[:, :k]
+    return out_vals, out_idx
+
+
 def _knn_blocked(
     queries: Tensor,
     ref: Tensor,
@@ -273,10 +565,26 @@ def _knn_blocked(
     rerank: bool,
     block_size: int | None,
     memory_budget: int,
+    prepared: _Prepared | None = None,
+    rows: Tensor | None = None,
 ) -> KNNResult:
-    """The kernel behind :func:`knn`; inputs already validated."""
-    n_q = queries.shape[0]
+    """The kernel behind :func:`knn`; inputs already validated.
+
+    Screen in the input dtype on rows in screen space (:class:`_ScreenSpace`), keep
+    ``k + extra`` candidates, re-score them in float64 and sort; then certify each query:
+    the best score left out must be too low, by the screen's rounding bound
+    (:func:`_key_bounds`), for its point to reach or tie the k-th value. Queries that
+    fail (near ties below the screen's resolution, exact ties beyond the margin, scores
+    that overflow) are searched again in float64 (:func:`_float64_search`).
+
+    ``prepared``: :func:`_prepare` of these ``queries``, ``ref`` and ``metric``, if the
+    caller has it. ``rows``: search only these query rows (int64 indices; the result's
+    rows follow them).
+    """
+    p = prepared if prepared is not None else _prepare(queries, ref, metric)
+    d = ref.shape[1]
     m = ref.shape[0]
+    n_q = queries.shape[0] if rows is None else rows.shape[0]
     available = m - 1 if exclude_self else m
     n_cand = min(available, k + _extra_candidates(k)) if rerank else k
     if block_size is None:
@@ -284,34 +592,29 @@ def _knn_blocked(
             m, itemsize=ref.element_size(), memory_budget=memory_budget
         )
     device = queries.device
-    exact_queries, exact_ref = queries, ref  # re-scored from the data as given
-    if metric in ("euclidean", "sqeuclidean"):
-        # distances are translation invariant: centre (one copy) so that a common offset does
-        # not swamp the float32 screen with cancellation error
-        centre = _column_mean64(ref).to(ref.dtype)
-        same = queries is ref
-        ref = ref - centre
-        queries = ref if same else queries - centre
-    ref_sq = _row_sq_norms64(ref)
-    q_sq_all = ref_sq if queries is ref else _row_sq_norms64(queries)
-    ref_inv_norm: Tensor | None = None
-    if metric == "cosine":
-        _check_cosine_norms(ref_sq, q_sq_all)
-        ref_inv_norm = ref_sq.rsqrt()
+    ref_half_sq = (0.5 * p.ref_sq).to(ref.dtype)
+    r_max = float(p.ref_sq.max()) ** 0.5
+    raw_r_max = float(p.ref_raw_sq.max()) ** 0.5
     descending = metric == "inner_product"
+    certify = rerank and n_cand < available
     out_vals = torch.empty(n_q, k, dtype=torch.float64, device=device)
     out_idx = torch.empty(n_q, k, dtype=torch.long, device=device)
     for start in range(0, n_q, block_size):
         stop = min(start + block_size, n_q)
-        q = queries[start:stop]
-        q_sq = q_sq_all[start:stop]
-        q_screen = q * q_sq.rsqrt().to(q.dtype)[:, None] if metric == "cosine" else q
-        scores = _screen_scores(q_screen, ref, metric, ref_sq, ref_inv_norm)
+        if rows is None:
+            ids = torch.arange(start, stop, device=device)
+            q_screen, q_sq = p.q_screen[start:stop], p.q_sq[start:stop]
+            q_exact, q_raw_sq = p.queries[start:stop], p.q_raw_sq[start:stop]
+        else:
+            ids = rows[start:stop]
+            q_screen, q_sq = p.q_screen[ids], p.q_sq[ids]
+            q_exact, q_raw_sq = p.queries[ids], p.q_raw_sq[ids]
+        scores = _screen_scores(q_screen, p.ref_screen, metric, ref_half_sq)
         if exclude_self:
-            rows = torch.arange(stop - start, device=device)
-            scores[rows, rows + start] = -torch.inf
+            scores[torch.arange(stop - start, device=device), ids] = -torch.inf
         n_take = n_cand + 1 if n_cand < available else n_cand
         top_vals, top_idx = torch.topk(scores, n_take, dim=1, largest=True, sorted=True)
+        left_out = top_vals[:, n_cand] if n_take > n_cand else None
         if n_take > n_cand:
             # exact ties straddling the screening boundary: a stable sort keeps lower indices
             tied = top_vals[:, n_cand - 1] == top_vals[:, n_cand]
@@ -321,15 +624,34 @@ def _knn_blocked(
                 top_vals[tied_rows] = full.values[:, :n_take]
                 top_idx[tied_rows] = full.indices[:, :n_take]
             top_vals, top_idx = top_vals[:, :n_cand], top_idx[:, :n_cand]
+        del scores
         if rerank:
-            vals = _exact_values(
-                exact_queries[start:stop], exact_ref, top_idx, metric, q_sq, ref_sq
-            )
+            vals = _exact_values(q_exact, p.ref, top_idx, metric, q_raw_sq, p.ref_raw_sq)
         else:
             vals = _fast_values(top_vals, metric, q_sq)
         vals, idx = _order(vals, top_idx, descending=descending)
         out_vals[start:stop] = vals[:, :k]
         out_idx[start:stop] = idx[:, :k]
+        if not certify or left_out is None:
+            continue
+        raw_scale = (q_raw_sq.sqrt() * raw_r_max) if descending else q_sq
+        lo, _ = _key_bounds(left_out[:, None], q_sq, r_max, d, metric, ref.dtype, raw_scale)
+        kth = vals[:, k - 1]
+        open_rows = (~(lo[:, 0] > (-kth if descending else kth))).nonzero().squeeze(1)
+        if open_rows.numel():
+            redo = ids[open_rows]
+            out_vals[open_rows + start], out_idx[open_rows + start] = _float64_search(
+                redo,
+                p.queries,
+                p.ref,
+                k,
+                metric=metric,
+                space=p.space,
+                exclude_self=exclude_self,
+                q_raw_sq=p.q_raw_sq[redo],
+                ref_raw_sq=p.ref_raw_sq,
+                memory_budget=memory_budget,
+            )
     return KNNResult(out_vals, out_idx)
 
 
@@ -401,7 +723,7 @@ def _probe_rank(ref: Tensor, metric: str) -> int:
     g = _geometry64(raw, metric)
     floor = _storage_eps2(ref) * float((g * g).sum())
     g = g - g.mean(dim=0)
-    return _numerical_rank(torch.linalg.eigvalsh(g @ g.T), ref.shape[1], noise_floor=floor)
+    return _numerical_rank(eigvalsh(g @ g.T), ref.shape[1], noise_floor=floor)
 
 
 def _fit_subspace(queries: Tensor, ref: Tensor, metric: str) -> _Subspace:
@@ -427,7 +749,7 @@ def _fit_subspace(queries: Tensor, ref: Tensor, metric: str) -> _Subspace:
             g = g - centre
             scatter.addmm_(g.T, g)
             max_geometry = max(max_geometry, float((g * g).sum(dim=1).max().sqrt()))
-    eigenvalues, vectors = torch.linalg.eigh(scatter)
+    eigenvalues, vectors = eigh(scatter)
     floor = _storage_eps2(ref) * sum_sq
     r = max(_numerical_rank(eigenvalues, d, noise_floor=floor), 1)
     basis = vectors[:, -r:].flip(1).contiguous()
@@ -717,8 +1039,11 @@ def knn(
     Queries are processed in blocks of ``block_size`` rows; each block costs one matmul and
     O(block × m) memory (``m`` reference rows). The float32 (or input-dtype) scores screen
     ``k + 8 + k // 4`` candidates whose values are then recomputed exactly in float64 and
-    sorted (``rerank=True``, see the module docstring); ties go to the lower index.
-    Works on the inputs' device.
+    sorted (``rerank=True``, see the module docstring); ties go to the lower index. Each
+    query's screen is certified against its rounding bound, and a query it cannot
+    certify (near ties below float32 resolution) is searched again in float64, so the
+    neighbours are those of the float64 values whatever the data: float32 input gives the
+    neighbours and values of the same numbers in float64. Works on the inputs' device.
 
     ``method="tree"`` instead projects the data onto their principal coordinates (an
     isometry for data of low numerical rank ``r``) and searches a k-d tree there, about
@@ -740,8 +1065,9 @@ def knn(
             duplicates of a point are still found). Default: ``True`` when ``reference`` is
             not given, ``False`` otherwise; ``True`` with a ``reference`` requires as many
             queries as reference rows (query ``i`` is reference row ``i``).
-        rerank: recompute the candidates' values in float64 (default). ``False`` returns the
-            screening values (float32 arithmetic on float32 input), slightly faster.
+        rerank: recompute the candidates' values in float64 and certify the screen
+            (default). ``False`` returns the screening values and order (float32 arithmetic
+            on float32 input, uncertified: near ties may be misordered), slightly faster.
         block_size: query rows per block; default: as many as fit ``memory_budget`` bytes.
         memory_budget: bytes of working memory per block when ``block_size`` is not given
             (brute force only).
@@ -803,9 +1129,16 @@ def knn(
             f"method='tree' supports metric 'euclidean', 'sqeuclidean' or 'cosine', got "
             f"metric={metric_name!r}; use method='brute' (or 'auto') for it."
         )
+    # an exact power of two brings data at extreme scales into range (float32 squares of
+    # 1e20 overflow, of 1e-25 underflow); the neighbours are unchanged, the values scaled back
+    e = scale_exponent(queries, ref)
+    if e:
+        same = ref is queries
+        queries = ldexp(queries, -e)
+        ref = queries if same else ldexp(ref, -e)
     how, subspace = _select_method(queries, ref, metric_name, how, k)
     if how == "tree":
-        return _knn_tree(
+        result = _knn_tree(
             queries,
             ref,
             k,
@@ -814,13 +1147,20 @@ def knn(
             block_size=block_size,
             subspace=subspace,
         )
-    return _knn_blocked(
-        queries,
-        ref,
-        k,
-        metric=metric_name,
-        exclude_self=bool(exclude_self),
-        rerank=rerank,
-        block_size=block_size,
-        memory_budget=memory_budget,
-    )
+    else:
+        result = _knn_blocked(
+            queries,
+            ref,
+            k,
+            metric=metric_name,
+            exclude_self=bool(exclude_self),
+            rerank=rerank,
+            block_size=block_size,
+            memory_budget=memory_budget,
+        )
+    power = {"euclidean": 1, "sqeuclidean": 2, "inner_product": 2}.get(metric_name, 0)
+    if not (e and power):
+        return result
+    what = {"euclidean": "the distances", "sqeuclidean": "the squared distances"}
+    values = unscale(result.values, power * e, name="x", what=what.get(metric_name, "the dots"))
+    return KNNResult(values, result.indices)

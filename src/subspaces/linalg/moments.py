@@ -25,12 +25,29 @@ share one code path.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+from subspaces._checks import (
+    DeviceMismatchError,
+    InputTypeError,
+    InvalidOptionError,
+    ShapeError,
+    TooFewSamplesError,
+    check_dense,
+    check_finite,
+    check_flag,
+    check_magnitude,
+    check_matrix,
+    check_paired,
+    check_positive_int,
+)
+from subspaces.linalg.scaling import ldexp, magnitude_exponent, max_abs
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -149,17 +166,100 @@ def _get(state: Any, name: str) -> Tensor:
     return cast(Tensor, getattr(state, name))
 
 
-def _raw_product(xc: Tensor, sx: Tensor, mx: Tensor, yc: Tensor, sy: Tensor, my: Tensor) -> Tensor:
+def _check_state(state: Any, *, name: str = "state") -> Any:
+    """Refuse (:class:`InputTypeError`) an object that is not a moment state."""
+    missing = [attr for attr in MOMENT_STATES if not isinstance(getattr(state, attr, None), Tensor)]
+    if missing:
+        raise InputTypeError(
+            f"{name} must be a moment state (a MomentSums or a MomentsMetric, with the tensor "
+            f"attributes of MOMENT_STATES), got {type(state).__name__} without {missing[0]!r}."
+        )
+    return state
+
+
+def _check_width(state: Any, attr: str, t: Tensor, name: str) -> None:
+    """``t`` must have the width and device of the sums ``state`` already holds."""
+    held = _get(state, attr)
+    if held.numel() and t.shape[-1] != held.shape[0]:
+        raise ShapeError(
+            f"{name} has {t.shape[-1]} features but the state holds sums of {held.shape[0]}; "
+            "every batch must come from the same representation."
+        )
+    if held.numel() and t.device != held.device:
+        raise DeviceMismatchError(
+            f"{name} is on {t.device} but the state is on {held.device}; move it with .to()."
+        )
+
+
+def check_moments(
+    m: Any, *, what: str, needs: tuple[str, ...] = ("cxx", "cyy", "cxy", "mean_y")
+) -> CentredMoments:
+    """Refuse an ``m`` that is not a :class:`CentredMoments` (:class:`InputTypeError`) or
+    lacks a field of ``needs`` that ``what`` (the measure, for the message) uses, having been
+    accumulated without it (:class:`InvalidOptionError`)."""
+    if not isinstance(m, CentredMoments):
+        raise InputTypeError(
+            f"m must be CentredMoments (from subspaces.linalg.paired_moments or a streaming "
+            f"class's moments()), got {type(m).__name__}."
+        )
+    lacking = [part for part in needs if getattr(m, part) is None]
+    if lacking:
+        parts = "the self and cross moments of x and y" if len(needs) > 1 else "the scatter of x"
+        raise InvalidOptionError(
+            f"m has no {lacking[0]}, which {what} uses: the measures from moments need {parts} "
+            "(accumulate them with self_terms=True, cross=True, as paired_moments(x, y) does)."
+        )
+    return m
+
+
+def _raw_product(
+    xc: Tensor, sx: Tensor, mx: Tensor, yc: Tensor, sy: Tensor, my: Tensor, scale: int = 0
+) -> Tensor:
     """Σ_i (x_i - s)(y_i - t)^T over a chunk in float64, from the product of centred data.
 
     ``xc = x - m̂x`` with m̂x the chunk mean rounded to the data's dtype, ``sx = Σ xc``
     (float64, nearly zero) and ``mx = m̂x - s`` in float64 (likewise for y); then
     ``Σ (x - s)(y - t)^T = xc^T yc + mx sy^T + sx my^T + m mx my^T``, the rank-one terms
-    in float64.
+    in float64. ``xc``, ``yc`` may have been divided by powers of two whose exponents add
+    up to ``scale`` (``sx``, ``mx``, ``sy``, ``my`` are in the data's units): the float64
+    product is multiplied back by ``2**scale``, exactly.
     """
-    product = (xc.T @ yc).to(torch.float64)
+    product = ldexp((xc.T @ yc).to(torch.float64), scale)
     product += torch.outer(mx, sy) + torch.outer(sx, my) + xc.shape[0] * torch.outer(mx, my)
     return product
+
+
+def _chunk_exponents(t: Tensor, chunk_size: int, name: str) -> list[int]:
+    """For each chunk of ``chunk_size`` rows of ``t``, the power of two that brings it into
+    range (:func:`~subspaces.linalg.scaling.scale_exponent`: 0 for ordinary data).
+
+    One pass over ``t``, which also refuses what :func:`~subspaces._checks.check_matrix`
+    refuses at the doors (non-finite entries, float64 beyond the supported magnitudes), so
+    that nothing is added to a state before the whole batch is known to be valid.
+    """
+    tops = [max_abs(t[start : start + chunk_size]) for start in range(0, t.shape[0], chunk_size)]
+    if not all(math.isfinite(top) for top in tops):
+        check_finite(t, name=name)  # raises, counting the NaN and infinite entries
+    check_magnitude(t, name=name, top=max(tops, default=0.0))
+    return [magnitude_exponent(top, t.dtype) for top in tops]
+
+
+def _centred_chunk(rows: Tensor, shift: Tensor, e: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A chunk centred on its own mean, in its dtype, divided by ``2**e``.
+
+    Returns ``(xc, sx, mx, total)``: ``xc = (rows - m̂) · 2**-e`` (``e`` from
+    :func:`_chunk_exponents`, 0 for ordinary data, so that float32 products neither overflow
+    nor underflow at extreme scales), and in float64 in the data's units
+    ``sx = Σ (rows - m̂)``, ``mx = m̂ - shift`` and the chunk's column sum about ``shift``,
+    ``total = m · mx + sx``.
+    """
+    scaled = ldexp(rows, -e)
+    mean = scaled.mean(0)  # any point near the mean will do: sx below makes it exact
+    xc = scaled - mean
+    # xc is centred: a float32 sum is exact enough
+    sx = ldexp(xc.sum(0).to(torch.float64), e)
+    mx = ldexp(mean.to(torch.float64), e) - shift
+    return xc, sx, mx, rows.shape[0] * mx + sx
 
 
 def accumulate_moments(
@@ -184,12 +284,33 @@ def accumulate_moments(
         about_origin: on a fresh state, take sums about 0 instead of the first chunk's
             mean, so that ``state.sxx`` is the raw second moment (uncentred measures).
         chunk_size: rows per product.
+
+    Input that :func:`~subspaces._checks.check_matrix` refuses (NaN or infinite entries,
+    float64 beyond the supported magnitudes...) raises before ``state`` is changed.
     """
+    _check_state(state)
+    # finite values are checked with the chunks' scales below, in the same pass
+    if y is None:
+        x = check_matrix(x, name="x", min_samples=0, finite=False)
+    else:
+        x, y = check_paired(x, y, min_samples=0, finite=False)
+        _check_width(state, "sum_y", y, "y")
+    _check_width(state, "sum_x", x, "x")
+    for flag, flag_name in (
+        (self_terms, "self_terms"),
+        (cross, "cross"),
+        (row_norms, "row_norms"),
+        (about_origin, "about_origin"),
+    ):
+        check_flag(flag, name=flag_name)
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     m = x.shape[0]
     if m == 0:
         return
     if row_norms and y is None:
-        raise ValueError("row-norm sums need paired data y")
+        raise InvalidOptionError("row_norms=True needs paired data y (row-norm sums of x and y).")
+    x_exponents = _chunk_exponents(x, chunk_size, "x")
+    y_exponents = _chunk_exponents(y, chunk_size, "y") if y is not None else []
     f64 = torch.float64
     if _get(state, "shift_x").numel() == 0:
         first = slice(0, chunk_size)
@@ -198,27 +319,22 @@ def accumulate_moments(
             state.shift_y = _shift_for(y[first], about_origin)
     shift_x, shift_y = _get(state, "shift_x"), _get(state, "shift_y")
     _add(state, "n", torch.tensor(float(m), dtype=f64, device=x.device))
-    for start in range(0, m, chunk_size):
+    for i, start in enumerate(range(0, m, chunk_size)):
         xb = x[start : start + chunk_size]
-        mx = xb.mean(0)  # any point near the mean will do: sx below makes it exact
-        xc = xb - mx
-        sx, mx64 = (
-            xc.sum(0).to(f64),
-            mx.to(f64) - shift_x,
-        )  # xc is centred: a float32 sum is exact enough
-        _add(state, "sum_x", xb.shape[0] * mx64 + sx)
+        ex = x_exponents[i]
+        xc, sx, mx64, total_x = _centred_chunk(xb, shift_x, ex)
+        _add(state, "sum_x", total_x)
         if self_terms:
-            _add(state, "sxx", _raw_product(xc, sx, mx64, xc, sx, mx64))
+            _add(state, "sxx", _raw_product(xc, sx, mx64, xc, sx, mx64, 2 * ex))
         if y is not None:
             yb = y[start : start + chunk_size]
-            my = yb.mean(0)
-            yc = yb - my
-            sy, my64 = yc.sum(0).to(f64), my.to(f64) - shift_y
-            _add(state, "sum_y", yb.shape[0] * my64 + sy)
+            ey = y_exponents[i]
+            yc, sy, my64, total_y = _centred_chunk(yb, shift_y, ey)
+            _add(state, "sum_y", total_y)
             if self_terms:
-                _add(state, "syy", _raw_product(yc, sy, my64, yc, sy, my64))
+                _add(state, "syy", _raw_product(yc, sy, my64, yc, sy, my64, 2 * ey))
             if cross:
-                _add(state, "sxy", _raw_product(xc, sx, mx64, yc, sy, my64))
+                _add(state, "sxy", _raw_product(xc, sx, mx64, yc, sy, my64, ex + ey))
             if row_norms:
                 x64, y64 = xb.to(f64) - shift_x, yb.to(f64) - shift_y
                 a = (x64 * x64).sum(1)
@@ -248,6 +364,19 @@ def rebase_moments(state: Any, shift_x: Tensor, shift_y: Tensor | None = None) -
     (Σ a x)·δ, Σ u x = X^T X δ, Σ u v = δ^T X^T Y δy. When the shifts are close (both near
     the data mean) nothing large cancels.
     """
+    _check_state(state)
+    for shift, shift_name, attr in ((shift_x, "shift_x", "sum_x"), (shift_y, "shift_y", "sum_y")):
+        if shift is None and shift_name == "shift_y":
+            continue
+        if not isinstance(shift, Tensor) or not shift.is_floating_point() or shift.ndim != 1:
+            raise InputTypeError(
+                f"{shift_name} must be a 1-D floating tensor (one entry per feature), got "
+                f"{type(shift).__name__} {getattr(shift, 'shape', '')}."
+            )
+        check_dense(shift, name=shift_name)
+        _check_width(state, attr, shift, shift_name)
+        if not bool(torch.isfinite(shift).all()):
+            raise InvalidOptionError(f"{shift_name} must be finite.")
     n = _get(state, "n")
     if n.numel() == 0:
         return
@@ -334,6 +463,12 @@ def _rebase_row_norms(o: dict[str, Tensor], n: Tensor, dx: Tensor, dy: Tensor) -
 
 def merge_moments(state: Any, other: Any) -> None:
     """Add the samples summarised by ``other`` to ``state``, in place (``other`` unchanged)."""
+    _check_state(state)
+    _check_state(other, name="other")
+    if _get(other, "sum_x").numel():
+        _check_width(state, "sum_x", _get(other, "sum_x"), "other")
+    if _get(other, "sum_y").numel():
+        _check_width(state, "sum_y", _get(other, "sum_y"), "other")
     if _get(other, "n").numel() == 0:
         return
     if _get(state, "n").numel() == 0:
@@ -350,9 +485,9 @@ def merge_moments(state: Any, other: Any) -> None:
 
 def centre_moments(state: Any) -> CentredMoments:
     """Centred scatter matrices (float64) of everything ``state`` has seen."""
-    n_t = _get(state, "n")
+    n_t = _get(_check_state(state), "n")
     if n_t.numel() == 0 or float(n_t) == 0:
-        raise ValueError("no samples have been accumulated yet; call update() first")
+        raise TooFewSamplesError("no samples have been accumulated yet; call update() first")
     c = MomentSums(**{name: _get(state, name) for name in MOMENT_STATES})
     mean_x = c.shift_x + c.sum_x / n_t
     mean_y = c.shift_y + c.sum_y / n_t if c.sum_y.numel() else None

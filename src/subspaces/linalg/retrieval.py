@@ -11,24 +11,30 @@ import torch
 from torch import Tensor
 
 from subspaces._checks import DegenerateInputError
+from subspaces.linalg.scaling import rescaled, row_norms
 
 __all__ = ["paired_ranks", "unit_rows"]
 
 
 def unit_rows(t: Tensor, *, name: str) -> Tensor:
-    """The rows of ``t`` divided by their Euclidean norm, for cosine scores.
+    """The rows of ``t`` divided by their Euclidean norm, for cosine scores, in ``t``'s dtype.
+
+    At any finite scale: ``t`` is first brought into range by an exact power of two
+    (:func:`~subspaces.linalg.scaling.rescaled`) and the norms are taken in float64, so no
+    norm overflows (float32 squares of 1e20) or vanishes (squares of 1e-25).
 
     Raises:
         DegenerateInputError: a row of zero norm (its cosine with anything is undefined).
     """
-    norms = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    t = rescaled(t)
+    norms = row_norms(t, keepdim=True)
     zero = int((norms == 0).sum())
     if zero:
         raise DegenerateInputError(
             f"{name} has {zero} rows of zero norm (shape {tuple(t.shape)}), whose cosine "
             "similarity is undefined; remove them."
         )
-    return t / norms
+    return t / norms.to(t.dtype)
 
 
 def paired_ranks(queries: Tensor, targets: Tensor, *, block_size: int) -> Tensor:
