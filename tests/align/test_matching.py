@@ -393,7 +393,7 @@ def test_bad_penalties_are_refused(alphas: object, error: type, message: str) ->
 
 
 def test_bad_tolerance_is_refused() -> None:
-    with pytest.raises(InvalidOptionError, match="tol must be a positive number"):
+    with pytest.raises(InvalidOptionError, match=r"tol must lie in \(0.0, inf\), got 0"):
         sparse_prediction(torch.randn(10, 2), torch.randn(10, 2), alphas=[0.1], tol=0)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +18,7 @@ from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
     ShapeError,
+    TooFewSamplesError,
 )
 from subspaces.align.oca import (
     OCAHead,
@@ -24,6 +28,10 @@ from subspaces.align.oca import (
     oca_step,
     old_class_prototypes,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _memory import address_space_headroom
 
 MAPS = ["matrix_exp", "cayley", "householder"]
 
@@ -243,8 +251,29 @@ def test_prototypes_are_normalised_class_means_of_unit_features() -> None:
 
 
 def test_prototypes_missing_class_raises() -> None:
-    with pytest.raises(DegenerateInputError, match=r"classes \[1\] have no sample"):
+    with pytest.raises(
+        TooFewSamplesError, match=r"labels imply 3 classes .* only 2 of them .* \(empty: \[1\]\)"
+    ):
         old_class_prototypes(torch.randn(4, 2), torch.tensor([0, 2, 0, 2]))
+
+
+@pytest.mark.parametrize("label", [10**9, 2**62], ids=["1e9", "2**62"])
+def test_prototypes_stray_label_is_refused_before_anything_is_sized_by_it(label: int) -> None:
+    y = torch.arange(300) % 3
+    y[5] = label
+    with address_space_headroom(), pytest.raises(TooFewSamplesError, match=r"only 4 of them"):
+        old_class_prototypes(torch.randn(300, 16), y)
+
+
+def test_prototypes_num_classes_beyond_the_samples_is_refused_before_allocating() -> None:
+    y = torch.arange(300) % 3
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            TooFewSamplesError, match=r"imply 1000000000000 classes \(num_classes = 1000000000000\)"
+        ),
+    ):
+        old_class_prototypes(torch.randn(300, 16), y, num_classes=10**12)
 
 
 def test_prototypes_label_above_num_classes_raises() -> None:
@@ -414,6 +443,26 @@ def test_label_count_mismatch_raises() -> None:
         head.losses(torch.randn(2, 6), torch.tensor([0, 1, 2]))
 
 
+def test_head_num_classes_that_cannot_fit_is_refused() -> None:
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            InvalidOptionError, match=r"num_classes=1000000000000 needs the new classifier"
+        ),
+    ):
+        OCAHead(torch.randn(3, 4), num_classes=10**12, extra_dim=2)
+
+
+def test_extension_extra_dim_that_cannot_fit_is_refused() -> None:
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            InvalidOptionError, match=r"extra_dim=1000000000000 needs the orthogonal map"
+        ),
+    ):
+        OrthogonalExtension(4, 10**12)
+
+
 def test_zero_prototype_raises() -> None:
     with pytest.raises(DegenerateInputError, match=r"prototypes rows \[1\] are zero vectors"):
         OCAHead(torch.tensor([[1.0, 0.0], [0.0, 0.0]]), num_classes=2, extra_dim=1)
@@ -448,7 +497,25 @@ def test_features_of_another_dtype_raise() -> None:
     assert head.compatible_features(torch.randn(5, 6)).dtype == torch.float32
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
 def test_features_on_another_device_raise() -> None:
     head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
-    with pytest.raises(DeviceMismatchError, match="h is on meta but the module's parameters"):
+    with pytest.raises(DeviceMismatchError, match="h is on cuda:0 but the module's parameters"):
+        head(torch.randn(2, 6, device="cuda"))
+
+
+def test_features_without_data_raise() -> None:
+    # a meta tensor has no values to compute on (issue 9, item 8): the project's error, first
+    head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
+    with pytest.raises(InputTypeError, match="h is a tensor on the meta device"):
         head(torch.empty(2, 6, device="meta"))
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30], ids=["1e30", "1e-30"])
+def test_prototypes_at_extreme_float32_scales_keep_unit_directions(scale: float) -> None:
+    # issue 9: float32 squares of 1e30 overflowed the prototype lengths, so the unit
+    # prototypes became 0 and the old-class loss NaN
+    p = torch.randn(3, 4, generator=torch.Generator().manual_seed(0)) * scale
+    head = OCAHead(p, num_classes=3, extra_dim=2)
+    assert bool(torch.isfinite(head.prototype_lengths).all())
+    torch.testing.assert_close(head.prototypes.norm(dim=1), torch.ones(3))

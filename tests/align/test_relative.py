@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +25,10 @@ from subspaces.align.relative import (
     relative_projection,
 )
 from subspaces.similarity.relative import relative_representation, relative_similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _memory import address_space_headroom
 
 # float64 inputs throughout: invariances hold to rounding, ~1e-12 relative; 1e-9 leaves
 # room for the condition of cosines near ±1 and of scales up to 10.
@@ -378,6 +385,33 @@ def test_head_rejects_negative_labels() -> None:
         fit_classification_head(x, y - 1)
 
 
+@pytest.mark.parametrize("label", [10**9, 2**62], ids=["1e9", "2**62"])
+def test_head_refuses_a_stray_label_before_anything_is_sized_by_it(label: int) -> None:
+    x, y = _separable(0)
+    y[5] = label
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            ShapeError, match=rf"labels imply {label + 1} classes .* only 90 samples.* num_classes="
+        ),
+    ):
+        fit_classification_head(x, y, epochs=1)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("num_classes", 10**12, r"num_classes=1000000000000 needs the head's layer"),
+        ("hidden", (10**12,), r"hidden=1000000000000 needs the head's layer"),
+    ],
+    ids=["num_classes", "hidden"],
+)
+def test_head_widths_that_cannot_fit_are_refused(option: str, value: object, message: str) -> None:
+    x, y = _separable(0)
+    with address_space_headroom(), pytest.raises(InvalidOptionError, match=message):
+        fit_classification_head(x, y, epochs=1, **{option: value})
+
+
 def test_head_rejects_too_few_classes() -> None:
     x, y = _separable(0)
     with pytest.raises(ShapeError, match=r"labels must lie in \[0, 2\) .* \(min 0, max 2\)"):
@@ -387,11 +421,11 @@ def test_head_rejects_too_few_classes() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("hidden", (0,), "hidden must be at least 1"),
+        ("hidden", (0,), r"hidden\[0\] must be at least 1"),
         ("epochs", 0, "epochs must be at least 1"),
         ("batch_size", 0, "batch_size must be at least 1"),
-        ("lr", 0.0, r"lr must lie in \(0.0, inf\]"),
-        ("weight_decay", -1.0, r"weight_decay must lie in \[0.0, inf\]"),
+        ("lr", 0.0, r"lr must lie in \(0.0, 1000000.0\)"),
+        ("weight_decay", -1.0, r"weight_decay must lie in \[0.0, 1000000.0\)"),
     ],
     ids=["hidden", "epochs", "batch_size", "lr", "weight_decay"],
 )

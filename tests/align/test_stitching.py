@@ -415,7 +415,7 @@ def _model() -> StitchedModel:
     [
         ({"epochs": 0}, InvalidOptionError, "epochs must be at least 1"),
         ({"batch_size": 2.0}, InputTypeError, "batch_size must be an integer"),
-        ({"lr": 0.0}, InvalidOptionError, r"lr must lie in \(0.0, inf\)"),
+        ({"lr": 0.0}, InvalidOptionError, r"lr must lie in \(0.0, 1000000.0\)"),
         ({"loss": "hinge"}, InvalidOptionError, "loss must be one of 'cross_entropy', 'mse'"),
         ({"seed": -1}, InvalidOptionError, "seed must be at least 0"),
     ],
@@ -429,6 +429,16 @@ def test_fit_refuses_bad_options(kwargs: dict, error: type, message: str) -> Non
 def test_fit_refuses_labels_of_another_length() -> None:
     with pytest.raises(ShapeError, match="targets has 7 entries but the representation has 8"):
         fit_stitch(_model(), _data(8), torch.zeros(7, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("label", "shown"), [(10**7, r"\[0, 10000000\]"), (-100, r"\[-100, 2\]")], ids=["1e7", "-100"]
+)
+def test_fit_refuses_labels_outside_the_outputs(label: int, shown: str) -> None:
+    # -100 is cross_entropy's ignore_index: without the check that sample would be skipped
+    targets = torch.tensor([0, 1, 2, 0, 1, 2, 0, label])
+    with pytest.raises(ShapeError, match=rf"targets hold classes in {shown} but the stitched "):
+        fit_stitch(_model(), _data(8), targets, epochs=1)
 
 
 def test_fit_refuses_mse_targets_of_another_length() -> None:
@@ -462,6 +472,20 @@ def test_score_refuses_labels_out_of_range() -> None:
     net, x = _net(0), _data(8)
     with pytest.raises(ShapeError, match=r"classes in \[0, 5\] but model returns 3 logits"):
         stitching_score(_model(), x, torch.tensor([0, 1, 2, 5, 0, 1, 2, 0]), reference=net)
+
+
+def test_score_checks_every_label_at_the_first_batch() -> None:
+    net, x = _net(0), _data(8)
+    calls = []
+
+    def counted(t: torch.Tensor) -> torch.Tensor:
+        calls.append(t.shape[0])
+        return net(t)
+
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 5])  # the stray label is in the last batch
+    with pytest.raises(ShapeError, match=r"classes in \[0, 5\] but model returns 3 logits"):
+        stitching_score(counted, x, labels, reference=net, batch_size=2)
+    assert calls == [2]
 
 
 def test_score_refuses_outputs_that_are_not_logits() -> None:

@@ -359,7 +359,11 @@ def test_procrustes_bad_flag() -> None:
 
 @pytest.mark.parametrize(
     "ks,match",
-    [((), "non-empty"), (5, "non-empty"), ((0,), "ks entries must be at least 1")],
+    [
+        ((), "ks must hold at least one integer"),
+        (5, "ks must be a sequence of integers"),
+        ((0,), r"ks\[0\] must be at least 1"),
+    ],
     ids=["empty", "scalar", "zero"],
 )
 def test_scores_bad_ks(ks: object, match: str) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
     NonFiniteError,
+    NumericRangeError,
     ShapeError,
     TooFewSamplesError,
 )
@@ -26,6 +30,10 @@ from subspaces.geometry.coding_rate import (
     coding_rate,
     coding_rate_reduction,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _memory import address_space_headroom
 
 F64 = torch.float64
 SEEDS = st.integers(0, 2**31 - 1)
@@ -180,6 +188,14 @@ def test_empty_classes_contribute_nothing() -> None:
     assert float(class_coding_rate(z, gapped, eps=EPS)) == pytest.approx(
         float(class_coding_rate(z, y, eps=EPS)), rel=1e-14
     )
+
+
+def test_a_stray_label_sizes_nothing() -> None:
+    z, y = features(7), labels_for(7)
+    stray = np.where(y == 2, 10**12, y)  # one class numbered 10**12: the others are empty
+    with address_space_headroom():
+        value = class_coding_rate(z, stray, eps=EPS)
+    assert float(value) == pytest.approx(float(class_coding_rate(z, y, eps=EPS)), rel=1e-14)
 
 
 # ---------------------------------------------------------------------------------------
@@ -366,7 +382,7 @@ def test_three_dimensional_labels_are_refused() -> None:
     "eps", [0.0, -0.5, float("nan"), float("inf")], ids=["zero", "negative", "nan", "inf"]
 )
 def test_non_positive_eps_is_refused(eps: float) -> None:
-    with pytest.raises(InvalidOptionError, match="eps must be a positive finite number"):
+    with pytest.raises(InvalidOptionError, match=r"eps must lie in \(0.0, inf\), got .* not ε²"):
         coding_rate(features(19), eps=eps)
 
 
@@ -414,7 +430,66 @@ def test_streaming_labels_beyond_n_classes_are_refused() -> None:
         metric.update(features(22), labels_for(22, k=3))
 
 
+def test_streaming_n_classes_that_cannot_fit_is_refused() -> None:
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            InvalidOptionError, match=r"n_classes=1000000000000 needs the per-class weights"
+        ),
+    ):
+        CodingRateReduction(10**12, eps=EPS)
+
+
+def test_streaming_class_grams_that_cannot_fit_are_refused() -> None:
+    metric = CodingRateReduction(10**6, eps=EPS)
+    z = torch.eye(2, 2000, dtype=F64)
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            InvalidOptionError, match=r"n_classes=1000000 needs the per-class Gram matrices"
+        ),
+    ):
+        metric.update(z, torch.tensor([0, 1]))
+
+
 def test_streaming_membership_with_other_class_count_is_refused() -> None:
     metric = CodingRateReduction(4, eps=EPS)
     with pytest.raises(ShapeError, match=r"3 columns .* n_classes=4"):
         metric.update(features(23), soft_membership(23, k=3))
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [coding_rate, lambda z, eps: class_coding_rate(z, np.arange(12) % 2, eps=eps)],
+    ids=["coding_rate", "class_coding_rate"],
+)
+def test_an_eps_whose_scale_overflows_is_refused_naming_it(rate: Any) -> None:
+    # issue 9, item 7: eps=1e-300 raised a raw ZeroDivisionError (ε² underflows to 0)
+    with pytest.raises(NumericRangeError, match=r"eps=1e-300 is too small .* pass eps >= "):
+        rate(np.random.default_rng(0).standard_normal((12, 4)), eps=1e-300)
+
+
+def test_a_tiny_but_representable_eps_gives_the_log_determinant() -> None:
+    z = np.random.default_rng(0).standard_normal((12, 4))  # full rank: every λ resolved
+    eps = 1e-100
+    lam = np.linalg.eigvalsh(z.T @ z)
+    expected = 0.5 * np.sum(np.log(4 / 12) - 2 * np.log(eps) + np.log(lam))  # log1p(h) = log h
+    assert float(coding_rate(z, eps=eps)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_extreme_large_eps_gives_a_zero_rate() -> None:
+    assert float(coding_rate(torch.randn(10, 4), eps=1e300)) == 0.0
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [
+        coding_rate,
+        lambda z, eps: coding_rate_reduction(z, np.arange(12) % 2, eps=eps).reduction,
+    ],
+    ids=["coding_rate", "coding_rate_reduction"],
+)
+def test_zero_features_give_a_zero_rate_at_any_eps(rate: Any) -> None:
+    # G = 0 makes logdet(I + s G) = 0 for every s: no overflow to refuse (a raw
+    # "math domain error" before)
+    assert float(rate(np.zeros((12, 4)), eps=1e-300)) == 0.0

@@ -37,6 +37,7 @@ from subspaces.geometry.collapse import (
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _distributed import ProcessGroupPool, distributed_available, rank_rows
+from _memory import address_space_headroom
 
 F64 = torch.float64
 SEEDS = st.integers(0, 2**31 - 1)
@@ -566,7 +567,11 @@ def test_class_with_one_sample() -> None:
 
 def test_absent_class() -> None:
     x, y, _ = etf_with_isotropic_noise(3, 4, SIGMA)
-    with pytest.raises(TooFewSamplesError, match=r"classes \[3\] have \[0\] samples"):
+    with pytest.raises(
+        TooFewSamplesError,
+        match=r"labels imply 4 classes \(num_classes = 4\) but only 3 of them have samples "
+        r"\(empty: \[3\]\)",
+    ):
         neural_collapse(x, y, num_classes=4)
 
 
@@ -689,6 +694,56 @@ def test_streaming_compute_before_any_data() -> None:
     metric = NeuralCollapse(3, num_features=4)
     with pytest.raises(TooFewSamplesError, match=r"classes \[0, 1, 2\] have \[0, 0, 0\] samples"):
         metric.compute()
+
+
+def _three_classes_with_one_label(label: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(300, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(300) % 3
+    y[5] = label
+    return x, y
+
+
+@pytest.mark.parametrize(
+    ("label", "error", "match"),
+    [
+        (10**7, TooFewSamplesError, r"labels imply 10000001 classes \(max label 10000000\) but "),
+        (10**9, TooFewSamplesError, r"imply 1000000001 classes .* only 4 of them have samples"),
+        (2**62, TooFewSamplesError, r"imply 4611686018427387905 classes"),
+        (-1, ShapeError, r"labels must lie in \[0, 3\) .* \(min -1, max 2\)"),
+    ],
+    ids=["1e7", "1e9", "2**62", "negative"],
+)
+def test_a_stray_label_is_refused_before_anything_is_sized_by_it(
+    label: int, error: type[Exception], match: str
+) -> None:
+    x, y = _three_classes_with_one_label(label)
+    with address_space_headroom(), pytest.raises(error, match=match):
+        neural_collapse(x, y)
+
+
+def test_num_classes_beyond_the_samples_is_refused_before_allocating() -> None:
+    x, y = _three_classes_with_one_label(0)
+    with address_space_headroom(), pytest.raises(TooFewSamplesError, match=r"imply 10000000 "):
+        neural_collapse(x, y, num_classes=10**7)
+
+
+def test_streaming_honours_num_classes_missing_from_early_batches() -> None:
+    x, y, _ = etf_with_isotropic_noise(4, 5, SIGMA)
+    order = torch.argsort(y, stable=True)  # class 3 only in the last batch
+    metric = NeuralCollapse(4, num_features=5)
+    for xb, yb in zip(x[order].chunk(4), y[order].chunk(4), strict=True):
+        metric.update(xb, yb)
+    assert_results_close(metric.compute(), neural_collapse(x, y), rtol=1e-9, atol=1e-12)
+
+
+def test_streaming_num_classes_that_cannot_fit_is_refused() -> None:
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            InvalidOptionError, match=r"num_classes=1000000000000 needs the float64 states"
+        ),
+    ):
+        NeuralCollapse(10**12, num_features=16)
 
 
 # ---------------------------------------------------------------------------------------
@@ -843,7 +898,7 @@ def test_orthogonal_frame_scales_can_be_given() -> None:
         ({"class_counts": [1.0, 2.0]}, ShapeError, r"class_counts must have one entry per class"),
         ({"scales": [1.0, -1.0, 1.0, 1.0]}, ShapeError, r"scales must hold \(4,\) finite"),
         ({"depth": 2, "weight_decay": [1e-3]}, InvalidOptionError, r"weight_decay has 1 entries"),
-        ({"feature_decay": 0.0}, InvalidOptionError, r"feature_decay must lie in \(0.0, inf\]"),
+        ({"feature_decay": 0.0}, InvalidOptionError, r"feature_decay must lie in \(0.0, inf\)"),
         ({"feature_decay": 10.0, "weight_decay": 10.0}, DegenerateInputError, r"every s_k is 0"),
     ],
     ids=["class_counts", "scales", "weight_decay", "feature_decay", "all-collapsed"],
@@ -852,6 +907,13 @@ def test_orthogonal_frame_bad_input(kwargs: dict[str, Any], error: type, match: 
     x, y, w, _ = clustered(0)
     with pytest.raises(error, match=match):
         orthogonal_frame_distances(x, y, w, **kwargs)
+
+
+def test_orthogonal_frame_refuses_a_class_without_samples() -> None:
+    x, y, w, _ = clustered(0)
+    keep = y != 1
+    with pytest.raises(TooFewSamplesError, match=r"labels imply 4 classes .* \(empty: \[1\]\)"):
+        orthogonal_frame_distances(x[keep], y[keep], w)
 
 
 def test_orthogonal_frame_needs_a_classifier() -> None:
@@ -993,6 +1055,16 @@ def test_mixup_identical_classifier_rows() -> None:
         mixup_geometry(**case)
 
 
+def test_mixup_bins_that_cannot_fit_are_refused() -> None:
+    with (
+        address_space_headroom(),
+        pytest.raises(
+            InvalidOptionError, match=r"bins=1000000000000000 needs the λ bins and their statistics"
+        ),
+    ):
+        mixup_geometry(**mixup_case(7), bins=10**15)
+
+
 # ---------------------------------------------------------------------------------------
 # Classifier geometry ("Understanding Robustness Lottery")
 
@@ -1070,6 +1142,21 @@ def test_classifier_geometry_zero_feature_row() -> None:
     with pytest.raises(
         DegenerateInputError, match=r"1 feature rows have zero norm \(first: \[2\]\)"
     ):
+        classifier_geometry(x, y, w)
+
+
+def test_classifier_geometry_allows_classes_without_samples() -> None:
+    x, y, w, b = clustered(36)
+    keep = y != 2  # class 2 keeps its classifier row but has no sample
+    result = classifier_geometry(x[keep], y[keep], w, bias=b)
+    assert result.row_norms.shape == (4,)
+
+
+def test_classifier_geometry_refuses_a_stray_label() -> None:
+    x, y, w, _ = clustered(37)
+    y = y.clone()
+    y[0] = 10**9
+    with address_space_headroom(), pytest.raises(ShapeError, match=r"labels must lie in \[0, 4\)"):
         classifier_geometry(x, y, w)
 
 

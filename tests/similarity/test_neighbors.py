@@ -17,6 +17,7 @@ from subspaces.similarity.neighbors import (
     cknna,
     knn_jaccard,
     mutual_knn,
+    neighbour_lists,
     rank_similarity,
     second_order_cosine_similarity,
 )
@@ -472,3 +473,66 @@ def test_mutual_knn_uses_the_fast_sets_and_agrees_with_the_dense_definition() ->
     assert float(mutual_knn(x, y, k=k)) == pytest.approx(
         float(overlap.double().mean() / k), abs=1e-12
     )
+
+
+# ---- float32 input gives the neighbours of the same numbers in float64 ------------------
+
+
+@pytest.fixture(scope="module")
+def offset_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Digits pixels in [0, 1] plus 100 (x) and a second view (y), float32 and float64.
+
+    Every value is exact in float32 (multiples of 1/16 plus 100), so the float64 copies hold
+    the same numbers. All cosines lie within ~1e-5 of 1 and many rows' k-th and (k+1)-th
+    cosines are ~1e-8 apart: below the float32 screen's resolution.
+    """
+    datasets = pytest.importorskip("sklearn.datasets")
+    pixels = torch.from_numpy(datasets.load_digits().data) / 16.0
+    x64 = pixels + 100.0
+    y64 = pixels[:, ::2] + 100.0  # every other pixel: a different set of neighbourhoods
+    x32, y32 = x64.float(), y64.float()
+    assert torch.equal(x32.double(), x64) and torch.equal(y32.double(), y64)
+    return x32, y32, x64, y64
+
+
+def test_neighbour_lists_float32_equal_float64_on_offset_digits(offset_digits: tuple) -> None:
+    x32, _, x64, _ = offset_digits
+    assert torch.equal(neighbour_lists(x32, k=10), neighbour_lists(x64, k=10))
+
+
+def test_fast_cosine_sets_float32_equal_float64_on_offset_digits(offset_digits: tuple) -> None:
+    # all 1797 × 10 slots of the sets behind mutual_knn and knn_jaccard
+    from subspaces.similarity.neighbors import _neighbour_sets
+
+    x32, _, x64, _ = offset_digits
+    assert torch.equal(
+        _sets(_neighbour_sets(x32, 10, "cosine", None)),
+        _sets(_neighbour_sets(x64, 10, "cosine", None)),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ALL_MEASURES))
+def test_measures_float32_equal_float64_on_offset_digits(offset_digits: tuple, name: str) -> None:
+    # the same neighbour sets, and kernel values computed in float64 from the same numbers:
+    # equal to float64 rounding (the sums run in one order; 1e-12 leaves room for none)
+    x32, y32, x64, y64 = offset_digits
+    measure = ALL_MEASURES[name]
+    assert float(measure(x32, y32, k=10)) == pytest.approx(
+        float(measure(x64, y64, k=10)), rel=0.0, abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e2, 1e3, 1e4], ids=lambda o: f"offset{o:g}")
+@pytest.mark.parametrize("spread", [1.0, 1e-2], ids=["spread1", "spread0.01"])
+def test_fast_cosine_sets_float32_equal_float64_over_offsets(offset: float, spread: float) -> None:
+    # clusters shifted far from the origin: every cosine agrees with its neighbours' to ~7
+    # digits or more; the certified sets are those of the float64 cosines, slot for slot
+    from subspaces.similarity.neighbors import _neighbour_indices, _neighbour_sets
+
+    g = torch.Generator().manual_seed(int(offset) + 1)
+    centres = torch.randn(8, 10, generator=g, dtype=torch.float64).repeat_interleave(25, 0)
+    x64 = centres + spread * torch.randn(200, 10, generator=g, dtype=torch.float64) + offset
+    x32 = x64.float()
+    expected = _sets(_neighbour_indices(x32.double(), 6, "cosine", None))
+    assert torch.equal(_sets(_neighbour_sets(x32, 6, "cosine", 64)), expected)
+    assert torch.equal(_sets(_neighbour_indices(x32, 6, "cosine", 64)), expected)

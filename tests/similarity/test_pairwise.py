@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -165,3 +167,45 @@ def test_registered_measure_equals_its_function(name: str) -> None:
     torch.testing.assert_close(
         pairwise(layers, measure=name, **options), expected, rtol=1e-9, atol=1e-9
     )
+
+
+def _self_layers() -> list[torch.Tensor]:
+    # float32, anisotropic and offset: the cases where the shape distances' self value used
+    # to read as rounding noise (~1e-8) that differed between the two routes
+    g = torch.Generator().manual_seed(11)
+    base = torch.randn(80, 6, generator=g, dtype=torch.float64)
+    scales = torch.logspace(0, -3, 6, dtype=torch.float64)
+    return [
+        (
+            torch.tanh(base @ torch.randn(6, 6, generator=g, dtype=torch.float64)) * scales + 3.0
+        ).float()
+        for _ in range(3)
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(_FUNCTIONS))
+def test_registered_measure_diagonal_equals_its_self_value(name: str) -> None:
+    layers = _self_layers()
+    function, options = _FUNCTIONS[name]
+    diagonal = pairwise(layers, measure=name, **options).diag()
+    expected = torch.tensor([float(function(x, x, **options)) for x in layers], dtype=torch.float64)
+    # both routes give the same self value, to float64 rounding (the shape distances: 0)
+    torch.testing.assert_close(diagonal, expected, rtol=0, atol=1e-12)
+
+
+def _keyword_options(function: object) -> set[str]:
+    params = inspect.signature(function).parameters.values()  # type: ignore[arg-type]
+    return {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"chunk_size"}
+
+
+@pytest.mark.parametrize("name", sorted(_FUNCTIONS))
+def test_pairwise_takes_the_options_of_the_single_pair_function(name: str) -> None:
+    assert set(MEASURES[name].accepted_options() or ()) == _keyword_options(_FUNCTIONS[name][0])
+
+
+@pytest.mark.parametrize("name", sorted(_FUNCTIONS))
+def test_pairwise_refuses_an_option_its_measure_does_not_take(name: str) -> None:
+    # issue 9, item 7: an unknown option raised a raw TypeError, or was silently ignored
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InvalidOptionError, match=rf"measure '{name}' takes no option 'k_nn'"):
+        pairwise([x, x], measure=name, k_nn=3)

@@ -280,6 +280,28 @@ def test_relative_similarity_lies_in_minus_one_one(seed: int) -> None:
     assert -1.0 - TOL <= value <= 1.0 + TOL
 
 
+@pytest.mark.parametrize("similarity", ["cosine", "linear", "euclidean", "l1", "linf"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_relative_similarity_of_x_with_itself_is_exactly_one(
+    similarity: str, dtype: torch.dtype
+) -> None:
+    # float32 unit vectors summed in float64 gave 1 ± 1e-8; the self value is now exact
+    g = torch.Generator().manual_seed(7)
+    x = (torch.randn(200, 16, generator=g, dtype=torch.float64) * 3.0 + 1.0).to(dtype)
+    for other in (x, x.clone()):
+        value = relative_similarity(
+            x, other, anchor_indices=torch.arange(0, 200, 9), similarity=similarity
+        )
+        assert float(value) == 1.0
+
+
+def test_relative_similarity_counts_a_zero_relative_vector_as_zero() -> None:
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0]])
+    anchors = torch.tensor([[1.0, 1.0], [2.0, 2.0]])  # row 3 is orthogonal to both
+    value = relative_similarity(x, x, anchors_x=anchors, anchors_y=anchors)
+    assert float(value) == 0.75
+
+
 def test_centred_relative_similarity_is_invariant_to_translation() -> None:
     x, y = _data(5), _data(6, d=3)
     value = relative_similarity(x + 4.0, y, anchor_indices=[0, 3, 8], centre=True)

@@ -335,3 +335,45 @@ def test_alpha_outside_unit_interval_is_refused(alpha: float) -> None:
 def test_unknown_distance_is_refused(build: Callable[[], object]) -> None:
     with pytest.raises(InvalidOptionError, match="distance must be one of 'euclidean', 'angular'"):
         build()
+
+
+# ---------------------------------------------------------------------------------------
+# Identical inputs: exactly 0 (not the ~1e-8..1e-6 of arccos(1 − rounding))
+
+
+def _self_case(case: str) -> torch.Tensor:
+    g = torch.Generator().manual_seed(21)
+    if case == "digits":  # dead pixels, integer values: alpha = 0 read 2.9e-7 here
+        datasets = pytest.importorskip("sklearn.datasets")
+        return torch.from_numpy(datasets.load_digits().data)
+    x = torch.randn(300, 20, generator=g, dtype=F64)
+    if case == "anisotropic-f32":
+        return (x * torch.logspace(0, -3, 20, dtype=F64)).float()
+    return (x + 100.0).float()  # offset-f32
+
+
+SELF_DISTANCES: dict[str, Measure] = {
+    **DISTANCES,
+    "shape-a0-euclid": lambda x, y: shape_metric(x, y, alpha=0.0, distance="euclidean"),
+    "shape-a1-angular": lambda x, y: shape_metric(x, y, alpha=1.0),
+}
+
+
+@pytest.mark.parametrize("case", ["anisotropic-f32", "offset-f32", "digits"])
+@pytest.mark.parametrize("name", sorted(SELF_DISTANCES))
+def test_self_distance_is_exactly_zero(name: str, case: str) -> None:
+    x = _self_case(case)
+    assert float(SELF_DISTANCES[name](x, x)) == 0.0
+    assert float(SELF_DISTANCES[name](x, x.clone())) == 0.0
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [ProcrustesDistance(), ShapeMetric(alpha=0.0), PermutationProcrustesDistance()],
+    ids=["procrustes", "shape-a0", "permutation"],
+)
+def test_streaming_self_distance_is_exactly_zero(metric: object) -> None:
+    x = _self_case("anisotropic-f32")
+    metric.update(x[:100], x[:100])  # type: ignore[attr-defined]
+    metric.update(x[100:], x[100:])  # type: ignore[attr-defined]
+    assert float(metric.compute()) == 0.0  # type: ignore[attr-defined]

@@ -38,11 +38,20 @@ from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
     check_choice,
+    check_flag,
+    check_generator,
     check_matrix,
     check_paired,
     check_positive_int,
+    check_positive_real,
 )
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments, paired_moments
+from subspaces.linalg.decomp import eigh
+from subspaces.linalg.moments import (
+    DEFAULT_CHUNK_SIZE,
+    CentredMoments,
+    check_moments,
+    paired_moments,
+)
 from subspaces.similarity._streaming import PairedMomentsMetric
 
 __all__ = [
@@ -134,11 +143,8 @@ def _correlation(
 
 
 def _require(m: CentredMoments, *, need_y: bool = True) -> tuple[Tensor, Tensor, Tensor]:
-    if m.cxx is None or (need_y and (m.cyy is None or m.cxy is None or m.mean_y is None)):
-        raise InvalidOptionError(
-            "unit correlations need the self and cross moments of x and y: accumulate them "
-            "with self_terms=True and cross=True (as unit_correlation does)."
-        )
+    needs = ("cxx", "cyy", "cxy", "mean_y") if need_y else ("cxx",)
+    check_moments(m, what="unit correlations", needs=needs)
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     return m.cxx, m.cyy, m.cxy
 
@@ -302,6 +308,7 @@ def unit_matching_from_correlation(
     higher means more alike.
     """
     check_choice(method, name="method", choices=_METHODS)
+    absolute = check_flag(absolute, name="absolute")
     corr = _check_correlation_matrix(correlation)
     score = corr.abs() if absolute else corr
     d1 = corr.shape[0]
@@ -423,6 +430,8 @@ def matched_correlation_curves_from_correlation(
     """
     corr = _check_correlation_matrix(correlation)
     n_random = check_positive_int(n_random, name="n_random", minimum=0)
+    absolute = check_flag(absolute, name="absolute")
+    generator = check_generator(generator)
     semi = unit_matching_from_correlation(corr, method="semi", absolute=absolute)
     hung = unit_matching_from_correlation(corr, method="hungarian", absolute=absolute)
     semi_values, one_values = semi.correlations, hung.correlations
@@ -580,8 +589,8 @@ def sparse_prediction_from_moments(
     """
     alpha_list = _check_alphas(alphas)
     max_iter = check_positive_int(max_iter, name="max_iter")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
-        raise InvalidOptionError(f"tol must be a positive number, got {tol!r}.")
+    tol = check_positive_real(tol, name="tol")
+    standardize = check_flag(standardize, name="standardize")
     cxx, cyy, cxy = _require(m)
     assert m.mean_y is not None
     n = m.n
@@ -782,6 +791,12 @@ def spectral_unit_clusters_from_correlation(
     """
     check_choice(affinity, name="affinity", choices=_AFFINITIES)
     n_init = check_positive_int(n_init, name="n_init")
+    generator = check_generator(generator)
+    if not isinstance(joint, JointCorrelation):
+        raise InputTypeError(
+            f"joint must be a JointCorrelation (from joint_correlation), got "
+            f"{type(joint).__name__}."
+        )
     d1, d2 = joint.cross.shape
     n_clusters = check_positive_int(n_clusters, name="n_clusters")
     if n_clusters > d1 + d2:
@@ -800,7 +815,7 @@ def spectral_unit_clusters_from_correlation(
     a.fill_diagonal_(1.0)
     inv_sqrt_deg = a.sum(1).rsqrt()
     normalised = inv_sqrt_deg[:, None] * a * inv_sqrt_deg[None, :]
-    _, vectors = torch.linalg.eigh(0.5 * (normalised + normalised.T))
+    _, vectors = eigh(0.5 * (normalised + normalised.T))
     embedding = vectors[:, -n_clusters:]
     embedding = embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-300)
     labels = _kmeans(embedding, n_clusters, n_init=n_init, generator=generator)

@@ -37,6 +37,7 @@ from subspaces._checks import (
     as_float_tensor,
     check_choice,
     check_finite,
+    check_positive_int,
     check_scalar_in_range,
 )
 
@@ -259,6 +260,7 @@ def merge_units(
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     threshold = check_scalar_in_range(threshold, name="threshold", low=0.0, high=2.0)
+    layer = check_positive_int(layer, name="layer", minimum=0)
     return _merge_units(
         weight,
         bias,
@@ -465,7 +467,9 @@ def merge_layers(
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     threshold = check_scalar_in_range(threshold, name="threshold", low=0.0, high=2.0)
-    if isinstance(layers, nn.Module) and not isinstance(layers, nn.ModuleList):
+    if (isinstance(layers, nn.Module) and not isinstance(layers, nn.ModuleList)) or not (
+        isinstance(layers, (Sequence, nn.ModuleList)) and not isinstance(layers, (str, bytes))
+    ):
         raise InputTypeError(
             f"layers must be a sequence of layers (a list or nn.ModuleList), got "
             f"{type(layers).__name__}; for an nn.Sequential use merge_sequential."
@@ -575,6 +579,7 @@ def feature_complexity(
     Returns:
         A 1-D int64 tensor, one entry per hidden layer.
     """
+    check_choice(activation, name="activation", choices=_ACTIVATIONS)  # also when unused
     if isinstance(model, nn.Sequential):
         _, report = merge_sequential(model, threshold=threshold)
     else:

@@ -48,7 +48,11 @@ from subspaces._checks import (
     InputTypeError,
     ShapeError,
     check_choice,
+    check_class_count,
+    check_device,
+    check_fits_in_memory,
     check_flag,
+    check_float_dtype,
     check_label_range,
     check_labels,
     check_matrix,
@@ -100,6 +104,9 @@ def _check_features(
     return t
 
 
+_ORTHOGONAL_COPIES = 3  # (d + k)² matrices held: the weight, its parametrised original, W
+
+
 class OrthogonalExtension(nn.Module):
     """A learned orthogonal map of the extended space R^(d+k): z = W h with WᵀW = I.
 
@@ -133,7 +140,18 @@ class OrthogonalExtension(nn.Module):
         self.old_dim = check_positive_int(old_dim, name="old_dim")
         self.extra_dim = check_positive_int(extra_dim, name="extra_dim", minimum=0)
         check_choice(orthogonal_map, name="orthogonal_map", choices=_ORTHOGONAL_MAPS)
+        device = check_device(device)
+        dtype = check_float_dtype(dtype)
         width = self.old_dim + self.extra_dim
+        larger = "extra_dim" if self.extra_dim >= self.old_dim else "old_dim"
+        check_fits_in_memory(
+            _ORTHOGONAL_COPIES * width * width,
+            dtype=dtype or torch.get_default_dtype(),
+            device=device,
+            name=larger,
+            value=self.extra_dim if larger == "extra_dim" else self.old_dim,
+            what=f"the orthogonal map (copies of a (d + k)² = {width}² matrix)",
+        )
         linear = nn.Linear(width, width, bias=False, device=device, dtype=dtype)
         self.linear = parametrizations.orthogonal(linear, orthogonal_map=orthogonal_map)
 
@@ -201,17 +219,18 @@ def old_class_prototypes(
         old_features: ``(n, d)`` old-model features of the new training set.
         labels: ``(n,)`` integer classes in ``[0, num_classes)``.
         num_classes: the number of prototypes C (default ``labels.max() + 1``); every class
-            must occur.
+            must occur (checked before anything is sized by C).
         normalize: return unit-length prototypes (default False, as the authors).
 
     Raises:
-        DegenerateInputError: a class has no sample, or a feature or prototype is zero.
+        ShapeError: labels out of [0, C) (negative labels included).
+        TooFewSamplesError: a class 0..C-1 has no sample (e.g. one stray large label).
+        DegenerateInputError: a feature or prototype is zero.
     """
     f = check_matrix(old_features, name="old_features", min_samples=1)
+    normalize = check_flag(normalize, name="normalize")
     y = check_labels(labels, f.shape[0], device=f.device)
-    top = int(y.max()) + 1
-    c = top if num_classes is None else check_positive_int(num_classes, name="num_classes")
-    check_label_range(y, c)
+    c = check_class_count(y, num_classes)  # every class populated: C <= n, before allocating
     norms = f.double().norm(dim=1, keepdim=True)
     if bool((norms == 0).any()):
         raise DegenerateInputError(
@@ -221,12 +240,6 @@ def old_class_prototypes(
     sums = torch.zeros(c, f.shape[1], dtype=torch.float64, device=f.device)
     sums.index_add_(0, y, f.double() / norms)
     counts = torch.bincount(y, minlength=c)
-    missing = (counts == 0).nonzero().flatten().tolist()
-    if missing:
-        raise DegenerateInputError(
-            f"classes {missing} have no sample in labels, so they get no prototype; pass "
-            "features of every class (or a smaller num_classes)."
-        )
     protos = sums / counts.unsqueeze(1).double()
     lengths = protos.norm(dim=1, keepdim=True)
     if bool((lengths < 1e-12).any()):
@@ -293,13 +306,24 @@ class OCAHead(nn.Module):
     ) -> None:
         super().__init__()
         p = check_matrix(prototypes, name="prototypes", min_samples=1)
-        lengths = p.norm(dim=1)
+        lengths = p.to(torch.float64).norm(dim=1).to(p.dtype)  # float32 squares overflow at 1e20
         if bool((lengths == 0).any()):
             bad = (lengths == 0).nonzero().flatten().tolist()
             raise DegenerateInputError(
                 f"prototypes rows {bad} are zero vectors; a prototype needs a direction."
             )
         self.num_classes = check_positive_int(num_classes, name="num_classes")
+        extra = check_positive_int(extra_dim, name="extra_dim", minimum=0)
+        width = p.shape[1] + extra
+        larger = "extra_dim" if extra > self.num_classes else "num_classes"
+        check_fits_in_memory(
+            self.num_classes * width,
+            dtype=p.dtype,
+            device=p.device,
+            name=larger,
+            value=extra if larger == "extra_dim" else self.num_classes,
+            what=f"the new classifier (C, d + k) = ({self.num_classes}, {width})",
+        )
         self.new_weight = check_scalar_in_range(new_weight, name="new_weight", low=0, high=1e9)
         self.old_weight = check_scalar_in_range(old_weight, name="old_weight", low=0, high=1e9)
         self.alignment_weight = check_scalar_in_range(
@@ -403,6 +427,18 @@ def oca_step(
     hold the parameters of ``model`` and ``head``). Usable inside any training loop; returns
     the detached loss terms for logging.
     """
+    if not callable(model):
+        raise InputTypeError(
+            f"model must be a callable (an nn.Module or a function of a tensor), got "
+            f"{type(model).__name__}."
+        )
+    if not isinstance(head, OCAHead):
+        raise InputTypeError(f"head must be an OCAHead, got {type(head).__name__}.")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise InputTypeError(
+            f"optimizer must be a torch.optim.Optimizer (holding the parameters of model and "
+            f"head), got {type(optimizer).__name__}."
+        )
     optimizer.zero_grad()
     terms = head.losses(model(x), labels)
     terms.total.backward()
@@ -484,6 +520,7 @@ def class_retrieval(
     yg = check_labels(gallery_labels, g.shape[0], name="gallery_labels", device=g.device)
     cutoffs = _check_ks(ks)
     block_size = check_positive_int(block_size, name="block_size")
+    exclude_self = check_flag(exclude_self, name="exclude_self")
     if exclude_self and q.shape[0] != g.shape[0]:
         raise ShapeError(
             f"exclude_self needs the queries and the gallery to be the same samples, got "

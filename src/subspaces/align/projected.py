@@ -38,9 +38,12 @@ import torch
 from torch import Tensor
 
 from subspaces._checks import (
+    InputTypeError,
     InvalidOptionError,
+    ShapeError,
     check_choice,
     check_flag,
+    check_float_dtype,
     check_optional_rtol,
     check_paired,
     check_positive_int,
@@ -52,17 +55,19 @@ from subspaces.align.translators import (
     _accumulate,
     _check_ridge,
     _check_spread,
+    _checked_rows,
     _MomentTranslator,
     _PairedSumsFit,
     linear_map_from_moments,
     procrustes_map_from_moments,
 )
-from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol
+from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol, svd
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     CentredMoments,
     MomentSums,
     centre_moments,
+    check_moments,
 )
 
 __all__ = [
@@ -100,11 +105,13 @@ class SubspaceBases:
     method: str
 
     def project_x(self, x: Tensor) -> Tensor:
-        """``(x - x_mean) @ x_components`` for a validated ``(m, d1)`` tensor, in x's dtype."""
+        """``(x - x_mean) @ x_components`` for an ``(m, d1)`` array (validated), in x's dtype."""
+        x = _checked_rows(x, name="x", fitted=self.x_mean, what="projection of x")
         return (x - self.x_mean.to(x.dtype)) @ self.x_components.to(x.dtype)
 
     def project_y(self, y: Tensor) -> Tensor:
-        """``(y - y_mean) @ y_components`` for a validated ``(m, d2)`` tensor, in y's dtype."""
+        """``(y - y_mean) @ y_components`` for an ``(m, d2)`` array (validated), in y's dtype."""
+        y = _checked_rows(y, name="y", fitted=self.y_mean, what="projection of y")
         return (y - self.y_mean.to(y.dtype)) @ self.y_components.to(y.dtype)
 
 
@@ -155,13 +162,15 @@ def subspace_projection_from_moments(
         regularization, name="regularization", low=0.0, high=1.0, high_open=True
     )
     rtol = check_optional_rtol(rtol)
+    check_float_dtype(input_dtype, name="input_dtype", optional=False)
     if reg and kind != "cca":
         raise InvalidOptionError(
             f"regularization applies to method='cca' only, got regularization={reg} with "
             f"method={kind!r}; leave it at 0."
         )
-    if m.cxx is None or m.cyy is None or m.cxy is None or m.mean_y is None:
-        raise InvalidOptionError("the moments must hold cxx, cyy and cxy of paired data.")
+    check_moments(m, what="the projection", needs=("cxx", "cyy", "cxy", "mean_y"))
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
+    assert m.mean_y is not None
     cxx, cyy, cxy = m.cxx.to(_F64), m.cyy.to(_F64), m.cxy.to(_F64)
     (d1, d2), n = cxy.shape, m.n
     what = f"the {kind.upper()} projection"
@@ -176,14 +185,14 @@ def subspace_projection_from_moments(
         if k > available:
             raise _too_many(k, available, kind, "the smaller numerical rank of the two sides")
         wx, wy = ux * lx.rsqrt(), uy * ly.rsqrt()
-        u, _, vh = torch.linalg.svd(wx.T @ cxy @ wy, full_matrices=False)
+        u, _, vh = svd(wx.T @ cxy @ wy, full_matrices=False)
         unit = max(n - 1, 1) ** 0.5  # unit-variance coordinates
         a, b = wx @ u[:, :k] * unit, wy @ vh[:k].T * unit
     elif kind == "pls":
         available = min(d1, d2)
         if k > available:
             raise _too_many(k, available, kind, "the smaller width of the two sides")
-        u, _, vh = torch.linalg.svd(cxy, full_matrices=False)
+        u, _, vh = svd(cxy, full_matrices=False)
         a, b = u[:, :k], vh[:k].T
     else:
         available = min(d1, d2)
@@ -244,8 +253,19 @@ def project_moments(m: CentredMoments, bases: SubspaceBases) -> CentredMoments:
     ``z_x = (x - μx) A`` has mean ``(m.mean_x - μx) A`` (zero when the bases were fitted on
     the same data) and scatter ``Aᵀ Cxx A``; likewise ``Bᵀ Cyy B`` and ``Aᵀ Cxy B``.
     """
-    if m.cxx is None or m.cyy is None or m.cxy is None or m.mean_y is None:
-        raise InvalidOptionError("the moments must hold cxx, cyy and cxy of paired data.")
+    check_moments(m, what="the projection", needs=("cxx", "cyy", "cxy", "mean_y"))
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
+    assert m.mean_y is not None
+    if not isinstance(bases, SubspaceBases):
+        raise InputTypeError(
+            f"bases must be SubspaceBases (from subspace_projection), got {type(bases).__name__}."
+        )
+    d1, d2 = m.cxy.shape
+    if (bases.x_components.shape[0], bases.y_components.shape[0]) != (d1, d2):
+        raise ShapeError(
+            f"bases were fitted on {bases.x_components.shape[0]} and "
+            f"{bases.y_components.shape[0]} features but m holds moments of {d1} and {d2}."
+        )
     a, b = bases.x_components, bases.y_components
     return CentredMoments(
         m.n,

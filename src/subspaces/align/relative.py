@@ -36,14 +36,18 @@ import torch
 from torch import Tensor, nn
 
 from subspaces._checks import (
+    MAX_RATE,
     InputTypeError,
     check_choice,
+    check_class_count,
+    check_fits_in_memory,
     check_flag,
-    check_label_range,
     check_labels,
     check_matrix,
     check_positive_int,
-    check_scalar_in_range,
+    check_positive_ints,
+    check_positive_real,
+    check_seed,
 )
 from subspaces.similarity.relative import (
     RELATIVE_SIMILARITIES,
@@ -188,6 +192,9 @@ class RelativeProjection(nn.Module):
         )
 
 
+_TRAINING_COPIES = 4  # a trained parameter, its gradient and Adam's two moments
+
+
 def fit_classification_head(
     features: Any,
     labels: Any,
@@ -218,36 +225,48 @@ def fit_classification_head(
         features: (n, d) inputs of the head (detached: the encoder is not trained).
         labels: (n,) integer classes in [0, num_classes).
         hidden: widths of hidden layers (ReLU); empty for a linear head.
-        num_classes: number of outputs; default ``labels.max() + 1``.
-        epochs, lr, weight_decay, batch_size: Adam's training schedule.
-        seed: int seed, generator or ``None`` (global state) of initialisation and batch
-            order.
+        num_classes: number of outputs; default ``labels.max() + 1``, which must not exceed
+            n (a larger label is refused as a likely stray: pass num_classes to mean it).
+            A num_classes given is honoured, empty classes included, unless the head
+            cannot fit in the device's memory.
+        epochs, lr, weight_decay, batch_size: Adam's training schedule; ``lr`` in (0, 1e6)
+            and ``weight_decay`` in [0, 1e6) (larger steps overflow float32 parameters).
+        seed: int seed in [0, 2**63 - 1], generator or ``None`` (global state) of
+            initialisation and batch order.
 
     Returns:
         An ``nn.Sequential`` mapping (m, d) features to (m, num_classes) logits.
     """
     x = check_matrix(features, name="features", min_samples=2).detach()
     y = check_labels(labels, x.shape[0], device=x.device)
-    widths = [check_positive_int(h, name="hidden") for h in hidden]
+    widths = list(check_positive_ints(hidden, name="hidden", allow_empty=True))
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    lr = check_scalar_in_range(lr, name="lr", low=0.0, high=float("inf"), low_open=True)
-    weight_decay = check_scalar_in_range(
-        weight_decay, name="weight_decay", low=0.0, high=float("inf")
+    lr = check_positive_real(lr, name="lr", high=MAX_RATE)
+    weight_decay = check_positive_real(
+        weight_decay, name="weight_decay", allow_zero=True, high=MAX_RATE
     )
-    top = int(y.max()) + 1
-    num_classes = (
-        top if num_classes is None else check_positive_int(num_classes, name="num_classes")
-    )
-    check_label_range(y, num_classes)
+    seed = check_seed(seed)
+    # a given num_classes is honoured (empty classes allowed); an inferred one must be <= n
+    num_classes = check_class_count(y, num_classes, allow_empty=True)
     sizes = [x.shape[1], *widths, num_classes]
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        option, value = ("num_classes", b) if i == len(widths) else ("hidden", widths[i])
+        check_fits_in_memory(
+            _TRAINING_COPIES * (a * b + b),
+            dtype=x.dtype,
+            device=x.device,
+            name=option,
+            value=value,
+            what=f"the head's layer {a} → {b} (weights, gradients and Adam's two moments)",
+        )
     if isinstance(seed, torch.Generator):
         order: torch.Generator | None = seed
         init_seed: int | None = int(torch.randint(0, 2**62, (1,), generator=seed))
     elif seed is None:
         order, init_seed = None, None
     else:
-        init_seed = check_positive_int(seed, name="seed", minimum=0)
+        init_seed = seed
         order = torch.Generator().manual_seed(init_seed)
     with torch.random.fork_rng(devices=[], enabled=init_seed is not None):
         if init_seed is not None:

@@ -41,15 +41,25 @@ import torch
 from torch import Tensor, nn
 
 from subspaces._checks import (
+    MAX_RATE,
     DegenerateInputError,
     InputTypeError,
     ShapeError,
     as_float_tensor,
+    as_tensor,
     check_choice,
+    check_dense,
+    check_device,
     check_finite,
+    check_fits_in_memory,
+    check_flag,
+    check_float_dtype,
+    check_generator,
     check_labels,
     check_positive_int,
-    check_scalar_in_range,
+    check_positive_real,
+    check_same_device,
+    check_seed,
 )
 from subspaces.align.translators import linear_map
 
@@ -113,18 +123,26 @@ class StitchingLayer(nn.Module):
         self.in_features = check_positive_int(in_features, name="in_features")
         self.out_features = check_positive_int(out_features, name="out_features")
         self.init = check_choice(init, name="init", choices=_INITS)
-        if isinstance(feature_dim, bool) or not isinstance(feature_dim, (int, np.integer)):
-            raise InputTypeError(
-                f"feature_dim must be an integer, got {type(feature_dim).__name__}."
-            )
-        self.feature_dim = int(feature_dim)
-        kw: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.feature_dim = _check_feature_dim(feature_dim)
+        bias = check_flag(bias, name="bias")
+        generator = check_generator(generator)
+        kw: dict[str, Any] = {"device": check_device(device), "dtype": check_float_dtype(dtype)}
+        larger = "in_features" if self.in_features >= self.out_features else "out_features"
+        check_fits_in_memory(
+            self.out_features * (self.in_features + 1),
+            dtype=kw["dtype"] or torch.get_default_dtype(),
+            device=kw["device"],
+            name=larger,
+            value=getattr(self, larger),
+            what=f"the stitch's (out, in) = ({self.out_features}, {self.in_features}) weight",
+        )
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
         self.bias = nn.Parameter(torch.empty(self.out_features, **kw)) if bias else None
         self.reset_parameters(generator=generator)
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
         """Re-initialise the parameters as ``init`` says."""
+        generator = check_generator(generator)
         with torch.no_grad():
             if self.init == "identity":
                 nn.init.eye_(self.weight)
@@ -216,7 +234,20 @@ class StitchingLayer(nn.Module):
             )
 
     def forward(self, h: Tensor) -> Tensor:
-        """Apply the stitch along ``feature_dim``."""
+        """Apply the stitch along ``feature_dim`` (``h`` a tensor of the stitch's dtype and
+        device; checked without reading its values: NaN propagates, as in any layer)."""
+        if not isinstance(h, Tensor):
+            raise InputTypeError(
+                f"the stitch's input must be a torch.Tensor, got {type(h).__name__}; convert "
+                "it with torch.as_tensor(...)."
+            )
+        check_dense(h, name="the stitch's input")
+        if h.dtype != self.weight.dtype:
+            raise InputTypeError(
+                f"the stitch's input has dtype {h.dtype} but its parameters are "
+                f"{self.weight.dtype}; cast one of them (e.g. stitch.to({h.dtype}))."
+            )
+        check_same_device(h, self.weight, names=("the stitch's input", "its parameters"))
         if h.ndim == 0:
             raise ShapeError("the stitch's input is a 0-dim tensor; pass (n, in_features).")
         fd = self.feature_dim
@@ -246,7 +277,17 @@ class StitchingLayer(nn.Module):
         )
 
 
+def _check_feature_dim(feature_dim: Any) -> int:
+    if isinstance(feature_dim, (bool, np.bool_)) or not isinstance(feature_dim, (int, np.integer)):
+        raise InputTypeError(
+            f"feature_dim must be an integer (a dimension index, e.g. -1 or 1), got "
+            f"{type(feature_dim).__name__} ({feature_dim!r})."
+        )
+    return int(feature_dim)
+
+
 def _features_last(x: Any, name: str, feature_dim: int) -> Tensor:
+    feature_dim = _check_feature_dim(feature_dim)
     t = as_float_tensor(x, name=name)
     if t.ndim < 2:
         raise ShapeError(
@@ -374,16 +415,9 @@ class StitchedModel(nn.Module):
 
 def _as_inputs(x: Any, name: str) -> Tensor:
     """Network inputs: tensors as they are; numpy converted (float arrays to float32)."""
-    if isinstance(x, Tensor):
-        t = x
-    elif isinstance(x, np.ndarray):
-        t = torch.as_tensor(x)
-        if t.is_floating_point():
-            t = t.to(torch.float32)
-    else:
-        raise InputTypeError(
-            f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}."
-        )
+    t = as_tensor(x, name=name)
+    if isinstance(x, np.ndarray) and t.is_floating_point():
+        t = t.to(torch.float32)
     if t.ndim == 0 or t.shape[0] == 0:
         raise ShapeError(
             f"{name} must hold at least one sample along its first dimension, got shape "
@@ -416,9 +450,10 @@ def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor
 
 
 def _resolve_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    seed = check_seed(seed)
     if seed is None or isinstance(seed, torch.Generator):
         return seed
-    return torch.Generator().manual_seed(check_positive_int(seed, name="seed", minimum=0))
+    return torch.Generator().manual_seed(seed)
 
 
 @contextlib.contextmanager
@@ -463,11 +498,16 @@ def fit_stitch(
 
     Args:
         model: a :class:`StitchedModel`; its stitch is trained in place.
-        x: ``(n, ...)`` network inputs (on the model's device). targets: ``(n,)`` labels
-            or ``(n, ...)`` targets.
+        x: ``(n, ...)`` network inputs (on the model's device). targets: ``(n,)`` class
+            indices in [0, C) for the C outputs (all checked at the first step; negative
+            ones, cross_entropy's ignore_index -100 included, are refused), or ``(n, ...)``
+            targets.
         loss: ``"cross_entropy"``, ``"mse"`` or a callable.
-        epochs, batch_size, lr, weight_decay: Adam's schedule.
-        seed: batch order: an int (default 0, so runs repeat) seeds a fresh CPU generator,
+        epochs, batch_size, lr, weight_decay: Adam's schedule; ``lr`` in (0, 1e6) and
+            ``weight_decay`` in [0, 1e6) (:data:`~subspaces._checks.MAX_RATE`: larger steps
+            overflow float32 parameters).
+        seed: batch order: an int in [0, 2**63 - 1] (default 0, so runs repeat) seeds a fresh
+            CPU generator,
             a ``torch.Generator`` is used as given, ``None`` draws from torch's global
             generator (as :func:`~subspaces.align.relative.fit_classification_head`).
         cache_front: compute ``front(x)`` once (the front is frozen and in eval mode, so this
@@ -488,14 +528,19 @@ def fit_stitch(
     tt = _check_targets(targets, n, loss, tx.device)
     epochs = check_positive_int(epochs, name="epochs")
     batch_size = check_positive_int(batch_size, name="batch_size")
-    lr = check_scalar_in_range(lr, name="lr", low=0.0, high=math.inf, low_open=True, high_open=True)
-    weight_decay = check_scalar_in_range(
-        weight_decay, name="weight_decay", low=0.0, high=math.inf, high_open=True
+    lr = check_positive_real(lr, name="lr", high=MAX_RATE)
+    weight_decay = check_positive_real(
+        weight_decay, name="weight_decay", allow_zero=True, high=MAX_RATE
     )
     params = [p for p in model.stitch.parameters() if p.requires_grad]
     if not params:
         raise InputTypeError("the stitch has no trainable parameters; nothing to fit.")
     generator = _resolve_generator(seed)
+    cache_front = check_flag(cache_front, name="cache_front")
+    if not callable(progress):
+        check_flag(progress, name="progress")
+    # class labels must index the outputs: checked on every label at the first step
+    classes = (int(tt.min()), int(tt.max())) if loss == "cross_entropy" else None
 
     if cache_front:
         with _eval_mode(model.front):
@@ -525,7 +570,16 @@ def fit_stitch(
                 order = torch.randperm(n, generator=generator).to(tx.device)
                 for idx in order.split(batch_size):
                     opt.zero_grad(set_to_none=True)
-                    value = loss_fn(step_out(idx), tt[idx])
+                    out = step_out(idx)
+                    if classes is not None and out.ndim >= 2:
+                        _check_classes_in_outputs(
+                            classes,
+                            out.shape[1],
+                            name="targets",
+                            returns="the stitched model gives",
+                        )
+                        classes = None
+                    value = loss_fn(out, tt[idx])
                     value.backward()
                     opt.step()
                     total += value.detach().to(_F64) * idx.numel()
@@ -579,12 +633,26 @@ class StitchingScore:
         return self.accuracy / self.reference_accuracy
 
 
+def _check_classes_in_outputs(
+    classes: tuple[int, int], width: int, *, name: str, returns: str
+) -> None:
+    """Class indices ``[low, high]`` (of all samples) must index the ``width`` outputs;
+    negative ones too are refused (cross_entropy would skip -100, its ignore_index)."""
+    low, high = classes
+    if low < 0 or high >= width:
+        raise ShapeError(
+            f"{name} hold classes in [{low}, {high}] but {returns} {width} logits per sample; "
+            "pass class indices 0..C-1 of the network's outputs."
+        )
+
+
 @torch.no_grad()
 def _accuracy_and_loss(
     fn: Callable[[Tensor], Tensor], x: Tensor, labels: Tensor, batch_size: int, name: str
 ) -> tuple[Tensor, Tensor]:
     correct = torch.zeros((), dtype=_F64, device=labels.device)
     total_loss = torch.zeros((), dtype=_F64, device=labels.device)
+    classes = (int(labels.min()), int(labels.max()))  # every label, checked at the first batch
     for xb, yb in zip(x.split(batch_size), labels.split(batch_size), strict=True):
         logits = fn(xb)
         if logits.ndim != 2 or logits.shape[0] != xb.shape[0]:
@@ -592,14 +660,17 @@ def _accuracy_and_loss(
                 f"{name} must return (batch, num_classes) logits, got shape {tuple(logits.shape)} "
                 f"for a batch of {xb.shape[0]}."
             )
-        if int(yb.max()) >= logits.shape[1] or int(yb.min()) < 0:
-            raise ShapeError(
-                f"labels hold classes in [{int(yb.min())}, {int(yb.max())}] but {name} returns "
-                f"{logits.shape[1]} logits per sample."
-            )
+        _check_classes_in_outputs(
+            classes, logits.shape[1], name="labels", returns=f"{name} returns"
+        )
         correct += (logits.argmax(dim=1) == yb).sum().to(_F64)
         total_loss += nn.functional.cross_entropy(logits.to(_F64), yb, reduction="sum")
     n = labels.shape[0]
+    if not bool(torch.isfinite(total_loss)):
+        raise DegenerateInputError(
+            f"{name} returned non-finite logits (loss {float(total_loss)}); check x for NaN "
+            "or infinite entries and the network for overflow."
+        )
     return correct / n, total_loss / n
 
 
@@ -621,7 +692,8 @@ def stitching_score(
 
     Args:
         model: the stitched network (a :class:`StitchedModel`), input → logits.
-        x: ``(n, ...)`` held-out inputs. labels: ``(n,)`` class indices.
+        x: ``(n, ...)`` held-out inputs. labels: ``(n,)`` class indices in [0, C) for the
+            C logits (all checked at the first batch, before the others run).
         reference: network B, input → logits.
         batch_size: rows per forward pass.
     """

@@ -26,7 +26,6 @@ cross-space retrieval top-k accuracy and mean reciprocal rank (blocked, never n 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -36,18 +35,19 @@ from torch import Tensor
 
 from subspaces._checks import (
     DegenerateInputError,
-    InvalidOptionError,
     NotFittedError,
     ShapeError,
     check_flag,
+    check_float_dtype,
     check_matrix,
     check_optional_rtol,
     check_paired,
     check_positive_int,
+    check_positive_ints,
+    check_positive_real,
     check_same_device,
-    check_scalar_in_range,
 )
-from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol
+from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol, svd
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     CentredMoments,
@@ -55,6 +55,7 @@ from subspaces.linalg.moments import (
     MomentSums,
     accumulate_moments,
     centre_moments,
+    check_moments,
 )
 from subspaces.linalg.retrieval import paired_ranks, unit_rows
 
@@ -78,6 +79,20 @@ _F64 = torch.float64
 # Results
 
 
+def _checked_rows(a: Any, *, name: str, fitted: Tensor, what: str) -> Tensor:
+    """``a`` as a validated ``(m, d)`` tensor for a map fitted on ``d = fitted.shape[0]``
+    features: finite, m >= 1, on ``fitted``'s device."""
+    t = check_matrix(a, name=name, min_samples=1)
+    width = fitted.shape[0]
+    if t.shape[1] != width:
+        raise ShapeError(
+            f"{name} has {t.shape[1]} features (shape {tuple(t.shape)}) but the {what} was "
+            f"fitted with {width}; pass rows of the representation it was fitted on."
+        )
+    check_same_device(t, fitted, names=(name, f"the {what}"))
+    return t
+
+
 @dataclass(frozen=True)
 class ProcrustesMap:
     """A fitted Procrustes map ``T(x) = scale · (x - x_mean) @ rotation + y_mean``.
@@ -95,7 +110,9 @@ class ProcrustesMap:
     singular_values: Tensor
 
     def apply(self, x: Tensor) -> Tensor:
-        """``T(x)`` for a validated ``(m, d1)`` tensor, in ``x``'s dtype."""
+        """``T(x)`` for an ``(m, d1)`` array (validated: finite, d1 columns, the map's device),
+        in ``x``'s dtype (at least float32)."""
+        x = _checked_rows(x, name="x", fitted=self.x_mean, what="Procrustes map")
         weight = (self.scale * self.rotation).to(x.dtype)
         return torch.addmm(self.y_mean.to(x.dtype), x - self.x_mean.to(x.dtype), weight)
 
@@ -114,7 +131,9 @@ class LinearMap:
     rank: int
 
     def apply(self, x: Tensor) -> Tensor:
-        """``T(x)`` for a validated ``(m, d1)`` tensor, in ``x``'s dtype."""
+        """``T(x)`` for an ``(m, d1)`` array (validated: finite, d1 columns, the map's device),
+        in ``x``'s dtype (at least float32)."""
+        x = _checked_rows(x, name="x", fitted=self.weight[:, 0], what="linear map")
         return torch.addmm(self.bias.to(x.dtype), x, self.weight.to(x.dtype))
 
 
@@ -159,11 +178,9 @@ def _moments(x: Tensor, y: Tensor, *, chunk_size: int) -> CentredMoments:
 
 
 def _require(m: CentredMoments, *, need_cyy: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    if m.cxx is None or m.cxy is None or m.mean_y is None or (need_cyy and m.cyy is None):
-        raise InvalidOptionError(
-            "the moments must hold x's and the cross scatter (and y's for Procrustes); "
-            "accumulate them with paired data and self_terms=True, cross=True."
-        )
+    needs = ("cxx", "cxy", "mean_y", "cyy") if need_cyy else ("cxx", "cxy", "mean_y")
+    check_moments(m, what="Procrustes" if need_cyy else "the linear map", needs=needs)
+    assert m.cxx is not None and m.cxy is not None and m.mean_y is not None
     return m.cxx.to(_F64), m.cxy.to(_F64), m.mean_x.to(_F64), m.mean_y.to(_F64)
 
 
@@ -202,6 +219,8 @@ def procrustes_map_from_moments(
     """
     cxx, cxy, mean_x, mean_y = _require(m, need_cyy=True)
     assert m.cyy is not None  # _require checked it
+    centre = check_flag(centre, name="centre")
+    scale = check_flag(scale, name="scale")
     cyy = m.cyy.to(_F64)
     n, (d1, d2) = m.n, cxy.shape
     what = "the Procrustes map"
@@ -214,7 +233,7 @@ def procrustes_map_from_moments(
         _check_spread(torch.trace(scatter), 0.0, n, d1, name="x", what=what)
         _check_spread(torch.trace(cyy) + n * (mean_y @ mean_y), 0.0, n, d2, name="y", what=what)
         mean_x, mean_y = torch.zeros_like(mean_x), torch.zeros_like(mean_y)
-    u, sv, vh = torch.linalg.svd(cross, full_matrices=False)
+    u, sv, vh = svd(cross, full_matrices=False)
     rotation = u @ vh
     if scale:  # least squares for this W: tr Σ / ||Xc W||² (= ||Xc||² unless d1 > d2)
         s = sv.sum() / ((scatter @ rotation) * rotation).sum().clamp(min=torch.finfo(_F64).tiny)
@@ -279,7 +298,7 @@ def procrustes_map(
 
 
 def _check_ridge(ridge: Any) -> float:
-    return check_scalar_in_range(ridge, name="ridge", low=0.0, high=math.inf, high_open=True)
+    return check_positive_real(ridge, name="ridge", allow_zero=True)
 
 
 def linear_map_from_moments(
@@ -302,6 +321,8 @@ def linear_map_from_moments(
     """
     ridge = _check_ridge(ridge)
     rtol = check_optional_rtol(rtol)
+    bias = check_flag(bias, name="bias")
+    check_float_dtype(input_dtype, name="input_dtype", optional=False)
     cxx, cxy, mean_x, mean_y = _require(m, need_cyy=False)
     n, d1 = m.n, cxx.shape[0]
     if bias:
@@ -376,9 +397,7 @@ def linear_map(
 
 
 def _check_ks(ks: Any) -> tuple[int, ...]:
-    if isinstance(ks, (int, str)) or not isinstance(ks, Sequence) or len(ks) == 0:
-        raise InvalidOptionError(f"ks must be a non-empty sequence of integers, got {ks!r}.")
-    return tuple(sorted({check_positive_int(k, name="ks entries") for k in ks}))
+    return tuple(sorted(set(check_positive_ints(ks, name="ks"))))
 
 
 def translation_scores(

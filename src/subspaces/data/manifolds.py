@@ -30,11 +30,16 @@ from torch import Tensor
 
 from subspaces._checks import (
     InvalidOptionError,
+    NumericRangeError,
     ShapeError,
     as_float_tensor,
     check_choice,
+    check_fits_in_memory,
+    check_float_dtype,
+    check_generator,
+    check_matrix,
     check_positive_int,
-    check_scalar_in_range,
+    check_positive_real,
 )
 
 __all__ = [
@@ -272,11 +277,35 @@ def _finish(
 ) -> Tensor:
     if noise > 0.0:
         x = x + noise * torch.randn(x.shape, generator=generator, dtype=_F64)
-    return x.to(dtype or torch.get_default_dtype())
+    out = x.to(dtype or torch.get_default_dtype())
+    if not bool(torch.isfinite(out).all()):
+        raise NumericRangeError(
+            f"the points overflow {out.dtype} (largest magnitude {float(x.abs().max()):.3g}); "
+            "pass a smaller radius or noise, or dtype=torch.float64."
+        )
+    return out
 
 
 def _check_noise(noise: Any) -> float:
-    return check_scalar_in_range(noise, name="noise", low=0.0, high=math.inf, high_open=True)
+    return check_positive_real(noise, name="noise", allow_zero=True)
+
+
+def _check_sampling(
+    n: int, d: int, *, names: tuple[str, str], generator: Any, dtype: Any
+) -> tuple[torch.Generator | None, torch.dtype | None]:
+    """The random source and dtype, and refuse an (n, d) sample that cannot fit in memory."""
+    generator = check_generator(generator)
+    dtype = check_float_dtype(dtype)
+    larger = names[0] if n >= d else names[1]
+    check_fits_in_memory(
+        n * d,
+        dtype=_F64,
+        device="cpu",
+        name=larger,
+        value=n if larger == names[0] else d,
+        what=f"({n}, {d}) float64 points",
+    )
+    return generator, dtype
 
 
 def benchmark_manifold(
@@ -314,6 +343,9 @@ def benchmark_manifold(
     n = check_positive_int(n, name="n")
     noise = _check_noise(noise)
     spec = BENCHMARK_MANIFOLDS[name]
+    generator, dtype = _check_sampling(
+        n, spec.ambient_dimension, names=("n", "name"), generator=generator, dtype=dtype
+    )
     x = _SAMPLERS[name](n, spec.intrinsic_dimension, spec.ambient_dimension, generator)
     return _finish(x, noise, generator, dtype), spec.intrinsic_dimension
 
@@ -337,8 +369,9 @@ def hyperball(
     """
     n = check_positive_int(n, name="n")
     d = check_positive_int(d, name="d")
-    radius = check_scalar_in_range(radius, name="radius", low=0.0, high=math.inf, low_open=True)
+    radius = check_positive_real(radius, name="radius")
     noise = _check_noise(noise)
+    generator, dtype = _check_sampling(n, d, names=("n", "d"), generator=generator, dtype=dtype)
     v = _normal(n, d, generator)
     v = v / v.norm(dim=1, keepdim=True)
     r = radius * _uniform(n, 1, generator).pow(1.0 / d)
@@ -364,8 +397,9 @@ def hypersphere(
     """
     n = check_positive_int(n, name="n")
     d = check_positive_int(d, name="d")
-    radius = check_scalar_in_range(radius, name="radius", low=0.0, high=math.inf, low_open=True)
+    radius = check_positive_real(radius, name="radius")
     noise = _check_noise(noise)
+    generator, dtype = _check_sampling(n, d + 1, names=("n", "d"), generator=generator, dtype=dtype)
     return _finish(radius * _sphere(n, d, d + 1, generator), noise, generator, dtype)
 
 
@@ -388,12 +422,22 @@ def random_isometric_embedding(
     x = as_float_tensor(points, name="points")
     if x.ndim != 2:
         raise ShapeError(f"points must be a 2-D (n, d) array, got shape {tuple(x.shape)}.")
+    x = check_matrix(x, name="points", min_samples=1)
     dim = check_positive_int(ambient_dimension, name="ambient_dimension")
     if dim < x.shape[1]:
         raise InvalidOptionError(
             f"ambient_dimension must be at least the points' dimension {x.shape[1]}, got {dim}; "
             "an isometric embedding cannot lower the dimension."
         )
+    generator = check_generator(generator)
+    check_fits_in_memory(
+        max(x.shape[0], x.shape[1]) * dim,
+        dtype=_F64,
+        device=x.device,
+        name="ambient_dimension",
+        value=dim,
+        what=f"the (n, D) = ({x.shape[0]}, {dim}) embedding",
+    )
     q, r = torch.linalg.qr(_normal(dim, x.shape[1], generator))
     q = q * torch.sign(torch.diagonal(r))[None, :]  # Haar measure: fix the signs
     return x @ q.to(device=x.device, dtype=x.dtype).T

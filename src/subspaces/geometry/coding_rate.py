@@ -39,24 +39,26 @@ import math
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
 from subspaces._checks import (
-    InputTypeError,
     InvalidOptionError,
+    NumericRangeError,
     ShapeError,
     TooFewSamplesError,
     as_float_tensor,
     check_finite,
+    check_fits_in_memory,
     check_labels,
     check_matrix,
     check_positive_int,
+    check_positive_real,
     check_same_device,
 )
 from subspaces.geometry.spectrum import _DataclassResultMetric
+from subspaces.linalg.decomp import eigvalsh
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, MomentSums, accumulate_moments
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
 ]
 
 _F64 = torch.float64
+_F64_MAX = float(torch.finfo(_F64).max)
 
 
 @dataclass(frozen=True)
@@ -88,15 +91,12 @@ class RateReduction:
 
 
 def _check_eps(eps: Any) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
-        raise InputTypeError(f"eps must be a real number, got {type(eps).__name__} ({eps!r}).")
-    value = float(eps)
-    if not (value > 0.0 and math.isfinite(value)):
-        raise InvalidOptionError(
-            f"eps must be a positive finite number, got {eps!r}. It is the distortion ε "
-            "itself, not ε² (the original MCR² code takes ε²: pass eps=sqrt(its value))."
-        )
-    return value
+    return check_positive_real(
+        eps,
+        name="eps",
+        hint="It is the distortion ε itself, not ε² (the original MCR² code takes ε²: pass "
+        "eps=sqrt(its value)).",
+    )
 
 
 @dataclass(frozen=True)
@@ -212,13 +212,28 @@ def _logdet_identity_plus(scale: float, g: Tensor) -> Tensor:
     factor, info = torch.linalg.cholesky_ex(a)
     if int(info) == 0:
         return 2.0 * factor.diagonal().log().sum()
-    evals = torch.linalg.eigvalsh(a)
+    evals = eigvalsh(a)
     return evals.clamp(min=1.0).log().sum()
 
 
 def _half_rate(d: int, count: Tensor, eps: float, gram: Tensor) -> Tensor:
-    """½ logdet(I + d / (count ε²) · G): the coding rate of ``count`` samples with Gram G."""
-    return 0.5 * _logdet_identity_plus(d / (float(count) * eps * eps), gram)
+    """½ logdet(I + d / (count ε²) · G): the coding rate of ``count`` samples with Gram G.
+
+    Raises :class:`NumericRangeError` naming ``eps`` when ``d / (count ε²) · G`` overflows
+    float64 (ε below about 1e-154 for unit-scale features), before any NaN can appear.
+    """
+    top = float(gram.diagonal().max()) if gram.numel() else 0.0  # the largest entry of a PSD G
+    if top == 0.0:  # G = 0: logdet(I) = 0 at any ε (the scale may be inf: inf · 0 is NaN)
+        return torch.zeros((), dtype=_F64, device=gram.device)
+    denominator = float(count) * eps * eps
+    scale = d / denominator if denominator > 0.0 else math.inf
+    if not math.isfinite(scale * top):
+        log_min = 0.5 * (math.log(d) + math.log(top) - math.log(float(count)) - math.log(_F64_MAX))
+        raise NumericRangeError(
+            f"eps={eps} is too small for these features: d / (m ε²) · ZᵀZ overflows float64; "
+            f"pass eps >= {math.exp(log_min):.3g} (or rescale z)."
+        )
+    return 0.5 * _logdet_identity_plus(scale, gram)
 
 
 def _rate_of_rows(a: Tensor, count: Tensor, eps: float, chunk_size: int) -> Tensor:
@@ -258,7 +273,9 @@ def coding_rate(z: Any, *, eps: float, chunk_size: int = DEFAULT_CHUNK_SIZE) -> 
 
     Args:
         z: (m, d) features, m ≥ 1.
-        eps: the distortion ε > 0 (keyword, no default: MCR² uses ε² = 0.5, i.e. ε ≈ 0.707).
+        eps: the distortion ε > 0 (keyword, no default: MCR² uses ε² = 0.5, i.e. ε ≈ 0.707);
+            an ε so small that d / (m ε²) · ZᵀZ overflows float64 (below about 1e-154 for
+            unit-scale features) is refused with :class:`NumericRangeError`.
         chunk_size: rows (or features) per block of the Gram products.
 
     Returns:
@@ -396,7 +413,8 @@ class CodingRateReduction(_DataclassResultMetric):
     batches whatever the split. ``eps`` is ε, not ε².
 
     Args:
-        n_classes: the number of classes k.
+        n_classes: the number of classes k, honoured as given (a batch may lack classes);
+            refused when its k d² states exceed the device's memory.
         eps: the distortion ε > 0.
         chunk_size: rows per block of the Gram products.
     """
@@ -417,6 +435,14 @@ class CodingRateReduction(_DataclassResultMetric):
         self.n_classes = check_positive_int(n_classes, name="n_classes")
         self.eps = _check_eps(eps)
         self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
+        check_fits_in_memory(
+            self.n_classes,
+            dtype=_F64,
+            device="cpu",
+            name="n_classes",
+            value=self.n_classes,
+            what="the per-class weights",
+        )
         self.add_state("n", default=torch.tensor(0.0, dtype=_F64), dist_reduce_fx="sum")
         self.add_state("gram", default=torch.zeros(0, dtype=_F64), dist_reduce_fx="sum")
         self.add_state(
@@ -443,6 +469,14 @@ class CodingRateReduction(_DataclassResultMetric):
         batch = _gram(t, self.chunk_size)
         class_gram = self._state("class_gram")
         if class_gram.numel() == 0:
+            check_fits_in_memory(
+                self.n_classes * d * d,
+                dtype=_F64,
+                device=t.device,
+                name="n_classes",
+                value=self.n_classes,
+                what=f"the per-class Gram matrices (C, d, d) = ({self.n_classes}, {d}, {d})",
+            )
             class_gram = torch.zeros(self.n_classes, d, d, dtype=_F64, device=t.device)
         class_weight = self._state("class_weight").to(t.device)
         for j in _classes(member):

@@ -90,17 +90,22 @@ from subspaces._checks import (
     TooFewSamplesError,
     as_float_tensor,
     check_choice,
+    check_class_count,
     check_finite,
+    check_fits_in_memory,
+    check_flag,
     check_label_range,
     check_labels,
     check_matrix,
     check_optional_rtol,
     check_positive_int,
+    check_positive_real,
     check_same_device,
     check_scalar_in_range,
 )
 from subspaces.linalg.decomp import psd_range
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE
+from subspaces.linalg.scaling import ldexp, row_norms, scale_exponent, to_safe_range
 
 __all__ = [
     "ClassifierGeometry",
@@ -173,18 +178,24 @@ def _check_bias(bias: Any, num_classes: int, device: Any) -> Tensor:
     return b
 
 
-def _resolve_classes(labels: Tensor, num_classes: Any, classifier: Any) -> int:
+def _resolve_classes(
+    labels: Tensor, num_classes: Any, classifier: Any, *, every_class: bool, name: str
+) -> int:
+    """C: ``num_classes``, else the classifier's rows, else ``max(labels) + 1``; checked
+    against the labels before anything is sized by it (:func:`check_class_count`): labels in
+    [0, C) and, when ``every_class``, every class populated (so C <= n)."""
+    given = None
     if num_classes is not None:
-        return _check_num_classes(num_classes)
-    if classifier is not None and hasattr(classifier, "shape") and len(classifier.shape) == 2:
-        return _check_num_classes(int(classifier.shape[0]), name="classifier.shape[0]")
-    top = int(labels.max()) + 1 if labels.numel() else 0
-    if top < 2:
+        given = _check_num_classes(num_classes)
+    elif classifier is not None and hasattr(classifier, "shape") and len(classifier.shape) == 2:
+        given = _check_num_classes(int(classifier.shape[0]), name="classifier.shape[0]")
+    c = check_class_count(labels, given, name=name, allow_empty=not every_class)
+    if c < 2:
         raise TooFewSamplesError(
-            f"labels hold {top} class(es) (max label {top - 1}), but collapse measures need at "
+            f"labels hold {c} class(es) (max label {c - 1}), but collapse measures need at "
             "least 2 classes."
         )
-    return top
+    return c
 
 
 def _prepare(
@@ -196,11 +207,11 @@ def _prepare(
     *,
     min_samples: int = 2,
     labels_name: str = "labels",
+    every_class: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, int]:
     x = check_matrix(features, name="features", min_samples=min_samples).detach()
     y = check_labels(labels, x.shape[0], name=labels_name, device=x.device)
-    c = _resolve_classes(y, num_classes, classifier)
-    check_label_range(y, c, name=labels_name)
+    c = _resolve_classes(y, num_classes, classifier, every_class=every_class, name=labels_name)
     w = None if classifier is None else _check_classifier(classifier, c, x.shape[1], x.device)
     if bias is not None and w is None:
         raise InvalidOptionError("bias was given without classifier; pass classifier=W too.")
@@ -230,7 +241,7 @@ def _as_vector(value: Any, *, name: str) -> Tensor:
             value = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError) as err:
             raise InputTypeError(f"{name} must hold numbers, got {value!r}.") from err
-    return as_float_tensor(value, name=name)
+    return check_finite(as_float_tensor(value, name=name), name=name)
 
 
 def _block_rows(width: int) -> int:
@@ -291,6 +302,10 @@ def _collapse_update(state: Any, x: Tensor, labels: Tensor, *, chunk_size: int) 
     rounding is relative to the within-class scatter, not to the class means) to
     ``scatter``, and n_c, s_c = Σ r_i and Σ ||r_i||² to the pending per-class buffers.
     :func:`_collapse_flush` later adds the exact rank-one terms in float64 (below).
+
+    At extreme scales (float32 squares of 1e20 overflow, those of 1e-25 vanish) the chunk
+    and its residuals are divided by exact powers of two before their sums and products,
+    which are scaled back in float64 (nothing changes for ordinary data).
     """
     for start in range(0, x.shape[0], chunk_size):
         xb = x[start : start + chunk_size]
@@ -299,17 +314,19 @@ def _collapse_update(state: Any, x: Tensor, labels: Tensor, *, chunk_size: int) 
         k = classes.shape[0]
         fresh = ~state.pending_shift_set[classes]
         if bool(fresh.any()):
-            means = _group_sum(xb, inverse, k) / counts.to(xb.dtype)[:, None]
+            scaled, e = to_safe_range(xb)
+            means = _group_sum(scaled, inverse, k) / counts.to(xb.dtype)[:, None]
             new = classes[fresh]
-            state.pending_shift[new] = means[fresh].to(torch.float32).to(_F64)
+            # rounded to float32 in range, then scaled back exactly
+            state.pending_shift[new] = ldexp(means[fresh].to(torch.float32).to(_F64), e)
             state.pending_shift_set[new] = True
-        residual = xb - state.pending_shift[classes].to(xb.dtype)[inverse]
-        state.scatter += (residual.T @ residual).to(_F64)
+        residual, e = to_safe_range(xb - state.pending_shift[classes].to(xb.dtype)[inverse])
+        state.scatter += ldexp((residual.T @ residual).to(_F64), 2 * e)
         # index_put_ with accumulate: much faster than index_add_ on CPU; classes are unique
         state.pending_count.index_put_((classes,), counts.to(_F64), accumulate=True)
-        r_sum = _group_sum(residual, inverse, k).to(_F64)
+        r_sum = ldexp(_group_sum(residual, inverse, k).to(_F64), e)
         state.pending_rsum.index_put_((classes,), r_sum, accumulate=True)
-        r_sq = _group_sum((residual * residual).sum(1), inverse, k).to(_F64)
+        r_sq = ldexp(_group_sum((residual * residual).sum(1), inverse, k).to(_F64), 2 * e)
         state.pending_rsq.index_put_((classes,), r_sq, accumulate=True)
 
 
@@ -567,8 +584,11 @@ def _nc4_mismatches(
     dtype = _compute_dtype(x, classifier)
     w = classifier.to(dtype)
     b = None if bias is None else bias.to(dtype)
-    centres = (means - mu_g).to(dtype)
-    shift = mu_g.to(dtype)
+    # the nearest-centre rule does not depend on the scale: it runs on the features divided
+    # by an exact power of two that keeps its squares in range (0 for ordinary data)
+    e = scale_exponent(x)
+    centres = ldexp(means - mu_g, -e).to(dtype)
+    shift = ldexp(mu_g, -e).to(dtype)
     sq = (centres * centres).sum(1)
     mismatched = torch.zeros((), dtype=torch.int64, device=x.device)
     rows = _block_rows(means.shape[0])
@@ -577,7 +597,7 @@ def _nc4_mismatches(
         logits = xb @ w.T
         if b is not None:
             logits = logits + b
-        nearest = (sq[None, :] - 2.0 * (xb - shift) @ centres.T).argmin(1)
+        nearest = (sq[None, :] - 2.0 * (ldexp(xb, -e) - shift) @ centres.T).argmin(1)
         mismatched += (logits.argmax(1) != nearest).sum()
     return mismatched
 
@@ -621,7 +641,9 @@ def neural_collapse(
             classifier's NC2, NC3 and NC4.
         bias: (C,) last-layer bias b (used by NC4 only).
         num_classes: C; default the classifier's rows, else ``max(labels) + 1``. Every class
-            needs at least 2 samples.
+            needs at least 2 samples; C is checked against the labels before anything is
+            sized by it, so an empty class (e.g. one stray label of 10**9, or C > n) is
+            refused at once.
         global_mean: ``"classes"`` (μ_G = mean of class means, default) or ``"samples"``
             (mean of all samples); identical for balanced classes.
         rtol: relative eigenvalue cut-off of Σ_B⁺; default ``max(C, d) · eps(float64)``.
@@ -632,13 +654,16 @@ def neural_collapse(
         A :class:`NeuralCollapseResult`.
 
     Raises:
-        ShapeError: labels not matching n or out of [0, C); classifier not (C, d); bias not (C,).
-        TooFewSamplesError: fewer than 2 classes, or a class with fewer than 2 samples.
+        ShapeError: labels not matching n or out of [0, C) (negative labels included);
+            classifier not (C, d); bias not (C,).
+        TooFewSamplesError: fewer than 2 classes, a class 0..C-1 without samples (raised
+            before any (C, d) buffer exists) or with fewer than 2 samples.
         DegenerateInputError: all class means equal, two equal class means (CDNV), a class
             mean at the global mean or a zero classifier row (angles undefined).
     """
     x, y, w, b, c = _prepare(features, labels, classifier, bias, num_classes)
     global_mean = check_choice(global_mean, name="global_mean", choices=_GLOBAL_MEANS)
+    cdnv_matrix = check_flag(cdnv_matrix, name="cdnv_matrix")
     rtol = check_optional_rtol(rtol)
     chunk_size = check_positive_int(chunk_size, name="chunk_size")
     state = _zero_sums(c, x.shape[1], x.device)
@@ -685,7 +710,9 @@ class NeuralCollapse(Metric):
     collapse measures are not meaningful (classes missing, too few samples).
 
     Args:
-        num_classes: C.
+        num_classes: C, honoured as given: a batch (or a rank) may lack classes that other
+            batches bring; ``compute()`` needs every class with 2 samples. A C whose states
+            exceed the device's memory is refused (:class:`InvalidOptionError`).
         num_features: d; default the classifier's columns (one of the two is needed).
         classifier: (C, d) last-layer weight, for the classifier's NC2, NC3 and NC4.
         bias: (C,) last-layer bias (NC4).
@@ -741,12 +768,22 @@ class NeuralCollapse(Metric):
         self.num_features = d
         self.global_mean = check_choice(global_mean, name="global_mean", choices=_GLOBAL_MEANS)
         self.rtol = check_optional_rtol(rtol)
-        self.cdnv_matrix = bool(cdnv_matrix)
+        self.cdnv_matrix = check_flag(cdnv_matrix, name="cdnv_matrix")
         self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
         self.register_buffer("classifier", w, persistent=False)
         self.register_buffer("bias", b, persistent=False)
         self.register_buffer("_nc4_means", None, persistent=False)
         self.register_buffer("_nc4_global", None, persistent=False)
+        per_class, shared = 3 * c * d + 5 * c, d * d
+        check_fits_in_memory(
+            per_class + shared,
+            dtype=_F64,
+            device=device,
+            name="num_classes" if per_class >= shared else "num_features",
+            value=c if per_class >= shared else d,
+            what=f"the float64 states of NeuralCollapse (three (C, d) = ({c}, {d}) and one "
+            "(d, d) matrices)",
+        )
         zeros = _zero_sums(c, d, device)
         for name in _STATES:
             self.add_state(name, default=getattr(zeros, name), dist_reduce_fx="sum")
@@ -904,10 +941,7 @@ class OrthogonalFrameDistances:
 
 
 def _positive_float(value: Any, *, name: str) -> float:
-    v = check_scalar_in_range(value, name=name, low=0.0, high=math.inf, low_open=True)
-    if not math.isfinite(v):
-        raise InvalidOptionError(f"{name} must be finite, got {value}.")
-    return v
+    return check_positive_real(value, name=name)
 
 
 def _effective_weight_decay(weight_decay: Any, depth: int) -> float:
@@ -1046,7 +1080,8 @@ def orthogonal_frame_distances(
     Args:
         features: (n, d) features. labels: (n,) classes in [0, C).
         classifier: (C, d) W (the product of the linear layers for depth > 1).
-        num_classes: C; default the classifier's rows.
+        num_classes: C; default the classifier's rows. Every class needs a sample (checked
+            before anything is sized by C).
         depth: M. feature_decay: λ_H. weight_decay: λ_W (or one per layer): the training
             run's regularisation; the defaults (5e-4, a common weight decay) are a guess.
         n_samples: N, the training-set size; default Σ n_k.
@@ -1057,10 +1092,10 @@ def orthogonal_frame_distances(
     Returns:
         An :class:`OrthogonalFrameDistances`.
     """
+    _require_classifier(classifier, measure="orthogonal_frame_distances")
     x, y, w_opt, _, c = _prepare(features, labels, classifier, None, num_classes, min_samples=1)
     w = _require_classifier(w_opt, measure="orthogonal_frame_distances")
-    counts = torch.bincount(y, minlength=c).to(_F64)
-    _check_class_counts(counts, minimum=1, what="the class-mean matrix H̄")
+    counts = torch.bincount(y, minlength=c).to(_F64)  # every class populated: _prepare
     n_k = counts if class_counts is None else _as_vector(class_counts, name="class_counts")
     if n_k.shape != (c,):
         raise ShapeError(
@@ -1171,9 +1206,20 @@ class MixupGeometry:
     prob_b: Tensor
 
 
+_BIN_VECTORS = 40  # (B,) float64 vectors held for B bins: edges, 2 kinds × counts, means
+
+
 def _bin_edges(bins: Any, device: Any) -> Tensor:
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
         count = check_positive_int(bins, name="bins")
+        check_fits_in_memory(
+            _BIN_VECTORS * count,
+            dtype=_F64,
+            device=device,
+            name="bins",
+            value=count,
+            what="the λ bins and their statistics",
+        )
         return torch.linspace(0.0, 1.0, count + 1, dtype=_F64, device=device)
     edges = _as_vector(bins, name="bins").to(_F64).to(device)
     if edges.ndim != 1 or edges.numel() < 2 or bool((edges[1:] <= edges[:-1]).any()):
@@ -1209,7 +1255,8 @@ def _bin_stats(values: dict[str, Tensor], index: Tensor, mask: Tensor, nbins: in
 
 
 def _check_nonzero_rows(v: Tensor, *, what: str, fix: str) -> Tensor:
-    norms = v.norm(dim=1)
+    """The rows' norms in float64 (no float32 square overflows or vanishes at any scale)."""
+    norms = row_norms(v)
     zero = (norms == 0).nonzero().flatten()
     if zero.numel():
         raise DegenerateInputError(
@@ -1269,8 +1316,16 @@ def mixup_geometry(
     Returns:
         A :class:`MixupGeometry`.
     """
+    _require_classifier(classifier, measure="mixup_geometry")
     x, ya, w_opt, b, c = _prepare(
-        features, labels_a, classifier, bias, None, min_samples=1, labels_name="labels_a"
+        features,
+        labels_a,
+        classifier,
+        bias,
+        None,
+        min_samples=1,
+        labels_name="labels_a",
+        every_class=False,
     )
     w = _require_classifier(w_opt, measure="mixup_geometry")
     yb = check_labels(labels_b, x.shape[0], name="labels_b", device=x.device)
@@ -1416,7 +1471,10 @@ def classifier_geometry(
     Returns:
         A :class:`ClassifierGeometry` (per-sample values and summaries, float64).
     """
-    x, y, w_opt, b, c = _prepare(features, labels, classifier, bias, None, min_samples=1)
+    _require_classifier(classifier, measure="classifier_geometry")
+    x, y, w_opt, b, c = _prepare(
+        features, labels, classifier, bias, None, min_samples=1, every_class=False
+    )
     w = _require_classifier(w_opt, measure="classifier_geometry")
     dtype = _compute_dtype(x, w, b)
     wf = w.to(dtype)

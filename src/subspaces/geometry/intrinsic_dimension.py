@@ -33,12 +33,17 @@ from subspaces._checks import (
     InvalidOptionError,
     TooFewSamplesError,
     check_choice,
+    check_flag,
+    check_generator,
     check_matrix,
+    check_optional_int,
     check_positive_int,
+    check_positive_real,
     check_scalar_in_range,
 )
-from subspaces.linalg.decomp import default_rtol, scatter_rtol
-from subspaces.linalg.knn import knn
+from subspaces.linalg.decomp import default_rtol, eigvalsh, scatter_rtol
+from subspaces.linalg.knn import _matmul_rounding, knn
+from subspaces.linalg.scaling import ldexp, rescaled, to_safe_range
 
 __all__ = [
     "GRIDE",
@@ -292,6 +297,9 @@ def _mle_fit(
     block_size: int | None,
 ) -> tuple[Tensor, Tensor]:
     t = _check_data(x)
+    unbiased = check_flag(unbiased, name="unbiased")
+    pointwise = check_flag(pointwise, name="pointwise")
+    block_size = check_optional_int(block_size, name="block_size")
     k = check_positive_int(k, name="k", minimum=3 if unbiased else 2)
     average = check_choice(average, name="average", choices=MLE_AVERAGES)
     duplicates = check_choice(duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
@@ -675,12 +683,12 @@ def _covariance_eigenvalues(t: Tensor) -> Tensor:
         for start in range(0, n, _CHUNK):
             c = (t[start : start + _CHUNK].to(_F64) - mean).to(t.dtype)
             scatter += (c.T @ c).to(_F64)
-        ev = torch.linalg.eigvalsh(0.5 * (scatter + scatter.T)).flip(0)
+        ev = eigvalsh(0.5 * (scatter + scatter.T)).flip(0)
         rtol = default_rtol(m, t.dtype)
     else:  # the n × n Gram matrix is the smaller form here, in float64
         xc = t.to(_F64)
         xc = xc - xc.mean(dim=0)
-        ev = torch.linalg.eigvalsh(xc @ xc.T).flip(0)
+        ev = eigvalsh(xc @ xc.T).flip(0)
         rtol = scatter_rtol(m, t.dtype)
     return _zero_rounding_noise(ev / (n - 1), rtol)[None, :]
 
@@ -702,7 +710,7 @@ def _neighbourhood_eigenvalues(t: Tensor, idx: Tensor, *, max_elements: int = 1 
         nb = t[idx[start:stop]].to(_F64)  # (b, k, d)
         nb = nb - nb.mean(dim=1, keepdim=True)
         gram = nb.transpose(1, 2) @ nb if d <= k else nb @ nb.transpose(1, 2)
-        ev = torch.linalg.eigvalsh(gram).flip(-1)[:, :m]
+        ev = eigvalsh(gram).flip(-1)[:, :m]
         out[start:stop] = _zero_rounding_noise(ev / (k - 1), rtol)
     return out
 
@@ -714,9 +722,7 @@ def _lpca_params(
         ver=check_choice(ver, name="ver", choices=LPCA_VERSIONS),
         alpha_fo=check_scalar_in_range(alpha_fo, name="alpha_fo", low=0.0, high=1.0),
         alpha_ratio=check_scalar_in_range(alpha_ratio, name="alpha_ratio", low=0.0, high=1.0),
-        alpha_fan=check_scalar_in_range(
-            alpha_fan, name="alpha_fan", low=0.0, high=math.inf, high_open=True
-        ),
+        alpha_fan=check_positive_real(alpha_fan, name="alpha_fan", allow_zero=True),
         beta_fan=check_scalar_in_range(beta_fan, name="beta_fan", low=0.0, high=1.0),
         p_fan=check_scalar_in_range(p_fan, name="p_fan", low=0.0, high=1.0),
     )
@@ -731,8 +737,14 @@ def _lpca_fit(
     block_size: int | None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Global dimension, global eigenvalues and (if ``pointwise``) the local dimensions."""
-    t = _check_data(x, min_samples=2)
-    ev = _covariance_eigenvalues(t)
+    # the dimensions do not depend on the scale: an exact power of two brings extreme data
+    # into range (float32 squares of 1e20 overflow, of 1e-25 vanish); the eigenvalues
+    # are scaled back in float64
+    t, e = to_safe_range(_check_data(x, min_samples=2))
+    pointwise = check_flag(pointwise, name="pointwise")
+    n_neighbors = check_positive_int(n_neighbors, name="n_neighbors", minimum=2)
+    block_size = check_optional_int(block_size, name="block_size")
+    ev = ldexp(_covariance_eigenvalues(t), 2 * e)
     if float(ev[0, 0]) <= 0.0:
         raise DegenerateInputError(
             "local PCA: x has zero variance (every sample is the same point); the spectrum "
@@ -741,7 +753,6 @@ def _lpca_fit(
     global_d = _lpca_rule(ev, params)[0]
     local: Tensor | None = None
     if pointwise:
-        n_neighbors = check_positive_int(n_neighbors, name="n_neighbors", minimum=2)
         _check_neighbours(t.shape[0], n_neighbors, estimator="local PCA", what="n_neighbors")
         idx = knn(t, n_neighbors, exclude_self=True, block_size=block_size).indices
         local_ev = _neighbourhood_eigenvalues(t, idx)
@@ -838,8 +849,10 @@ def _count_pairs_below(t: Tensor, radii: Tensor, block_size: int | None) -> Tens
     sq_screen = sq.to(t.dtype)
     radii64 = radii.to(_F64)
     squares = (radii64**2).tolist()
-    # rounding bound of the screen: the dot product (d terms) and the norms' rounding
-    slack = 2 * (d + 4) * torch.finfo(t.dtype).eps
+    # rounding bound of the screen: the dot product (d terms) and the norms' rounding, plus
+    # the factors' rounding when float32 matmuls may run in TF32 or bfloat16
+    _, delta = _matmul_rounding(t.dtype, t.device)
+    slack = 2 * (d + 4) * torch.finfo(t.dtype).eps + 3 * delta
     if block_size is None:
         block_size = max(1, min(n, (64 * 2**20) // max(4 * n * t.element_size(), 1)))
     counts = torch.zeros(len(squares), dtype=torch.long, device=t.device)
@@ -869,7 +882,7 @@ def _column_mean(t: Tensor) -> Tensor:
 
 
 def _corrint_fit(x: Any, *, k1: int, k2: int, block_size: int | None) -> Tensor:
-    t = _check_data(x)
+    t = rescaled(_check_data(x))  # scale invariant: extreme data brought into range, exactly
     k1 = check_positive_int(k1, name="k1")
     k2 = check_positive_int(k2, name="k2")
     if k1 >= k2:
@@ -1017,14 +1030,15 @@ def id_scale_sweep(
     t = _check_data(x)
     how = check_choice(method, name="method", choices=SWEEP_METHODS)
     policy = check_choice(duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
+    fraction = check_scalar_in_range(
+        discard_fraction, name="discard_fraction", low=0.0, high=1.0, high_open=True
+    )
+    generator = check_generator(generator)
     n = t.shape[0]
     scales = _check_scales(ks, how, n)
     dims: list[Tensor] = []
     radii: list[Tensor] = []
     if how == "twonn":
-        fraction = check_scalar_in_range(
-            discard_fraction, name="discard_fraction", low=0.0, high=1.0, high_open=True
-        )
         for k in scales:
             perm = torch.randperm(n, generator=generator).to(t.device)
             size = n // k
@@ -1193,14 +1207,15 @@ class GRIDE(_Estimator):
         t = _check_data(x)
         n1, n2 = _check_gride_orders(self.n1, self.n2)
         duplicates = check_choice(self.duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
+        multiscale = check_flag(self.multiscale, name="multiscale")
+        range_max = check_positive_int(self.range_max, name="range_max", minimum=2)
         _check_neighbours(t.shape[0], n2, estimator="GRIDE", what="n2")
         span = n2
-        if self.multiscale:
-            range_max = check_positive_int(self.range_max, name="range_max", minimum=2)
+        if multiscale:
             span = min(range_max, t.shape[0] - 1)
         dist = _neighbour_distances(t, max(n2, span), self.block_size)
         self.dimension_, self.error_ = _gride_at(dist, n1, n2, duplicates)
-        if self.multiscale:
+        if multiscale:
             scales = _gride_scales_from_distances(dist[:, :span], duplicates)
             self.scales_ = scales.n1
             self.dimension_scales_ = scales.dimension

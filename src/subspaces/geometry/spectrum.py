@@ -38,7 +38,6 @@ A representation whose variance is zero to that level raises
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -53,16 +52,21 @@ from subspaces._checks import (
     ShapeError,
     TooFewSamplesError,
     check_choice,
+    check_flag,
+    check_float_dtype,
     check_matrix,
     check_positive_int,
+    check_positive_real,
     check_scalar_in_range,
 )
+from subspaces.linalg.decomp import eigvalsh
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     CentredMoments,
     MomentsMetric,
     accumulate_moments,
     centre_moments,
+    check_moments,
     paired_moments,
 )
 
@@ -198,6 +202,7 @@ class Spectrum:
         α = 1 is the 1/n spectrum of mouse V1; exact for an exact power law.
         """
         first, last = _check_fit_range(fit_range)
+        weighted = check_flag(weighted, name="weighted")
         positive = int((self.eigenvalues > 0).sum())
         stop = positive if last is None else min(last, positive)
         if stop - first + 1 < 2:
@@ -222,7 +227,7 @@ class Spectrum:
         training; with ε = 0 the closed forms are exact). In [0, log d]: log d for isotropic
         data, 0 for rank one (at ε = 0). exp(S) is ``effective_rank(of="eigen")`` at ε = 0.
         """
-        e = check_scalar_in_range(eps, name="eps", low=0.0, high=math.inf)
+        e = check_positive_real(eps, name="eps", allow_zero=True)
         lam = self.eigenvalues + e
         return _entropy(lam / lam.sum())
 
@@ -258,12 +263,13 @@ def spectrum_from_moments(m: CentredMoments, *, input_dtype: torch.dtype = _F64)
         input_dtype: the dtype the data arrived in (float32 or float64): sets the rounding
             level of the products, hence ``noise_floor``.
     """
-    if m.cxx is None:
-        raise ValueError("the covariance spectrum needs the scatter matrix cxx of x")
+    check_moments(m, what="the covariance spectrum", needs=("cxx",))
+    assert m.cxx is not None
+    check_float_dtype(input_dtype, name="input_dtype", optional=False)
     if m.n < 2:
         raise TooFewSamplesError(f"a sample covariance needs at least 2 samples, got {m.n}.")
     d = m.cxx.shape[0]
-    evals = torch.linalg.eigvalsh(0.5 * (m.cxx + m.cxx.T).to(_F64)).flip(0).clamp(min=0.0)
+    evals = eigvalsh(0.5 * (m.cxx + m.cxx.T).to(_F64)).flip(0).clamp(min=0.0)
     top = float(evals[0])
     centring_noise = 4.0 * _EPS64 * m.n * float(m.mean_x.to(_F64) @ m.mean_x.to(_F64))
     if top <= centring_noise or top == 0.0:

@@ -7,10 +7,12 @@ the rest are computed pair by pair.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import Tensor
 
+from subspaces.linalg.scaling import rescaled
 from subspaces.similarity import cca, cka, kernel_cka, neighbors, regression, rsa, shape, statistics
 from subspaces.similarity.angles import eigenspace_overlap
 from subspaces.similarity.pairwise import PairwiseMeasure, register_measure
@@ -32,7 +34,13 @@ def _neighbour_measure(name: str, core: Any) -> PairwiseMeasure:
         prepare=lambda x, **options: neighbors.neighbour_lists(x, **_neighbour_options(options)),
         compare=lambda ix, iy, **options: core(ix, iy),
         min_samples=2,
+        options=("k", "metric", "block_size"),
     )
+
+
+def _keyword_options(function: Any) -> tuple[str, ...]:
+    params = inspect.signature(function).parameters.values()
+    return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
 
 
 def _statistic_difference(name: str, statistic: Any) -> PairwiseMeasure:
@@ -42,6 +50,7 @@ def _statistic_difference(name: str, statistic: Any) -> PairwiseMeasure:
         prepare=lambda x, **options: statistic(x, **options),
         compare=lambda a, b, **options: (a - b).abs(),
         min_samples=1,
+        options=_keyword_options(statistic),
     )
 
 
@@ -56,7 +65,9 @@ def _without_dtype(core: Any) -> Any:
 
 def _rdm(x: Tensor, **options: Any) -> Tensor:
     keep = {key: options[key] for key in ("metric", "block_size") if key in options}
-    return rsa.rdm(x, **keep)
+    # RSA is invariant to scaling either side: an RDM of data brought into range (an exact
+    # power of two) is compared, whose squared distances cannot overflow
+    return rsa.rdm(rescaled(x), **keep)
 
 
 def _compare_rdms(a: Tensor, b: Tensor, **options: Any) -> Tensor:
@@ -96,6 +107,7 @@ _MEASURES = [
         symmetric=True,
         from_moments=_without_dtype(shape.procrustes_distance_from_moments),
         float64_products=True,
+        options=(),  # the distance is the measure's name
     ),
     PairwiseMeasure(
         "angular_procrustes_distance",
@@ -104,6 +116,7 @@ _MEASURES = [
             lambda m, **options: shape.procrustes_distance_from_moments(m, distance="angular")
         ),
         float64_products=True,
+        options=(),
     ),
     PairwiseMeasure(
         "shape_metric",
@@ -116,8 +129,16 @@ _MEASURES = [
         symmetric=True,
         from_moments=_without_dtype(shape.permutation_procrustes_distance_from_moments),
         float64_products=True,
+        options=("distance",),
     ),
-    PairwiseMeasure("rsa", symmetric=True, prepare=_rdm, compare=_compare_rdms, min_samples=3),
+    PairwiseMeasure(
+        "rsa",
+        symmetric=True,
+        prepare=_rdm,
+        compare=_compare_rdms,
+        min_samples=3,
+        options=("metric", "compare", "block_size"),
+    ),
     PairwiseMeasure("rsm_norm_difference", symmetric=True, function=rsa.rsm_norm_difference),
     _neighbour_measure("mutual_knn", neighbors.mutual_knn_from_neighbours),
     _neighbour_measure("knn_jaccard", neighbors.knn_jaccard_from_neighbours),

@@ -11,6 +11,7 @@ from subspaces._checks import (
     DegenerateInputError,
     ShapeError,
     TooFewSamplesError,
+    check_float_dtype,
     check_paired,
     check_positive_int,
 )
@@ -22,6 +23,7 @@ from subspaces.linalg.moments import (
     MomentSums,
     accumulate_moments,
     centre_moments,
+    check_moments,
 )
 
 __all__ = ["PairedMomentsMetric"]
@@ -101,8 +103,8 @@ class PairedMomentsMetric(MomentsMetric):
 
 
 def _require_moments(m: CentredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor]:
-    if m.cxx is None or m.cyy is None or m.cxy is None:
-        raise ValueError(f"{measure} needs the self and cross moments of x and y")
+    check_moments(m, what=measure, needs=("cxx", "cyy", "cxy"))
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     return m.cxx, m.cyy, m.cxy
 
 
@@ -124,6 +126,7 @@ def _check_variance(c: Tensor, mean: Tensor | None, n: int, *, name: str, measur
 
 
 def _side_rtol(rtol: float | None, d: int, input_dtype: torch.dtype) -> float:
+    check_float_dtype(input_dtype, name="input_dtype", optional=False)
     return rtol if rtol is not None else scatter_rtol(d, input_dtype)
 
 
@@ -138,6 +141,7 @@ def _paired_moments64(x: Tensor, y: Tensor, *, chunk_size: int) -> CentredMoment
     with float32 products CCA on float32 data errs by ~1e-8 · cond(Xc)² (1e-4 at
     cond(Xc) = 100), with float64 products only float64 rounding remains.
     """
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     state = MomentSums()
     for start in range(0, x.shape[0], chunk_size):
         xb = x[start : start + chunk_size].to(_F64)

@@ -27,11 +27,13 @@ from subspaces._checks import (
     as_float_tensor,
     check_choice,
     check_finite,
+    check_flag,
     check_matrix,
     check_positive_int,
     check_same_device,
     check_scalar_in_range,
 )
+from subspaces.linalg.decomp import eigh, svdvals
 from subspaces.linalg.moments import paired_moments
 
 __all__ = [
@@ -99,7 +101,7 @@ def _orthonormal(a: Tensor, dtype: torch.dtype, *, name: str, orthonormalize: bo
             )
         return a
     q, r = torch.linalg.qr(a)
-    s = torch.linalg.svdvals(r)  # the singular values of a, from the small p × p factor
+    s = svdvals(r)  # the singular values of a, from the small p × p factor
     s_max = float(s[0])
     tol = max(d, p) * eps * s_max
     rank = int((s > tol).sum())
@@ -114,6 +116,7 @@ def _orthonormal(a: Tensor, dtype: torch.dtype, *, name: str, orthonormalize: bo
 
 
 def _bases(a: Any, b: Any, *, orthonormalize: bool) -> tuple[Tensor, Tensor]:
+    orthonormalize = check_flag(orthonormalize, name="orthonormalize")
     ta, dtype_a = _check_basis(a, name="a")
     tb, dtype_b = _check_basis(b, name="b")
     check_same_device(ta, tb, names=("a", "b"))
@@ -133,9 +136,9 @@ def _angles(qa: Tensor, qb: Tensor) -> Tensor:
     if qa.shape[1] < qb.shape[1]:
         qa, qb = qb, qa  # the angles are symmetric; project the narrower basis below
     cross = qa.T @ qb  # (p, q) with q <= p
-    cosines = torch.linalg.svdvals(cross).clamp(0.0, 1.0)  # decreasing
+    cosines = svdvals(cross).clamp(0.0, 1.0)  # decreasing
     # The sines of the same angles: singular values of the part of qb outside span(qa).
-    sines = torch.linalg.svdvals(qb - qa @ cross).flip(0).clamp(0.0, 1.0)  # increasing
+    sines = svdvals(qb - qa @ cross).flip(0).clamp(0.0, 1.0)  # increasing
     from_cos = torch.arccos(cosines)
     from_sin = torch.arcsin(sines)
     # arccos loses accuracy near 0 and arcsin near π/2: take each where it is well conditioned.
@@ -283,7 +286,7 @@ def _top_eigenvectors(x: Tensor, *, k: int | None, variance: float | None, name:
     cov = paired_moments(x).cxx
     if cov is None:  # pragma: no cover - paired_moments always accumulates X^T X here
         raise RuntimeError("the covariance of x was not accumulated")
-    evals, evecs = torch.linalg.eigh(cov)
+    evals, evecs = eigh(cov)
     evals, evecs = evals.flip(0).clamp(min=0.0), evecs.flip(1)  # decreasing
     total = float(evals.sum())
     if total <= 0.0:

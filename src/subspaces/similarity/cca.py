@@ -45,7 +45,7 @@ from subspaces._checks import (
     check_paired,
     check_scalar_in_range,
 )
-from subspaces.linalg.decomp import psd_range
+from subspaces.linalg.decomp import psd_range, svd
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     CentredMoments,
@@ -128,7 +128,7 @@ def _canonical(
         kx, ky = _n_kept_for_variance(lx, keep_variance), _n_kept_for_variance(ly, keep_variance)
         lx, ux, ly, uy = lx[:kx], ux[:, :kx], ly[:ky], uy[:, :ky]
     t = (ux * lx.rsqrt()).T @ cxy.to(_F64) @ (uy * ly.rsqrt())
-    u, rho, vh = torch.linalg.svd(t, full_matrices=False)
+    u, rho, vh = svd(t, full_matrices=False)
     return _Canonical(lx, ux, ly, uy, rho.clamp(0.0, 1.0), u, vh.T)
 
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from subspaces._checks import DegenerateInputError, TooFewSamplesError, check_paired
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments, paired_moments
+from subspaces._checks import (
+    DegenerateInputError,
+    InputTypeError,
+    TooFewSamplesError,
+    check_flag,
+    check_paired,
+)
+from subspaces.linalg.moments import (
+    DEFAULT_CHUNK_SIZE,
+    CentredMoments,
+    check_moments,
+    paired_moments,
+)
+from subspaces.linalg.scaling import sqrt_product
 from subspaces.similarity._streaming import PairedMomentsMetric, _check_variance
 
 __all__ = ["LinearCKA", "linear_cka", "linear_cka_from_moments"]
@@ -25,17 +36,21 @@ def _hsic_debiased(cross_sq: Tensor, sq_xy: Tensor, sq_x: Tensor, sq_y: Tensor, 
 
 def linear_cka_from_moments(m: CentredMoments, *, debiased: bool = False) -> Tensor:
     """Linear CKA from centred moments (the maths core shared by function and class)."""
-    if m.cxx is None or m.cyy is None or m.cxy is None:
-        raise ValueError("linear CKA needs the self and cross moments of x and y")
+    check_moments(m, what="linear CKA", needs=("cxx", "cyy", "cxy"))
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
+    debiased = check_flag(debiased, name="debiased")
     _check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA")
     _check_variance(m.cyy, m.mean_y, m.n, name="y", measure="CKA")
     cross = (m.cxy * m.cxy).sum()
     self_x = (m.cxx * m.cxx).sum()
     self_y = (m.cyy * m.cyy).sum()
     if not debiased:
-        return cross / torch.sqrt(self_x * self_y)
+        return cross / sqrt_product(self_x, self_y)
     if m.row_norms is None:
-        raise ValueError("debiased CKA needs the row-norm sums (accumulate with row_norms=True)")
+        raise InputTypeError(
+            "debiased CKA needs the row-norm sums, which m lacks; accumulate the moments with "
+            "row_norms=True (paired_moments(x, y, row_norms=True))."
+        )
     if m.n < 4:
         raise TooFewSamplesError(f"debiased CKA needs at least 4 samples, got {m.n}.")
     r = m.row_norms
@@ -48,7 +63,7 @@ def linear_cka_from_moments(m: CentredMoments, *, debiased: bool = False) -> Ten
             f"(x: {float(hxx):.3g}, y: {float(hyy):.3g}); the sample is too small or too "
             "degenerate for debiased CKA. Use more samples or debiased=False."
         )
-    return hxy / torch.sqrt(hxx * hyy)
+    return hxy / sqrt_product(hxx, hyy)
 
 
 def linear_cka(
@@ -75,6 +90,7 @@ def linear_cka(
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
+    debiased = check_flag(debiased, name="debiased")
     x, y = check_paired(x, y, min_samples=4 if debiased else 2)
     moments = paired_moments(x, y, row_norms=debiased, chunk_size=chunk_size)
     return linear_cka_from_moments(moments, debiased=debiased)
@@ -98,6 +114,7 @@ class LinearCKA(PairedMomentsMetric):
     def __init__(
         self, *, debiased: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any
     ) -> None:
+        debiased = check_flag(debiased, name="debiased")
         super().__init__(
             row_norms=debiased, chunk_size=chunk_size, min_samples=4 if debiased else 2, **kwargs
         )

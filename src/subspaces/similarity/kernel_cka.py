@@ -29,12 +29,14 @@ from subspaces._checks import (
     InvalidOptionError,
     ShapeError,
     TooFewSamplesError,
+    check_flag,
     check_not_constant,
     check_paired,
     check_positive_int,
+    check_positive_real,
     check_same_device,
-    check_scalar_in_range,
 )
+from subspaces.linalg.scaling import sqrt_product, to_safe_range, unscale
 
 __all__ = ["MinibatchCKA", "minibatch_cka", "rbf_cka"]
 
@@ -85,7 +87,7 @@ def _cka_from_hsic(h_xy: Tensor, h_xx: Tensor, h_yy: Tensor, *, what: str) -> Te
             "constant or too degenerate (for debiased estimators: too few samples). Use more "
             "samples, or check for constant or dead layers."
         )
-    return h_xy / torch.sqrt(h_xx * h_yy)
+    return h_xy / sqrt_product(h_xx, h_yy)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,9 +258,7 @@ def _rbf_gram_sums(
 def _check_bandwidths(
     sigma: float | tuple[float, float] | None, threshold: float
 ) -> tuple[float | None, float | None]:
-    check_scalar_in_range(
-        threshold, name="threshold", low=0.0, high=math.inf, low_open=True, high_open=True
-    )
+    check_positive_real(threshold, name="threshold")
     if sigma is None:
         return None, None
     if threshold != 1.0:
@@ -275,11 +275,22 @@ def _check_bandwidths(
     else:
         pair = (sigma, sigma)
     names = ("sigma", "sigma") if not isinstance(sigma, (tuple, list)) else ("sigma[0]", "sigma[1]")
-    checked = [
-        check_scalar_in_range(s, name=nm, low=0.0, high=math.inf, low_open=True, high_open=True)
-        for s, nm in zip(pair, names, strict=True)
-    ]
+    checked = [check_positive_real(s, name=nm) for s, nm in zip(pair, names, strict=True)]
     return checked[0], checked[1]
+
+
+def _gamma(sigma: float, e: int, dtype: torch.dtype) -> float:
+    """1 / (2 σ'²) for σ' = σ · 2**-e, the bandwidth of data divided by 2**e.
+
+    Computed from σ's exponent, so neither σ' nor σ'² overflows; a bandwidth so small that
+    the kernel is the identity on distinct points is clamped to the dtype's largest value.
+    """
+    mantissa, exponent = math.frexp(sigma)
+    power = -2 * (exponent - e)
+    top = float(torch.finfo(dtype).max)
+    if power > 1000:
+        return top
+    return min(math.ldexp(0.5 / (mantissa * mantissa), power), top)
 
 
 def _median_bandwidth(t: Tensor, name: str, threshold: float, block_size: int) -> float:
@@ -339,6 +350,7 @@ def rbf_cka(
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
+    debiased = check_flag(debiased, name="debiased")
     x, y = check_paired(x, y, min_samples=4 if debiased else 2)
     sigma_x, sigma_y = _check_bandwidths(sigma, threshold)
     n = x.shape[0]
@@ -348,20 +360,28 @@ def rbf_cka(
         block = check_positive_int(block_size, name="block_size")
     check_not_constant(x, name="x", measure="CKA")
     check_not_constant(y, name="y", measure="CKA")
+    # the kernel depends on x / σ only: an exact power of two brings extreme data into
+    # range (float32 squares of 1e20 overflow, of 1e-25 vanish), a given σ follows it
+    (x, ex), (y, ey) = to_safe_range(x), to_safe_range(y)
     x, y = _centred(x), _centred(y)
     if sigma_x is None or sigma_y is None:
-        sigma_x = _median_bandwidth(x, "x", threshold, block)
-        sigma_y = _median_bandwidth(y, "y", threshold, block)
-    s_kl, s_kk, s_ll, rows_k, rows_l = _rbf_gram_sums(
-        x, y, 0.5 / sigma_x**2, 0.5 / sigma_y**2, block
-    )
+        gamma_x = _gamma(_median_bandwidth(x, "x", threshold, block), 0, x.dtype)
+        gamma_y = _gamma(_median_bandwidth(y, "y", threshold, block), 0, y.dtype)
+    else:
+        gamma_x, gamma_y = _gamma(sigma_x, ex, x.dtype), _gamma(sigma_y, ey, y.dtype)
+    s_kl, s_kk, s_ll, rows_k, rows_l = _rbf_gram_sums(x, y, gamma_x, gamma_y, block)
     if debiased:  # zero the diagonals: K_ii = L_ii = 1
         s_kl, s_kk, s_ll = s_kl - n, s_kk - n, s_ll - n
         rows_k, rows_l = rows_k - 1.0, rows_l - 1.0
     h_xy = _hsic_from_sums(s_kl, rows_k, rows_l, n, debiased=debiased)
     h_xx = _hsic_from_sums(s_kk, rows_k, rows_k, n, debiased=debiased)
     h_yy = _hsic_from_sums(s_ll, rows_l, rows_l, n, debiased=debiased)
-    return _cka_from_hsic(h_xy, h_xx, h_yy, what="RBF CKA")
+    bandwidth = "sigma" if sigma is not None else "threshold"
+    what = (
+        f"RBF CKA with {bandwidth}={sigma if sigma is not None else threshold} (a bandwidth "
+        "far above the distances between samples makes the kernel constant)"
+    )
+    return _cka_from_hsic(h_xy, h_xx, h_yy, what=what)
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,16 +413,23 @@ def _linear_hsic1(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     noise); the m × m Grams then go to float64 for the sums.
     """
     m = x.shape[0]
+    # each batch is brought into range by an exact power of two (float32 Grams of 1e20 data
+    # overflow); the float64 HSICs, of degree 2 in each Gram, are scaled back exactly
+    (x, ex), (y, ey) = to_safe_range(x), to_safe_range(y)
     xc, yc = (torch.zeros_like(t) if bool((t == t[0]).all()) else _centred(t) for t in (x, y))
     k = (xc @ xc.T).to(_F64)
     lg = (yc @ yc.T).to(_F64)
     k.fill_diagonal_(0.0)
     lg.fill_diagonal_(0.0)
     rows_k, rows_l = k.sum(1), lg.sum(1)
+    h_xy = _hsic_from_sums((k * lg).sum(), rows_k, rows_l, m, debiased=True)
+    h_xx = _hsic_from_sums((k * k).sum(), rows_k, rows_k, m, debiased=True)
+    h_yy = _hsic_from_sums((lg * lg).sum(), rows_l, rows_l, m, debiased=True)
+    what = "the minibatch HSIC"
     return (
-        _hsic_from_sums((k * lg).sum(), rows_k, rows_l, m, debiased=True),
-        _hsic_from_sums((k * k).sum(), rows_k, rows_k, m, debiased=True),
-        _hsic_from_sums((lg * lg).sum(), rows_l, rows_l, m, debiased=True),
+        unscale(h_xy, 2 * (ex + ey), name="x, y", what=what),
+        unscale(h_xx, 4 * ex, name="x", what=what),
+        unscale(h_yy, 4 * ey, name="y", what=what),
     )
 
 
@@ -437,6 +464,7 @@ def _batches(
     x: Any, y: Any, batch_size: int | None, drop_last: bool
 ) -> Iterable[tuple[Tensor, Tensor]]:
     """Pair the minibatches of :func:`minibatch_cka` (see its docstring)."""
+    drop_last = check_flag(drop_last, name="drop_last")
     if _is_array(x) and _is_array(y) and x.ndim == 2 and y.ndim == 2:
         if batch_size is None:
             raise InvalidOptionError(

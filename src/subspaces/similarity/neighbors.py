@@ -8,6 +8,13 @@ so duplicated points are still neighbours of each other), except in ``cknna(debi
 which, like its reference, lets a point attend to itself. Ties between equally near points go
 to the lower index.
 
+Exact means: the neighbours are those of the similarities computed in float64 from the
+data as given (the kNN kernel's certified screen re-searches in float64 any sample whose
+float32 screen cannot decide), and every similarity a measure uses (CKNNA's kernel
+entries, second-order cosines) is computed in float64 from the data as given. So float32
+input and the same numbers in float64 give the same neighbour lists and the same values
+(to float64 rounding of the final sums), whatever the offset or scale of the data.
+
 Neighbours are defined by cosine similarity by default, as in the references: Huh et al.
 L2-normalise features and rank by inner product, which is the cosine; ReSi ranks with
 scikit-learn's cosine metric. Cosine neighbourhoods are invariant to orthogonal transforms
@@ -26,20 +33,30 @@ from torch import Tensor
 
 from subspaces._checks import (
     DegenerateInputError,
+    InputTypeError,
     InvalidOptionError,
+    ShapeError,
     check_choice,
+    check_dense,
+    check_flag,
     check_matrix,
     check_not_constant,
     check_paired,
     check_positive_int,
+    check_same_device,
 )
 from subspaces.linalg.knn import (
+    _EPS64,
     DEFAULT_MEMORY_BUDGET,
     KNN_METRICS,
     KNNResult,
     _knn_blocked,
+    _prepare,
     _row_sq_norms64,
+    _screen_error,
+    _value_bounds,
 )
+from subspaces.linalg.scaling import rescaled
 
 __all__ = [
     "cknna",
@@ -73,7 +90,9 @@ def _validated(x: Any, y: Any, *, min_samples: int = 2) -> tuple[Tensor, Tensor]
     tx, ty = check_paired(x, y, min_samples=min_samples)
     check_not_constant(tx, name="x", measure="the neighbourhoods")
     check_not_constant(ty, name="y", measure="the neighbourhoods")
-    return tx, ty
+    # every measure here is invariant to scaling either side: an exact power of two brings
+    # data at extreme scales into range (float32 squares of 1e20 overflow, of 1e-25 vanish)
+    return rescaled(tx), rescaled(ty)
 
 
 def _check_block(block_size: Any) -> int | None:
@@ -123,26 +142,37 @@ def _neighbour_sets(t: Tensor, k: int, metric: str, block: int | None) -> Tensor
 
 
 _SET_BLOCK = 2048  # rows per block of the symmetric score products
+_GATHER_ELEMENTS = 1 << 17  # gathered float64 elements per sub-block (~1 MiB)
 
 
 def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
     """The exact sets of the k cosine-nearest neighbours (self excluded) of float32 rows.
 
-    The score matrix of unit rows is symmetric, so only its upper block triangle is
-    computed: each product of rows I with rows J (J > I) gives candidates to both. Each row
-    keeps its k + 1 best float32 scores. A float32 cosine of unit vectors is within
-    b = (d + 4)·eps32 of the exact one (the product's rounding bound, plus the
-    normalisation), so when the (k+1)-th score is more than 2b below the k-th, the first k
-    are exactly the k nearest (no tie, no swap possible). The other rows (near ties) are
-    searched again by :func:`subspaces.linalg.knn.knn` with float64 re-ranking, whose tie
-    rule (lower index first) then decides. The order within a set follows the float32
-    scores: use these lists as sets only.
+    Rows are screened as centred unit vectors, â_i = x_i / ||x_i|| − mean_j x_j / ||x_j||
+    (formed in float64, stored in float32; the kNN kernel's screen space, which centres
+    when the mean unit row has squared norm >= 1/4, i.e. when the rows share a direction):
+    then S_ij = â_i·â_j − ||â_i||² / 2 − ||â_j||² / 2 = −||â_i − â_j||² / 2 = cos − 1,
+    with the float32 digits spent on how the rows differ, not on cosines that all agree to
+    7 digits when the rows share a large offset (uncentred: S_ij = â_i·â_j, one product
+    and no correction, as the unit rows' norms are 1 to rounding). S is symmetric, so
+    only its upper block triangle is computed: each product of rows I with rows J (J > I)
+    gives candidates to both. Each row keeps its k + 1 best float32 scores, and its set
+    is certified when the upper bound of the k-th's float64 value (1 − cos, as
+    :func:`subspaces.linalg.knn.knn` reports it) lies strictly below the lower bound of
+    the (k+1)-th's, the bounds being those of the float32 rounding of S
+    (:func:`subspaces.linalg.knn._value_bounds`): no tie, no swap possible. The other
+    rows (near ties) are searched again by the certified kNN kernel, whose tie rule
+    (lower index first) then decides. The order within a set follows the float32 scores:
+    use these lists as sets only.
     """
     n, d = t.shape
-    norms = t.to(torch.float64).norm(dim=1)
-    if bool((norms == 0).any()):
+    raw_sq = _row_sq_norms64(t)
+    if bool((raw_sq == 0).any()):
         _inverse_row_norms(t, "x")  # raises the zero-row error
-    unit = (t / norms.to(t.dtype)[:, None]).contiguous()
+    prep = _prepare(t, t, "cosine", ref_raw_sq=raw_sq)
+    unit, sq = prep.ref_screen, prep.ref_sq
+    centred = prep.space.shift is not None
+    half = (0.5 * sq).to(t.dtype)
     size = min(block or _SET_BLOCK, n)
     keep = k + 1
     best_vals = torch.full((n, keep), -torch.inf, dtype=t.dtype, device=t.device)
@@ -163,34 +193,52 @@ def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
                 continue
             rows_j = slice(j0, min(j0 + size, n))
             scores = unit[rows_i] @ unit[rows_j].T
+            if centred:
+                scores.sub_(half[rows_i, None]).sub_(half[None, rows_j])
             if j0 == i0:
                 scores.fill_diagonal_(-torch.inf)
                 offer(rows_i, scores, j0)
             else:
                 offer(rows_i, scores, j0)
                 offer(rows_j, scores.T, i0)
-    bound = (d + 4) * torch.finfo(torch.float32).eps
-    gap = best_vals[:, k - 1].to(torch.float64) - best_vals[:, k].to(torch.float64)
-    unsure = (gap <= 2 * bound).nonzero().squeeze(1)
+    # the product â_i·â_j is within err_g = (3 delta + 2 gamma_d) R² of exact (R the largest
+    # ||â||). Centred: S = â_i·â_j − |â_i|²/2 − |â_j|²/2 adds u R² (the halves' rounding) and
+    # 3.5 u R² (the two subtractions), and w = −2 S. Not centred (the unit rows as they
+    # are, |â|² = 1 up to their rounding): w = 2 − 2 â_i·â_j, off by |â_i|² + |â_j|² − 2.
+    r = float(sq.max()) ** 0.5
+    u = float(torch.finfo(t.dtype).eps) / 2.0
+    r_t = torch.full((1,), r, dtype=torch.float64, device=t.device)
+    err_g = _screen_error(r_t, r, d, t.dtype, t.device, "inner_product")
+    s_kk = best_vals[:, k - 1 : k + 1].to(torch.float64)
+    if centred:
+        err = 2.0 * (err_g + 5.0 * u * r * r) + (d + 2) * _EPS64 * r * r
+        w_est = -2.0 * s_kk
+    else:
+        err = 2.0 * err_g + 2.0 * float((sq - 1.0).abs().max()) + (d + 2) * _EPS64 * r * r
+        w_est = 2.0 - 2.0 * s_kk
+    delta = 6.0 * u * r + 4.0 * (d + 6) * _EPS64  # the stored rows' rounding, 3u each
+    lo, hi = _value_bounds(w_est, err, torch.full_like(err, delta), "cosine", d)
+    open_rows = (~(hi[:, 0] < lo[:, 1])).nonzero().squeeze(1)
+    if not open_rows.numel():
+        return best_idx[:, :k].clone()
+    # mostly near ties: the full certified search
+    unsure = None if open_rows.numel() > n // 2 else open_rows
+    found = _knn_blocked(
+        t,
+        t,
+        k,
+        metric="cosine",
+        exclude_self=True,
+        rerank=True,
+        block_size=block,
+        memory_budget=DEFAULT_MEMORY_BUDGET,
+        prepared=prep,
+        rows=unsure,
+    ).indices
+    if unsure is None:
+        return found
     out = best_idx[:, :k].clone()
-    if unsure.numel() > n // 2:  # mostly near ties: the full float64-re-ranked search
-        return _neighbour_indices(t, k, "cosine", block)
-    if unsure.numel():
-        found = _knn_blocked(
-            t[unsure],
-            t,
-            k + 1,
-            metric="cosine",
-            exclude_self=False,
-            rerank=True,
-            block_size=block,
-            memory_budget=DEFAULT_MEMORY_BUDGET,
-        ).indices
-        not_self = found != unsure[:, None]
-        # the first k entries that are not the query itself, in order
-        ranks = not_self.long().cumsum(1)
-        chosen = not_self & (ranks <= k)
-        out[unsure] = found[chosen].reshape(-1, k)
+    out[unsure] = found
     return out
 
 
@@ -201,6 +249,38 @@ def _match_blocks(ix: Tensor, iy: Tensor) -> Iterator[tuple[int, int, Tensor]]:
     for start in range(0, n, step):
         stop = min(start + step, n)
         yield start, stop, ix[start:stop, :, None] == iy[start:stop, None, :]
+
+
+def _check_neighbour_lists(ix: Any, iy: Any) -> tuple[Tensor, Tensor]:
+    """Two ``(n, k)`` integer tensors of neighbour indices in [0, n), of one shape and device."""
+    for t, name in ((ix, "ix"), (iy, "iy")):
+        if not isinstance(t, Tensor):
+            raise InputTypeError(
+                f"{name} must be an (n, k) integer tensor of neighbour indices (from "
+                f"neighbour_lists), got {type(t).__name__}."
+            )
+        check_dense(t, name=name)
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise InputTypeError(f"{name} must hold integer indices, got dtype {t.dtype}.")
+        if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
+            raise ShapeError(
+                f"{name} must be a non-empty (n, k) matrix of neighbour indices, got shape "
+                f"{tuple(t.shape)}."
+            )
+    if ix.shape != iy.shape:
+        raise ShapeError(
+            f"ix and iy must list the same k neighbours of the same n samples, got shapes "
+            f"{tuple(ix.shape)} and {tuple(iy.shape)}."
+        )
+    check_same_device(ix, iy, names=("ix", "iy"))
+    n = ix.shape[0]
+    for t, name in ((ix, "ix"), (iy, "iy")):
+        low, high = (int(v) for v in torch.aminmax(t))
+        if low < 0 or high >= n:
+            raise ShapeError(
+                f"{name} must hold sample indices in [0, {n}), got values in [{low}, {high}]."
+            )
+    return ix, iy
 
 
 def _overlap_counts(ix: Tensor, iy: Tensor) -> Tensor:
@@ -231,9 +311,9 @@ def mutual_knn(
     clipping (``prepare_features``, 95th-percentile clamp) is a preprocessing step, not part
     of the measure, and is not applied here. Unlike the reference (full ``n × n`` masks and
     argsort), this is blocked: O(block × n) memory. With cosine neighbours on float32 data
-    only the upper block triangle of the symmetric score matrix is computed and the sets
-    are certified against the float32 error bound (near ties re-searched in float64):
-    exact sets for half the products.
+    only the upper block triangle of the symmetric score matrix (of the unit rows centred
+    in float64) is computed and each set is certified against the float32 rounding bound
+    (near ties re-searched by the certified kNN kernel): exact sets for half the products.
 
     Invariances: with cosine neighbours, orthogonal transforms and isotropic scaling of either
     side; with ``metric="euclidean"`` also translation. Symmetric; in [0, 1]; 1 when both give
@@ -262,16 +342,19 @@ def neighbour_lists(
     chosen = check_choice(metric, name="metric", choices=KNN_METRICS)
     t = check_matrix(x, name="x", min_samples=2)
     check_not_constant(t, name="x", measure="the neighbourhoods")
+    t = rescaled(t)  # the neighbours do not depend on the scale: bring extreme data into range
     return _neighbours(t, _check_k(k, t.shape[0]), chosen, _check_block(block_size)).indices
 
 
 def mutual_knn_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
     """:func:`mutual_knn` from two ``(n, k)`` neighbour lists."""
+    ix, iy = _check_neighbour_lists(ix, iy)
     return _overlap_counts(ix, iy).to(torch.float64).mean() / ix.shape[1]
 
 
 def knn_jaccard_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
     """:func:`knn_jaccard` from two ``(n, k)`` neighbour lists."""
+    ix, iy = _check_neighbour_lists(ix, iy)
     c = _overlap_counts(ix, iy).to(torch.float64)
     return (c / (2 * ix.shape[1] - c)).mean()
 
@@ -349,6 +432,7 @@ def rank_similarity(
 
 def rank_similarity_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
     """:func:`rank_similarity` from two ``(n, k)`` neighbour lists, nearest first."""
+    ix, iy = _check_neighbour_lists(ix, iy)
     k = ix.shape[1]
     device = ix.device
     ranks = torch.arange(1, k + 1, dtype=torch.float64, device=device)
@@ -367,7 +451,7 @@ def _pair_cosines(t: Tensor, inv_norm: Tensor, cand: Tensor) -> Tensor:
     """cos(t_i, t_cand[i, a]) in float64 for an (n, c) candidate table, chunked."""
     n, c = cand.shape
     out = torch.empty(n, c, dtype=torch.float64, device=t.device)
-    step = max(1, DEFAULT_MEMORY_BUDGET // (16 * c * t.shape[1]))
+    step = max(1, _GATHER_ELEMENTS // (c * t.shape[1]))  # small float64 gathers stay in cache
     for start in range(0, n, step):
         stop = min(start + step, n)
         idx = cand[start:stop]
@@ -509,6 +593,25 @@ def _self_pairs(nx: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return rows, nx.indices.reshape(-1), vals, vals
 
 
+def _kernel_neighbours(
+    t: Tensor, name: str, k: int, block: int | None, *, normalize: bool, exclude_self: bool
+) -> KNNResult:
+    """Each row's k largest kernel values and their columns.
+
+    ``normalize``: the kernel of the L2-normalised rows, i.e. the cosine; its neighbours are
+    the cosine neighbours of the rows as given (certified, exact), and its values
+    1 − (1 − cos) from the kNN kernel's float64 values, computed from the rows as given:
+    float32 and float64 inputs holding the same numbers give the same kernel entries
+    (normalising in float32 first would move them by ~1e-7 and, with near ties, change
+    the neighbours). Otherwise the raw inner products.
+    """
+    if not normalize:
+        return _neighbours(t, k, "inner_product", block, exclude_self=exclude_self)
+    _inverse_row_norms(t, name)  # refuses zero rows, naming the argument
+    found = _neighbours(t, k, "cosine", block, exclude_self=exclude_self)
+    return KNNResult(1.0 - found.values, found.indices)
+
+
 def _cknna_terms(
     x: Any,
     y: Any,
@@ -519,16 +622,15 @@ def _cknna_terms(
     block_size: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The three alignments (KL, KK, LL) behind :func:`cknna`, float64 0-dim tensors."""
+    normalize = check_flag(normalize, name="normalize")
+    debiased = check_flag(debiased, name="debiased")
     tx, ty = _validated(x, y, min_samples=4 if debiased else 2)
     n = tx.shape[0]
     k = _check_k(k, n, minimum=2)
     block = _check_block(block_size)
-    if normalize:
-        tx = tx * _inverse_row_norms(tx, "x").to(tx.dtype)[:, None]
-        ty = ty * _inverse_row_norms(ty, "y").to(ty.dtype)[:, None]
     # debiased: a point is not its own neighbour (the reference fills the diagonal with -inf)
-    nx = _neighbours(tx, k, "inner_product", block, exclude_self=debiased)
-    ny = _neighbours(ty, k, "inner_product", block, exclude_self=debiased)
+    nx = _kernel_neighbours(tx, "x", k, block, normalize=normalize, exclude_self=debiased)
+    ny = _kernel_neighbours(ty, "y", k, block, normalize=normalize, exclude_self=debiased)
     kl = _sparse_hsic(*_mutual_pairs(nx, ny), n, debiased=debiased)
     kk = _sparse_hsic(*_self_pairs(nx), n, debiased=debiased)
     ll = _sparse_hsic(*_self_pairs(ny), n, debiased=debiased)
@@ -575,7 +677,9 @@ def cknna(
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
         k: neighbours per sample, ``2 <= k < n`` (the reference requires k >= 2).
         normalize: L2-normalise rows first (the reference pipeline does); ``False`` uses the
-            raw inner products as kernel and neighbour ranking.
+            raw inner products as kernel and neighbour ranking. The normalised kernel's
+            entries are the cosines computed in float64 from the rows as given (not from
+            rows normalised in float32), and its neighbours the exact cosine neighbours.
         debiased: debiased HSIC and self excluded from the neighbours (reference default).
         block_size: query rows per kNN block; default from a 256 MiB budget.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,12 +12,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from subspaces._checks import (
+    InputTypeError,
     InvalidOptionError,
     ShapeError,
+    check_flag,
     check_matrix,
+    check_positive_int,
     check_same_device,
 )
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments, RowNormSums
+from subspaces.linalg.scaling import check_no_overflow, ldexp, scale_exponent
 
 __all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "register_measure"]
 
@@ -39,6 +44,7 @@ class PairwiseMeasure:
     ``float64_products`` forms the moments with float64 products (measures that whiten,
     such as CCA, amplify rounding by the condition number); ``from_moments`` then also
     receives ``input_dtype``, the dtype of the data, which sets its rank tolerance.
+    ``options`` names the options the measure takes (see :meth:`accepted_options`).
     """
 
     name: str
@@ -50,6 +56,22 @@ class PairwiseMeasure:
     row_norms: Callable[[dict[str, Any]], bool] = field(default=lambda options: False)
     min_samples: int = 2
     float64_products: bool = False
+    options: tuple[str, ...] | None = None
+
+    def accepted_options(self) -> tuple[str, ...] | None:
+        """The options :func:`pairwise` passes on to this measure: ``options`` when set,
+        else the keyword-only parameters of ``function`` or ``from_moments`` (but
+        ``input_dtype``, which pairwise sets); ``None`` when they cannot be read (a callable
+        taking ``**options``), and then any option is passed on."""
+        if self.options is not None:
+            return self.options
+        core = self.function if self.function is not None else self.from_moments
+        if core is None:
+            return None
+        params = inspect.signature(core).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "input_dtype")
 
 
 MEASURES: dict[str, PairwiseMeasure] = {}
@@ -58,6 +80,10 @@ MEASURES: dict[str, PairwiseMeasure] = {}
 
 def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
     """Add (or replace) a measure that :func:`pairwise` can compute by name."""
+    if not isinstance(measure, PairwiseMeasure):
+        raise InputTypeError(
+            f"measure must be a PairwiseMeasure, got {type(measure).__name__} ({measure!r})."
+        )
     routes = [
         measure.from_moments is not None,
         measure.prepare is not None,
@@ -75,6 +101,11 @@ def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
 def _as_named(
     reps: Sequence[Any] | Mapping[str, Any], *, name: str, min_samples: int
 ) -> list[Tensor]:
+    if isinstance(reps, (str, bytes)) or not isinstance(reps, (Mapping, Sequence)):
+        raise InputTypeError(
+            f"{name} must be a list or dict of (n, d) representations, got "
+            f"{type(reps).__name__}; wrap a single representation in a list: [x]."
+        )
     items = list(reps.items()) if isinstance(reps, Mapping) else list(enumerate(reps))
     if not items:
         raise ShapeError(f"{name} is empty: pass a list (or dict) of (n, d) representations.")
@@ -119,8 +150,23 @@ def pairwise(
             known = ", ".join(sorted(MEASURES))
             raise InvalidOptionError(f"unknown measure {measure!r}; known measures: {known}.")
         spec = MEASURES[measure]
-    else:
+    elif isinstance(measure, PairwiseMeasure):
         spec = measure
+    else:
+        raise InvalidOptionError(
+            f"measure must be a name in MEASURES (e.g. 'linear_cka') or a PairwiseMeasure, "
+            f"got {type(measure).__name__} ({measure!r})."
+        )
+    if progress is not None:
+        check_flag(progress, name="progress")
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
+    accepted = spec.accepted_options()
+    unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
+    if unknown:
+        listing = ", ".join(accepted) if accepted else "none"
+        raise InvalidOptionError(
+            f"measure {spec.name!r} takes no option {unknown[0]!r}; its options are: {listing}."
+        )
     xs_t = _as_named(xs, name="xs", min_samples=spec.min_samples)
     same = ys is None
     ys_t = xs_t if ys is None else _as_named(ys, name="ys", min_samples=spec.min_samples)
@@ -167,36 +213,46 @@ class _Own:
     """A representation's own statistics, computed once."""
 
     mean: Tensor  # float64
-    mean_cast: Tensor  # in the data's dtype, used for centring
+    mean_cast: Tensor  # in the data's dtype, used for centring (of the data times 2**-exponent)
     residual: Tensor  # Σ (x - mean_cast), float64: makes the centring exact
     cxx: Tensor
     row_sq: Tensor | None  # ||x_i - mean||², float64, for debiased estimators
+    exponent: int = 0  # products are formed on x · 2**-exponent (extreme scales), then undone
+
+
+def _scaled_chunk(x: Tensor, start: int, chunk_size: int, dtype: torch.dtype, e: int) -> Tensor:
+    return ldexp(x[start : start + chunk_size].to(dtype), -e)
 
 
 def _own_statistics(x: Tensor, *, dtype: torch.dtype, row_norms: bool, chunk_size: int) -> _Own:
     n = x.shape[0]
     starts = range(0, n, chunk_size)
+    # An exact power of two keeps the products in range at extreme scales (float32 squares
+    # of 1e20 overflow, of 1e-25 vanish); the float64 sums are scaled back (0 if ordinary).
+    e = scale_exponent(x)
     # The mean only sets the centring point: chunk sums in the data's dtype are enough,
     # since the residual below makes the centring exact.
     total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
     for start in starts:
-        total += x[start : start + chunk_size].sum(0).to(torch.float64)
+        total += _scaled_chunk(x, start, chunk_size, x.dtype, e).sum(0).to(torch.float64)
     mean_cast = (total / n).to(dtype)
     residual = torch.zeros_like(total)
     cxx = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
     for start in starts:
-        c = x[start : start + chunk_size].to(dtype) - mean_cast
+        c = _scaled_chunk(x, start, chunk_size, dtype, e) - mean_cast
         residual += c.sum(0).to(torch.float64)
         cxx += (c.T @ c).to(torch.float64)
     delta = residual / n
     cxx -= n * torch.outer(delta, delta)
-    mean = mean_cast.to(torch.float64) + delta
+    mean = ldexp(mean_cast.to(torch.float64) + delta, e)
+    residual, cxx = ldexp(residual, e), ldexp(cxx, 2 * e)
+    check_no_overflow(cxx, name="a representation", what="the second moments")
     row_sq = None
     if row_norms:  # ||x_i - mean||² in float64, for debiased estimators
         row_sq = torch.cat(
             [(x[s : s + chunk_size].to(torch.float64) - mean).square().sum(1) for s in starts]
         )
-    return _Own(mean, mean_cast, residual, 0.5 * (cxx + cxx.T), row_sq)
+    return _Own(mean, mean_cast, residual, 0.5 * (cxx + cxx.T), row_sq, e)
 
 
 def _pair(n: int, ox: _Own, oy: _Own, cxy: Tensor) -> CentredMoments:
@@ -246,14 +302,16 @@ def _moment_route(
             j: torch.zeros(x.shape[1], ys[j].shape[1], dtype=torch.float64, device=x.device)
             for j in cols
         }
+        ex = own_x[i].exponent
         for start in range(0, n, chunk_size):
-            xc = x[start : start + chunk_size].to(dtype) - own_x[i].mean_cast
+            xc = _scaled_chunk(x, start, chunk_size, dtype, ex) - own_x[i].mean_cast
             for j in cols:
-                yc = ys[j][start : start + chunk_size].to(dtype) - own_y[j].mean_cast
+                ey = own_y[j].exponent
+                yc = _scaled_chunk(ys[j], start, chunk_size, dtype, ey) - own_y[j].mean_cast
                 cross[j] += (xc.T @ yc).to(torch.float64)
         dx = own_x[i].residual / n
         for j in cols:
             oy = own_y[j]
-            cxy = cross.pop(j) - n * torch.outer(dx, oy.residual / n)
+            cxy = ldexp(cross.pop(j), ex + oy.exponent) - n * torch.outer(dx, oy.residual / n)
             out[i, j] = spec.from_moments(_pair(n, own_x[i], oy, cxy), **options)
             bar.update()

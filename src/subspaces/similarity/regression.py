@@ -20,7 +20,12 @@ from typing import Any, Literal, cast
 import torch
 from torch import Tensor
 
-from subspaces._checks import check_choice, check_optional_rtol, check_paired, check_scalar_in_range
+from subspaces._checks import (
+    check_choice,
+    check_optional_rtol,
+    check_paired,
+    check_positive_real,
+)
 from subspaces.linalg.decomp import psd_eigh, psd_range
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments
 from subspaces.similarity._streaming import (
@@ -61,7 +66,7 @@ class RegressionR2:
 
 
 def _check_ridge(ridge: float) -> float:
-    return check_scalar_in_range(ridge, name="ridge", low=0.0, high=float("inf"), high_open=True)
+    return check_positive_real(ridge, name="ridge", allow_zero=True)
 
 
 def _one_way(c_in: Tensor, c_out: Tensor, cross: Tensor, *, ridge: float, rtol: float) -> Tensor:

@@ -53,12 +53,15 @@ from subspaces._checks import (
     ShapeError,
     TooFewSamplesError,
     check_choice,
+    check_flag,
+    check_generator,
     check_matrix,
     check_paired,
     check_positive_int,
     check_same_device,
 )
 from subspaces.linalg.retrieval import paired_ranks
+from subspaces.linalg.scaling import ldexp, rescaled, row_norms, scale_exponent, unscale
 
 __all__ = [
     "ANCHOR_METHODS",
@@ -127,6 +130,7 @@ def select_anchors(
     """
     check_choice(method, name="method", choices=ANCHOR_METHODS)
     k = check_positive_int(n_anchors, name="n_anchors")
+    generator = check_generator(generator)
     t = check_matrix(x, name="x", min_samples=1)
     n = t.shape[0]
     if k > n:
@@ -135,6 +139,7 @@ def select_anchors(
             f"most {n} anchors or pass more samples."
         )
     max_iter = check_positive_int(max_iter, name="max_iter")
+    t = rescaled(t)  # the choice does not depend on the scale: keep squares in range
     if method == "random":
         device = generator.device if generator is not None else t.device
         return torch.randperm(n, generator=generator, device=device)[:k].to(t.device)
@@ -209,10 +214,34 @@ def _kmeans_anchors(x: Tensor, k: int, generator: torch.Generator | None, max_it
     return chosen
 
 
+def _norms(x: Tensor, *, keepdim: bool = False) -> Tensor:
+    """Row norms taken in float64 (no float32 square overflows or vanishes), in x's dtype."""
+    return row_norms(x, keepdim=keepdim).to(x.dtype)
+
+
 def _unit(x: Tensor) -> Tensor:
     """Rows divided by their norm; zero rows stay zero."""
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    x = rescaled(x)
+    norms = _norms(x, keepdim=True)
     return x / torch.where(norms > 0, norms, torch.ones_like(norms))
+
+
+_POWER = {"cosine": 0, "linear": 2}
+"""The degree of each relative similarity in the data (1 for the distances)."""
+
+
+def _scaled_relative(
+    x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str
+) -> tuple[Tensor, int]:
+    """The relative representation of ``x · 2**-e`` and the power of two to undo it.
+
+    ``x`` and its anchors share one exact power of two that brings them into range
+    (float32 squares of 1e20 overflow, of 1e-25 vanish); the result times ``2**p`` (the
+    second value, ``p`` = degree × e) is the relative representation of ``x``.
+    """
+    e = scale_exponent(x, anchors)
+    r = _raw_relative(ldexp(x, -e), ldexp(anchors, -e), similarity, centre, name)
+    return r, _POWER.get(similarity, 1) * e
 
 
 def _relative(
@@ -225,8 +254,10 @@ def _relative(
     normalize: bool = False,
 ) -> Tensor:
     """The relative representation of validated tensors of the same width."""
-    r = _raw_relative(x, anchors, similarity, centre, name)
-    return _unit(r) if normalize else r
+    r, power = _scaled_relative(x, anchors, similarity, centre, name)
+    if normalize:
+        return _unit(r)
+    return unscale(r, power, name="x", what=f"the {similarity} relative representation")
 
 
 def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str) -> Tensor:
@@ -239,7 +270,7 @@ def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, nam
         x, anchors = x - shift, anchors - shift
     if similarity == "linear":
         return x @ anchors.T
-    norms = torch.linalg.vector_norm(anchors, dim=1)
+    norms = _norms(anchors)
     zero = norms == 0
     if bool(zero.any()):
         first = zero.nonzero()[:5, 0].tolist()
@@ -316,8 +347,13 @@ def relative_representation(
         ShapeError: ``anchors`` has another width than ``x``.
         TooFewSamplesError: fewer than 2 anchors.
         DegenerateInputError: a zero anchor (cosine).
+        NumericRangeError: values that do not fit the dtype (e.g. ``"linear"`` products of
+            float32 data beyond 1e19); data at any other scale are brought into range by an
+            exact power of two, so cosines and normalised vectors never over- or underflow.
     """
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
+    centre = check_flag(centre, name="centre")
+    normalize = check_flag(normalize, name="normalize")
     t = check_matrix(x, name="x", min_samples=1)
     a = _check_anchors(anchors, t, name="anchors", x_name="x")
     return _relative(t.to(a.dtype), a, similarity, centre, "anchors", normalize=normalize)
@@ -424,9 +460,11 @@ def _paired_relative(
     centre: bool,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
-    """Unit-length relative representations of x and y (zero vectors stay zero)."""
+    """The relative representations of x and y, each times its own power of two (the
+    callers compare them by cosine, which does not depend on it)."""
     check_choice(method, name="method", choices=ANCHOR_METHODS)
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
+    centre = check_flag(centre, name="centre")
     tx, ty = check_paired(x, y, min_samples=1)
     ax, ay = _resolve_anchors(
         tx,
@@ -438,10 +476,24 @@ def _paired_relative(
         method=method,
         generator=generator,
     )
-    rx = _relative(tx.to(ax.dtype), ax, similarity, centre, "anchors_x")
-    ry = _relative(ty.to(ay.dtype), ay, similarity, centre, "anchors_y")
-    dtype = torch.promote_types(rx.dtype, ry.dtype)
-    return _unit(rx.to(dtype)), _unit(ry.to(dtype))
+    rx = _scaled_relative(tx.to(ax.dtype), ax, similarity, centre, "anchors_x")[0]
+    ry = _scaled_relative(ty.to(ay.dtype), ay, similarity, centre, "anchors_y")[0]
+    return rx, ry
+
+
+def _row_cosines(rx: Tensor, ry: Tensor) -> Tensor:
+    """cos(rx_i, ry_i) in float64, 0 where either row is zero.
+
+    Computed as <rx_i, ry_i> / sqrt(|rx_i|² |ry_i|²), so identical rows give exactly 1
+    (sqrt(s · s) = s in binary floating point while s · s is a normal number; otherwise
+    the factors' roots are multiplied instead).
+    """
+    a, b = rx.to(torch.float64), ry.to(torch.float64)
+    dot, sx, sy = (a * b).sum(1), (a * a).sum(1), (b * b).sum(1)
+    product = sx * sy
+    normal = torch.isfinite(product) & (product >= torch.finfo(torch.float64).tiny)
+    den = torch.where(normal, product.sqrt(), sx.sqrt() * sy.sqrt())
+    return torch.where(den > 0, dot / torch.where(den > 0, den, 1.0), 0.0)
 
 
 def relative_similarity(
@@ -477,8 +529,9 @@ def relative_similarity(
     also isotropic scaling (euclidean: orthogonal, scaling, translation; l1/linf:
     signed coordinate permutations, scaling, translation; linear: orthogonal, scaling).
     In [-1, 1] (distance-based relative vectors are non-negative, so in [0, 1] and
-    typically near 1); 1 when y is x up to those transforms; symmetric in x and y for
-    fixed anchors.
+    typically near 1); 1 when y is x up to those transforms (exactly 1 when y holds the
+    same numbers as x: each sample's cosine is taken in float64 from the relative vectors);
+    symmetric in x and y for fixed anchors.
 
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
@@ -495,7 +548,7 @@ def relative_similarity(
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
-    ux, uy = _paired_relative(
+    rx, ry = _paired_relative(
         x,
         y,
         anchors_x=anchors_x,
@@ -507,7 +560,7 @@ def relative_similarity(
         centre=centre,
         generator=generator,
     )
-    return (ux * uy).sum(dim=1, dtype=torch.float64).mean()
+    return _row_cosines(rx, ry).mean()
 
 
 @dataclass(frozen=True)
@@ -555,7 +608,7 @@ def relative_retrieval(
         A :class:`RelativeRetrieval` with 0-dim float64 tensors ``top1`` and ``mrr``.
     """
     block_size = check_positive_int(block_size, name="block_size")
-    ux, uy = _paired_relative(
+    rx, ry = _paired_relative(
         x,
         y,
         anchors_x=anchors_x,
@@ -567,7 +620,8 @@ def relative_retrieval(
         centre=centre,
         generator=generator,
     )
-    ranks = paired_ranks(ux, uy, block_size=block_size)
+    dtype = torch.promote_types(rx.dtype, ry.dtype)
+    ranks = paired_ranks(_unit(rx.to(dtype)), _unit(ry.to(dtype)), block_size=block_size)
     return RelativeRetrieval(
         top1=(ranks == 1).to(torch.float64).mean(), mrr=ranks.reciprocal().mean()
     )

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -35,11 +34,22 @@ from subspaces._checks import (
     DegenerateInputError,
     ShapeError,
     TooFewSamplesError,
+    as_float_tensor,
     check_choice,
+    check_flag,
     check_matrix,
     check_paired,
     check_positive_int,
     check_same_device,
+)
+from subspaces.linalg.scaling import (
+    check_no_overflow,
+    ldexp,
+    max_abs,
+    rescaled,
+    row_norms,
+    to_safe_range,
+    unscale,
 )
 
 __all__ = [
@@ -75,9 +85,14 @@ _FEATURE_SPACE_RSMS = ("linear", "cosine", "correlation")
 
 
 def _unit_rows(x: Tensor, *, centre_rows: bool, name: str, metric: str) -> Tensor:
-    """Rows divided by their norm (after removing each row's mean over features if asked)."""
+    """Rows divided by their norm (after removing each row's mean over features if asked).
+
+    At any finite scale: ``x`` is brought into range by an exact power of two and the norms
+    are taken in float64 (float32 squares of 1e20 overflow, those of 1e-25 vanish).
+    """
+    x = rescaled(x)
     z = x - x.mean(dim=1, keepdim=True) if centre_rows else x
-    norms = torch.linalg.vector_norm(z, dim=1, keepdim=True)
+    norms = row_norms(z, keepdim=True)
     # A constant row, once centred, is zero up to the rounding of its mean.
     scale = x.abs().amax(dim=1, keepdim=True) * (64 * torch.finfo(x.dtype).eps)
     zero = (norms <= scale).squeeze(1) if centre_rows else norms.squeeze(1) == 0
@@ -89,7 +104,7 @@ def _unit_rows(x: Tensor, *, centre_rows: bool, name: str, metric: str) -> Tenso
             f"{metric} dissimilarity is undefined; drop those samples or use a Euclidean "
             "dissimilarity."
         )
-    return z / norms
+    return z / norms.to(z.dtype)
 
 
 def _prepare(x: Tensor, metric: str, name: str) -> tuple[Tensor, Tensor | None]:
@@ -178,15 +193,25 @@ def rdm(
     Raises:
         DegenerateInputError: for ``"cosine"``, a zero row; for ``"correlation"``, a row
             that is constant across features.
+        NumericRangeError: (squared) distances that do not fit ``x``'s dtype, e.g.
+            ``"sqeuclidean"`` for float32 data beyond 1e19 or below 1e-19 (cast to float64);
+            the computation itself is brought into range by an exact power of two.
     """
     metric = cast(RdmMetric, check_choice(metric, name="metric", choices=RDM_METRICS))
     block_size = check_positive_int(block_size, name="block_size")
+    square = check_flag(square, name="square")
     t = check_matrix(x, name="x", min_samples=2)
-    z, sq = _prepare(t, metric, "x")
+    # an exact power of two brings extreme data into range; distances are scaled back
+    scaled, e = to_safe_range(t)
+    z, sq = _prepare(scaled, metric, "x")
     n = t.shape[0]
     out = torch.empty(_n_pairs(n), dtype=t.dtype, device=t.device)
     for offset, values in _condensed_blocks(z, sq, metric, block_size):
         out[offset : offset + values.numel()] = values
+    power = {"euclidean": 1, "sqeuclidean": 2}.get(metric, 0)
+    what = "the distances" if power == 1 else "the squared distances"
+    if power and e:  # the largest magnitude only names the input in an error message
+        out = unscale(out, power * e, name="x", what=what, top=max_abs(t))
     if not square:
         return out
     full = torch.zeros(n, n, dtype=t.dtype, device=t.device)
@@ -348,16 +373,15 @@ def compare_rdms(rdm_x: Any, rdm_y: Any, *, compare: RdmComparison = "pearson") 
 
 
 def _as_column(v: Any, name: str) -> Any:
-    """A 1-D RDM as an (m, 1) matrix for check_matrix (anything else passes through)."""
-    if isinstance(v, (Tensor, np.ndarray)) and v.ndim == 1:
-        return v.reshape(-1, 1)
-    if isinstance(v, (Tensor, np.ndarray)):
+    """A 1-D RDM as an (m, 1) matrix for check_matrix."""
+    t = as_float_tensor(v, name=name)  # refuses non-arrays and tensors without dense data
+    if t.ndim != 1:
         raise ShapeError(
             f"{name} must be a 1-D condensed RDM (as returned by rdm()), got shape "
-            f"{tuple(v.shape)}; for a square matrix use scipy.spatial.distance.squareform "
+            f"{tuple(t.shape)}; for a square matrix use scipy.spatial.distance.squareform "
             "or rdm(..., square=False)."
         )
-    return v
+    return t.reshape(-1, 1)
 
 
 def rsa(
@@ -400,8 +424,9 @@ def rsa(
     check_choice(compare, name="compare", choices=RDM_COMPARISONS)
     block_size = check_positive_int(block_size, name="block_size")
     tx, ty = check_paired(x, y, min_samples=_min_samples(compare))
-    zx, sqx = _prepare(tx, metric, "x")
-    zy, sqy = _prepare(ty, metric, "y")
+    # every comparison is invariant to scaling either side: bring extreme data into range
+    zx, sqx = _prepare(rescaled(tx), metric, "x")
+    zy, sqy = _prepare(rescaled(ty), metric, "y")
     blocks = zip(
         _condensed_blocks(zx, sqx, metric, block_size),
         _condensed_blocks(zy, sqy, metric, block_size),
@@ -505,18 +530,22 @@ def rsm_norm_difference(
         state = _GramSums(*(torch.zeros(0, dtype=torch.float64) for _ in range(3)))
         _accumulate_gram_sums(state, _rsm_rows(tx, rsm, "x"), _rsm_rows(ty, rsm, "y"))
         return _norm_difference_from_grams(state.sxx, state.syy, state.sxy)
-    zx, sqx = _prepare(tx, rsm, "x")
-    zy, sqy = _prepare(ty, rsm, "y")
+    # each side brought into range by an exact power of two, its distances scaled back in
+    # float64 (float32 data at any scale: no overflow; float64 data may overflow, refused)
+    (sx, ex), (sy, ey) = to_safe_range(tx), to_safe_range(ty)
+    power = 1 if rsm == "euclidean" else 2
+    zx, sqx = _prepare(sx, rsm, "x")
+    zy, sqy = _prepare(sy, rsm, "y")
     total = torch.zeros((), dtype=torch.float64, device=tx.device)
     for (_, a), (_, b) in zip(
         _condensed_blocks(zx, sqx, rsm, block_size),
         _condensed_blocks(zy, sqy, rsm, block_size),
         strict=True,
     ):
-        diff = a.to(torch.float64) - b.to(torch.float64)
+        diff = ldexp(a.to(torch.float64), power * ex) - ldexp(b.to(torch.float64), power * ey)
         total += diff @ diff
     # Both triangles; the diagonals are zero on both sides.
-    return (2.0 * total).sqrt()
+    return check_no_overflow((2.0 * total).sqrt(), name="x, y", what="the RSM norm difference")
 
 
 class RSMNormDifference(Metric):

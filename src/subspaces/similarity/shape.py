@@ -25,7 +25,11 @@ isotropic scaling and orthogonal transforms. They are 0 exactly when y = c·x·Q
 Numerical note: both are computed from cos θ, so a distance near 0 is resolved only to
 about sqrt(δ), δ the relative rounding of the moments. Moments are accumulated with
 float64 products (float32 input upcast chunk by chunk), so δ ≈ eps64 · (|mean| / std)²
-and 0 reads as ≲ 1e-7 for data whose mean is within ~10 standard deviations of 0.
+and 0 reads as ≲ 1e-7 for data whose mean is within ~10 standard deviations of 0
+(whitening, α < 1, amplifies δ by the conditioning: up to ~1e-6). Identical inputs are the
+exception: when the moments say Xc = Yc to the last bit (Cxx = Cyy = sym(Cxy), as for
+``f(x, x)`` and the diagonal of :func:`~subspaces.similarity.pairwise`), every distance
+here is exactly 0.
 """
 
 from __future__ import annotations
@@ -37,8 +41,14 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from subspaces._checks import check_choice, check_optional_rtol, check_paired, check_scalar_in_range
-from subspaces.linalg.decomp import psd_range
+from subspaces._checks import (
+    check_choice,
+    check_float_dtype,
+    check_optional_rtol,
+    check_paired,
+    check_scalar_in_range,
+)
+from subspaces.linalg.decomp import psd_range, svdvals
 from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments
 from subspaces.similarity._streaming import (
     _check_variance,
@@ -83,7 +93,24 @@ def _traces(m: CentredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor, Te
 
 
 def _nuclear(a: Tensor) -> Tensor:
-    return torch.linalg.svdvals(a).sum()
+    return svdvals(a).sum()
+
+
+def _same_centred_data(cxx: Tensor, cyy: Tensor, cxy: Tensor) -> bool:
+    """Whether the moments say Xc = Yc: Cxx = Cyy = sym(Cxy), to the last bit.
+
+    ||Xc − Yc||_F² = tr Cxx + tr Cyy − 2 tr Cxy, so these equalities make every shape
+    distance exactly 0. They hold for identical inputs (both accumulations round alike)
+    and on the diagonal of :func:`~subspaces.similarity.pairwise`, where the computed
+    cos θ would otherwise be 1 − O(eps64 · cond), and arccos of it ~1e-8 to 1e-6.
+    """
+    if cxx.shape != cyy.shape or cxy.shape != cxx.shape:
+        return False
+    return torch.equal(cxx, cyy) and torch.equal(0.5 * (cxy + cxy.T), cxx)
+
+
+def _zero(like: Tensor) -> Tensor:
+    return torch.zeros((), dtype=_F64, device=like.device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,7 +127,9 @@ def procrustes_distance_from_moments(
         distance: ``"euclidean"`` (sqrt(2 - 2 cos θ)) or ``"angular"`` (θ).
     """
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
-    _, _, cxy, tx, ty = _traces(m, "the Procrustes distance")
+    cxx, cyy, cxy, tx, ty = _traces(m, "the Procrustes distance")
+    if _same_centred_data(cxx, cyy, cxy):
+        return _zero(cxy)
     return _to_distance(_nuclear(cxy) / torch.sqrt(tx * ty), kind)
 
 
@@ -124,8 +153,11 @@ def shape_metric_from_moments(
     alpha = check_scalar_in_range(alpha, name="alpha", low=0.0, high=1.0)
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
     rtol = check_optional_rtol(rtol)
+    check_float_dtype(input_dtype, name="input_dtype", optional=False)
     measure = "the shape metric"
     cxx, cyy, cxy, tx, ty = _traces(m, measure)
+    if _same_centred_data(cxx, cyy, cxy):
+        return _zero(cxy)
     if alpha == 1.0:
         return _to_distance(_nuclear(cxy) / torch.sqrt(tx * ty), kind)
     lx, ux = psd_range(cxx, rtol=_side_rtol(rtol, cxx.shape[0], input_dtype))
@@ -153,7 +185,9 @@ def permutation_procrustes_distance_from_moments(
 ) -> Tensor:
     """Permutation Procrustes distance from moments (core of the function of that name)."""
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
-    _, _, cxy, tx, ty = _traces(m, "the permutation Procrustes distance")
+    cxx, cyy, cxy, tx, ty = _traces(m, "the permutation Procrustes distance")
+    if _same_centred_data(cxx, cyy, cxy):
+        return _zero(cxy)
     return _to_distance(_best_permutation_score(cxy) / torch.sqrt(tx * ty), kind)
 
 

@@ -31,11 +31,13 @@ from subspaces._checks import (
     ShapeError,
     TooFewSamplesError,
     check_choice,
+    check_flag,
     check_matrix,
     check_positive_int,
+    check_positive_real,
     check_same_device,
-    check_scalar_in_range,
 )
+from subspaces.linalg.scaling import row_norms, to_safe_range, unscale
 
 __all__ = [
     "MAGNITUDE_MODES",
@@ -207,8 +209,12 @@ def concentricity_difference(x: Any, y: Any) -> Tensor:
 # Uniformity (blocked over pairs)
 
 
-def _log_potential_sum(z: Tensor, t: float, block_size: int) -> Tensor:
-    """log Σ_{i<j} exp(-t ||z_i - z_j||²) in float64, by row blocks over the upper triangle."""
+def _log_potential_sum(z: Tensor, t: float, block_size: int, scale: int = 0) -> Tensor:
+    """log Σ_{i<j} exp(-t ||z_i - z_j||²) in float64, by row blocks over the upper triangle.
+
+    ``z`` may be the data divided by a power of two: each squared distance is multiplied by
+    ``2**scale`` in float64 before the exponential (exact; no float32 square overflows).
+    """
     n = z.shape[0]
     sq = (z * z).sum(dim=1)
     parts = []
@@ -218,20 +224,21 @@ def _log_potential_sum(z: Tensor, t: float, block_size: int) -> Tensor:
         d2.add_(sq[start:stop, None]).clamp_min_(0.0)
         # Row r of the block is sample start + r; its pairs j > start + r are columns > r.
         upper = torch.cat([d2[r, r + 1 :] for r in range(stop - start)]).to(torch.float64)
+        upper = unscale(upper, scale, name="x", what="the squared distances")
         parts.append(torch.logsumexp(upper.mul_(-t), dim=0))
     return torch.logsumexp(torch.stack(parts), dim=0)
 
 
 def _prepare_uniformity(x: Tensor, normalize: bool, name: str) -> Tensor:
     if normalize:
-        norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        norms = row_norms(x, keepdim=True)
         zero = int((norms == 0).sum())
         if zero:
             raise DegenerateInputError(
                 f"{name} has {zero} zero rows, which cannot be normalised to the unit sphere; "
                 "drop them or use normalize=False."
             )
-        return x / norms
+        return x / norms.to(x.dtype)
     # Translation does not change distances: centring on the float64 mean shrinks the norms
     # and the cancellation in |a|² + |b|² - 2 a·b.
     return x - x.mean(dim=0, dtype=torch.float64).to(x.dtype)
@@ -270,13 +277,18 @@ def uniformity(
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
     """
-    t = check_scalar_in_range(t, name="t", low=0.0, high=math.inf, low_open=True, high_open=True)
+    t = check_positive_real(t, name="t")
     block_size = check_positive_int(block_size, name="block_size")
+    normalize = check_flag(normalize, name="normalize")
+    exclude_self = check_flag(exclude_self, name="exclude_self")
     tx = check_matrix(x, name="x", min_samples=2)
-    z = _prepare_uniformity(tx, normalize, "x")
+    # an exact power of two brings extreme data into range; the squared distances are
+    # scaled back in float64 (unit rows, with normalize=True, do not depend on it)
+    scaled, e = to_safe_range(tx)
+    z = _prepare_uniformity(scaled, normalize, "x")
     n = z.shape[0]
     # Each unordered pair counts twice among the ordered pairs.
-    log_sum = _log_potential_sum(z, t, block_size) + math.log(2.0)
+    log_sum = _log_potential_sum(z, t, block_size, 0 if normalize else 2 * e) + math.log(2.0)
     if exclude_self:
         return log_sum - math.log(n * (n - 1))
     # The n pairs i = j each contribute exp(0) = 1.
