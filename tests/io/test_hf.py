@@ -179,3 +179,16 @@ def test_missing_transformers_says_how_to_install(
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ImportError, match=r"pip install subspaces\[hf\]"):
         extract_hf("any/model", ["text"], out=tmp_path / "s")
+
+
+def test_extract_hf_is_refused_while_a_writer_holds_the_store(
+    tmp_path: Path, loaded: tuple[Any, Any]
+) -> None:
+    from subspaces.io import StoreError, StoreWriter
+
+    holder = StoreWriter(tmp_path / "s", layers=["x"])
+    with pytest.raises(StoreError, match=rf"another writer holds it \(pid {os.getpid()}"):
+        model, tokenizer = loaded
+        extract_hf(model, SENTENCES[:2], tokenizer=tokenizer, out=tmp_path / "s", progress=False)
+    holder.write({"x": torch.ones(1, 1)})
+    holder.close()

@@ -68,7 +68,7 @@ def test_pt_dict_of_tensors(tmp_path: Path, suffix: str) -> None:
 
 def test_pt_with_pickled_object_refused(tmp_path: Path) -> None:
     torch.save({"a": torch.ones(2, 2), "extra": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(StoreError, match=r"evil\.pt holds pickled Python objects .*Payload"):
+    with pytest.raises(StoreError, match=r"evil\.pt holds pickled Python objects, .*Payload"):
         read_array(tmp_path / "evil.pt")
 
 
@@ -171,3 +171,147 @@ def test_open_activations_file(tmp_path: Path) -> None:
     np.save(tmp_path / "l.npy", _x())
     opened = open_activations(tmp_path / "l.npy")
     assert isinstance(opened, dict) and list(opened) == ["l"]
+
+
+# --------------------------------------------------------------------------- malformed files
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def _npy_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, _x())
+    return buffer.getvalue()
+
+
+def _npy_header(header: str, *, declared: int | None = None) -> bytes:
+    """An .npy file of ``header`` and 16 data bytes; ``declared``: the header length it
+    states (fewer bytes than the header: numpy stops inside the dict)."""
+    raw = header.encode() + b"\n"
+    n = len(raw) if declared is None else declared
+    return b"\x93NUMPY\x01\x00" + n.to_bytes(2, "little") + raw + b"\x00" * 16
+
+
+# 8 PB declared: numpy would allocate it before reading (a raw MemoryError)
+ABSURD_SHAPE = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000000,), }"
+# numpy's header parser meets the end inside the dict (a raw tokenize.TokenError)
+CUT_HEADER = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
+
+MALFORMED = {
+    "npy-absurd-shape": (
+        "a.npy",
+        lambda p: p.write_bytes(_npy_header(ABSURD_SHAPE)),
+        "could not be read as a numpy file: Unable to allocate",
+    ),
+    "npy-header-cut-inside-dict": (
+        "a.npy",
+        lambda p: p.write_bytes(_npy_header(CUT_HEADER, declared=20)),
+        "could not be read as a numpy file",
+    ),
+    "npz-member-absurd-shape": (
+        "a.npz",
+        lambda p: _zip(p, {"h.npy": _npy_header(ABSURD_SHAPE)}),
+        r"a\.npz: array 'h' could not be read \(Unable to allocate",
+    ),
+    "npz-member-header-cut-inside-dict": (
+        "a.npz",
+        lambda p: _zip(p, {"h.npy": _npy_header(CUT_HEADER, declared=20)}),
+        r"a\.npz: array 'h' could not be read",
+    ),
+    "npz-member-not-npy": (
+        "a.npz",
+        lambda p: _zip(p, {"h.npy": b"not an npy file"}),
+        r"a\.npz: array 'h' is not in \.npy format",
+    ),
+    "npz-member-not-named-npy": (
+        "a.npz",
+        lambda p: _zip(p, {"notes.txt": b"hello"}),
+        r"a\.npz: array 'notes\.txt' is not in \.npy format",
+    ),
+    "npz-member-truncated": (
+        "a.npz",
+        lambda p: _zip(p, {"h.npy": _npy_bytes()[:-7]}),
+        r"a\.npz: array 'h' could not be read",
+    ),
+    "npz-member-bad-header": (
+        "a.npz",
+        lambda p: _zip(p, {"h.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': 'O'}  \n"}),
+        r"a\.npz: array 'h' could not be read",
+    ),
+    "npz-no-members": ("a.npz", lambda p: np.savez(p), r"a\.npz holds no arrays"),
+    "npz-empty-file": ("a.npz", lambda p: p.write_bytes(b""), "could not be read as a numpy"),
+    "npy-truncated": (
+        "a.npy",
+        lambda p: p.write_bytes(_npy_bytes()[:-5]),
+        "could not be read as a numpy file",
+    ),
+    "npy-header-only": (
+        "a.npy",
+        lambda p: p.write_bytes(_npy_bytes()[:20]),
+        "could not be read as a numpy file",
+    ),
+    "npy-strings": (
+        "a.npy",
+        lambda p: np.save(p, np.array(["a", "b"])),
+        "has dtype <U1, which torch cannot hold",
+    ),
+    "safetensors-bad-header": (
+        "a.safetensors",
+        lambda p: p.write_bytes((100).to_bytes(8, "little") + b"{not json" + b"x" * 100),
+        "could not be read as safetensors",
+    ),
+    "safetensors-no-tensors": (
+        "a.safetensors",
+        lambda p: save_file({}, str(p)),
+        r"a\.safetensors holds no arrays",
+    ),
+    "pt-not-a-zip": (
+        "a.pt",
+        lambda p: p.write_bytes(b"this is not a zip file at all" * 10),
+        "could not be read as a torch file",
+    ),
+    "pt-truncated-zip": (
+        "a.pt",
+        lambda p: (torch.save({"a": torch.ones(50)}, p), p.write_bytes(p.read_bytes()[:300])),
+        "could not be read as a torch file",
+    ),
+    "pt-empty-dict": ("a.pt", lambda p: torch.save({}, p), r"a\.pt holds no arrays"),
+    "pt-empty-file": ("a.pt", lambda p: p.write_bytes(b""), "could not be read as a torch file"),
+    "folder-named-like-a-file": (
+        "a.npy",
+        lambda p: p.mkdir(),
+        "is a folder; open an activation store",
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_files_refused(tmp_path: Path, case: str) -> None:
+    name, make, match = MALFORMED[case]
+    make(tmp_path / name)
+    with pytest.raises(StoreError, match=match):
+        read_array(tmp_path / name)
+
+
+def test_raw_pickle_message_is_one_clean_sentence(tmp_path: Path) -> None:
+    (tmp_path / "raw.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with pytest.raises(StoreError) as info:
+        read_array(tmp_path / "raw.pt")
+    message = str(info.value)
+    assert "raw.pt holds pickled Python objects, which subspaces refuses to load" in message
+    assert "safetensors" in message and "torch.save" in message
+    assert "Please file an issue" not in message and "\n" not in message
+
+
+def test_open_activations_passes_verify_on(tmp_path: Path) -> None:
+    opened = open_activations(_store(tmp_path / "s"), verify=False)
+    assert isinstance(opened, ActivationStore) and not opened.verify_reads

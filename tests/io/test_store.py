@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -315,10 +316,8 @@ def test_flipped_byte_found_by_verify(store_path: Path) -> None:
     raw[-1] ^= 0xFF
     shard.write_bytes(bytes(raw))
     store = ActivationStore.open(store_path)  # sizes and headers still agree
-    with pytest.raises(StoreError, match=r"shard-00003\.safetensors is corrupt: its sha256"):
+    with pytest.raises(StoreError, match=r"shard-00003\.safetensors in .* is corrupt: its sha256"):
         store.verify()
-    with pytest.raises(StoreError, match="shard-00003"):
-        ActivationStore.open(store_path, verify=True)
 
 
 def test_incomplete_store_refused(store_path: Path) -> None:
@@ -540,3 +539,234 @@ def test_closed_writer_refuses_writes(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is closed"):
         writer.write({"a": torch.zeros(1, 1)})
     assert writer.open().n_samples == 1
+
+
+# --------------------------------------------------------------------------- integrity on read
+
+
+def _value_offset(shard: Path, key: str) -> int:
+    """Where ``key``'s bytes start in a safetensors file."""
+    raw = shard.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    begin, _ = json.loads(raw[8 : 8 + n])[key]["data_offsets"]
+    return 8 + n + int(begin)
+
+
+def _overwrite_value(shard: Path, key: str) -> None:
+    """Overwrite 4 bytes inside one value of ``key`` (the file keeps its size and header)."""
+    raw = bytearray(shard.read_bytes())
+    at = _value_offset(shard, key) + 4
+    raw[at : at + 4] = (
+        b"\x00\x00\xc0\x7f" if raw[at : at + 4] != b"\x00\x00\xc0\x7f" else b"\x01" * 4
+    )
+    shard.write_bytes(bytes(raw))
+
+
+def _strip_tensor_checksums(path: Path) -> None:
+    """Make the manifest look like one written before per-tensor checksums."""
+    manifest = _manifest(path)
+    for shard in manifest["shards"]:
+        shard.pop("tensor_sha256", None)
+    _rewrite_manifest(path, manifest)
+
+
+READS = {
+    "load": lambda store: store.load("a"),
+    "iter_batches": lambda store: list(store.iter_batches("a")),
+    "labels": lambda store: store.labels,
+}
+
+
+@pytest.mark.parametrize("format_", ["per-tensor", "per-shard"])
+@pytest.mark.parametrize("read", list(READS))
+def test_changed_value_is_refused_on_read(store_path: Path, read: str, format_: str) -> None:
+    if format_ == "per-shard":
+        _strip_tensor_checksums(store_path)
+    _overwrite_value(store_path / shard_name(2), LABELS_KEY if read == "labels" else "a")
+    store = ActivationStore.open(store_path)  # sizes and headers still agree
+    with pytest.raises(
+        StoreError,
+        match=rf"shard-00002\.safetensors in the activation store at .*{store_path.name}",
+    ):
+        READS[read](store)
+
+
+def test_changed_value_in_another_layer_does_not_block_a_read(store_path: Path) -> None:
+    _overwrite_value(store_path / shard_name(2), "b")
+    torch.testing.assert_close(ActivationStore.open(store_path).load("a"), _data()["a"])
+
+
+def test_verify_false_reads_without_checking(store_path: Path) -> None:
+    _overwrite_value(store_path / shard_name(2), "a")
+    loaded = ActivationStore.open(store_path, verify=False).load("a")
+    assert not torch.equal(loaded, _data()["a"])
+
+
+def test_manifest_records_a_checksum_per_tensor(store_path: Path) -> None:
+    shard = _manifest(store_path)["shards"][0]
+    assert sorted(shard["tensor_sha256"]) == sorted(["a", "b", LABELS_KEY])
+    assert all(len(digest) == 64 for digest in shard["tensor_sha256"].values())
+
+
+def test_store_without_tensor_checksums_is_read(store_path: Path) -> None:
+    _strip_tensor_checksums(store_path)
+    store = ActivationStore.open(store_path)
+    torch.testing.assert_close(store.load("b"), _data()["b"], rtol=0, atol=0)
+
+
+def test_store_without_tensor_checksums_hashes_each_shard_once(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subspaces.io.store as store_module
+
+    _strip_tensor_checksums(store_path)
+    hashed: list[int] = []
+    original = store_module._sha256_fd
+
+    def counting(fd: int, *args: object) -> tuple:
+        hashed.append(os.fstat(fd).st_ino)
+        return original(fd, *args)
+
+    monkeypatch.setattr(store_module, "_sha256_fd", counting)
+    store = ActivationStore.open(store_path)
+    store.load("a"), store.load("b"), store.labels, list(store.iter_batches())
+    assert sorted(hashed) == sorted((store_path / shard_name(i)).stat().st_ino for i in range(5))
+
+
+def test_shard_replaced_while_verify_hashes_it_is_checked_on_read(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subspaces.io.store as store_module
+
+    _strip_tensor_checksums(store_path)
+    shard = store_path / shard_name(2)
+    original = store_module._sha256_fd
+
+    def hash_then_replace(fd: int, *args: object) -> tuple:
+        digests = original(fd, *args)
+        if os.fstat(fd).st_ino == shard.stat().st_ino:  # a new file, same size, same name
+            changed = store_path.parent / "changed.safetensors"
+            changed.write_bytes(shard.read_bytes())
+            _overwrite_value(changed, "a")
+            os.replace(changed, shard)
+        return digests
+
+    store = ActivationStore.open(store_path)
+    monkeypatch.setattr(store_module, "_sha256_fd", hash_then_replace)
+    store.verify()  # checked the file it opened, not the one now at that name
+    monkeypatch.setattr(store_module, "_sha256_fd", original)
+    with pytest.raises(StoreError, match=r"shard-00002\.safetensors in .* is corrupt"):
+        store.load("a")
+
+
+def test_wrong_tensor_checksum_keys_refused(store_path: Path) -> None:
+    manifest = _manifest(store_path)
+    del manifest["shards"][1]["tensor_sha256"]["b"]
+    _rewrite_manifest(store_path, manifest)
+    with pytest.raises(
+        StoreError,
+        match=r"shard-00001\.safetensors: it records checksums for \['__labels__', 'a'\]",
+    ):
+        ActivationStore.open(store_path)
+
+
+@pytest.mark.parametrize("target", ["outside", "inside"])
+def test_symlinked_shard_refused(store_path: Path, target: str) -> None:
+    shard = store_path / shard_name(1)
+    if target == "outside":  # an identical copy: only the link gives it away
+        other = store_path.parent / "copy.safetensors"
+        other.write_bytes(shard.read_bytes())
+    else:  # another file of the same size in the store
+        other = store_path / shard_name(0)
+    shard.unlink()
+    shard.symlink_to(other)
+    with pytest.raises(StoreError, match=r"shard-00001\.safetensors .*is a symbolic link"):
+        ActivationStore.open(store_path)
+
+
+def test_shard_swapped_for_a_symlink_after_open_refused(store_path: Path) -> None:
+    store = ActivationStore.open(store_path)
+    shard = store_path / shard_name(3)
+    copy = store_path.parent / "copy.safetensors"
+    copy.write_bytes(shard.read_bytes())
+    shard.unlink()
+    shard.symlink_to(copy)
+    with pytest.raises(StoreError, match=r"shard-00003\.safetensors .*is a symbolic link"):
+        store.load("a")
+
+
+def test_symlinked_manifest_refused(store_path: Path) -> None:
+    manifest = store_path / MANIFEST_NAME
+    copy = store_path.parent / "manifest-copy.json"
+    copy.write_bytes(manifest.read_bytes())
+    manifest.unlink()
+    manifest.symlink_to(copy)
+    with pytest.raises(StoreError, match=r"manifest\.json .*is a symbolic link"):
+        ActivationStore.open(store_path)
+
+
+def test_store_reached_through_a_symlinked_folder_is_read(store_path: Path) -> None:
+    link = store_path.parent / "link"
+    link.symlink_to(store_path, target_is_directory=True)
+    assert ActivationStore.open(link).load("a").shape == (N, 4)
+
+
+def test_verify_names_a_symlinked_shard(store_path: Path) -> None:
+    store = ActivationStore.open(store_path)
+    shard = store_path / shard_name(4)
+    copy = store_path.parent / "copy.safetensors"
+    copy.write_bytes(shard.read_bytes())
+    shard.unlink()
+    shard.symlink_to(copy)
+    with pytest.raises(StoreError, match=r"shard-00004\.safetensors .*is a symbolic link"):
+        store.verify()
+
+
+# --------------------------------------------------------------------------- manifest limits
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a":'], ids=["lists", "objects"])
+def test_deeply_nested_manifest_refused(store_path: Path, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    (store_path / MANIFEST_NAME).write_text(opener * 100_000 + "1" + closer * 100_000)
+    with pytest.raises(StoreError, match=r"manifest\.json is nested too deeply"):
+        ActivationStore.open(store_path)
+
+
+def test_oversized_manifest_refused(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subspaces.io.store as store_module
+
+    monkeypatch.setattr(store_module, "_MAX_MANIFEST_BYTES", 100)
+    with pytest.raises(
+        StoreError, match=r"manifest\.json is \d+ bytes, more than .*\(100 bytes at most\)"
+    ):
+        ActivationStore.open(store_path)
+
+
+def test_deeply_nested_metadata_refused(tmp_path: Path) -> None:
+    metadata: dict = {}
+    for _ in range(100_000):
+        metadata = {"a": metadata}
+    with pytest.raises(InputTypeError, match="metadata is nested too deeply"):
+        StoreWriter(tmp_path / "s", layers=["a"], metadata=metadata)
+
+
+def test_write_failure_is_a_store_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import subspaces.io.store as store_module
+
+    writer = StoreWriter(tmp_path / "s", layers=["a"], shard_size=2)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "fsync", full)
+    with pytest.raises(
+        StoreError,
+        match=r"cannot write shard-00000\.safetensors in the activation store at .*space",
+    ):
+        writer.write({"a": torch.ones(2, 1)})
+    assert not [p for p in (tmp_path / "s").iterdir() if ".tmp-" in p.name]

@@ -1,8 +1,11 @@
 """Activation stores, activation files and extraction from models.
 
 * :class:`ActivationStore` / :class:`StoreWriter`: a folder of safetensors shards plus
-  ``manifest.json``, written atomically and resumably, read whole (:meth:`~ActivationStore.load`)
-  or shard by shard (:meth:`~ActivationStore.iter_batches`) to feed the streaming measures.
+  ``manifest.json``, written atomically and resumably by one writer at a time (a lock held
+  for the writer's life; a second writer is refused), read whole
+  (:meth:`~ActivationStore.load`) or shard by shard (:meth:`~ActivationStore.iter_batches`)
+  to feed the streaming measures, every tensor checked against its sha256 as it is read
+  (``ActivationStore.open(path, verify=False)`` skips the checks).
 * :func:`read_array` / :func:`open_activations`: .npy, .npz, .safetensors and .pt / .pth
   files (torch files with ``weights_only=True`` only: nothing is unpickled).
 * :func:`extract`: record chosen modules' outputs of any torch model with forward hooks;
@@ -20,6 +23,7 @@ from subspaces.io.store import (
     FORMAT,
     FORMAT_VERSION,
     LABELS_KEY,
+    LOCK_NAME,
     MANIFEST_NAME,
     ActivationStore,
     StoreError,
@@ -33,6 +37,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "LABELS_KEY",
+    "LOCK_NAME",
     "MANIFEST_NAME",
     "POOLINGS",
     "ActivationStore",

@@ -23,6 +23,11 @@ order on every run (no shuffling, no random augmentation) and a deterministic mo
 mode, same device, same batch size). Batches already stored are skipped without running the
 model; a batch that straddles the resume point is run whole and its stored rows dropped, so
 every batch the model sees has the same composition as in the uninterrupted run.
+
+One extraction per store: the store's writer lock (see :mod:`subspaces.io.store`) is held
+from the start of an extraction to its end, so a second extraction into the same folder,
+from any process, is refused with a :class:`~subspaces.io.StoreError` naming the pid that
+holds it, before it touches any file; an extraction killed with SIGKILL leaves no lock held.
 """
 
 from __future__ import annotations
@@ -366,15 +371,21 @@ def _run_extraction(
     """Shared by :func:`extract` and :func:`extract_hf`: batches -> forward -> rows -> store."""
     from tqdm.auto import tqdm
 
+    # the writer holds the store's lock from here until it is closed: one writer per store
     writer = StoreWriter(out, layers=names, metadata=metadata, resume=resume, shard_size=shard_size)
     if writer.complete:
+        writer.close()  # nothing to write; release the lock
         return ActivationStore.open(out)
     n_done = writer.n_done
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    bar = tqdm(total=n_total, initial=n_done, unit="sample", desc="extract", disable=not progress)
-    try:
-        with writer, torch.no_grad():
+    # everything after the writer's creation runs inside its `with`, so that any exception
+    # (the model's own included) releases the lock at once, not when the writer is collected
+    with writer, torch.no_grad():
+        bar = tqdm(
+            total=n_total, initial=n_done, unit="sample", desc="extract", disable=not progress
+        )
+        try:
+            model.eval()
             for batch in batches(n_done):
                 if batch.offset + batch.rows <= n_done:
                     continue  # stored by an earlier, interrupted run
@@ -410,10 +421,10 @@ def _run_extraction(
                     f"labels has {labels.shape[0]} entries but the data had "
                     f"{writer.n_written} samples; pass one label per sample."
                 )
-    finally:
-        bar.close()
-        for module, training in modes:
-            module.training = training
+        finally:
+            bar.close()
+            for module, training in modes:
+                module.training = training
     return ActivationStore.open(out)
 
 
@@ -487,6 +498,10 @@ def extract(
 
     Returns:
         The finished :class:`~subspaces.io.ActivationStore`.
+
+    Raises:
+        StoreError: among others, when another writer (another extraction, in this process
+            or another) holds the store at ``out``.
     """
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import zipfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,20 +40,21 @@ def _from_numpy(array: np.ndarray, *, path: Path, key: str) -> Tensor:
 def _read_numpy(path: Path) -> dict[str, Tensor]:
     try:
         loaded = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if "object arrays" in str(err).lower():
+    except Exception as err:  # numpy meets malformed bytes with many exception types
+        # (ValueError, OSError, EOFError, BadZipFile, tokenize.TokenError, MemoryError for
+        # a header declaring a huge shape, ...)
+        text = str(err).lower()
+        if isinstance(err, ValueError) and "object arrays" in text:
             raise StoreError(
                 f"{path} holds pickled Python objects (an object array), which subspaces "
                 "does not unpickle; save numeric arrays (np.save(path, array.astype(np.float32)))."
             ) from None
-        if "pickle" in str(err).lower():
+        if isinstance(err, ValueError) and "pickle" in text:
             raise StoreError(
                 f"{path} could not be read as a numpy file: it is not in .npy / .npz format "
                 "(numpy would read it as a pickle, which subspaces never unpickles)."
             ) from None
-        raise StoreError(f"{path} could not be read as a numpy file: {err}.") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise StoreError(f"{path} could not be read as a numpy file: {err}.") from None
+        raise StoreError(f"{path} could not be read as a numpy file: {_first_line(err)}.") from None
     if isinstance(loaded, np.ndarray):
         return {path.stem: _from_numpy(loaded, path=path, key=path.stem)}
     out: dict[str, Tensor] = {}
@@ -61,13 +62,29 @@ def _read_numpy(path: Path) -> dict[str, Tensor]:
         for key in loaded.files:
             try:
                 array = loaded[key]
-            except ValueError as err:
+            except Exception as err:  # as for np.load above
+                if isinstance(err, ValueError) and "object arrays" in str(err).lower():
+                    raise StoreError(
+                        f"{path}: array {key!r} holds pickled Python objects, which subspaces "
+                        f"does not unpickle ({_first_line(err)}); save numeric arrays."
+                    ) from None
                 raise StoreError(
-                    f"{path}: array {key!r} holds pickled Python objects, which subspaces "
-                    f"does not unpickle ({err}); save numeric arrays."
+                    f"{path}: array {key!r} could not be read ({_first_line(err)}); the file "
+                    "is truncated or corrupt: save it again with np.savez."
                 ) from None
+            if not isinstance(array, np.ndarray):  # numpy hands back a member's raw bytes
+                raise StoreError(
+                    f"{path}: array {key!r} is not in .npy format (an .npz holds only arrays "
+                    "written by np.save); save the file with np.savez(path, name=array, ...)."
+                )
             out[key] = _from_numpy(array, path=path, key=key)
     return out
+
+
+def _first_line(err: BaseException) -> str:
+    """An exception's message, first line only (or its type when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0].strip() if text else type(err).__name__
 
 
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
@@ -77,31 +94,34 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
         return dict(load_file(str(path), device="cpu"))
     except Exception as err:  # safetensors raises its own error types
         raise StoreError(
-            f"{path} could not be read as safetensors (truncated or corrupt?): {err}."
+            f"{path} could not be read as safetensors (truncated or corrupt?): {_first_line(err)}."
         ) from None
 
 
 def _refused_object(err: Exception) -> str:
-    """The object torch's weights-only unpickler refused, from its message."""
-    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-    if match:
-        return match.group(1)
-    lines = [line.strip() for line in str(err).splitlines() if "WeightsUnpickler" in line]
-    return lines[0] if lines else "it"
+    """`` (it refused NAME)`` for the class torch's weights-only unpickler refused, from its
+    message, or nothing when the message names none."""
+    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+    return f" (it refused {match.group(1)})" if match else ""
 
 
 def _read_torch(path: Path) -> dict[str, Tensor]:
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickles it will refuse anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise StoreError(
-            f"{path} holds pickled Python objects that subspaces will not unpickle "
-            f"(torch.load with weights_only=True refused {_refused_object(err)}). Save plain "
-            "tensors instead: torch.save({'layer_name': tensor, ...}, path)."
+            f"{path} holds pickled Python objects, which subspaces refuses to load: it reads "
+            f"torch files with torch.load(weights_only=True){_refused_object(err)}. Save "
+            "tensors only: torch.save({'layer_name': tensor, ...}, path), or a .safetensors "
+            "file (safetensors.torch.save_file)."
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StoreError(f"{path} could not be read as a torch file: {reason}.") from None
+    except Exception as err:  # torch.load meets malformed bytes with many exception types
+        raise StoreError(
+            f"{path} could not be read as a torch file: {_first_line(err)}; it is truncated, "
+            "corrupt or not a torch file."
+        ) from None
     if isinstance(loaded, Tensor):
         return {path.stem: loaded}
     if isinstance(loaded, Mapping):
@@ -145,23 +165,31 @@ def read_array(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         )
     suffix = p.suffix.lower()
     if suffix in (".npy", ".npz"):
-        return _read_numpy(p)
-    if suffix == ".safetensors":
-        return _read_safetensors(p)
-    if suffix in (".pt", ".pth"):
-        return _read_torch(p)
-    raise StoreError(
-        f"{p} has suffix {p.suffix!r}; subspaces reads {', '.join(ARRAY_SUFFIXES)} files and "
-        "activation store folders."
-    )
+        out = _read_numpy(p)
+    elif suffix == ".safetensors":
+        out = _read_safetensors(p)
+    elif suffix in (".pt", ".pth"):
+        out = _read_torch(p)
+    else:
+        raise StoreError(
+            f"{p} has suffix {p.suffix!r}; subspaces reads {', '.join(ARRAY_SUFFIXES)} files "
+            "and activation store folders."
+        )
+    if not out:
+        raise StoreError(f"{p} holds no arrays; save at least one layer's activations in it.")
+    return out
 
 
-def open_activations(path: str | os.PathLike[str]) -> ActivationStore | dict[str, Tensor]:
+def open_activations(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> ActivationStore | dict[str, Tensor]:
     """Open activations at ``path``: an :class:`ActivationStore` for a store folder (or its
-    ``manifest.json``), a ``{name: tensor}`` dict (see :func:`read_array`) for a file."""
+    ``manifest.json``), a ``{name: tensor}`` dict (see :func:`read_array`) for a file.
+    ``verify``: check a store's reads against its checksums (see
+    :meth:`ActivationStore.open`); a single file has none."""
     p = Path(path)
     if p.is_dir():
-        return ActivationStore.open(p)
+        return ActivationStore.open(p, verify=verify)
     if p.name == MANIFEST_NAME:
-        return ActivationStore.open(p.parent)
+        return ActivationStore.open(p.parent, verify=verify)
     return read_array(p)

@@ -27,25 +27,55 @@ holds no timestamp, so two runs over the same data give the same bytes)::
       "n_samples": 300,            # rows in all listed shards
       "shard_size": 128,           # rows per shard (null until the first write)
       "shards": [{"file": "shard-00000.safetensors", "n_samples": 128,
-                  "bytes": 393424, "sha256": "…"}, ...],
+                  "bytes": 393424, "sha256": "…",             # of the whole file
+                  "tensor_sha256": {"embeddings": "…", ...}}, # of each tensor's bytes
+                 ...],
       "metadata": {...}            # free-form JSON: the model and data it came from
     }
+
+``tensor_sha256`` was added within format version 1: stores written before it lack the key
+and are read as before (older versions of subspaces ignore it).
+
+Integrity on read: an :class:`ActivationStore` (opened with the default ``verify=True``)
+checks every tensor it reads against its ``tensor_sha256`` as it reads it, so a read costs
+one pass over the bytes it returns, never a second pass over the store; a shard without
+per-tensor checksums (older stores) is checked against its ``sha256`` the first time it is
+read, once per opened store. A mismatch raises :class:`StoreError` naming the shard and the
+store. Shards and the manifest are opened without following symbolic links: a link is
+refused, so a store never reads a file outside its folder. :meth:`ActivationStore.verify`
+checks everything at once.
 
 Writes are atomic: each file is written to a temporary file in the same folder, flushed,
 fsync-ed and renamed over its final name (``os.replace``); the manifest is rewritten the
 same way after every shard. A process killed at any moment therefore leaves complete shards
 listed in the manifest, perhaps one complete shard that the manifest does not list yet, and
 perhaps temporary files: a resumed :class:`StoreWriter` deletes the last two and continues
-after the last listed shard. One writer per folder at a time.
+after the last listed shard.
+
+One writer per folder: a :class:`StoreWriter` holds an exclusive lock on ``.writer.lock`` in
+the folder for its whole life (``flock``; a byte-range lock on Windows), and a second writer,
+in this process or another, is refused with a :class:`StoreError` naming the holder's pid
+and host. The operating system drops the lock when its process dies, so a writer killed
+with SIGKILL leaves a lock file that the next writer takes over. The lock is advisory (it
+binds subspaces' writers, not other programs) and needs a filesystem with working locks
+(local disks do; some network filesystems do not). A store being written always has an
+incomplete manifest (a rewrite marks it incomplete before deleting anything), which readers
+refuse.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import re
+import secrets
+import socket
+import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +99,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "LABELS_KEY",
+    "LOCK_NAME",
     "MANIFEST_NAME",
     "ActivationStore",
     "StoreError",
@@ -80,11 +111,15 @@ FORMAT = "subspaces-activation-store"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 LABELS_KEY = "__labels__"
+# the writer's lock file (see the module docstring); readers ignore it
+LOCK_NAME = ".writer.lock"
+# a manifest is small (about 100 bytes a shard and 80 a tensor); refuse absurd ones unread
+_MAX_MANIFEST_BYTES = 256 * 2**20
 # rows per shard when not given: as many as fit in about this many bytes (bounded below)
 _TARGET_SHARD_BYTES = 256 * 2**20
 _MAX_AUTO_SHARD_ROWS = 65536
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.safetensors$")
-_TMP_RE = re.compile(r"^\.(.+)\.tmp-\d+$")
+_TMP_RE = re.compile(r"^\.(.+)\.tmp-\d+(?:-[0-9a-f]+)?$")
 _HASH_CHUNK = 2**20
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -143,26 +178,240 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary file, flush, fsync, ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write ``data`` to ``path`` atomically: temporary file, flush, fsync, ``os.replace``.
+
+    The temporary file's name is new (pid and a random token) and created exclusively, so
+    nothing else writes or renames it; an ``OSError`` (disk full...) is a :class:`StoreError`
+    naming the file.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise StoreError(
+                f"cannot write {path.name} in the activation store at {path.parent}: {err}."
+            ) from err
         raise
     _fsync_dir(path.parent)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
+
+
+def _open_in_store(folder: Path, name: str) -> int:
+    """A read-only descriptor of the file ``name`` in the store ``folder``.
+
+    Symbolic links are refused (opened with ``O_NOFOLLOW`` where the platform has it, so a
+    link swapped in after a check is refused too): a store reads only its own files.
+    """
+    path = folder / name
+    if path.is_symlink():
+        raise _symlink_error(folder, name)
+    try:
+        return os.open(path, os.O_RDONLY | _NOFOLLOW | _BINARY)
+    except OSError as err:
+        if err.errno == errno.ELOOP or path.is_symlink():
+            raise _symlink_error(folder, name) from None
+        if isinstance(err, FileNotFoundError):
+            raise StoreError(
+                f"{name} is listed in the manifest of the activation store at {folder} but "
+                "missing; the store is damaged: extract it again."
+            ) from None
+        raise StoreError(
+            f"{name} in the activation store at {folder} cannot be opened: {err}."
+        ) from None
+
+
+def _symlink_error(folder: Path, name: str) -> StoreError:
+    return StoreError(
+        f"{name} in the activation store at {folder} is a symbolic link (to "
+        f"{os.readlink(folder / name) if (folder / name).is_symlink() else 'another file'}); a "
+        "store reads only the files in its own folder: copy the file there, or extract the "
+        "store again."
+    )
+
+
+def _sha256_fd(
+    fd: int, ranges: Mapping[str, tuple[int, int]] | None = None
+) -> tuple[str, dict[str, str]]:
+    """sha256 of the whole file open at ``fd`` and, in the same pass, of each byte range
+    ``{key: (begin, end)}`` (the tensors of a shard)."""
+    whole = hashlib.sha256()
+    parts = {key: hashlib.sha256() for key in ranges or {}}
+    spans = sorted((begin, end, key) for key, (begin, end) in (ranges or {}).items())
+    offset = 0
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, _HASH_CHUNK):
+        view = memoryview(chunk)
+        whole.update(view)
+        stop = offset + len(chunk)
+        for begin, end, key in spans:
+            if begin < stop and end > offset:
+                parts[key].update(view[max(begin, offset) - offset : min(end, stop) - offset])
+        offset = stop
+    return whole.hexdigest(), {key: h.hexdigest() for key, h in parts.items()}
+
+
+def _sha256_file(folder: Path, name: str) -> str:
+    fd = _open_in_store(folder, name)
+    try:
+        return _sha256_fd(fd)[0]
+    finally:
+        os.close(fd)
+
+
+def _read_exactly(fd: int, offset: int, out: memoryview) -> int:
+    """Read ``len(out)`` bytes at ``offset`` into ``out``; return how many were there."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    done = 0
+    with os.fdopen(os.dup(fd), "rb", buffering=0) as fh:
+        while done < len(out):
+            n = fh.readinto(out[done:])
+            if not n:
+                break
+            done += n
+    return done
+
+
+def _safetensors_offsets(data: bytes | memoryview) -> tuple[int, dict[str, tuple[int, int]]]:
+    """(size of the header, ``{key: (begin, end)}`` file offsets) of a safetensors file's
+    first bytes (at least its header)."""
+    n = int.from_bytes(bytes(data[:8]), "little")
+    header = json.loads(bytes(data[8 : 8 + n]))
+    return 8 + n, {
+        key: (8 + n + int(info["data_offsets"][0]), 8 + n + int(info["data_offsets"][1]))
+        for key, info in header.items()
+        if key != "__metadata__"
+    }
+
+
+# --------------------------------------------------------------------------- writer lock
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    # lock one byte far past the holder's note, so that a refused writer can still read it
+    _WIN_LOCK_OFFSET = 2**30
+
+    def _try_lock(fd: int) -> bool:
+        os.lseek(fd, _WIN_LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, _WIN_LOCK_OFFSET, os.SEEK_SET)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class _WriterLock:
+    """The exclusive lock of one store's writer: ``flock`` on ``LOCK_NAME`` (see the module
+    docstring). The file holds a note naming the holder (pid, host, start time, token) for
+    the error a refused writer gets; it is deleted on release."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK_NAME
+        self.token = secrets.token_hex(8)
+        self._pid = os.getpid()
+        self._fd: int | None = None
+        for _ in range(100):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o644)
+            except OSError as err:
+                raise StoreError(
+                    f"cannot write an activation store at {folder}: its lock file {LOCK_NAME} "
+                    f"cannot be opened ({err})."
+                ) from None
+            if not _try_lock(fd):
+                holder = self._holder(fd)
+                os.close(fd)
+                raise StoreError(
+                    f"cannot write the activation store at {folder}: another writer holds it "
+                    f"({holder}); one writer per store: wait for that one to finish or stop it, "
+                    "then run again (an interrupted extraction resumes)."
+                )
+            # a writer that finished between our open and our lock deleted the file we
+            # locked: lock the file now at that path instead
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path, follow_symlinks=False))
+            except OSError:
+                same = False
+            if same:
+                break
+            _unlock(fd)
+            os.close(fd)
+        else:  # pragma: no cover - a lock file deleted and recreated 100 times in a row
+            raise StoreError(f"cannot lock the activation store at {folder}; run again.")
+        self._fd = fd
+        note = {
+            "pid": self._pid,
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "token": self.token,
+        }
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(note).encode())
+        except OSError as err:
+            self.release()
+            raise StoreError(
+                f"cannot write an activation store at {folder}: its lock file {LOCK_NAME} "
+                f"cannot be written ({err})."
+            ) from None
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            note = json.loads(os.read(fd, 4096))
+            return f"pid {int(note['pid'])} on host {note['host']}, since {note['started']}"
+        except (OSError, ValueError, TypeError, KeyError):
+            return "another process, which has not written its pid yet"
+
+    def release(self) -> None:
+        """Delete the lock file and unlock (idempotent). In a forked child, only close the
+        inherited descriptor: the lock is its parent's."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if os.getpid() == self._pid:
+                # while still locked, so that nobody locks the file we delete (Windows
+                # cannot delete an open file: there the file stays)
+                with contextlib.suppress(OSError):
+                    self.path.unlink(missing_ok=True)
+                _unlock(fd)
+        finally:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter shutdown
+            self.release()
 
 
 def _dump_manifest(manifest: Mapping[str, Any]) -> bytes:
@@ -178,6 +427,11 @@ def _normalise_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         )
     try:
         normalised = json.loads(json.dumps(dict(metadata), allow_nan=False))
+    except RecursionError:
+        raise InputTypeError(
+            "metadata is nested too deeply for JSON (a dict or list inside itself, or "
+            "hundreds of levels); give a flat dict of JSON values."
+        ) from None
     except (TypeError, ValueError) as err:
         raise InputTypeError(
             f"metadata must hold only JSON values (str, int, float, bool, None, lists and "
@@ -206,7 +460,11 @@ def _check_layers(layers: Any) -> list[str]:
 
 
 def _is_store_file(name: str) -> bool:
-    return name == MANIFEST_NAME or bool(_SHARD_RE.match(name)) or bool(_TMP_RE.match(name))
+    return (
+        name in (MANIFEST_NAME, LOCK_NAME)
+        or bool(_SHARD_RE.match(name))
+        or bool(_TMP_RE.match(name))
+    )
 
 
 # --------------------------------------------------------------------------- manifest checks
@@ -221,13 +479,31 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
             f"{folder} is a file, not an activation store folder; read single files with "
             "subspaces.io.read_array or open_activations."
         )
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         raise StoreError(
             f"{folder} is not an activation store: it has no {MANIFEST_NAME}. If an extraction "
             "was writing there, it was stopped before its first write: run it again."
         )
+    fd = _open_in_store(folder, MANIFEST_NAME)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        size = os.fstat(fd).st_size
+        if size > _MAX_MANIFEST_BYTES:
+            raise StoreError(
+                f"{path} is {size} bytes, more than a store's manifest can be "
+                f"({_MAX_MANIFEST_BYTES} bytes at most); it is not a manifest written by "
+                "subspaces: extract the store again."
+            )
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            raw = fh.read(_MAX_MANIFEST_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise StoreError(
+            f"{path} is nested too deeply to be a store's manifest (JSON lists or objects "
+            "inside each other thousands of levels deep); extract the store again."
+        ) from None
     except (ValueError, UnicodeDecodeError) as err:
         raise StoreError(f"{path} is not valid JSON ({err}); the store cannot be read.") from None
     if not isinstance(manifest, dict):
@@ -274,10 +550,16 @@ def _check_manifest_structure(manifest: dict[str, Any], path: Path) -> None:
             and isinstance(shard.get("bytes"), int)
             and isinstance(shard.get("sha256"), str)
         )
+        digests = shard.get("tensor_sha256") if isinstance(shard, dict) else None
+        if ok and digests is not None:
+            ok = isinstance(digests, dict) and all(
+                isinstance(v, str) and len(v) == 64 for v in digests.values()
+            )
         if not ok:
             raise StoreError(
                 f"{path} is malformed: shard entry {i} is {shard!r}; expected "
-                '{"file": str, "n_samples": int, "bytes": int, "sha256": str}.'
+                '{"file": str, "n_samples": int, "bytes": int, "sha256": str} and '
+                'perhaps "tensor_sha256": {name: sha256}.'
             )
     for name, info in manifest["features"].items():
         ok = (
@@ -293,8 +575,13 @@ def _check_manifest_structure(manifest: dict[str, Any], path: Path) -> None:
             )
 
 
-def _check_shards(folder: Path, manifest: dict[str, Any], *, complete: bool) -> None:
-    """Check the manifest against the folder: file names, sizes, headers, counts."""
+def _check_shards(
+    folder: Path, manifest: dict[str, Any], *, complete: bool
+) -> list[dict[str, tuple[int, int]]]:
+    """Check the manifest against the folder: file names, sizes, headers, counts; no links.
+
+    Returns each shard's ``{key: (begin, end)}`` byte offsets of its tensors.
+    """
     layers: list[str] = manifest["layers"]
     features: dict[str, Any] = manifest["features"]
     shards: list[dict[str, Any]] = manifest["shards"]
@@ -320,6 +607,7 @@ def _check_shards(folder: Path, manifest: dict[str, Any], *, complete: bool) -> 
             f"but its {len(shards)} shards hold {total} rows."
         )
     shard_size = manifest["shard_size"]
+    offsets: list[dict[str, tuple[int, int]]] = []
     for index, shard in enumerate(shards):
         expected = shard_name(index)
         if shard["file"] != expected:
@@ -334,6 +622,8 @@ def _check_shards(folder: Path, manifest: dict[str, Any], *, complete: bool) -> 
                 f"{shard_size} rows (the last one at most {shard_size})."
             )
         path = folder / expected
+        if path.is_symlink():
+            raise _symlink_error(folder, expected)
         if not path.is_file():
             raise StoreError(
                 f"{expected} is listed in {where} but missing from {folder}; the store is "
@@ -345,7 +635,7 @@ def _check_shards(folder: Path, manifest: dict[str, Any], *, complete: bool) -> 
                 f"{expected} is truncated or corrupt: {size} bytes on disk, but {where} records "
                 f"{shard['bytes']} bytes; extract the store again."
             )
-        _check_shard_header(path, manifest, rows=rows, index=index)
+        offsets.append(_check_shard_header(path, manifest, rows=rows, index=index))
     if complete:
         listed = {s["file"] for s in shards}
         unlisted = sorted(
@@ -356,9 +646,14 @@ def _check_shards(folder: Path, manifest: dict[str, Any], *, complete: bool) -> 
                 f"{folder} holds {', '.join(unlisted)}, which {where} does not list: the "
                 "manifest disagrees with its shards; extract the store again."
             )
+    return offsets
 
 
-def _check_shard_header(path: Path, manifest: dict[str, Any], *, rows: int, index: int) -> None:
+def _check_shard_header(
+    path: Path, manifest: dict[str, Any], *, rows: int, index: int
+) -> dict[str, tuple[int, int]]:
+    """Check one shard's safetensors header against the manifest; return its tensors'
+    ``{key: (begin, end)}`` byte offsets in the file."""
     layers: list[str] = manifest["layers"]
     features: dict[str, Any] = manifest["features"]
     try:
@@ -370,7 +665,7 @@ def _check_shard_header(path: Path, manifest: dict[str, Any], *, rows: int, inde
     except Exception as err:  # safetensors raises its own error types for a bad header
         raise StoreError(
             f"{path.name} is truncated or corrupt: its safetensors header cannot be read "
-            f"({err}); extract the store again."
+            f"({' '.join(str(err).split())}); extract the store at {path.parent} again."
         ) from None
     expected_keys = set(layers) | ({LABELS_KEY} if manifest["has_labels"] else set())
     if keys != expected_keys:
@@ -382,12 +677,14 @@ def _check_shard_header(path: Path, manifest: dict[str, Any], *, rows: int, inde
         if extra:
             parts.append(f"has {extra} that the manifest does not list")
         raise StoreError(
-            f"the manifest disagrees with {path.name}: the shard {' and '.join(parts)} "
+            f"the manifest of the activation store at {path.parent} disagrees with "
+            f"{path.name}: the shard {' and '.join(parts)} "
             f"(manifest layers: {layers}, labels: {manifest['has_labels']})."
         )
     if header_meta.get("subspaces_shard") not in (None, str(index)):
         raise StoreError(
-            f"{path.name} says it is shard {header_meta.get('subspaces_shard')}, but it sits "
+            f"{path.name} in the activation store at {path.parent} says it is shard "
+            f"{header_meta.get('subspaces_shard')}, but it sits "
             f"at position {index}: shards were renamed or swapped; extract the store again."
         )
     for key in [*layers, LABELS_KEY] if manifest["has_labels"] else layers:
@@ -399,10 +696,34 @@ def _check_shard_header(path: Path, manifest: dict[str, Any], *, rows: int, inde
         got_dtype = _SAFETENSORS_DTYPES.get(dtypes[key], dtypes[key])
         if shapes[key] != want_shape or got_dtype != want_dtype:
             raise StoreError(
-                f"the manifest disagrees with {path.name}: {key!r} has shape "
+                f"the manifest of the activation store at {path.parent} disagrees with "
+                f"{path.name}: {key!r} has shape "
                 f"{tuple(shapes[key])} and dtype {got_dtype} in the shard, but the manifest "
                 f"says shape {tuple(want_shape)} and dtype {want_dtype}."
             )
+    digests = manifest["shards"][index].get("tensor_sha256")
+    if digests is not None and set(digests) != expected_keys:
+        raise StoreError(
+            f"the manifest of the activation store at {path.parent} disagrees with "
+            f"{path.name}: it records checksums for {sorted(digests)}, but the shard holds "
+            f"{sorted(expected_keys)}; extract the store again."
+        )
+    fd = _open_in_store(path.parent, path.name)
+    try:
+        head = os.read(fd, 8)
+        size = int.from_bytes(head, "little")
+        raw = head + os.read(fd, size)
+        begin_of_data, offsets = _safetensors_offsets(raw)
+        if len(raw) != begin_of_data or set(offsets) != keys:
+            raise ValueError("the header changed while it was read")
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as err:
+        raise StoreError(
+            f"{path.name} in the activation store at {path.parent} is truncated or corrupt: its "
+            f"header cannot be read ({err}); extract the store again."
+        ) from None
+    finally:
+        os.close(fd)
+    return offsets
 
 
 # --------------------------------------------------------------------------- reader
@@ -413,8 +734,9 @@ class ActivationStore:
 
     Open with :meth:`open`; it checks the manifest against the shards (file names, byte
     sizes, safetensors headers, row counts) and refuses an incomplete, truncated or
-    inconsistent store with a :class:`StoreError` saying what is wrong. :meth:`verify`
-    also checks every shard's sha256.
+    inconsistent store with a :class:`StoreError` saying what is wrong. Every read is then
+    checked against the manifest's checksums as it happens (unless opened with
+    ``verify=False``); :meth:`verify` checks the whole store at once.
 
     Attributes:
         path: the store folder.
@@ -427,9 +749,17 @@ class ActivationStore:
         metadata: the free-form metadata dict (model, data, extraction options).
         labels: the ``(n_samples,)`` int64 labels, or None; loaded on first access.
         shard_sizes: rows per shard.
+        verify_reads: reads are checked against the manifest's checksums (``verify``).
     """
 
-    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        *,
+        offsets: list[dict[str, tuple[int, int]]] | None = None,
+        verify: bool = True,
+    ) -> None:
         self.path = path
         self._manifest = manifest
         self.layers: list[str] = list(manifest["layers"])
@@ -444,11 +774,26 @@ class ActivationStore:
         self.shard_sizes: list[int] = [int(s["n_samples"]) for s in manifest["shards"]]
         self.n_shards: int = len(self.shard_sizes)
         self.has_labels: bool = bool(manifest["has_labels"])
+        self.verify_reads: bool = bool(verify)
+        self._offsets = _check_shards(path, manifest, complete=True) if offsets is None else offsets
+        # shards without per-tensor checksums, checked whole: index -> the file's identity
+        self._verified: dict[int, tuple[int, int, int, int]] = {}
         self._labels: Tensor | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, verify: bool = False) -> ActivationStore:
-        """Open the store in folder ``path``; ``verify=True`` also checks every sha256."""
+    def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> ActivationStore:
+        """Open the store in folder ``path``.
+
+        Checks the manifest against the shards (names, sizes, headers, row counts; no
+        symbolic links) at once. With ``verify=True`` (the default) every tensor read by
+        :meth:`load`, :meth:`iter_batches` and :attr:`labels` is checked against the
+        checksum in the manifest as it is read (one pass over the bytes read, no second
+        pass over the store; stores written before per-tensor checksums are checked a whole
+        shard at a time, once per opened store), and a mismatch raises :class:`StoreError`
+        naming the shard. ``verify=False`` skips those checks, for stores you trust when
+        reading speed matters (the command line's ``--no-verify``). :meth:`verify` checks
+        the whole store at once.
+        """
         folder = Path(path)
         manifest = _read_manifest(folder)
         if not manifest["complete"]:
@@ -456,13 +801,11 @@ class ActivationStore:
             raise StoreError(
                 f"the activation store at {folder} is incomplete: its extraction was "
                 f"interrupted after {n_done} samples in {len(manifest['shards'])} complete "
-                "shards. Run the extraction again to resume it."
+                "shards, or is still running. Run the extraction again to resume it (or wait "
+                "for the running one to finish)."
             )
-        _check_shards(folder, manifest, complete=True)
-        store = cls(folder, manifest)
-        if verify:
-            store.verify()
-        return store
+        offsets = _check_shards(folder, manifest, complete=True)
+        return cls(folder, manifest, offsets=offsets, verify=verify)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -482,9 +825,6 @@ class ActivationStore:
             f"layers={self.layers}, n_shards={self.n_shards}, labels={self.has_labels})"
         )
 
-    def _shard_paths(self) -> list[Path]:
-        return [self.path / s["file"] for s in self._manifest["shards"]]
-
     def _check_layer(self, layer: Any) -> str:
         if layer not in self.layers:
             raise StoreError(
@@ -492,37 +832,118 @@ class ActivationStore:
             )
         return str(layer)
 
+    def _corrupt(self, name: str, what: str) -> StoreError:
+        return StoreError(
+            f"{name} in the activation store at {self.path} is corrupt: {what}; the file "
+            "changed after it was written: extract the store again."
+        )
+
     def verify(self) -> None:
-        """Check every shard's byte size and sha256 against the manifest.
+        """Check every shard's byte size, sha256 and per-tensor checksums against the
+        manifest, now.
 
-        Reads the whole store once. Raises :class:`StoreError` naming the first shard that
-        differs.
+        Reads the whole store once (each shard in one pass). Raises :class:`StoreError`
+        naming the first shard that differs. Reading with ``verify=True`` (the default of
+        :meth:`open`) checks what it reads without this.
         """
-        for shard, path in zip(self._manifest["shards"], self._shard_paths(), strict=True):
-            if not path.is_file():
-                raise StoreError(f"{path.name} is listed in the manifest but missing.")
-            size = path.stat().st_size
-            if size != shard["bytes"]:
-                raise StoreError(
-                    f"{path.name} is truncated or corrupt: {size} bytes on disk, the manifest "
-                    f"records {shard['bytes']}; extract the store again."
-                )
-            digest = _sha256_file(path)
+        for index, shard in enumerate(self._manifest["shards"]):
+            name = shard["file"]
+            fd = _open_in_store(self.path, name)
+            try:
+                size = os.fstat(fd).st_size
+                if size != shard["bytes"]:
+                    raise StoreError(
+                        f"{name} in the activation store at {self.path} is truncated or "
+                        f"corrupt: {size} bytes on disk, the manifest records {shard['bytes']}; "
+                        "extract the store again."
+                    )
+                digest, parts = _sha256_fd(fd, self._offsets[index])
+                identity = _identity(fd)  # of the file hashed, whatever is at its name now
+            finally:
+                os.close(fd)
             if digest != shard["sha256"]:
-                raise StoreError(
-                    f"{path.name} is corrupt: its sha256 is {digest}, the manifest records "
-                    f"{shard['sha256']}; extract the store again."
+                raise self._corrupt(
+                    name, f"its sha256 is {digest}, the manifest records {shard['sha256']}"
                 )
+            for key, recorded in (shard.get("tensor_sha256") or {}).items():
+                if parts[key] != recorded:
+                    raise self._corrupt(
+                        name, f"the sha256 of {key!r} differs from the one its manifest records"
+                    )
+            self._verified[index] = identity
 
-    def _read(self, path: Path, key: str) -> Tensor:
-        try:
-            with safe_open(str(path), framework="pt", device="cpu") as fh:
-                return fh.get_tensor(key)
-        except Exception as err:
+    def _check_whole_shard(self, fd: int, index: int) -> None:
+        """Check a shard that has no per-tensor checksums against its sha256, unless this
+        very file (device, inode, size, mtime) was checked before."""
+        shard = self._manifest["shards"][index]
+        identity = _identity(fd)
+        if self._verified.get(index) == identity:
+            return
+        if identity[2] != shard["bytes"]:
             raise StoreError(
-                f"{path.name} could not be read ({err}); it may be corrupt: run "
-                "ActivationStore.verify() or extract the store again."
-            ) from None
+                f"{shard['file']} in the activation store at {self.path} is truncated or "
+                f"corrupt: {identity[2]} bytes on disk, the manifest records {shard['bytes']}; "
+                "extract the store again."
+            )
+        digest = _sha256_fd(fd)[0]
+        if digest != shard["sha256"]:
+            raise self._corrupt(
+                shard["file"], f"its sha256 is {digest}, the manifest records {shard['sha256']}"
+            )
+        self._verified[index] = identity
+
+    def _read(
+        self, index: int, keys: Sequence[str], *, into: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """The tensors ``keys`` of shard ``index``, checked as they are read (verify=True).
+
+        ``into``: a contiguous CPU tensor of the stored dtype and shape to read the one key
+        into, in place of a new tensor.
+        """
+        shard = self._manifest["shards"][index]
+        name = shard["file"]
+        digests = shard.get("tensor_sha256")
+        fd = _open_in_store(self.path, name)
+        try:
+            if self.verify_reads and digests is None:
+                self._check_whole_shard(fd, index)
+            out: dict[str, Tensor] = {}
+            for key in keys:
+                begin, end = self._offsets[index][key]
+                shape: tuple[int, ...]
+                if key == LABELS_KEY:
+                    dtype, shape = torch.int64, (self.shard_sizes[index],)
+                else:
+                    dtype = self.dtypes[key]
+                    shape = (self.shard_sizes[index], *self.feature_shapes[key])
+                target = torch.empty(shape, dtype=dtype) if into is None else into
+                raw = target.reshape(-1).view(torch.uint8)
+                if raw.numel() != end - begin:  # the header was validated against the shape
+                    raise StoreError(
+                        f"{name} in the activation store at {self.path} is corrupt: {key!r} "
+                        f"takes {end - begin} bytes, not the {raw.numel()} of its shape."
+                    )
+                view = raw.numpy().data
+                if _read_exactly(fd, begin, view) != len(view):
+                    raise StoreError(
+                        f"{name} in the activation store at {self.path} is truncated: it ends "
+                        f"inside {key!r}; extract the store again."
+                    )
+                if (
+                    self.verify_reads
+                    and digests is not None
+                    and hashlib.sha256(view).hexdigest() != digests[key]
+                ):
+                    raise self._corrupt(
+                        name, f"the bytes of {key!r} differ from the sha256 its manifest records"
+                    )
+                if sys.byteorder == "big" and target.element_size() > 1:  # pragma: no cover
+                    swapped = raw.view(-1, target.element_size()).flip(1).reshape(-1)
+                    target = swapped.view(dtype).reshape(shape)
+                out[key] = target
+        finally:
+            os.close(fd)
+        return out
 
     @property
     def labels(self) -> Tensor | None:
@@ -530,7 +951,7 @@ class ActivationStore:
         if not self.has_labels:
             return None
         if self._labels is None:
-            parts = [self._read(p, LABELS_KEY) for p in self._shard_paths()]
+            parts = [self._read(i, [LABELS_KEY])[LABELS_KEY] for i in range(self.n_shards)]
             self._labels = torch.cat(parts)
         return self._labels
 
@@ -558,9 +979,15 @@ class ActivationStore:
         name = self._check_layer(layer)
         shape = self.feature_shapes[name]
         out = torch.empty((self.n_samples, *shape), dtype=dtype or self.dtypes[name], device=device)
+        # read straight into the result when it is what is stored (no second copy)
+        direct = out.dtype == self.dtypes[name] and out.device.type == "cpu"
         start = 0
-        for path, rows in zip(self._shard_paths(), self.shard_sizes, strict=True):
-            out[start : start + rows].copy_(self._read(path, name))
+        for index, rows in enumerate(self.shard_sizes):
+            part = out[start : start + rows]
+            if direct and sys.byteorder == "little":
+                self._read(index, [name], into=part)
+            else:
+                part.copy_(self._read(index, [name])[name])
             start += rows
         return out.reshape(self.n_samples, -1) if flatten else out
 
@@ -577,7 +1004,7 @@ class ActivationStore:
 
         Memory is one shard of the requested layers. Feed the batches to the families'
         streaming classes (``metric.update(batch["a"], batch["b"])``) to measure a store
-        larger than memory exactly.
+        larger than memory exactly. Each shard is checked as it is read (``verify=True``).
 
         Args:
             layers: one name, a list of names, or None for every layer.
@@ -594,10 +1021,9 @@ class ActivationStore:
         if labels and not self.has_labels:
             raise StoreError(f"the store at {self.path} has no labels; call with labels=False.")
         keys = [*names, LABELS_KEY] if labels else names
-        for path in self._shard_paths():
+        for index in range(self.n_shards):
             batch: dict[str, Tensor] = {}
-            for key in keys:
-                t = self._read(path, key)
+            for key, t in self._read(index, keys).items():
                 if key != LABELS_KEY:
                     if dtype is not None:
                         t = t.to(dtype)
@@ -607,6 +1033,12 @@ class ActivationStore:
                     t = t.to(device)
                 batch[key] = t
             yield batch
+
+
+def _identity(fd: int) -> tuple[int, int, int, int]:
+    """(device, inode, size, mtime) of the file open at ``fd``: a file checked once."""
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 # --------------------------------------------------------------------------- writer
@@ -628,6 +1060,11 @@ class StoreWriter:
     clean exit of the ``with`` block) writes the last partial shard and marks the store
     complete; on an exception the buffered rows are dropped and the store stays incomplete
     and resumable.
+
+    One writer per store: the writer holds an exclusive lock on the folder's
+    ``.writer.lock`` from its creation until :meth:`close` (or the end of the ``with``
+    block); another writer meanwhile, in any process, raises :class:`StoreError` naming the
+    holder's pid. A lock left by a killed process is taken over.
 
     Args:
         path: the store folder (created if needed). It must be new, empty or a store.
@@ -668,7 +1105,12 @@ class StoreWriter:
         self._label_buffer: list[Tensor] = []
         self._n_buffered = 0
         self._closed = False
-        self._manifest = self._prepare(resume=resume)
+        self._lock: _WriterLock | None = None
+        try:
+            self._manifest = self._prepare(resume=resume)
+        except BaseException:
+            self._release()
+            raise
         self.n_done: int = int(self._manifest["n_samples"])
         self.n_written: int = self.n_done
         self.complete: bool = bool(self._manifest["complete"])
@@ -701,6 +1143,8 @@ class StoreWriter:
                 f"cannot write an activation store at {folder}: the folder holds files that "
                 f"are not a store's ({shown}); choose a new or empty folder."
             )
+        # from here on this writer alone changes the folder (another one is refused)
+        self._lock = _WriterLock(folder)
         for p in folder.iterdir():  # leftovers of an interrupted write
             if _TMP_RE.match(p.name):
                 p.unlink(missing_ok=True)
@@ -708,11 +1152,13 @@ class StoreWriter:
         if resume and manifest_path.is_file():
             manifest = self._resumable(folder)
         else:
-            for p in folder.iterdir():
-                if _is_store_file(p.name):
-                    p.unlink(missing_ok=True)
+            # an incomplete manifest first, so that no reader takes the folder for the old
+            # store while its shards are deleted
             manifest = self._fresh_manifest()
             _atomic_write(manifest_path, _dump_manifest(manifest))
+            for p in folder.iterdir():
+                if _is_store_file(p.name) and p.name not in (MANIFEST_NAME, LOCK_NAME):
+                    p.unlink(missing_ok=True)
             return manifest
         # drop complete shards the manifest does not list (written just before a kill)
         listed = {s["file"] for s in manifest["shards"]}
@@ -754,7 +1200,7 @@ class StoreWriter:
             # shards that the run will build on are hashed now; a complete store is
             # returned as it is (ActivationStore.verify checks it on demand)
             for shard in [] if manifest["complete"] else manifest["shards"]:
-                if _sha256_file(folder / shard["file"]) != shard["sha256"]:
+                if _sha256_file(folder, shard["file"]) != shard["sha256"]:
                     raise StoreError(f"{shard['file']} is corrupt: its sha256 differs")
         except StoreError as err:
             raise StoreError(f"cannot resume the store at {folder}: {err} ({hint}).") from None
@@ -903,24 +1349,37 @@ class StoreWriter:
         data = _safetensors_save(tensors, metadata={"subspaces_shard": str(index)})
         name = shard_name(index)
         _atomic_write(self.path / name, data)
+        view = memoryview(data)
+        offsets = _safetensors_offsets(view)[1]
         self._manifest["shards"].append(
             {
                 "file": name,
                 "n_samples": rows,
                 "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha256": hashlib.sha256(view).hexdigest(),
+                "tensor_sha256": {
+                    key: hashlib.sha256(view[offsets[key][0] : offsets[key][1]]).hexdigest()
+                    for key in tensors
+                },
             }
         )
         self._manifest["n_samples"] += rows
         self._manifest["complete"] = last
         _atomic_write(self.path / MANIFEST_NAME, _dump_manifest(self._manifest))
 
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
     def close(self) -> None:
-        """Write the last partial shard and mark the store complete (idempotent)."""
+        """Write the last partial shard, mark the store complete and release the writer's
+        lock (idempotent)."""
         if self._closed:
             return
         if self.complete:
             self._closed = True
+            self._release()
             return
         if self._manifest["n_samples"] + self._n_buffered == 0:
             raise StoreError(
@@ -934,6 +1393,7 @@ class StoreWriter:
             _atomic_write(self.path / MANIFEST_NAME, _dump_manifest(self._manifest))
         self._closed = True
         self.complete = True
+        self._release()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -944,14 +1404,18 @@ class StoreWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.close()
-        else:  # keep the complete shards; the store stays incomplete and resumable
-            self._buffer = {name: [] for name in self.layers}
-            self._label_buffer = []
-            self._n_buffered = 0
-            self._closed = True
+        try:
+            if exc_type is None:
+                self.close()
+            else:  # keep the complete shards; the store stays incomplete and resumable
+                self._buffer = {name: [] for name in self.layers}
+                self._label_buffer = []
+                self._n_buffered = 0
+                self._closed = True
+        finally:
+            self._release()
 
-    def open(self) -> ActivationStore:
-        """Open the finished store for reading (after :meth:`close`)."""
-        return ActivationStore.open(self.path)
+    def open(self, *, verify: bool = True) -> ActivationStore:
+        """Open the finished store for reading (after :meth:`close`); ``verify`` as in
+        :meth:`ActivationStore.open`."""
+        return ActivationStore.open(self.path, verify=verify)
