@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -267,3 +268,357 @@ def test_extract_torch_bad_model_spec(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2 and "FILE.py:FUNCTION" in result.stderr
+
+
+# --- several models: names from paths, each model's own labels (issue 9, item 5) -------
+
+
+def _store(path: Path, layers: dict[str, np.ndarray], labels: np.ndarray | None = None) -> Path:
+    """A small complete activation store at ``path``, written in one go."""
+    from subspaces.io import StoreWriter
+
+    with StoreWriter(path, layers=list(layers)) as writer:
+        writer.write(
+            {k: torch.from_numpy(v) for k, v in layers.items()},
+            labels=None if labels is None else torch.from_numpy(labels),
+        )
+    return path
+
+
+def _models_in_two_folders(
+    root: Path, *, labels_b: np.ndarray | None = None, n_b: int = 60
+) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """``root/A/store`` and ``root/B/store``: the same folder name, different models."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 6))
+    labels_a = np.arange(60) % 3
+    x[:, :3] += 2.0 * np.eye(3)[labels_a]
+    data = {
+        "A": {"h": np.tanh(x @ rng.standard_normal((6, 5)))},
+        "B": {"h": np.tanh(x @ rng.standard_normal((6, 4)))[:n_b]},
+    }
+    a = _store(root / "A" / "store", data["A"], labels_a)
+    b = _store(root / "B" / "store", data["B"], labels_a[:n_b] if labels_b is None else labels_b)
+    return a, b, {"A": data["A"]["h"], "B": data["B"]["h"]}
+
+
+def _report(tmp_path: Path, *args: str) -> tuple[Any, dict[str, Any] | None]:
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", *args, "--out", str(out), "-m", "linear_cka"])
+    path = out / "results.json"
+    return result, json.loads(path.read_text()) if path.is_file() else None
+
+
+LABELS_B = np.arange(60) // 20  # other classes than A's (arange % 3) for the same inputs
+
+
+@pytest.fixture(scope="module")
+def differing_labels(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict, dict]:
+    """One report of ``A/store`` and ``B/store``, whose labels differ on 40 of 60 inputs."""
+    root = tmp_path_factory.mktemp("differing")
+    a, b, h = _models_in_two_folders(root, labels_b=LABELS_B)
+    result, data = _report(root, str(a), str(b))
+    assert result.exit_code == 0, result.output
+    return result, data, h
+
+
+def test_report_keeps_stores_of_the_same_folder_name_apart(differing_labels: tuple) -> None:
+    _, data, _ = differing_labels
+    assert data["meta"]["models"] == ["A/store", "B/store"]
+    pairs = [(r["x_model"], r["y_model"]) for r in data["similarity"]["linear_cka"]]
+    assert pairs == [("A/store", "A/store"), ("A/store", "B/store"), ("B/store", "B/store")]
+
+
+def test_report_measures_each_model_with_its_own_labels(differing_labels: tuple) -> None:
+    from subspaces.geometry import neural_collapse
+
+    _, data, h = differing_labels
+    for model, x, y in (("A/store", h["A"], np.arange(60) % 3), ("B/store", h["B"], LABELS_B)):
+        expected = neural_collapse(torch.from_numpy(x), torch.from_numpy(y)).nc1
+        got = data["geometry"][model]["h"]["neural_collapse"]["nc1"]
+        assert got == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_report_warns_when_the_models_labels_differ(differing_labels: tuple) -> None:
+    result, data, _ = differing_labels
+    assert "warning: the labels of A/store and B/store differ on 40 of 60 inputs" in result.stderr
+    assert "differ on 40 of 60 inputs" in data["meta"]["warnings"][0]
+
+
+def test_report_refuses_models_with_different_sample_counts(tmp_path: Path) -> None:
+    a, b, _ = _models_in_two_folders(tmp_path, n_b=50)
+    result, _ = _report(tmp_path, str(a), str(b))
+    assert result.exit_code == 2
+    assert "same samples" in result.stderr and "'B/store'" in result.stderr
+    assert "has 60 rows" in result.stderr and "has 50" in result.stderr
+
+
+def test_report_names_models_with_the_name_option(tmp_path: Path) -> None:
+    a, b, _ = _models_in_two_folders(tmp_path)
+    result, data = _report(tmp_path, str(a), str(b), "--name", "base", "--name", "tuned")
+    assert result.exit_code == 0, result.output
+    assert data is not None and data["meta"]["models"] == ["base", "tuned"]
+
+
+@pytest.mark.parametrize(
+    ("names", "match"),
+    [
+        (["one"], "2 inputs but 1 --name"),
+        (["x", "x"], "--name 'x' is given twice"),
+        (["x", ""], "--name must not be empty"),
+    ],
+    ids=["too-few", "twice", "empty"],
+)
+def test_report_refuses_bad_names(tmp_path: Path, names: list[str], match: str) -> None:
+    a, b, _ = _models_in_two_folders(tmp_path)
+    args = [arg for name in names for arg in ("--name", name)]
+    result, _ = _report(tmp_path, str(a), str(b), *args)
+    assert result.exit_code == 2 and match in result.stderr
+
+
+def test_report_refuses_the_same_store_twice(tmp_path: Path) -> None:
+    a, _, _ = _models_in_two_folders(tmp_path)
+    result, _ = _report(tmp_path, str(a), str(tmp_path / "A" / "." / "store"))
+    assert result.exit_code == 2 and "given twice" in result.stderr
+
+
+def test_report_gives_a_model_without_labels_no_collapse(two_models: tuple) -> None:
+    a, b, _ = two_models  # a.npz has labels, b.npz has none
+    result, data = _report(a.parent, str(a), str(b))
+    assert result.exit_code == 0, result.output
+    assert data is not None
+    assert data["geometry"]["a"]["l1"]["neural_collapse"] is not None
+    assert data["geometry"]["b"]["l1"]["neural_collapse"] is None
+    assert "no labels" in data["missing"]["/geometry/b/l1/neural_collapse"]
+
+
+def test_report_warnings_are_printed_as_text(tmp_path: Path) -> None:
+    from subspaces.report import compute_results, save_results
+
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    results = compute_results({"m": {"h": x}}, measures=(), geometry=False, progress=False)
+    results["meta"]["warnings"] = ["the labels of [bold]A[/bold] and B differ"]
+    saved = save_results(results, tmp_path / "results.json")
+    result = runner.invoke(app, ["report", "--results", str(saved), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: the labels of [bold]A[/bold] and B differ" in result.stderr
+
+
+def test_report_refuses_stores_and_results_together(tmp_path: Path) -> None:
+    a, _, _ = _models_in_two_folders(tmp_path)
+    saved = str(tmp_path / "results.json")  # refused before it is read
+    result = runner.invoke(app, ["report", str(a), "--results", saved, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "give it alone" in result.stderr
+
+
+def test_compare_names_stores_of_the_same_folder_name_apart(tmp_path: Path) -> None:
+    a, b, _ = _models_in_two_folders(tmp_path)
+    result = runner.invoke(app, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    assert "A/store (rows) vs B/store (columns)" in " ".join(result.stdout.split())
+
+
+def test_compare_names_models_with_the_name_option(tmp_path: Path) -> None:
+    a, b, _ = _models_in_two_folders(tmp_path)
+    result = runner.invoke(app, ["compare", str(a), str(b), "--name", "base", "--name", "tuned"])
+    assert result.exit_code == 0, result.output
+    assert "base (rows) vs tuned (columns)" in " ".join(result.stdout.split())
+
+
+def test_measure_names_the_model_with_the_name_option(two_models: tuple) -> None:
+    a, _, _ = two_models
+    result = runner.invoke(app, ["measure", str(a), "--json", "--name", "mine"])
+    assert result.exit_code == 0, result.output
+    assert set(_json(result.stdout)["geometry"]) == {"mine"}
+
+
+@pytest.mark.parametrize(
+    ("paths", "names"),
+    [
+        (["A/store", "B/store"], ["A/store", "B/store"]),
+        (["runs/a/store", "runs/b/store", "other"], ["a/store", "b/store", "other"]),
+        (["x/a/s", "y/a/s"], ["x/a/s", "y/a/s"]),
+        (["m.npz", "n.npz"], ["m", "n"]),
+        (["d/m.npz", "e/m.npz"], ["d/m", "e/m"]),
+        (["m.npz", "m.pt"], ["m.npz", "m.pt"]),
+        (["a/s", "a/s"], ["s", "s"]),
+    ],
+    ids=["same-folder", "one-unique", "deeper", "files", "same-file-name", "same-stem", "same"],
+)
+def test_model_names_are_the_shortest_distinguishing_suffix(
+    tmp_path: Path, paths: list[str], names: list[str]
+) -> None:
+    from subspaces.cli import _model_names
+
+    for p in paths:  # files for the names with a suffix, folders for the others
+        target = tmp_path / p
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix:
+            target.touch()
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+    assert _model_names([tmp_path / p for p in paths]) == names
+
+
+# --- integrity, locks and errors of the io layer (issue 9, items 2, 3 and 8) -------------
+
+
+def _one_line_error(result: Any) -> str:
+    """The error line of a command that failed on bad input (exit code 2)."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def _corrupted_store(tmp_path: Path) -> Path:
+    """A store whose shard 1 has 4 bytes of one value of layer 'h' overwritten."""
+    rng = np.random.default_rng(0)
+    from subspaces.io import StoreWriter
+
+    path = tmp_path / "store"
+    with StoreWriter(path, layers=["h", "g"], shard_size=20) as writer:
+        writer.write({"h": rng.standard_normal((60, 5)), "g": rng.standard_normal((60, 3))})
+    shard = path / "shard-00001.safetensors"
+    raw = bytearray(shard.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    begin = 8 + n + json.loads(raw[8 : 8 + n])["h"]["data_offsets"][0]
+    raw[begin + 8 : begin + 12] = b"\x00\x00\x80\x7f"
+    shard.write_bytes(bytes(raw))
+    return path
+
+
+def test_compare_refuses_a_corrupted_store(tmp_path: Path) -> None:
+    store = _corrupted_store(tmp_path)
+    result = runner.invoke(app, ["compare", str(store), "-m", "linear_cka"])
+    line = _one_line_error(result)
+    assert "shard-00001.safetensors in the activation store at" in line and str(store) in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["compare", "-m", "linear_cka"], ["measure", "--no-intrinsic-dimension"], ["report"]],
+    ids=["compare", "measure", "report"],
+)
+def test_no_verify_reads_a_corrupted_store(tmp_path: Path, command: list[str]) -> None:
+    store = _corrupted_store(tmp_path)
+    args = [command[0], str(store), *command[1:], "--no-verify"]
+    if command[0] == "report":
+        args += ["--out", str(tmp_path / "report"), "-m", "linear_cka"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_refused_pickle_is_one_clean_line(tmp_path: Path) -> None:
+    import pickle
+
+    (tmp_path / "acts.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    line = _one_line_error(runner.invoke(app, ["measure", str(tmp_path / "acts.pt")]))
+    assert "acts.pt holds pickled Python objects, which subspaces refuses to load" in line
+    assert "torch.save" in line and "Please file an issue" not in line
+
+
+def _bad_manifest(tmp_path: Path) -> list[str]:
+    store = _store(tmp_path / "s", {"h": np.ones((4, 2), dtype=np.float32)})
+    (store / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    return ["compare", str(store)]
+
+
+def _nested_results(tmp_path: Path) -> list[str]:
+    (tmp_path / "results.json").write_text("[" * 100_000 + "]" * 100_000)
+    return ["report", "--results", str(tmp_path / "results.json"), "--out", str(tmp_path / "r")]
+
+
+def _npz_member_not_npy(tmp_path: Path) -> list[str]:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a.npz", "w") as archive:
+        archive.writestr("h.npy", b"not an npy file")
+    return ["measure", str(tmp_path / "a.npz")]
+
+
+def _empty_npz(tmp_path: Path) -> list[str]:
+    np.savez(tmp_path / "a.npz")
+    return ["report", str(tmp_path / "a.npz"), "--out", str(tmp_path / "r")]
+
+
+def _pt_not_a_zip(tmp_path: Path) -> list[str]:
+    (tmp_path / "a.pt").write_bytes(b"this is not a zip file at all" * 10)
+    return ["compare", str(tmp_path / "a.pt")]
+
+
+def _texts_not_utf8(tmp_path: Path) -> list[str]:
+    (tmp_path / "texts.txt").write_bytes(b"\xff\xfe\x00 not text")
+    return [
+        "extract",
+        "hf",
+        str(tmp_path),
+        str(tmp_path / "texts.txt"),
+        "--out",
+        str(tmp_path / "s"),
+    ]
+
+
+def _texts_a_folder(tmp_path: Path) -> list[str]:
+    return ["extract", "hf", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "s")]
+
+
+def _weights_that_do_not_fit(tmp_path: Path) -> list[str]:
+    (tmp_path / "net.py").write_text(MODEL_FILE)
+    np.save(tmp_path / "x.npy", np.zeros((4, 8), dtype=np.float32))
+    np.savez(tmp_path / "w.npz", other=np.zeros(3, dtype=np.float32))
+    args = ["extract", "torch", f"{tmp_path / 'net.py'}:build", str(tmp_path / "x.npy")]
+    return [*args, "--out", str(tmp_path / "s"), "-m", "1", "--weights", str(tmp_path / "w.npz")]
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (_texts_not_utf8, "texts.txt is not UTF-8 text"),
+        (_texts_a_folder, "is not a text file"),
+        (_weights_that_do_not_fit, "w.npz does not fit the model"),
+        (_bad_manifest, "manifest.json is nested too deeply"),
+        (_nested_results, "results.json is nested too deeply"),
+        (_npz_member_not_npy, "'h' is not in .npy format"),
+        (_empty_npz, "holds no arrays"),
+        (_pt_not_a_zip, "could not be read as a torch file"),
+    ],
+    ids=[
+        "texts-not-utf8",
+        "texts-folder",
+        "weights-mismatch",
+        "nested-manifest",
+        "nested-results",
+        "npz-member",
+        "empty-npz",
+        "pt-not-zip",
+    ],
+)
+def test_io_errors_are_one_line_and_exit_2(tmp_path: Path, setup: Any, match: str) -> None:
+    line = _one_line_error(runner.invoke(app, setup(tmp_path)))
+    assert match in line
+
+
+def test_extract_into_a_store_being_written_is_one_line(tmp_path: Path) -> None:
+    from subspaces.io import StoreWriter
+
+    holder = StoreWriter(tmp_path / "s", layers=["1"])
+    (tmp_path / "net.py").write_text(MODEL_FILE)
+    np.save(tmp_path / "x.npy", np.zeros((4, 8), dtype=np.float32))
+    args = ["extract", "torch", f"{tmp_path / 'net.py'}:build", str(tmp_path / "x.npy")]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "s"), "-m", "1"])
+    assert "another writer holds it" in _one_line_error(result)
+    holder.write({"1": torch.ones(1, 16)})
+    holder.close()
+
+
+@pytest.mark.parametrize(
+    ("device", "match"),
+    [("bogus", "--device 'bogus' is not a device"), ("meta", "--device meta holds no data")],
+    ids=["unknown", "meta"],
+)
+def test_bad_device_is_one_line_and_exit_2(two_models: tuple, device: str, match: str) -> None:
+    a, _, _ = two_models
+    line = _one_line_error(runner.invoke(app, ["compare", str(a), "--device", device]))
+    assert match in line

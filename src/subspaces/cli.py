@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from subspaces import __version__
@@ -69,22 +70,33 @@ def main(
     _state["debug"] = debug
 
 
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line, safe from rich markup."""
+    return escape(" ".join(str(error).split()))
+
+
 def _run(job: Callable[[], None]) -> None:
     """Run a command body; turn errors into one line and an exit code (unless --debug)."""
     try:
         job()
     except typer.Exit:
         raise
-    except (SubspacesError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+    except (
+        SubspacesError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    ) as error:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {_one_line(error)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except Exception as error:
         if _state["debug"]:
             raise
         err.print(
-            f"[red]error:[/red] {type(error).__name__}: {error} "
+            f"[red]error:[/red] {type(error).__name__}: {_one_line(error)} "
             "(run again with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
@@ -95,20 +107,39 @@ def _run(job: Callable[[], None]) -> None:
 def _device(name: str | None) -> torch.device | None:
     if name is None:
         return None
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {name!r} is not a device; give cpu, cuda, cuda:1 ...") from None
+    if device.type == "meta":
+        raise UsageError(
+            "--device meta holds no data, so nothing can be measured there; give cpu or cuda"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was given but no CUDA device is available")
     return device
 
 
+# the option of every command that reads activation stores
+NoVerify = Annotated[
+    bool,
+    typer.Option(
+        "--no-verify",
+        help="Read stores without checking their checksums (faster; only for stores you "
+        "trust: a damaged shard then gives wrong numbers instead of an error).",
+    ),
+]
+
+
 def _load_model_layers(
-    path: Path, device: torch.device | None
+    path: Path, device: torch.device | None, *, verify: bool = True
 ) -> tuple[dict[str, torch.Tensor], Any]:
-    """Layers (name -> (n, d) tensor) and labels of a store folder or an array file."""
+    """Layers (name -> (n, d) tensor) and labels of a store folder or an array file; a
+    store's reads are checked against its checksums unless ``verify=False``."""
     from subspaces.io import ActivationStore, read_array
 
     if path.is_dir():
-        store = ActivationStore.open(path)
+        store = ActivationStore.open(path, verify=verify)
         layers = {name: store.load(name, device=device) for name in store.layers}
         return layers, store.labels
     arrays = read_array(path)
@@ -119,8 +150,64 @@ def _load_model_layers(
     return layers, labels
 
 
-def _model_name(path: Path) -> str:
-    return path.stem if path.is_file() else path.name
+def _path_parts(path: Path, *, stem: bool) -> list[str]:
+    """The folders of a resolved path, root left out, then its name (or a file's stem)."""
+    return [*path.parent.parts[1:], path.stem if stem and path.is_file() else path.name]
+
+
+def _shortest_suffixes(parts: list[list[str]], keys: list[Path]) -> list[str | None]:
+    """Per path, its fewest last parts that no other path (another key) ends with; or None."""
+    out: list[str | None] = []
+    for i, mine in enumerate(parts):
+        rivals = [parts[j] for j in range(len(parts)) if keys[j] != keys[i]]
+        out.append(
+            next(
+                (
+                    "/".join(mine[-k:])
+                    for k in range(1, len(mine) + 1)
+                    if all(rival[-k:] != mine[-k:] for rival in rivals)
+                ),
+                None,
+            )
+        )
+    return out
+
+
+def _model_names(paths: list[Path]) -> list[str]:
+    """A name per model from its path: the shortest path suffix that tells it from the rest.
+
+    A folder gives its name and a file its stem (``runs/a/store`` -> ``store``); paths
+    whose names clash get as many parent folders as it takes (``A/store``, ``B/store``),
+    then the file's suffix (``m.npz``, ``m.pt``), then the whole resolved path. Paths are
+    resolved first, so the same file or folder, however spelled, gets the same name.
+    """
+    keys = [path.resolve() for path in paths]
+    by_stem = _shortest_suffixes([_path_parts(k, stem=True) for k in keys], keys)
+    by_name = _shortest_suffixes([_path_parts(k, stem=False) for k in keys], keys)
+    names = [s or n or str(k) for s, n, k in zip(by_stem, by_name, keys, strict=True)]
+    clash = {
+        names[i]
+        for i in range(len(keys))
+        for j in range(len(keys))
+        if keys[i] != keys[j] and names[i] == names[j]
+    }
+    return [str(k) if name in clash else name for name, k in zip(names, keys, strict=True)]
+
+
+def _names_for(paths: list[Path], names: list[str] | None) -> list[str]:
+    """The models' names: from ``--name`` (one per input, distinct) or from their paths."""
+    if not names:
+        return _model_names(paths)
+    if len(names) != len(paths):
+        raise UsageError(
+            f"{len(paths)} inputs but {len(names)} --name; give one --name per input, in order"
+        )
+    for name in names:
+        if not name.strip():
+            raise UsageError(f"--name must not be empty, got {name!r}; name every model")
+        if names.count(name) > 1:
+            raise UsageError(f"--name {name!r} is given twice; give each model its own name")
+    return list(names)
 
 
 def _print_json(value: Any) -> None:
@@ -151,7 +238,7 @@ def extract_hf_command(
     def job() -> None:
         from subspaces.io import extract_hf, read_array
 
-        lines = [line.strip() for line in texts.read_text().splitlines() if line.strip()]
+        lines = _read_lines(texts)
         label_tensor = None if labels is None else next(iter(read_array(labels).values()))
         store = extract_hf(
             str(model),
@@ -167,6 +254,20 @@ def extract_hf_command(
         err.print(f"wrote {store.n_samples} samples × {len(store.layers)} layers to {out_dir}")
 
     _run(job)
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The non-empty lines of a UTF-8 text file, stripped."""
+    if not path.is_file():
+        raise UsageError(f"{path} is not a text file; give a file with one input per line")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); give a text "
+            "file with one input per line"
+        ) from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _build_model(spec: str) -> torch.nn.Module:
@@ -220,7 +321,13 @@ def extract_torch_command(
 
         net = _build_model(model)
         if weights is not None:
-            net.load_state_dict(read_array(weights))
+            state = read_array(weights)
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as error:
+                raise UsageError(
+                    f"--weights {weights} does not fit the model {model}: {error}"
+                ) from None
         dev = _device(device)
         if dev is not None:
             net.to(dev)
@@ -264,9 +371,20 @@ def compare(
         bool, typer.Option("--list", help="List the measures and exit.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the matrices as JSON.")] = False,
+    given_names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name", help="The models' names, one per input, in order (default: from the paths)."
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    no_verify: NoVerify = False,
 ) -> None:
-    """Layer × layer matrices of similarity measures between two models (or one with itself)."""
+    """Layer × layer matrices of similarity measures between two models (or one with itself).
+
+    Models are named by the shortest end of their paths that tells them apart
+    (``A/store`` and ``B/store``), or by --name.
+    """
 
     def job() -> None:
         from subspaces.similarity import MEASURES, pairwise
@@ -279,9 +397,11 @@ def compare(
         for name in names:
             if name not in MEASURES:
                 raise UsageError(f"unknown measure {name!r}; known: {', '.join(sorted(MEASURES))}")
+        paths = [a] if b is None else [a, b]
+        model_names = _names_for(paths, given_names)
         dev = _device(device)
-        xs, _ = _load_model_layers(a, dev)
-        ys = None if b is None else _load_model_layers(b, dev)[0]
+        xs, _ = _load_model_layers(a, dev, verify=not no_verify)
+        ys = None if b is None else _load_model_layers(b, dev, verify=not no_verify)[0]
         results: dict[str, dict[str, Any]] = {}
         for name in names:
             matrix = pairwise(xs, ys, measure=name, progress=not as_json)
@@ -294,9 +414,7 @@ def compare(
             _print_json({"a": str(a), "b": None if b is None else str(b), "measures": results})
             return
         for name, result in results.items():
-            table = Table(
-                title=f"{name}: {_model_name(a)} (rows) vs {_model_name(b or a)} (columns)"
-            )
+            table = Table(title=f"{name}: {model_names[0]} (rows) vs {model_names[-1]} (columns)")
             table.add_column("")
             for col in result["cols"]:
                 table.add_column(col, justify="right")
@@ -319,7 +437,11 @@ def measure(
     a: Annotated[Path, typer.Argument(help="Activation store folder or array file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     intrinsic_dimension: Annotated[bool, typer.Option(help="Estimate intrinsic dimension.")] = True,
+    given_name: Annotated[
+        str | None, typer.Option("--name", help="The model's name (default: from the path).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    no_verify: NoVerify = False,
 ) -> None:
     """Per-layer geometry: spectrum, effective rank, intrinsic dimension, neural collapse.
 
@@ -329,9 +451,10 @@ def measure(
     def job() -> None:
         from subspaces.report import compute_results
 
-        layers, labels = _load_model_layers(a, _device(device))
+        (model_name,) = _names_for([a], None if given_name is None else [given_name])
+        layers, labels = _load_model_layers(a, _device(device), verify=not no_verify)
         results = compute_results(
-            {_model_name(a): layers},
+            {model_name: layers},
             labels=labels,
             measures=(),
             intrinsic_dimension=intrinsic_dimension,
@@ -385,26 +508,57 @@ def report(
         list[str] | None, typer.Option("--measure", "-m", help="Repeat for several.")
     ] = None,
     title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
+    given_names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name", help="The models' names, one per input, in order (default: from the paths)."
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    no_verify: NoVerify = False,
 ) -> None:
-    """One self-contained HTML report (and results.json) from stores or saved results."""
+    """One self-contained HTML report (and results.json) from stores or saved results.
+
+    Every model keeps its own name: the shortest end of its path that tells it apart
+    (``A/store`` and ``B/store``), or --name. Every model must hold the same inputs in the
+    same order (a different number of samples is refused). Each model's neural collapse
+    uses its own labels (none: not measured); labels that differ between models are
+    reported as a warning, here and in the report.
+    """
 
     def job() -> None:
         from subspaces.report import compute_results, load_results, write_report
 
         if results_file is not None:
+            if inputs or given_names:
+                raise UsageError(
+                    "--results rebuilds a report from saved numbers: give it alone, or give "
+                    "the stores (and --name) without --results"
+                )
             results = load_results(results_file)
         else:
             if not inputs:
                 raise UsageError("give activation stores (or array files), or --results FILE")
+            names = _names_for(list(inputs), given_names)
+            for i, path in enumerate(inputs):
+                if names.index(names[i]) != i:
+                    raise UsageError(
+                        f"{path} is given twice (as input {names.index(names[i]) + 1} and "
+                        f"{i + 1}); give each model once (every model is also compared with "
+                        "itself), or name the two with --name"
+                    )
             dev = _device(device)
-            models, labels = {}, None
-            for path in inputs:
-                layers, model_labels = _load_model_layers(path, dev)
-                models[_model_name(path)] = layers
-                labels = model_labels if labels is None else labels
+            models, labels = {}, {}
+            for model_name, path in zip(names, inputs, strict=True):
+                models[model_name], labels[model_name] = _load_model_layers(
+                    path, dev, verify=not no_verify
+                )
             options: dict[str, Any] = {} if not measure else {"measures": tuple(measure)}
             results = compute_results(models, labels=labels, **options)
+        for warning in results["meta"].get("warnings", []):
+            err.print(
+                f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+            )
         path = write_report(results, out_dir, title=title)
         err.print(f"wrote {path} and {out_dir / 'results.json'}")
 
@@ -429,8 +583,7 @@ def demo(
         from subspaces.report import compute_results, write_report
 
         data = digits_split()
-        models = {}
-        labels = None
+        models, labels = {}, {}
         for seed in (0, 1):
             err.print(f"training network {seed} on digits ({len(data.y_train)} images)...")
             net = train_mlp(data, seed=seed, epochs=epochs)
@@ -446,7 +599,7 @@ def demo(
                 progress=False,
             )
             models[f"seed{seed}"] = {names[m]: store.load(m) for m in store.layers}
-            labels = store.labels
+            labels[f"seed{seed}"] = store.labels
         results = compute_results(models, labels=labels)
         path = write_report(results, out_dir, title="Two digits MLPs trained from different seeds")
         err.print(f"wrote {path} (open it in a browser) and {out_dir / 'results.json'}")

@@ -232,3 +232,82 @@ def test_dollar_signs_in_names_are_literal(evil_page: str) -> None:
 def test_inlined_svg_is_checked(svg: str, match: str) -> None:
     with pytest.raises(RuntimeError, match=match):
         _clean_svg(svg)
+
+
+# --- several models: distinct names, each model's labels (issue 9, item 5) --------------
+
+LONG = "experiment-with-a-long-common-prefix-run-000"
+
+
+@pytest.mark.parametrize(
+    ("names", "short"),
+    [
+        (["a", "b"], ["a", "b"]),
+        (["x" * 30 + "1", "y" * 30 + "1"], ["x" * 27 + "…", "y" * 27 + "…"]),
+        (
+            ["p" * 30 + "1", "p" * 30 + "2"],
+            ["p" * 14 + "…" + "p" * 12 + "1", "p" * 14 + "…" + "p" * 12 + "2"],
+        ),
+        (
+            ["q" * 30 + "1" + "q" * 29, "q" * 30 + "2" + "q" * 29],
+            ["q" * 30 + "1" + "q" * 29, "q" * 30 + "2" + "q" * 29],
+        ),
+        (["same" * 8, "same" * 8], ["same" * 6 + "sam…", "same" * 6 + "sam…"]),
+    ],
+    ids=["short", "differ-at-start", "differ-at-end", "differ-in-middle", "one-name-twice"],
+)
+def test_names_cut_for_figures_stay_distinct(names: list[str], short: list[str]) -> None:
+    from subspaces.report.html import _short_names
+
+    assert _short_names(names) == short
+
+
+@pytest.fixture(scope="module")
+def two_labellings() -> dict[str, Any]:
+    """Two models whose names share a long start, each with its own labels."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(40, 5, generator=g), torch.randn(40, 5, generator=g)
+    return compute_results(
+        {f"{LONG}1/store": {"h": a}, f"{LONG}2/store": {"h": b}},
+        labels={f"{LONG}1/store": torch.arange(40) % 2, f"{LONG}2/store": torch.arange(40) // 10},
+        measures=("linear_cka",),
+        intrinsic_dimension=False,
+        progress=False,
+    )
+
+
+def test_models_named_alike_keep_distinct_names_in_figures(two_labellings: dict[str, Any]) -> None:
+    page = render_report(two_labellings)
+    for i in (1, 2):
+        name = f"{LONG}{i}/store"  # cut in the middle: the start alone would merge them
+        assert f">{name[:20]}…{name[-19:]}</text>" in page  # legends
+        assert f"<caption>{name}</caption>" in page  # tables: the whole name
+
+
+def test_labels_that_differ_are_a_warning_in_the_report(two_labellings: dict[str, Any]) -> None:
+    page = render_report(two_labellings)
+    assert '<div class="warnings" role="alert">' in page
+    assert f"the labels of {LONG}1/store and {LONG}2/store differ on 30 of 40 inputs" in page
+
+
+def test_the_report_names_each_models_labels(two_labellings: dict[str, Any]) -> None:
+    page = render_report(two_labellings)
+    assert (
+        f"<dd>each model its own: {LONG}1/store: 2 classes (20, 20 samples); "
+        f"{LONG}2/store: 4 classes (10, 10, 10, 10 samples)</dd>"
+    ) in page
+    assert "Neural collapse by layer (each model with its own labels)" in page
+
+
+def test_results_without_per_model_labels_still_render() -> None:
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    results = compute_results(
+        {"m": {"h": x}},
+        labels=torch.arange(40) % 2,
+        measures=(),
+        intrinsic_dimension=False,
+        progress=False,
+    )
+    meta = {k: v for k, v in results["meta"].items() if k not in ("labels", "warnings")}
+    page = render_report({**results, "meta": meta})  # as written before labels per model
+    assert "<dd>2 classes (20, 20 samples)</dd>" in page and 'role="alert"' not in page

@@ -264,6 +264,103 @@ def test_progress_callback_sees_every_step(models_and_labels: Any) -> None:
     assert seen[0][0] == "linear_cka: A × A"
 
 
+# --- labels: each model its own (issue 9, item 5) -------------------------------------
+
+
+def _two_models(n: int = 40) -> dict[str, dict[str, torch.Tensor]]:
+    return {"A": {"h": _small(n, seed=1)}, "B": {"h": _small(n, seed=2)}}
+
+
+def test_each_model_is_measured_with_its_own_labels() -> None:
+    models = _two_models()
+    labels = {"A": torch.arange(40) % 2, "B": torch.arange(40) // 10}
+    out = compute_results(
+        models, labels=labels, measures=(), intrinsic_dimension=False, progress=False
+    )
+    for model in ("A", "B"):
+        expected = neural_collapse(models[model]["h"], labels[model])
+        got = out["geometry"][model]["h"]["neural_collapse"]
+        assert got["nc1"] == pytest.approx(float(expected.nc1), **EXACT)
+        assert got["num_classes"] == int(expected.num_classes)
+    assert out["meta"]["labels"] == {
+        "A": {"num_classes": 2, "class_counts": [20, 20]},
+        "B": {"num_classes": 4, "class_counts": [10, 10, 10, 10]},
+    }
+    assert "num_classes" not in out["meta"]  # no one labelling shared by every model
+
+
+def test_labels_shared_by_every_model_are_recorded_once_and_per_model(
+    results: dict[str, Any],
+) -> None:
+    counts = {"num_classes": N_CLASSES, "class_counts": [N_SAMPLES // N_CLASSES] * N_CLASSES}
+    assert results["meta"]["labels"] == {"A": counts, "B": counts}
+    assert results["meta"]["warnings"] == []
+
+
+def test_a_model_without_labels_gets_no_other_models_labels() -> None:
+    out = compute_results(
+        _two_models(),
+        labels={"A": torch.arange(40) % 2},
+        measures=(),
+        intrinsic_dimension=False,
+        progress=False,
+    )
+    assert out["geometry"]["A"]["h"]["neural_collapse"] is not None
+    assert out["geometry"]["B"]["h"]["neural_collapse"] is None
+    assert "model 'B' has no labels" in out["missing"]["/geometry/B/h/neural_collapse"]
+    assert out["meta"]["labels"]["B"] is None and out["meta"]["num_classes"] == 2
+    validate_results(out)
+
+
+@pytest.mark.parametrize(
+    ("labels_b", "warning"),
+    [
+        (torch.arange(40) // 20, "differ on 20 of 40 inputs;"),
+        (1 - torch.arange(40) % 2, "differ on 40 of 40 inputs (the same classes under other"),
+        (torch.arange(40) % 2, None),
+    ],
+    ids=["other-classes", "renumbered", "same"],
+)
+def test_labels_that_differ_between_models_are_flagged(
+    labels_b: torch.Tensor, warning: str | None
+) -> None:
+    labels = {"A": torch.arange(40) % 2, "B": labels_b}
+    out = compute_results(_two_models(), labels=labels, measures=(), geometry=False, progress=False)
+    if warning is None:
+        assert out["meta"]["warnings"] == []
+    else:
+        (text,) = out["meta"]["warnings"]
+        assert text.startswith("the labels of A and B " + warning)
+
+
+def test_labels_for_a_model_that_does_not_exist_are_refused() -> None:
+    with pytest.raises(InvalidOptionError, match=r"labels names the models \['C'\]"):
+        compute_results(_two_models(), labels={"C": torch.arange(40) % 2}, progress=False)
+
+
+def test_one_models_labels_of_the_wrong_length_are_refused_by_name() -> None:
+    labels = {"A": torch.arange(40) % 2, "B": torch.arange(39) % 2}
+    with pytest.raises(ShapeError, match=r"labels\['B'\] has 39 entries"):
+        compute_results(_two_models(), labels=labels, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("stray", "reason"), [(-1, "holds class -1"), (10**12, "holds class 1000000000000")]
+)
+def test_labels_that_are_not_class_indices_leave_the_counts_null(stray: int, reason: str) -> None:
+    labels = torch.arange(40) % 2
+    labels[7] = stray  # counts sized by the largest label would not fit in memory
+    out = compute_results(_two_models(), labels=labels, measures=(), geometry=False, progress=False)
+    assert out["meta"]["labels"]["A"] == {"num_classes": None, "class_counts": None}
+    assert reason in out["missing"]["/meta/labels/A/class_counts"]
+    validate_results(out)
+
+
+def test_models_that_differ_in_sample_count_are_refused() -> None:
+    with pytest.raises(ShapeError, match=r"same inputs in the same order"):
+        compute_results({"A": {"h": _small()}, "B": {"h": _small(n=30)}}, progress=False)
+
+
 # --- errors ---------------------------------------------------------------------------
 
 
@@ -349,6 +446,22 @@ def _broken(results: dict[str, Any], edit: str) -> dict[str, Any]:
         bad["similarity"]["linear_cka"][1]["y_model"] = "C"
     elif edit == "string-value":
         bad["similarity"]["linear_cka"][0]["matrix"][0][1] = "0.5"
+    elif edit == "model-twice":
+        bad["meta"]["models"].append("A")
+    elif edit == "layer-twice":
+        bad["meta"]["layers"]["B"].append("layer0")
+    elif edit == "measure-twice":
+        bad["meta"]["measures"].append("linear_cka")
+    elif edit == "pair-twice":
+        bad["similarity"]["linear_cka"].append(bad["similarity"]["linear_cka"][1])
+    elif edit == "other-layers":
+        bad["similarity"]["linear_cka"][1]["y_layers"] = ["layer0", "layer1", "x"]
+    elif edit == "geometry-layers":
+        bad["geometry"]["B"]["x"] = bad["geometry"]["B"].pop("layer2")
+    elif edit == "labels-of-unknown-model":
+        bad["meta"]["labels"]["C"] = None
+    elif edit == "unhashable-model":
+        bad["meta"]["models"].append(["A"])
     return bad
 
 
@@ -361,6 +474,14 @@ def _broken(results: dict[str, Any], edit: str) -> dict[str, Any]:
         ("ragged-matrix", r"/similarity/linear_cka/1/matrix: is not 3 × 3"),
         ("unknown-model", "model 'C' is not in meta.models"),
         ("string-value", r"matrix/0/1: expected a number"),
+        ("model-twice", r"/meta/models: names \['A'\] more than once"),
+        ("layer-twice", r"/meta/layers/B: names \['layer0'\] more than once"),
+        ("measure-twice", r"/meta/measures: names a measure more than once"),
+        ("pair-twice", r"/similarity/linear_cka/3: is a second record for 'A' × 'B'"),
+        ("other-layers", r"/similarity/linear_cka/1/y_layers: is .* not the layers of 'B'"),
+        ("geometry-layers", r"/geometry/B: has layers"),
+        ("labels-of-unknown-model", r"/meta/labels: names models \['A', 'B', 'C'\]"),
+        ("unhashable-model", r"/meta/models: expected a list of names"),
     ],
 )
 def test_validate_results_names_what_is_wrong(
@@ -394,3 +515,19 @@ def test_load_results_refuses_a_truncated_file(results: dict[str, Any], tmp_path
 def test_load_results_names_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no results file at"):
         load_results(tmp_path / "nothing.json")
+
+
+def test_load_results_refuses_a_key_given_twice(results: dict[str, Any], tmp_path: Path) -> None:
+    path = save_results(results, tmp_path / "results.json")
+    text = path.read_text()
+    # a second "A" in geometry: json.loads would silently keep only the last
+    path.write_text(text.replace('"geometry": {', '"geometry": {"A": {}, ', 1))
+    with pytest.raises(ResultsFormatError, match=r"holds the key 'A' twice in one object"):
+        load_results(path)
+
+
+def test_load_results_refuses_a_file_nested_too_deeply(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ResultsFormatError, match="nested too deeply"):
+        load_results(path)

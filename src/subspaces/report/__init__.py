@@ -15,6 +15,10 @@ Example::
     results = compute_results({"A": {"fc1": a1, "fc2": a2}, "B": {"fc1": b1, "fc2": b2}},
                               labels=y)
     write_report(results, "report/")       # report/report.html, report/results.json
+
+Each model may have its own labels (``labels={"A": y_a, "B": y_b}``): each model's neural
+collapse then uses its own, and labels that differ between models are flagged in
+``results["meta"]["warnings"]`` and at the top of the report.
 """
 
 from subspaces.report.html import render_report, write_report

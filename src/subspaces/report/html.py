@@ -15,6 +15,7 @@ import io
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -141,6 +142,28 @@ def _short(name: str, limit: int = 28) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+def _short_middle(name: str, limit: int) -> str:
+    """A name cut to ``limit`` characters in its middle, keeping its start and its end."""
+    if len(name) <= limit:
+        return name
+    head = limit // 2
+    return name[:head] + "…" + name[len(name) - (limit - 1 - head) :]
+
+
+def _short_names(names: Sequence[str], limit: int = 28) -> list[str]:
+    """Names cut for a figure, distinct names kept distinct.
+
+    Cut at the end if that keeps them apart, else in the middle; a name whose cut would
+    still match another's is shown whole (two models or layers never share a label).
+    """
+    for cut in (_short, _short_middle):
+        out = [cut(name, limit) for name in names]
+        if len(set(out)) == len(set(names)):
+            return out
+    uses = Counter(_short(name, limit) for name in dict.fromkeys(names))
+    return [name if uses[_short(name, limit)] > 1 else _short(name, limit) for name in names]
+
+
 def _nan(values: Sequence[float | None]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
 
@@ -168,12 +191,15 @@ def _range_text(info: Mapping[str, Any], vmin: float, vmax: float) -> str:
 
 
 def _heatmap(
-    figures: _Figures, record: Mapping[str, Any], info: Mapping[str, Any]
+    figures: _Figures,
+    record: Mapping[str, Any],
+    info: Mapping[str, Any],
+    model_names: Mapping[str, str],
 ) -> Markup | None:
     matrix = np.array([_nan(row) for row in record["matrix"]], dtype=float)
-    rows = [_short(name) for name in record["x_layers"]]
-    cols = [_short(name) for name in record["y_layers"]]
-    x_model, y_model = _short(record["x_model"], 40), _short(record["y_model"], 40)
+    rows = _short_names(record["x_layers"])
+    cols = _short_names(record["y_layers"])
+    x_model, y_model = model_names[record["x_model"]], model_names[record["y_model"]]
     if matrix.size == 0:
         return None
     finite = matrix[np.isfinite(matrix)]
@@ -232,8 +258,8 @@ def _layer_colours(count: int) -> list[Any]:
 
 
 def _spectra(figures: _Figures, model: str, layers: Mapping[str, Any]) -> Markup | None:
-    named = [(_short(name), g["spectrum"]) for name, g in layers.items() if g.get("spectrum")]
-    model = _short(model, 40)
+    short = dict(zip(layers, _short_names(list(layers)), strict=True))
+    named = [(short[name], g["spectrum"]) for name, g in layers.items() if g.get("spectrum")]
     if not named:
         return None
     fig = Figure(figsize=(10.5, 3.9))
@@ -297,8 +323,9 @@ def _by_layer(
     suptitle: str,
 ) -> Markup | None:
     models = list(geometry)
+    model_names = dict(zip(models, _short_names(models, 40), strict=True))
     shared = all(list(geometry[m]) == list(geometry[models[0]]) for m in models)
-    layer_lists = [[_short(name) for name in geometry[m]] for m in models]
+    layer_lists = [_short_names(list(geometry[m])) for m in models]
     longest = max((len(n) for names in layer_lists for n in names), default=1) if shared else 2
     per_layer = max(len(names) for names in layer_lists)
     # Panels side by side while they fit in about 14 inches; many layers: one per row.
@@ -320,7 +347,7 @@ def _by_layer(
                 values = _nan([_value(g, key) for g in geometry[model].values()])
                 if not np.isfinite(values).any():
                     continue
-                name = _short(model, 40)
+                name = model_names[model]
                 label = f"{name}, {_LINE_NAMES.get(suffix, suffix)}" if panel.lines else name
                 ax.plot(
                     np.arange(values.size),
@@ -463,11 +490,42 @@ def _summary(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _classes(info: Mapping[str, Any] | None) -> str:
+    if info is None:
+        return "none"
+    if info.get("num_classes") is None:
+        return "not class indices 0..C-1"
+    counts = ", ".join(str(c) for c in info["class_counts"])
+    return f"{info['num_classes']} classes ({counts} samples)"
+
+
+def _labels_text(meta: Mapping[str, Any]) -> str | None:
+    """What the labels were: one labelling shared by the models, or each model's own."""
+    if not meta.get("has_labels"):
+        return None
+    per_model = meta.get("labels")
+    if per_model is None:  # results written before labels were kept per model
+        return _classes(meta)
+    if "num_classes" not in meta:
+        return "each model its own: " + "; ".join(
+            f"{model}: {_classes(info)}" for model, info in per_model.items()
+        )
+    text = _classes(meta)
+    unlabelled = [model for model, info in per_model.items() if info is None]
+    if len(per_model) > 1 and not unlabelled:
+        text += ", the same for every model"
+    elif unlabelled:
+        labelled = [model for model in per_model if model not in unlabelled]
+        text += f" for {', '.join(labelled)}; no labels for {', '.join(unlabelled)}"
+    return text
+
+
 def render_report(results: Mapping[str, Any], *, title: str | None = None) -> str:
     """The report's HTML as a string (what :func:`write_report` writes)."""
     results = validate_results(dict(results))
     meta = results["meta"]
     figures = _Figures()
+    model_names = dict(zip(meta["models"], _short_names(meta["models"], 40), strict=True))
     with _style():
         similarity = []
         for name in meta["measures"]:
@@ -476,7 +534,7 @@ def render_report(results: Mapping[str, Any], *, title: str | None = None) -> st
                 {
                     "x_model": r["x_model"],
                     "y_model": r["y_model"],
-                    "svg": _heatmap(figures, r, info),
+                    "svg": _heatmap(figures, r, info, model_names),
                 }
                 for r in results["similarity"][name]
             ]
@@ -495,7 +553,7 @@ def render_report(results: Mapping[str, Any], *, title: str | None = None) -> st
             )
         geometry = results.get("geometry") or {}
         spectra = [
-            {"model": model, "svg": _spectra(figures, model, layers)}
+            {"model": model, "svg": _spectra(figures, model_names[model], layers)}
             for model, layers in geometry.items()
         ]
         dims = (
@@ -526,7 +584,12 @@ def render_report(results: Mapping[str, Any], *, title: str | None = None) -> st
                 geometry,
                 _COLLAPSE_PANELS,
                 columns=3,
-                suptitle=f"Neural collapse by layer ({meta.get('num_classes')} classes)",
+                suptitle="Neural collapse by layer ("
+                + (
+                    f"{meta['num_classes']} classes)"
+                    if "num_classes" in meta
+                    else "each model with its own labels)"
+                ),
             )
             if geometry and meta.get("has_labels")
             else None
@@ -539,6 +602,8 @@ def render_report(results: Mapping[str, Any], *, title: str | None = None) -> st
     return template.render(
         title=title or "subspaces report: " + " vs ".join(meta["models"]),
         meta=meta,
+        labels=_labels_text(meta),
+        warnings=meta.get("warnings", []),
         similarity=similarity,
         summary=_summary(results),
         spectra=spectra,
@@ -561,8 +626,11 @@ def write_report(
     rank, TwoNN and MLE intrinsic dimension, NC1 and CDNV with labels), a layer × layer
     heatmap per measure and pair of models (colour bar with the measure's name and range,
     values annotated up to 12 × 12), covariance spectra by layer, linear and intrinsic
-    dimension by layer, neural collapse by layer, and the reason for every missing value.
-    Names are escaped everywhere (HTML and SVG text). Both files are written atomically.
+    dimension by layer, neural collapse by layer, and the reason for every missing value;
+    the warnings of ``meta.warnings`` (labels that differ between models) stand at the
+    top. Names are escaped everywhere (HTML and SVG text); names cut short in a figure stay
+    distinct (cut in the middle, or shown whole, where cutting the end would merge two).
+    Both files are written atomically.
 
     Args:
         results: from :func:`~subspaces.report.compute_results` or

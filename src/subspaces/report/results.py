@@ -20,8 +20,13 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
         "geometry": true, "intrinsic_dimension": true,       # what was requested
         "mle_k": 20,                                # neighbours of the MLE estimate
         "top_eigenvalues": 100,                     # eigenvalues kept per layer (at most)
-        "has_labels": true,
-        "num_classes": 4, "class_counts": [50, ...],         # only with labels
+        "has_labels": true,                         # some model has labels
+        "labels": {                                 # only with labels: per model
+          "A": {"num_classes": 4, "class_counts": [50, ...]},  # classes 0..C-1
+          "B": null},                               # a model without labels
+        "num_classes": 4, "class_counts": [50, ...],         # only when every model with
+                                                    # labels has the same labels
+        "warnings": ["the labels of A and B differ on 40 of 200 inputs; ..."],
         "device": "cpu"
       },
       "measure_info": {                              # how to read each measure
@@ -49,7 +54,8 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
                          "explained_variance_ratio": [...],   # λ_i / Σλ for the same i
                          "n_eigenvalues": 64},      # d, how many exist in all
             "twonn_id": 7.5, "mle_id": 8.0,          # when intrinsic_dimension=True
-            "neural_collapse": {                     # when labels are given
+            "neural_collapse": {                     # with labels; null (and a reason
+                                                     # in missing) for a model without
               "nc1": ..., "trace_ratio": ..., "cdnv": ..., "equinorm": ...,
               "equiangularity": ..., "etf_distance": ..., "between_rank": 3,
               "num_classes": 4}
@@ -63,9 +69,19 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
 
 A key that is absent was not requested; a value that is ``null`` was requested but is
 undefined for these data (a dead layer, duplicate points, a class with one sample, a NaN or
-infinite result): ``missing`` maps its JSON pointer (RFC 6901: ``/``-separated keys and
-list indices, ``~`` written ``~0`` and ``/`` written ``~1``) to the reason. Every float is
-finite. The scalar definitions are those of :mod:`subspaces.geometry` (docs/measures.md).
+infinite result, a model without labels): ``missing`` maps its JSON pointer (RFC 6901:
+``/``-separated keys and list indices, ``~`` written ``~0`` and ``/`` written ``~1``) to
+the reason. Every float is finite. The scalar definitions are those of
+:mod:`subspaces.geometry` (docs/measures.md).
+
+Models and labels: model names are the keys of ``models`` (distinct, as dict keys are) and
+name every record, so two models never merge; layer names are per model. Every model holds
+the same n inputs in the same order (refused otherwise). Each model's neural collapse uses
+that model's own labels; where the labelled models' labels differ, the results are still
+computed (a second labelling of the same inputs, e.g. coarse and fine classes, is legitimate)
+and ``meta.warnings`` says on how many inputs they differ, because it may also mean that the
+models saw different inputs or the same inputs in another order, which would make every
+similarity between them meaningless.
 """
 
 from __future__ import annotations
@@ -203,17 +219,42 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "subspaces_version": {"type": "string"},
                 "created": {"type": "string"},
                 "n_samples": {"type": "integer", "minimum": 1},
-                "models": {**_NAME_LIST, "minItems": 1},
-                "layers": {"type": "object", "additionalProperties": _NAME_LIST},
-                "measures": _NAME_LIST,
+                "models": {**_NAME_LIST, "minItems": 1, "uniqueItems": True},
+                "layers": {
+                    "type": "object",
+                    "additionalProperties": {**_NAME_LIST, "uniqueItems": True},
+                },
+                "measures": {**_NAME_LIST, "uniqueItems": True},
                 "measure_options": {"type": "object", "additionalProperties": {"type": "object"}},
                 "geometry": {"type": "boolean"},
                 "intrinsic_dimension": {"type": "boolean"},
                 "mle_k": {"type": "integer"},
                 "top_eigenvalues": {"type": "integer"},
                 "has_labels": {"type": "boolean"},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "required": ["num_classes", "class_counts"],
+                                "properties": {
+                                    "num_classes": {"type": ["integer", "null"]},
+                                    "class_counts": {
+                                        "oneOf": [
+                                            {"type": "null"},
+                                            {"type": "array", "items": {"type": "integer"}},
+                                        ]
+                                    },
+                                },
+                            },
+                        ]
+                    },
+                },
                 "num_classes": {"type": "integer"},
                 "class_counts": {"type": "array", "items": {"type": "integer"}},
+                "warnings": _NAME_LIST,
                 "device": {"type": "string"},
             },
         },
@@ -400,7 +441,8 @@ def _check_models(models: Any, device: Any) -> dict[str, dict[str, Tensor]]:
             raise ShapeError(
                 f"every layer must hold the same samples in the same order, but {first_name} "
                 f"has {first.shape[0]} rows and {name} has {t.shape[0]} (shape "
-                f"{tuple(t.shape)}); extract every layer from the same inputs."
+                f"{tuple(t.shape)}); extract every layer of every model from the same inputs "
+                "in the same order (the measures between models pair row i with row i)."
             )
     check_same_device(*(t for _, t in everything), names=[name for name, _ in everything])
     return out
@@ -506,7 +548,7 @@ def _pair_by_pair(
 
 def _layer_geometry(
     x: Tensor,
-    labels: Tensor | None,
+    labels: Tensor | str | None,
     *,
     pointer: list[str],
     intrinsic_dimension: bool,
@@ -553,6 +595,10 @@ def _layer_geometry(
                 rec.null(json_pointer(*pointer, key), _reason(error))
     if labels is not None:
         here = json_pointer(*pointer, "neural_collapse")
+        if isinstance(labels, str):  # this model has no labels; the reason why not
+            out["neural_collapse"] = None
+            rec.null(here, labels)
+            return out
         try:
             nc = neural_collapse(x, labels)
         except _DATA_ERRORS as error:
@@ -567,6 +613,129 @@ def _layer_geometry(
             collapse["num_classes"] = int(nc.num_classes)
             out["neural_collapse"] = collapse
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Labels: each model its own
+
+
+def _check_model_labels(
+    labels: Any, names: Sequence[str], n: int, device: Any, on: torch.device
+) -> dict[str, Tensor | None] | None:
+    """Model name -> its validated labels (None: it has none); None when no model has any.
+
+    ``labels`` is one ``(n,)`` array shared by every model, or a dict model name -> labels.
+    """
+    if labels is None:
+        return None
+    if isinstance(labels, Mapping):
+        unknown = [key for key in labels if key not in names]
+        if unknown:
+            raise InvalidOptionError(
+                f"labels names the models {unknown!r}, which are not in models "
+                f"({list(names)!r}); key the labels by the names of models."
+            )
+        given = {name: labels.get(name) for name in names}
+        where = {name: f"labels[{name!r}]" for name in names}
+    else:
+        given = dict.fromkeys(names, labels)
+        where = dict.fromkeys(names, "labels")
+    out: dict[str, Tensor | None] = {}
+    for name, value in given.items():
+        if value is None:
+            out[name] = None
+            continue
+        if device is not None and isinstance(value, Tensor):
+            value = value.to(device)
+        out[name] = check_labels(value, n, name=where[name], device=on)
+    return out if any(t is not None for t in out.values()) else None
+
+
+def _label_summary(
+    labels: Tensor, n: int, pointer: list[str], rec: _Recorder, what: str
+) -> dict[str, Any]:
+    """``{"num_classes", "class_counts"}`` of one model's labels, sized by n, never by a label.
+
+    A label that is negative or names more classes than there are samples leaves both null
+    (with the reason); neural collapse then gives its own error for that model.
+    """
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n:
+        reason = (
+            f"{what} holds class {low if low < 0 else high}, but class labels are indices "
+            f"0..C-1 with at most n = {n} classes; relabel the classes as 0..C-1"
+        )
+        for key in ("num_classes", "class_counts"):
+            rec.null(json_pointer(*pointer, key), reason)
+        return {"num_classes": None, "class_counts": None}
+    counts = torch.bincount(labels, minlength=high + 1)  # high < n: sized by the samples
+    return {"num_classes": high + 1, "class_counts": [int(c) for c in counts.tolist()]}
+
+
+def _labels_meta(
+    labels_of: Mapping[str, Tensor | None] | None, n: int, rec: _Recorder, *, keyed: bool
+) -> dict[str, Any]:
+    """The meta entries on labels: per model, shared (when one labelling), warnings."""
+    if labels_of is None:
+        return {"warnings": []}
+    per_model: dict[str, Any] = {}
+    for model, t in labels_of.items():
+        if t is None:
+            per_model[model] = None
+            rec.null(json_pointer("meta", "labels", model), f"model {model!r} has no labels")
+        else:
+            what = f"labels[{model!r}]" if keyed else "labels"
+            per_model[model] = _label_summary(t, n, ["meta", "labels", model], rec, what)
+    out: dict[str, Any] = {"labels": per_model}
+    summaries = [v for v in per_model.values() if v is not None]
+    tensors = [t for t in labels_of.values() if t is not None]
+    if summaries[0]["num_classes"] is not None and all(
+        torch.equal(t, tensors[0]) for t in tensors[1:]
+    ):
+        out["num_classes"] = summaries[0]["num_classes"]
+        out["class_counts"] = summaries[0]["class_counts"]
+    out["warnings"] = _label_warnings(labels_of, n)
+    return out
+
+
+def _labels_for_geometry(
+    labels_of: Mapping[str, Tensor | None] | None, names: Sequence[str]
+) -> dict[str, Tensor | str | None]:
+    """Per model: its labels; None without labels anywhere; why not, for a model without."""
+    if labels_of is None:
+        return dict.fromkeys(names)
+    labelled = [m for m, t in labels_of.items() if t is not None]
+    return {
+        model: labels_of[model]
+        if labels_of[model] is not None
+        else (
+            f"model {model!r} has no labels (labels were given for {labelled!r}); each "
+            "model is measured with its own labels only"
+        )
+        for model in names
+    }
+
+
+def _label_warnings(labels_of: Mapping[str, Tensor | None], n: int) -> list[str]:
+    """One warning per labelled model whose labels differ from the first labelled model's."""
+    labelled = [(name, t) for name, t in labels_of.items() if t is not None]
+    if len(labelled) < 2:
+        return []
+    (first, reference), warnings = labelled[0], []
+    for name, t in labelled[1:]:
+        differ = int((t != reference).sum())
+        if differ == 0:
+            continue
+        pairs = int(torch.unique(torch.stack([reference, t]), dim=1).shape[1])
+        renamed = pairs == int(torch.unique(reference).numel()) == int(torch.unique(t).numel())
+        warnings.append(
+            f"the labels of {first} and {name} differ on {differ} of {n} inputs"
+            + (" (the same classes under other numbers)" if renamed else "")
+            + "; each model's neural collapse uses its own labels, but the similarities "
+            "between models assume the same inputs in the same order: check that both "
+            "were extracted from the same data"
+        )
+    return warnings
 
 
 # ---------------------------------------------------------------------------------------
@@ -608,7 +777,13 @@ def compute_results(
     Args:
         models: model name -> ordered dict of layer name -> ``(n, d)`` tensor (numpy
             accepted). Every layer of every model holds the same n inputs in the same order.
-        labels: ``(n,)`` integer classes, enabling neural collapse.
+        labels: ``(n,)`` integer classes shared by every model, or a dict model name ->
+            that model's ``(n,)`` labels (a model left out, or None, has none), enabling
+            neural collapse. Each model is measured with its own labels only: a model
+            without labels gets a null ``neural_collapse`` and its reason, never another
+            model's labels. Labels that differ between models are kept, and flagged in
+            ``meta.warnings`` (the similarities between models assume the same inputs in
+            the same order, which differing labels put in doubt).
         measures: names in :data:`subspaces.similarity.MEASURES`, or a dict name -> options
             passed to the measure (e.g. ``{"mutual_knn": {"k": 5}}``); ``()`` for none.
         geometry: compute the per-layer geometry.
@@ -628,7 +803,8 @@ def compute_results(
         InputTypeError, ShapeError: ``models`` not a dict of dicts of (n, d) arrays, layers
             with different n, labels not (n,) integers.
         DeviceMismatchError: representations on several devices and ``device`` not given.
-        InvalidOptionError: an unknown measure, or options it refuses.
+        InvalidOptionError: an unknown measure, or options it refuses; labels keyed by a
+            name that is not a model.
     """
     layers_of = _check_models(models, device)
     chosen = _check_measures(measures)
@@ -636,12 +812,8 @@ def compute_results(
     top_eigenvalues = check_positive_int(top_eigenvalues, name="top_eigenvalues")
     first = next(iter(next(iter(layers_of.values())).values()))
     n = int(first.shape[0])
-    labels_t = None
-    if labels is not None:
-        if device is not None and isinstance(labels, Tensor):
-            labels = labels.to(device)
-        labels_t = check_labels(labels, n, device=first.device)
     names = list(layers_of)
+    labels_of = _check_model_labels(labels, names, n, device, first.device)
     model_pairs = [(a, b) for i, a in enumerate(names) for b in names[i:]]
     n_layers = sum(len(layers) for layers in layers_of.values())
     total = len(chosen) * len(model_pairs) + (n_layers if geometry else 0)
@@ -656,17 +828,14 @@ def compute_results(
         "measure_options": chosen,
         "geometry": bool(geometry),
         "intrinsic_dimension": bool(geometry and intrinsic_dimension),
-        "has_labels": labels_t is not None,
+        "has_labels": labels_of is not None,
         "device": str(first.device),
     }
     if geometry:
         meta["top_eigenvalues"] = top_eigenvalues
         if intrinsic_dimension:
             meta["mle_k"] = min(mle_k, n - 1)
-    if labels_t is not None:
-        counts = torch.bincount(labels_t)
-        meta["num_classes"] = int(counts.shape[0])
-        meta["class_counts"] = [int(c) for c in counts.tolist()]
+    meta.update(_labels_meta(labels_of, n, rec, keyed=isinstance(labels, Mapping)))
     results: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "meta": meta,
@@ -694,12 +863,13 @@ def compute_results(
             results["similarity"][name] = records
         if geometry:
             results["geometry"] = {}
+            model_labels = _labels_for_geometry(labels_of, names)
             for model, layers in layers_of.items():
                 results["geometry"][model] = {}
                 for layer, x in layers.items():
                     results["geometry"][model][layer] = _layer_geometry(
                         x,
-                        labels_t,
+                        model_labels[model],
                         pointer=["geometry", model, layer],
                         intrinsic_dimension=intrinsic_dimension,
                         mle_k=min(mle_k, n - 1),
@@ -753,9 +923,10 @@ def _check_nulls(value: Any, pointer: str, missing: Mapping[str, str]) -> None:
 def validate_results(results: Any) -> dict[str, Any]:
     """Check that ``results`` follows the results schema; return it unchanged.
 
-    Checks the version, the required keys and their types, that every matrix is
-    ``len(x_layers) × len(y_layers)`` and names known layers, that geometry covers the
-    layers of ``meta``, that every float is finite and that every null has a reason in
+    Checks the version, the required keys and their types, that model names and each
+    model's layer names are distinct, that every matrix is ``len(x_layers) × len(y_layers)``
+    and names the layers of its models in ``meta.layers``, that geometry covers the layers
+    of ``meta``, that every float is finite and that every null has a reason in
     ``missing``. Raises :class:`ResultsFormatError` naming the JSON pointer at fault.
     """
     if not isinstance(results, dict):
@@ -773,14 +944,38 @@ def validate_results(results: Any) -> dict[str, Any]:
     models = _need(meta, "models", list, "/meta")
     layers = _need(meta, "layers", dict, "/meta")
     measures = _need(meta, "measures", list, "/meta")
+    for key, names in (("models", models), ("measures", measures)):
+        if not all(isinstance(name, str) for name in names):
+            raise _fail(f"/meta/{key}", "expected a list of names (strings)")
     if not models or set(models) != set(layers):
         raise _fail("/meta/layers", f"names models {sorted(layers)}, meta.models {models}")
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:
+        raise _fail("/meta/models", f"names {twice} more than once; model names are distinct")
+    for model, names in layers.items():
+        where = json_pointer("meta", "layers", model)
+        if not isinstance(names, list) or not all(isinstance(k, str) for k in names):
+            raise _fail(where, "expected a list of layer names")
+        twice = sorted({k for k in names if names.count(k) > 1})
+        if twice:
+            raise _fail(where, f"names {twice} more than once; a model's layers are distinct")
+    if "warnings" in meta:
+        warnings = _need(meta, "warnings", list, "/meta")
+        if not all(isinstance(w, str) for w in warnings):
+            raise _fail("/meta/warnings", "expected a list of strings")
+    if len(set(measures)) != len(measures):
+        raise _fail("/meta/measures", f"names a measure more than once: {measures}")
+    if "labels" in meta:
+        labelled = _need(meta, "labels", dict, "/meta")
+        if set(labelled) != set(models):
+            raise _fail("/meta/labels", f"names models {sorted(labelled)}, meta.models {models}")
     info = _need(results, "measure_info", dict, "")
     similarity = _need(results, "similarity", dict, "")
     missing = _need(results, "missing", dict, "")
     for name in measures:
         _need(info, name, dict, "/measure_info")
         records = _need(similarity, name, list, "/similarity")
+        pairs: set[tuple[str, str]] = set()
         for r, record in enumerate(records):
             where = json_pointer("similarity", name, r)
             if not isinstance(record, dict):
@@ -790,8 +985,16 @@ def validate_results(results: Any) -> dict[str, Any]:
             for model in (xm, ym):
                 if model not in layers:
                     raise _fail(where, f"model {model!r} is not in meta.models")
+            if (xm, ym) in pairs:
+                raise _fail(where, f"is a second record for {xm!r} × {ym!r}")
+            pairs.add((xm, ym))
             xl = _need(record, "x_layers", list, where)
             yl = _need(record, "y_layers", list, where)
+            for key, model, names in (("x_layers", xm, xl), ("y_layers", ym, yl)):
+                if names != layers[model]:
+                    raise _fail(
+                        f"{where}/{key}", f"is {names}, not the layers of {model!r} in meta.layers"
+                    )
             matrix = _need(record, "matrix", list, where)
             if len(matrix) != len(xl) or any(
                 not isinstance(row, list) or len(row) != len(yl) for row in matrix
@@ -807,6 +1010,8 @@ def validate_results(results: Any) -> dict[str, Any]:
             where = json_pointer("geometry", model)
             if model not in layers or not isinstance(model_layers, dict):
                 raise _fail(where, "names a model not in meta.models, or is not a dict")
+            if list(model_layers) != layers[model]:
+                raise _fail(where, f"has layers {list(model_layers)}, meta.layers {layers[model]}")
             for layer, values in model_layers.items():
                 if not isinstance(values, dict):
                     raise _fail(where + json_pointer(layer), "expected a dict")
@@ -848,7 +1053,8 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         The results dict, validated (:func:`validate_results`).
 
     Raises:
-        FileNotFoundError: no such file. ResultsFormatError: not JSON, or not the schema.
+        FileNotFoundError: no such file. ResultsFormatError: not JSON, nested too deeply, a key
+            given twice in one object, or not the schema.
     """
     target = Path(path)
     if target.is_dir():
@@ -858,9 +1064,33 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"no results file at {target}; pass the results.json written beside a report."
         )
     try:
-        results = json.loads(target.read_text(encoding="utf-8"))
+        results = json.loads(target.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultsFormatError(
             f"{target} is not valid JSON ({error}); it may be truncated. Recompute the results."
         ) from error
+    except RecursionError:
+        raise ResultsFormatError(
+            f"{target} is nested too deeply to be a results file (JSON lists or objects "
+            "inside one another thousands of levels deep); recompute the results."
+        ) from None
+    except _DuplicateKeyError as error:
+        raise ResultsFormatError(
+            f"{target} holds the key {error.args[0]!r} twice in one object (JSON keeps only "
+            "the last, which would drop a model or a layer); recompute the results."
+        ) from None
     return validate_results(results)
+
+
+class _DuplicateKeyError(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a dict, refusing a key given twice (JSON would keep the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
