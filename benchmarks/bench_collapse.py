@@ -1,8 +1,8 @@
 """Streaming neural-collapse accumulators at scale: time and peak memory.
 
 ``NeuralCollapse`` over n samples of C classes × d dimensions, generated batch by batch
-(never held at once): class centres on a sphere plus isotropic noise, and a classifier
-near the centred class means.
+(never held at once): class centers on a sphere plus isotropic noise, and a classifier
+near the centered class means.
 Timed separately: the first pass (``update``: per-class sums and one d × d scatter in float64),
 ``compute()`` (NC1-NC3, CDNV, ETF distances), the second pass (``update_nc4``) and, for
 scale, the floor that any exact method pays: accumulating Σ h hᵀ of the same batches with
@@ -28,24 +28,24 @@ import torch
 from subspaces.geometry.collapse import NeuralCollapse
 
 
-def make_centres(classes: int, d: int, seed: int, device: str) -> torch.Tensor:
-    """Class centres of norm 4 in random directions."""
+def make_centers(classes: int, d: int, seed: int, device: str) -> torch.Tensor:
+    """Class centers of norm 4 in random directions."""
     g = torch.Generator(device=device).manual_seed(seed)
-    centres = torch.randn(classes, d, generator=g, device=device)
-    return 4.0 * centres / centres.norm(dim=1, keepdim=True)
+    centers = torch.randn(classes, d, generator=g, device=device)
+    return 4.0 * centers / centers.norm(dim=1, keepdim=True)
 
 
 def batches(
-    centres: torch.Tensor, n: int, batch: int, seed: int, noise: float
+    centers: torch.Tensor, n: int, batch: int, seed: int, noise: float
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The same n samples, in the same batches, every time it is called with the same seed."""
-    device = centres.device
+    device = centers.device
     g = torch.Generator(device=device).manual_seed(seed + 1)
-    classes, d = centres.shape
+    classes, d = centers.shape
     for start in range(0, n, batch):
         m = min(batch, n - start)
         labels = torch.randint(0, classes, (m,), generator=g, device=device)
-        yield centres[labels] + noise * torch.randn(m, d, generator=g, device=device), labels
+        yield centers[labels] + noise * torch.randn(m, d, generator=g, device=device), labels
 
 
 def sync(device: str) -> None:
@@ -55,11 +55,11 @@ def sync(device: str) -> None:
 
 def timed_pass(
     args: argparse.Namespace,
-    centres: torch.Tensor,
+    centers: torch.Tensor,
     step: Callable[[torch.Tensor, torch.Tensor], None],
 ) -> float:
     total = 0.0
-    for x, y in batches(centres, args.n, args.batch, args.seed, args.noise):
+    for x, y in batches(centers, args.n, args.batch, args.seed, args.noise):
         sync(args.device)
         t0 = time.perf_counter()
         step(x, y)
@@ -83,25 +83,25 @@ def main() -> None:
     parser.add_argument("--no-floor", action="store_true", help="skip the plain XᵀX floor")
     args = parser.parse_args()
 
-    centres = make_centres(args.classes, args.d, args.seed, args.device)
+    centers = make_centers(args.classes, args.d, args.seed, args.device)
     g = torch.Generator(device=args.device).manual_seed(args.seed + 2)
-    # a classifier close to self-dual (rows near the centred class means): NC4 is informative
+    # a classifier close to self-dual (rows near the centered class means): NC4 is informative
     w = (
-        centres
-        - centres.mean(0)
-        + 0.5 * torch.randn(centres.shape, generator=g, device=args.device)
+        centers
+        - centers.mean(0)
+        + 0.5 * torch.randn(centers.shape, generator=g, device=args.device)
     )
     metric = NeuralCollapse(args.classes, classifier=w, chunk_size=args.chunk_size)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
 
-    first = timed_pass(args, centres, metric.update)
+    first = timed_pass(args, centers, metric.update)
     sync(args.device)
     t0 = time.perf_counter()
     result = metric.compute()
     sync(args.device)
     t_compute = time.perf_counter() - t0
-    second = timed_pass(args, centres, lambda x, _y: metric.update_nc4(x))
+    second = timed_pass(args, centers, lambda x, _y: metric.update_nc4(x))
     final = metric.compute()
 
     floor = float("nan")
@@ -111,7 +111,7 @@ def main() -> None:
         def plain(x: torch.Tensor, _y: torch.Tensor) -> None:
             acc.add_((x.T @ x).double())
 
-        floor = timed_pass(args, centres, plain)
+        floor = timed_pass(args, centers, plain)
 
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     gpu = (

@@ -4,7 +4,7 @@ Three benchmarks (results go to BENCHMARKS.md with the command that made them):
 
 ``exact``   X ~ N(0, 1) of n × d float32, Y = tanh(X A) + noise. Error against the float64
             value and time of: the naive float32 computation (three float32 products on
-            centred data), ``subspaces.similarity.linear_cka``, ReSi's feature-space CKA (float32
+            centered data), ``subspaces.similarity.linear_cka``, ReSi's feature-space CKA (float32
             and float64), and the full-Gram PyPI peers (ckatorch, repsim) at the largest n each
             reaches under a memory cap (they need n × n memory).
 ``matrix``  an L × L layer matrix, one model with itself and model A against model B:
@@ -52,7 +52,7 @@ def make_data(n: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor
 
 
 def naive_cka(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Three products on centred data, in the input's dtype."""
+    """Three products on centered data, in the input's dtype."""
     xc, yc = x - x.mean(0), y - y.mean(0)
     return (yc.T @ xc).pow(2).sum() / ((xc.T @ xc).norm() * (yc.T @ yc).norm())
 

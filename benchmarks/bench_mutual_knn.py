@@ -2,8 +2,8 @@
 
 Data: X ~ N(0, 1) of shape (n, 768), Y = tanh(X A) + 0.1 ε with A ~ N(0, 1/768), float32.
 The peer, ``AlignmentMetrics.mutual_knn`` of minyoungg/platonic-rep, is called as its
-pipeline calls it, on L2-normalised features; ours takes the raw features (cosine
-neighbours). Both values are printed and checked to agree (within one neighbour swap,
+pipeline calls it, on L2-normalized features; ours takes the raw features (cosine
+neighbors). Both values are printed and checked to agree (within one neighbor swap,
 1 / (n k), since the peer ranks in float32 and we re-rank in float64).
 
 Then our own run at a large n (default 100,000; the peer's n × n masks cannot run there) is

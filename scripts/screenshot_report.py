@@ -90,7 +90,7 @@ def open_in_chromium(
 
 
 def screenshot_stats(path: Path) -> tuple[float, int]:
-    """(fraction of pixels that are not near-white, number of distinct colours)."""
+    """(fraction of pixels that are not near-white, number of distinct colors)."""
     import numpy as np
     from PIL import Image
 
@@ -135,11 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         page = args.report or example_report(Path(tmp))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         run = open_in_chromium(page, args.out, width=args.width, height=args.height)
-    not_white, colours = screenshot_stats(args.out)
-    print(f"wrote {args.out} ({not_white:.0%} non-white pixels, {colours} colours)")
+    not_white, colors = screenshot_stats(args.out)
+    print(f"wrote {args.out} ({not_white:.0%} non-white pixels, {colors} colors)")
     for line in run.console:
         print(f"console: {line}", file=sys.stderr)
-    if run.console or not_white < 0.05 or colours < 32:
+    if run.console or not_white < 0.05 or colors < 32:
         print("the page logged console messages or looks blank", file=sys.stderr)
         return 1
     return 0

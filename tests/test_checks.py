@@ -233,13 +233,13 @@ def test_not_constant() -> None:
 
 @pytest.mark.parametrize("value", [True, False])
 def test_check_flag_returns_booleans(value: bool) -> None:
-    assert check_flag(value, name="centre") is value
+    assert check_flag(value, name="center") is value
 
 
 @pytest.mark.parametrize("value", [1, 0, None, "yes"], ids=repr)
 def test_check_flag_refuses_non_booleans(value: object) -> None:
-    with pytest.raises(InputTypeError, match=r"centre must be True or False, got"):
-        check_flag(value, name="centre")
+    with pytest.raises(InputTypeError, match=r"center must be True or False, got"):
+        check_flag(value, name="center")
 
 
 def test_check_label_range_accepts_labels_in_range() -> None:
@@ -260,7 +260,7 @@ def test_class_count_is_the_largest_label_plus_one_by_default() -> None:
     assert check_class_count(torch.tensor([0, 2, 1, 2])) == 3
 
 
-def test_class_count_honours_num_classes_with_empty_classes_allowed() -> None:
+def test_class_count_honors_num_classes_with_empty_classes_allowed() -> None:
     assert check_class_count(torch.tensor([0, 1, 1]), 7, allow_empty=True) == 7
 
 
@@ -523,7 +523,7 @@ def test_choice_refuses_non_strings_listing_the_choices(value: object) -> None:
 
 
 def test_check_flag_accepts_numpy_booleans() -> None:
-    assert check_flag(np.bool_(True), name="centre") is True
+    assert check_flag(np.bool_(True), name="center") is True
 
 
 def test_generator_accepts_a_generator_or_none() -> None:

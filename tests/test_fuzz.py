@@ -59,8 +59,8 @@ CLASSIFIER = torch.randn(3, 4, generator=_GEN)
 BASIS_A = torch.randn(6, 2, generator=_GEN)
 BASIS_B = torch.randn(6, 3, generator=_GEN)
 MOMENTS = linalg.paired_moments(X.double(), Y.double())
-NEIGHBOURS_X = similarity.neighbour_lists(X, k=3)
-NEIGHBOURS_Y = similarity.neighbour_lists(Y, k=3)
+NEIGHBORS_X = similarity.neighbor_lists(X, k=3)
+NEIGHBORS_Y = similarity.neighbor_lists(Y, k=3)
 
 
 def _gen() -> torch.Generator:
@@ -428,7 +428,7 @@ def _function_entries() -> dict[str, Entry]:
             name: Entry(getattr(s, name), dict(ONE))
             for name in ("concentricity", "magnitude", "rdm", "uniformity")
         },
-        "neighbour_lists": Entry(s.neighbour_lists, {"x": X, "k": 3}),
+        "neighbor_lists": Entry(s.neighbor_lists, {"x": X, "k": 3}),
         "select_anchors": Entry(s.select_anchors, {"x": X, "n_anchors": 4, "generator": _gen()}),
         "subspace_of": Entry(s.subspace_of, {"x": X, "k": 2}),
         "relative_representation": Entry(s.relative_representation, {"x": X, "anchors": X[:4]}),
@@ -452,11 +452,11 @@ def _function_entries() -> dict[str, Entry]:
             {"m": lin.paired_moments(X.double(), X[:, [1, 0, 3, 2]].double())},
         ),
         **{
-            name: Entry(getattr(s, name), {"ix": NEIGHBOURS_X, "iy": NEIGHBOURS_Y})
+            name: Entry(getattr(s, name), {"ix": NEIGHBORS_X, "iy": NEIGHBORS_Y})
             for name in (
-                "knn_jaccard_from_neighbours",
-                "mutual_knn_from_neighbours",
-                "rank_similarity_from_neighbours",
+                "knn_jaccard_from_neighbors",
+                "mutual_knn_from_neighbors",
+                "rank_similarity_from_neighbors",
             )
         },
         "compare_rdms": Entry(s.compare_rdms, {"rdm_x": rdm_x, "rdm_y": rdm_y}),
@@ -643,7 +643,7 @@ def _function_entries() -> dict[str, Entry]:
             {"state": lin.MomentSums(), **PAIR},
             call=lambda **args: _moments_after(lin.accumulate_moments, args),
         ),
-        "centre_moments": Entry(lin.centre_moments, {"state": _sums(X, Y)}),
+        "center_moments": Entry(lin.center_moments, {"state": _sums(X, Y)}),
         "merge_moments": Entry(
             lin.merge_moments,
             {"state": _sums(X, Y), "other": _sums(X, Y)},
@@ -675,12 +675,12 @@ def _sums(x: Tensor, y: Tensor) -> linalg.MomentSums:
 
 
 def _moments_after(fn: Callable[..., Any], args: dict[str, Any]) -> Any:
-    """Run an in-place moment update on a copy of the state, then centre it."""
+    """Run an in-place moment update on a copy of the state, then center it."""
     import copy
 
     args = {k: copy.deepcopy(v) if isinstance(v, linalg.MomentSums) else v for k, v in args.items()}
     fn(**args)
-    return linalg.centre_moments(args["state"])
+    return linalg.center_moments(args["state"])
 
 
 def _fresh(model: Any) -> Any:
@@ -745,7 +745,7 @@ NOT_FUZZED = {
             "UnitMatching",
             "UnitMerge",
             "UnitMerging",
-            "CentredMoments",
+            "CenteredMoments",
             "RowNormSums",
             "ManifoldSpec",
         ],
@@ -994,7 +994,7 @@ DATA_ANNOTATIONS = {
     "Tensor",
     "Tensor | None",
     "Any | None",
-    "CentredMoments",
+    "CenteredMoments",
     "SubspaceBases",
     "JointCorrelation",
     "ClassifierGeometry",

@@ -7,7 +7,7 @@ exception. The data are 64 × 5 (paired: 64 × 4), float32, scaled by 10**e.
 
 Tolerance. ``fl32(x · 10**e)`` is not ``x`` times an exact factor: each entry is rounded
 afresh (relative 6e-8), so values move by that rounding times the measure's condition;
-``rtol=2e-4`` covers the measures here with a wide margin. Discrete outputs (neighbour lists,
+``rtol=2e-4`` covers the measures here with a wide margin. Discrete outputs (neighbor lists,
 ranks, matchings) must agree exactly.
 """
 
@@ -152,12 +152,12 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "rsm_norm_difference-correlation": lambda x, y: S.rsm_norm_difference(x, y, rsm="correlation"),
     "RSMNormDifference-cosine": _stream(lambda: S.RSMNormDifference(rsm="cosine")),
     "RSMNormDifference-correlation": _stream(lambda: S.RSMNormDifference(rsm="correlation")),
-    # similarity: neighbourhoods
+    # similarity: neighborhoods
     "mutual_knn": lambda x, y: S.mutual_knn(x, y, k=5),
     "mutual_knn-euclidean": lambda x, y: S.mutual_knn(x, y, k=5, metric="euclidean"),
     "knn_jaccard": lambda x, y: S.knn_jaccard(x, y, k=5),
     "rank_similarity": lambda x, y: S.rank_similarity(x, y, k=5, metric="euclidean"),
-    "neighbour_lists": lambda x, y: S.neighbour_lists(x, k=5, metric="euclidean"),
+    "neighbor_lists": lambda x, y: S.neighbor_lists(x, k=5, metric="euclidean"),
     "second_order_cosine_similarity": lambda x, y: S.second_order_cosine_similarity(x, y, k=5),
     "cknna": lambda x, y: S.cknna(x, y, k=5),
     "cknna-unnormalized": lambda x, y: S.cknna(x, y, k=5, normalize=False),
@@ -176,8 +176,8 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "uniformity_difference-normalize": lambda x, y: S.uniformity_difference(x, y, normalize=True),
     # similarity: relative representations (x and its anchors scale together)
     "relative_representation": lambda x, y: S.relative_representation(x, x[ANCHORS]),
-    "relative_representation-centre": lambda x, y: S.relative_representation(
-        x, x[ANCHORS], centre=True
+    "relative_representation-center": lambda x, y: S.relative_representation(
+        x, x[ANCHORS], center=True
     ),
     "relative_representation-linear-normalize": lambda x, y: S.relative_representation(
         x, x[ANCHORS], similarity="linear", normalize=True

@@ -4,7 +4,7 @@ Measure, compare, align and learn the subspaces that networks form in their
 representations and weights. The families:
 
 * :mod:`subspaces.similarity`: compare two representations of the same inputs (CKA, CCA,
-  Procrustes, RSA, neighbourhoods, principal angles, ...), and layer × layer matrices.
+  Procrustes, RSA, neighborhoods, principal angles, ...), and layer × layer matrices.
 * :mod:`subspaces.geometry`: measure one representation (spectrum, intrinsic dimension,
   neural collapse, coding rate).
 * :mod:`subspaces.align`: map between spaces (Procrustes, linear and affine translators,

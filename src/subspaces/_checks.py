@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from torch import Tensor
 
 __all__ = [
@@ -113,11 +114,12 @@ class InvalidOptionError(SubspacesError, ValueError):
     """A keyword option has a value outside what the method accepts."""
 
 
-class NotFittedError(SubspacesError, ValueError, AttributeError):
+class NotFittedError(SubspacesError, _SklearnNotFittedError):
     """A fitted estimator's method or attribute was used before ``fit`` / ``partial_fit``.
 
-    Also an ``AttributeError``, so ``hasattr(estimator, "rotation_")`` is ``False`` before
-    fitting, as in scikit-learn.
+    It is scikit-learn's ``NotFittedError`` (a ``ValueError`` and an ``AttributeError``), so
+    ``hasattr(estimator, "rotation_")`` is ``False`` before fitting and scikit-learn's
+    ``check_is_fitted`` recognizes it.
     """
 
 
@@ -135,7 +137,7 @@ def check_dense(t: Tensor, *, name: str = "x") -> Tensor:
     if t.device.type == "meta":
         raise InputTypeError(
             f"{name} is a tensor on the meta device, which has a shape {tuple(t.shape)} but no "
-            "data; materialise it (load the weights, run the model on a real device) first."
+            "data; materialize it (load the weights, run the model on a real device) first."
         )
     if t.is_nested or t.layout != torch.strided:
         kind = "nested" if t.is_nested else f"{t.layout} (sparse)"
@@ -477,7 +479,7 @@ def check_class_count(
     * ``allow_empty=True``, for classifier heads and the like: empty classes are accepted,
       but only up to a C given explicitly. An inferred C larger than n is refused as a
       likely stray label (:class:`ShapeError`); pass ``num_classes`` to mean it. A
-      ``num_classes`` given explicitly is honoured: check the buffers it sizes with
+      ``num_classes`` given explicitly is honored: check the buffers it sizes with
       :func:`check_fits_in_memory`.
     """
     n = labels.numel()
@@ -542,7 +544,7 @@ def check_fits_in_memory(
     """Refuse, before allocating, ``numel`` entries of ``dtype`` on ``device`` that the
     option ``name = value`` asks for (``what`` describes them), when they exceed the
     device's total memory: physical memory for the CPU, the GPU's memory for CUDA, no
-    bound where it is unknown. The option is honoured otherwise: this turns an absurd
+    bound where it is unknown. The option is honored otherwise: this turns an absurd
     value into an :class:`InvalidOptionError` instead of an allocator crash; it does not
     promise that every allocation below the bound succeeds."""
     dev = torch.device("cpu") if device is None else torch.device(device)
@@ -603,7 +605,7 @@ def check_scalar_in_range(
 
 
 MAX_RATE = 1e6
-"""Upper bound of learning rates and weight decays: beyond, an optimiser step overflows the
+"""Upper bound of learning rates and weight decays: beyond, an optimizer step overflows the
 float32 parameters (and any value far below already diverges)."""
 
 

@@ -30,7 +30,7 @@ from subspaces.align.matching import (
     unit_matching,
     unit_matching_from_correlation,
 )
-from subspaces.linalg.moments import MomentSums, accumulate_moments, centre_moments
+from subspaces.linalg.moments import MomentSums, accumulate_moments, center_moments
 
 F64 = torch.float64
 
@@ -180,7 +180,7 @@ def test_hungarian_leaves_extra_units_of_x_unmatched() -> None:
     assert bool(torch.isnan(result.correlations[~result.matched]).all())
 
 
-def test_hungarian_maximises_the_total_correlation() -> None:
+def test_hungarian_maximizes_the_total_correlation() -> None:
     corr = torch.rand(5, 5, generator=_gen(21), dtype=F64) * 2 - 1
     best = max(
         sum(float(corr[i, p[i]]) for i in range(5)) for p in itertools.permutations(range(5))
@@ -317,7 +317,7 @@ def test_lasso_without_penalty_is_least_squares() -> None:
 
 def test_lasso_with_a_large_penalty_uses_no_predictor() -> None:
     x, y, _ = _sparse_targets(34)
-    # standardised, the smallest penalty that zeroes everything is max |corr(x_i, y_j)| <= 1
+    # standardized, the smallest penalty that zeroes everything is max |corr(x_i, y_j)| <= 1
     result = sparse_prediction(x, y, alphas=[1.5])
     assert result.n_predictors.tolist() == [[0, 0, 0]]
     torch.testing.assert_close(result.r2[0], torch.zeros(3, dtype=F64))
@@ -482,4 +482,4 @@ def test_correlation_from_moments_without_cross_terms_raises() -> None:
     x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     accumulate_moments(state, x, x + 1.0, cross=False)
     with pytest.raises(InvalidOptionError, match="need the self and cross moments"):
-        unit_correlation_from_moments(centre_moments(state))
+        unit_correlation_from_moments(center_moments(state))

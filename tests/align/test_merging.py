@@ -264,7 +264,7 @@ def test_error_grouped_conv() -> None:
 
 def test_error_module_between_layers() -> None:
     model = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
-    with pytest.raises(InputTypeError, match=r"model\[1\] is BatchNorm1d.*fold normalisation"):
+    with pytest.raises(InputTypeError, match=r"model\[1\] is BatchNorm1d.*fold normalization"):
         merge_sequential(model)
 
 

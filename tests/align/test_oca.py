@@ -57,7 +57,7 @@ def test_weight_stays_orthogonal_after_training(orthogonal_map: str) -> None:
     _train_steps(head, 20)
     w = head.extension.weight.detach()
     assert not torch.allclose(w, before)  # it did learn
-    # float32 parametrisations: WᵀW = I to a few ulps of 1 over a 7 × 7 product
+    # float32 parametrizations: WᵀW = I to a few ulps of 1 over a 7 × 7 product
     torch.testing.assert_close(w.T @ w, torch.eye(7), atol=1e-5, rtol=0)
 
 
@@ -176,7 +176,7 @@ def test_compatible_features_are_unit_rows_of_the_old_width() -> None:
     torch.testing.assert_close(f.norm(dim=1), torch.ones(7))
 
 
-def test_compatible_features_are_the_first_d_of_new_features_renormalised() -> None:
+def test_compatible_features_are_the_first_d_of_new_features_renormalized() -> None:
     head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2)
     h = torch.randn(7, 6)
     expected = F.normalize(head.new_features(h)[:, :4], dim=1)
@@ -184,7 +184,7 @@ def test_compatible_features_are_the_first_d_of_new_features_renormalised() -> N
     torch.testing.assert_close(head.new_features(h), F.normalize(h, dim=1))
 
 
-def test_unnormalised_head_reads_the_raw_embedding() -> None:
+def test_unnormalized_head_reads_the_raw_embedding() -> None:
     torch.manual_seed(2)
     head = OCAHead(torch.randn(3, 4), num_classes=3, extra_dim=2, normalize=False)
     h = 5.0 * torch.randn(6, 6)
@@ -239,7 +239,7 @@ def test_old_space_compatibility_on_a_constructed_problem() -> None:
 # --- prototypes -----------------------------------------------------------------------------
 
 
-def test_prototypes_are_normalised_class_means_of_unit_features() -> None:
+def test_prototypes_are_normalized_class_means_of_unit_features() -> None:
     f = np.array([[2.0, 0.0], [0.0, 3.0], [0.0, -1.0], [1.0, 1.0]])
     y = np.array([0, 0, 1, 1])
     p = old_class_prototypes(f, y, normalize=False)
@@ -493,7 +493,7 @@ def test_features_of_another_dtype_raise() -> None:
         head.losses(torch.randn(5, 6), torch.zeros(5, dtype=torch.long))
     with pytest.raises(InputTypeError, match=r"h has dtype torch\.float32"):
         head.extension(torch.randn(5, 6))
-    # retrieval features only slice and normalise: any float dtype is fine
+    # retrieval features only slice and normalize: any float dtype is fine
     assert head.compatible_features(torch.randn(5, 6)).dtype == torch.float32
 
 

@@ -105,7 +105,7 @@ def test_pca_pairs_coordinates_with_non_negative_covariance() -> None:
     assert bool((bases.correlations >= 0).all())
 
 
-def test_pls_maximises_covariance() -> None:
+def test_pls_maximizes_covariance() -> None:
     x, y, _ = shared_latent(5)
     bases = subspace_projection(x, y, method="pls", n_components=1)
     m = paired_moments(x, y)

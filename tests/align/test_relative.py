@@ -170,17 +170,17 @@ def test_distances_invariant_to_translation(seed: int, similarity: str) -> None:
 
 @PROPERTY
 @given(seed=seeds, similarity=st.sampled_from(["cosine", "linear"]))
-def test_centred_cosine_and_linear_invariant_to_translation(seed: int, similarity: str) -> None:
+def test_centered_cosine_and_linear_invariant_to_translation(seed: int, similarity: str) -> None:
     x, anchors = _data(seed), _data(seed + 1, n=6)
     shift = 3.0 * np.random.default_rng(seed).normal(size=5)
     _close(
-        relative_projection(x + shift, anchors + shift, similarity=similarity, centre=True),
-        relative_projection(x, anchors, similarity=similarity, centre=True),
+        relative_projection(x + shift, anchors + shift, similarity=similarity, center=True),
+        relative_projection(x, anchors, similarity=similarity, center=True),
     )
 
 
 @pytest.mark.parametrize("similarity", ["cosine", "linear"])
-def test_uncentred_cosine_and_linear_change_under_translation(similarity: str) -> None:
+def test_uncentered_cosine_and_linear_change_under_translation(similarity: str) -> None:
     x, anchors = _data(0), _data(1, n=6)
     moved = relative_projection(x + 5.0, anchors + 5.0, similarity=similarity)
     assert not torch.allclose(moved, relative_projection(x, anchors, similarity=similarity))
@@ -188,13 +188,13 @@ def test_uncentred_cosine_and_linear_change_under_translation(similarity: str) -
 
 @PROPERTY
 @given(seed=seeds, scale=scales, similarity=st.sampled_from(["cosine", "euclidean"]))
-def test_centred_normalized_invariant_to_similarity_transforms(
+def test_centered_normalized_invariant_to_similarity_transforms(
     seed: int, scale: float, similarity: str
 ) -> None:
-    # Y = c X Q + v (netrep's test): cosine needs centre, euclidean needs normalize.
+    # Y = c X Q + v (netrep's test): cosine needs center, euclidean needs normalize.
     x, anchors = _data(seed), _data(seed + 1, n=6)
     q, v = _orthogonal(seed, 5), np.random.default_rng(seed).normal(size=5)
-    opts = {"similarity": similarity, "centre": True, "normalize": True}
+    opts = {"similarity": similarity, "center": True, "normalize": True}
     _close(
         relative_projection(scale * x @ q + v, scale * anchors @ q + v, **opts),
         relative_projection(x, anchors, **opts),
@@ -273,8 +273,8 @@ def test_head_trained_on_one_space_transfers_exactly_to_a_rotated_scaled_copy(
 def _separable(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(90) % 3
-    centres = 6.0 * torch.eye(3, 4)
-    return centres[labels] + 0.3 * torch.randn(90, 4, generator=gen), labels
+    centers = 6.0 * torch.eye(3, 4)
+    return centers[labels] + 0.3 * torch.randn(90, 4, generator=gen), labels
 
 
 @pytest.mark.parametrize("hidden", [(), (16,)], ids=["linear", "mlp"])
@@ -435,7 +435,7 @@ def test_head_rejects_bad_training_options(option: str, value: object, message: 
         fit_classification_head(x, y, **{option: value})  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("option", ["centre", "normalize"])
+@pytest.mark.parametrize("option", ["center", "normalize"])
 def test_relative_projection_module_refuses_non_boolean_flags(option: str) -> None:
     with pytest.raises(InputTypeError, match=f"{option} must be True or False, got 1"):
         RelativeProjection(torch.randn(3, 2), **{option: 1})  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ def test_least_squares_recovers_a_known_affine_map(seed: int, d1: int, d2: int) 
 
 
 def test_least_squares_linear_has_no_bias_and_recovers_a_linear_map() -> None:
-    x = _data(50, 4) + 3.0  # far from the origin: a linear fit must not centre
+    x = _data(50, 4) + 3.0  # far from the origin: a linear fit must not center
     m = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
     w, b = _closed_form(x, x @ m.T, bias=False)
     assert b is None

@@ -62,9 +62,9 @@ def test_procrustes_recovers_rotation_scale_and_shift(scale: bool) -> None:
     torch.testing.assert_close(model.transform(x), y, atol=EXACT, rtol=0)
 
 
-def test_procrustes_without_centring_recovers_a_linear_rotation() -> None:
+def test_procrustes_without_centering_recovers_a_linear_rotation() -> None:
     x, q = gaussian(1), orthogonal(1, 5)
-    model = Procrustes(centre=False).fit(x, x @ q)
+    model = Procrustes(center=False).fit(x, x @ q)
     torch.testing.assert_close(model.rotation_, q, atol=EXACT, rtol=0)
     assert torch.count_nonzero(model.x_mean_) == 0
 
@@ -82,16 +82,16 @@ def test_procrustes_different_widths_is_semi_orthogonal(d1: int, d2: int) -> Non
         torch.testing.assert_close(model.transform(x), y, atol=EXACT, rtol=0)
 
 
-@pytest.mark.parametrize("centre", [True, False], ids=["centred", "uncentred"])
+@pytest.mark.parametrize("center", [True, False], ids=["centered", "uncentered"])
 @pytest.mark.parametrize("d1,d2", [(3, 5), (5, 3), (4, 4)], ids=["narrow", "wide", "square"])
 def test_procrustes_scale_is_least_squares_for_the_fitted_map(
-    centre: bool, d1: int, d2: int
+    center: bool, d1: int, d2: int
 ) -> None:
-    # s must minimise ||s (x - μx) W - (y - μy)||_F for the W returned, whatever the widths:
+    # s must minimize ||s (x - μx) W - (y - μy)||_F for the W returned, whatever the widths:
     # s* = <Xc W, Yc> / ||Xc W||². With d1 > d2, ||Xc W|| < ||Xc||, so tr Σ / ||Xc||² (the
     # zero-padded problem's scale) would shrink every prediction.
     x, y = gaussian(20, d=d1), 2.0 * gaussian(21, d=d2) + x_part(gaussian(20, d=d1), d2)
-    fitted = procrustes_map(x, y, centre=centre, scale=True)
+    fitted = procrustes_map(x, y, center=center, scale=True)
     xc, yc = x - fitted.x_mean, y - fitted.y_mean
     xw = xc @ fitted.rotation
     best = (xw * yc).sum() / xw.square().sum()
@@ -154,7 +154,7 @@ def test_partial_fit_over_any_split_equals_fit(seed: int, cuts: list[int]) -> No
 
 def _options(model: Procrustes | LinearTranslator) -> dict[str, object]:
     if isinstance(model, Procrustes):
-        return {"centre": model.centre, "scale": model.scale}
+        return {"center": model.center, "scale": model.scale}
     return {"bias": model.bias, "ridge": model.ridge}
 
 
@@ -353,8 +353,8 @@ def test_linear_translator_bad_options(kwargs: dict[str, object], error: type, m
 
 
 def test_procrustes_bad_flag() -> None:
-    with pytest.raises(InputTypeError, match="centre must be True or False"):
-        Procrustes(centre="yes")  # type: ignore[arg-type]
+    with pytest.raises(InputTypeError, match="center must be True or False"):
+        Procrustes(center="yes")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ def test_swiss_roll_lies_on_its_spiral() -> None:
     assert bool(((x[:, 1] >= 0) & (x[:, 1] <= 21)).all())
 
 
-def test_helix_1d_satisfies_its_parametrisation() -> None:
+def test_helix_1d_satisfies_its_parametrization() -> None:
     x, _ = sample("M5a_Helix1d")
     t = torch.atan2(x[:, 1], x[:, 0])
     ring = torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2)

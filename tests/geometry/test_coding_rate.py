@@ -239,7 +239,7 @@ def test_invariant_to_sample_order(seed: int, soft: bool) -> None:
 
 @FAST
 @given(seed=SEEDS, soft=st.booleans())
-def test_class_rate_invariant_to_relabelling(seed: int, soft: bool) -> None:
+def test_class_rate_invariant_to_relabeling(seed: int, soft: bool) -> None:
     z = features(seed)
     relabel = np.random.default_rng(seed + 4).permutation(3)
     if soft:

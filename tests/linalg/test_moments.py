@@ -1,4 +1,4 @@
-"""Streaming centred moments: exact, mergeable, order-free."""
+"""Streaming centered moments: exact, mergeable, order-free."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from subspaces._checks import NonFiniteError, NumericRangeError
 from subspaces.linalg.moments import (
     MomentSums,
     accumulate_moments,
-    centre_moments,
+    center_moments,
     paired_moments,
     rebase_moments,
 )
@@ -44,7 +44,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("chunk_size", [1, 7, 64, 4096], ids=lambda c: f"chunk{c}")
-def test_centred_moments_match_two_pass_reference(data: tuple, chunk_size: int) -> None:
+def test_centered_moments_match_two_pass_reference(data: tuple, chunk_size: int) -> None:
     x, y = data
     m = paired_moments(x, y, row_norms=True, chunk_size=chunk_size)
     ref = _reference(x, y)
@@ -82,7 +82,7 @@ def test_any_split_merged_equals_one_shot(cuts: list[int]) -> None:
     merged = states[0]
     for s in states[1:]:
         merged = merged + s
-    m, ref = centre_moments(merged), paired_moments(x, y, row_norms=True)
+    m, ref = center_moments(merged), paired_moments(x, y, row_norms=True)
     torch.testing.assert_close(m.cxy, ref.cxy, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(m.cxx, ref.cxx, rtol=1e-10, atol=1e-10)
     assert m.row_norms is not None and ref.row_norms is not None
@@ -96,9 +96,9 @@ def test_self_moments_only() -> None:
     torch.testing.assert_close(m.cxx, torch.cov(x.T) * 49)
 
 
-def test_centre_before_any_update_is_an_error() -> None:
+def test_center_before_any_update_is_an_error() -> None:
     with pytest.raises(ValueError, match="no samples have been accumulated"):
-        centre_moments(MomentSums())
+        center_moments(MomentSums())
 
 
 def test_empty_batch_is_a_no_op(data: tuple) -> None:
@@ -106,7 +106,7 @@ def test_empty_batch_is_a_no_op(data: tuple) -> None:
     s = MomentSums()
     accumulate_moments(s, x[:0], y[:0])
     accumulate_moments(s, x, y)
-    torch.testing.assert_close(centre_moments(s).cxy, paired_moments(x, y).cxy)
+    torch.testing.assert_close(center_moments(s).cxy, paired_moments(x, y).cxy)
 
 
 @pytest.mark.parametrize("offset", [1e3, 1e6], ids=["offset1e3", "offset1e6"])
@@ -135,7 +135,7 @@ def test_rebase_is_exact_algebra() -> None:
     rebase_moments(
         b, torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
     )
-    ca, cb = centre_moments(a), centre_moments(b)
+    ca, cb = center_moments(a), center_moments(b)
     torch.testing.assert_close(ca.cxy, cb.cxy)
     assert ca.row_norms is not None and cb.row_norms is not None
     torch.testing.assert_close(ca.row_norms.sq_xy, cb.row_norms.sq_xy)
@@ -149,7 +149,7 @@ def test_states_with_different_shifts_merge_exactly() -> None:
     accumulate_moments(first, x[:50] + 7, y[:50], row_norms=True)
     accumulate_moments(second, x[50:] - 7, y[50:], row_norms=True)  # another shift
     both = torch.cat([x[:50] + 7, x[50:] - 7])
-    merged, ref = centre_moments(first + second), paired_moments(both, y, row_norms=True)
+    merged, ref = center_moments(first + second), paired_moments(both, y, row_norms=True)
     torch.testing.assert_close(merged.cxx, ref.cxx)
     assert merged.row_norms is not None and ref.row_norms is not None
     torch.testing.assert_close(merged.row_norms.sq_xx, ref.row_norms.sq_xx)
@@ -189,7 +189,7 @@ def test_batches_of_very_different_scales_merge_exactly() -> None:
     accumulate_moments(state, x64[100:].float())
     ref = _reference(x64.float(), x64.float())["cxx"]
     torch.testing.assert_close(
-        centre_moments(state).cxx.diagonal(), ref.diagonal(), rtol=1e-6, atol=0.0
+        center_moments(state).cxx.diagonal(), ref.diagonal(), rtol=1e-6, atol=0.0
     )
 
 

@@ -1,15 +1,15 @@
 """Neuron matching against scikit-learn: Lasso and SpectralClustering.
 
-* ``sklearn.linear_model.Lasso(alpha)`` minimises 1/(2n) ||y - Xw - b||² + α ||w||₁ by
-  coordinate descent on the data; ours minimises the same objective in covariance form
+* ``sklearn.linear_model.Lasso(alpha)`` minimizes 1/(2n) ||y - Xw - b||² + α ||w||₁ by
+  coordinate descent on the data; ours minimizes the same objective in covariance form
   from float64 moments. With ``standardize=True`` ours fits z-scored units (population
   standard deviation, as ``StandardScaler``) and returns raw-unit weights, so the oracle is
   Lasso on ``StandardScaler`` output, mapped back by σ_y / σ_x. The problem is strictly
   convex here (n > d, full rank), so both converge to the one solution: both run to tight
   tolerances and agree to 1e-8.
 * ``sklearn.cluster.SpectralClustering(affinity="precomputed")`` embeds with the
-  normalised-Laplacian eigenvectors divided by √degree (no row normalisation), ours with
-  Ng–Jordan–Weiss row-normalised eigenvectors: the partitions agree (adjusted Rand index 1)
+  normalized-Laplacian eigenvectors divided by √degree (no row normalization), ours with
+  Ng–Jordan–Weiss row-normalized eigenvectors: the partitions agree (adjusted Rand index 1)
   where the clusters are clear, which is what we check.
 """
 

@@ -1,10 +1,10 @@
 """Translators and subspace projections against scipy and scikit-learn.
 
-* ``scipy.linalg.orthogonal_procrustes(A, B)`` returns the orthogonal R minimising
-  ||A R - B||_F and the nuclear norm of Aᵀ B; ours on the same centred data gives the same
+* ``scipy.linalg.orthogonal_procrustes(A, B)`` returns the orthogonal R minimizing
+  ||A R - B||_F and the nuclear norm of Aᵀ B; ours on the same centered data gives the same
   R (unique for full-rank generic data) and singular values.
 * ``sklearn.linear_model.LinearRegression`` / ``Ridge(alpha)`` solve least squares (lstsq /
-  Cholesky on centred data); ours solves the normal equations in float64 from moments.
+  Cholesky on centered data); ours solves the normal equations in float64 from moments.
   Both are exact solutions of a well-conditioned problem: agreement to 1e-9. With a
   duplicated feature LinearRegression's lstsq returns the minimum-norm solution, as our
   pseudo-inverse does.

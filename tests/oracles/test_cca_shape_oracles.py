@@ -28,19 +28,19 @@ def latent_pair(seed: int, n: int = 500) -> tuple[np.ndarray, np.ndarray]:
     return x, y @ rng.normal(size=(3, 3)) - 2.0
 
 
-def centred(a: np.ndarray) -> np.ndarray:
+def centered(a: np.ndarray) -> np.ndarray:
     return a - a.mean(0)
 
 
 def unit(a: np.ndarray) -> np.ndarray:
-    return centred(a) / np.linalg.norm(centred(a))
+    return centered(a) / np.linalg.norm(centered(a))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
 def test_canonical_correlations_match_bjorck_golub_qr(seed: int) -> None:
     x, y = latent_pair(seed)
-    qx, _ = np.linalg.qr(centred(x))
-    qy, _ = np.linalg.qr(centred(y))
+    qx, _ = np.linalg.qr(centered(x))
+    qy, _ = np.linalg.qr(centered(y))
     expected = np.linalg.svd(qx.T @ qy, compute_uv=False)  # cosines of principal angles
     # both float64 on a well-conditioned problem (condition of Cxx < 1e3): ~1e-13 apart
     np.testing.assert_allclose(cca_correlations(x, y).numpy(), expected, rtol=0, atol=1e-10)
@@ -108,7 +108,7 @@ def test_ridge_r2_matches_sklearn_ridge(ridge: float) -> None:
     linear_model = pytest.importorskip("sklearn.linear_model")
     metrics = pytest.importorskip("sklearn.metrics")
     x, y = latent_pair(7)
-    alpha = ridge * np.trace(centred(x).T @ centred(x)) / x.shape[1]  # our relative penalty
+    alpha = ridge * np.trace(centered(x).T @ centered(x)) / x.shape[1]  # our relative penalty
     fit = linear_model.Ridge(alpha=alpha, fit_intercept=True, solver="svd").fit(x, y)
     expected = metrics.r2_score(y, fit.predict(x), multioutput="variance_weighted")
     assert float(linear_regression_r2(x, y, ridge=ridge)) == pytest.approx(expected, abs=1e-10)
@@ -117,8 +117,8 @@ def test_ridge_r2_matches_sklearn_ridge(ridge: float) -> None:
 def test_float32_torch_input_agrees_with_the_float64_oracle_on_the_same_values() -> None:
     x, y = latent_pair(8)
     x32, y32 = x.astype(np.float32), y.astype(np.float32)
-    qx, _ = np.linalg.qr(centred(x32.astype(np.float64)))
-    qy, _ = np.linalg.qr(centred(y32.astype(np.float64)))
+    qx, _ = np.linalg.qr(centered(x32.astype(np.float64)))
+    qy, _ = np.linalg.qr(centered(y32.astype(np.float64)))
     expected = np.linalg.svd(qx.T @ qy, compute_uv=False)
     result = cca_correlations(torch.from_numpy(x32), torch.from_numpy(y32))
     # products run in float64 (cond(Xc) ≈ 130 here; float32 products would err by ~1e-5)

@@ -1,6 +1,6 @@
 """Intrinsic dimension against scikit-dimension (``skdim``), on skdim's own data generators.
 
-Same definitions, same values: float64 inputs; skdim finds neighbours with scikit-learn and
+Same definitions, same values: float64 inputs; skdim finds neighbors with scikit-learn and
 fits with numpy / scipy (brentq, lstsq), we with the blocked kNN and closed forms or Newton,
 so continuous estimates agree to rounding (1e-10 relative) and integer rules exactly.
 
@@ -154,7 +154,7 @@ def test_local_pca_pointwise(ver: str) -> None:
 def test_correlation_dimension(data: np.ndarray, k1: int, k2: int) -> None:
     ref = skdim.id.CorrInt(k1=k1, k2=k2).fit(data)
     ours = correlation_dimension(data, k1=k1, k2=k2)
-    # A median radius can equal a pair's distance (mutual neighbours give it twice). We leave
+    # A median radius can equal a pair's distance (mutual neighbors give it twice). We leave
     # such a pair out (strict <, the pair measured as the kNN measured it); skdim measures the
     # pairs with sklearn's |a|² + |b|² - 2ab and includes or excludes it by rounding. Then one
     # or two pairs in ~1000 differ: 5e-3 relative. Otherwise the values agree to rounding.

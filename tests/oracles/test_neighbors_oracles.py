@@ -1,4 +1,4 @@
-"""Neighbourhood measures against their reference implementations.
+"""Neighborhood measures against their reference implementations.
 
 - platonic-rep (Huh et al. 2024, ``metrics.py``): imported from a checkout whose path is in
   the environment variable ``PLATONIC_REP_DIR`` (skipped when unset). Get one with
@@ -7,7 +7,7 @@
   torchaudio (only for ``edit_distance_knn``); a stub is installed when torchaudio is absent.
 - ReSi (Klabunde et al. 2023, ``repsim/measures/nearest_neighbor.py``) is not on PyPI (the
   PyPI ``repsim`` is another package); its definitions are re-stated here with scikit-learn
-  neighbours exactly as ReSi computes them (``NearestNeighbors(k + 1, metric="cosine")``,
+  neighbors exactly as ReSi computes them (``NearestNeighbors(k + 1, metric="cosine")``,
   first column dropped).
 """
 
@@ -58,7 +58,7 @@ def _pair(seed: int, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Te
     return x.to(dtype), y.to(dtype)
 
 
-def _normalise(t: torch.Tensor) -> torch.Tensor:
+def _normalize(t: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(t, p=2, dim=-1)
 
 
@@ -66,8 +66,8 @@ def _normalise(t: torch.Tensor) -> torch.Tensor:
 def test_mutual_knn_equals_platonic_rep_float64(k: int) -> None:
     metrics = _platonic_metrics()
     x, y = _pair(0, 300, torch.float64)
-    want = metrics.AlignmentMetrics.mutual_knn(_normalise(x), _normalise(y), topk=k)
-    # float64 on both sides, no near ties: the same neighbour sets; the reference averages
+    want = metrics.AlignmentMetrics.mutual_knn(_normalize(x), _normalize(y), topk=k)
+    # float64 on both sides, no near ties: the same neighbor sets; the reference averages
     # float32 masks (torch.zeros default dtype), hence the float32 tolerance on the mean
     assert float(mutual_knn(x, y, k=k, block_size=64)) == pytest.approx(want, abs=1e-7)
 
@@ -76,9 +76,9 @@ def test_mutual_knn_float32_within_one_swap_of_platonic_rep() -> None:
     metrics = _platonic_metrics()
     n, k = 500, 10
     x, y = _pair(1, n, torch.float32)
-    want = metrics.AlignmentMetrics.mutual_knn(_normalise(x), _normalise(y), topk=k)
+    want = metrics.AlignmentMetrics.mutual_knn(_normalize(x), _normalize(y), topk=k)
     # their float32 ranking vs our float64 re-ranking can differ on a float32 near tie:
-    # each swapped neighbour moves the value by 1 / (n k)
+    # each swapped neighbor moves the value by 1 / (n k)
     assert abs(float(mutual_knn(x, y, k=k)) - want) <= 1.0 / (n * k) + 1e-7
 
 
@@ -87,7 +87,7 @@ def test_mutual_knn_float32_within_one_swap_of_platonic_rep() -> None:
 def test_cknna_equals_platonic_rep(k: int, unbiased: bool) -> None:
     metrics = _platonic_metrics()
     x, y = _pair(2, 300, torch.float64)
-    want = metrics.AlignmentMetrics.cknna(_normalise(x), _normalise(y), topk=k, unbiased=unbiased)
+    want = metrics.AlignmentMetrics.cknna(_normalize(x), _normalize(y), topk=k, unbiased=unbiased)
     kl, kk, ll = _cknna_terms(x, y, k=k, debiased=unbiased, block_size=50)
     # the reference divides by sqrt(KK LL) + 1e-6; with that, float64 dense vs sparse sums
     assert float(kl / (torch.sqrt(kk * ll) + 1e-6)) == pytest.approx(want, rel=1e-9)
@@ -97,10 +97,10 @@ def test_cknna_equals_platonic_rep(k: int, unbiased: bool) -> None:
     )
 
 
-# ---- ReSi definitions with scikit-learn neighbours ---------------------------------------
+# ---- ReSi definitions with scikit-learn neighbors ---------------------------------------
 
 
-def _resi_neighbours(r: np.ndarray, k: int) -> np.ndarray:
+def _resi_neighbors(r: np.ndarray, k: int) -> np.ndarray:
     from sklearn.neighbors import NearestNeighbors
 
     nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(r)
@@ -108,14 +108,14 @@ def _resi_neighbours(r: np.ndarray, k: int) -> np.ndarray:
 
 
 def _resi_jaccard(r: np.ndarray, rp: np.ndarray, k: int) -> float:
-    a, b = _resi_neighbours(r, k), _resi_neighbours(rp, k)
+    a, b = _resi_neighbors(r, k), _resi_neighbors(rp, k)
     return float(
         np.mean([len(set(u) & set(v)) / len(set(u) | set(v)) for u, v in zip(a, b, strict=True)])
     )
 
 
 def _resi_rank_similarity(r: np.ndarray, rp: np.ndarray, k: int) -> float:
-    a, b = _resi_neighbours(r, k), _resi_neighbours(rp, k)
+    a, b = _resi_neighbors(r, k), _resi_neighbors(rp, k)
     scores = []
     for u, v in zip(a, b, strict=True):
         shared = set(u) & set(v)
@@ -135,7 +135,7 @@ def _resi_socs(r: np.ndarray, rp: np.ndarray, k: int) -> float:
     from scipy.spatial.distance import cosine
     from sklearn.metrics import pairwise_distances
 
-    a, b = _resi_neighbours(r, k), _resi_neighbours(rp, k)
+    a, b = _resi_neighbors(r, k), _resi_neighbors(rp, k)
     dr, drp = pairwise_distances(r, metric="cosine"), pairwise_distances(rp, metric="cosine")
     out = []
     for i, (u, v) in enumerate(zip(a, b, strict=True)):

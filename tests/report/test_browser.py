@@ -50,11 +50,11 @@ def test_no_console_messages(browser_run: Any) -> None:
 
 
 def test_screenshot_shows_rendered_figures(browser_run: Any) -> None:
-    not_white, colours = shots.screenshot_stats(browser_run.screenshot)
-    # a blank or unstyled page is ~0-2% non-white with a handful of colours; this page
-    # (tables, 3 heatmaps, spectra) measures ~8% and thousands of colours
+    not_white, colors = shots.screenshot_stats(browser_run.screenshot)
+    # a blank or unstyled page is ~0-2% non-white with a handful of colors; this page
+    # (tables, 3 heatmaps, spectra) measures ~8% and thousands of colors
     assert not_white > 0.05, f"only {not_white:.1%} of the pixels are not white"
-    assert colours > 500, f"only {colours} distinct colours: are the heatmaps drawn?"
+    assert colors > 500, f"only {colors} distinct colors: are the heatmaps drawn?"
 
 
 def test_every_figure_is_in_the_rendered_page(browser_run: Any) -> None:

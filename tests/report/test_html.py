@@ -132,7 +132,7 @@ def test_summary_table_has_one_row_per_layer(page: str, results: dict[str, Any])
     [
         "linear CKA: A × B",  # heatmap title
         "layer of A",  # heatmap axes
-        "linear CKA  (range [0, 1], 1 = identical)",  # colour bar: name and range
+        "linear CKA  (range [0, 1], 1 = identical)",  # color bar: name and range
         "Procrustes distance  (range [0, 1.41], 0 = same shape)",
         "covariance spectrum by layer",
         "eigenvalue index i (1 = largest)",
@@ -142,7 +142,7 @@ def test_summary_table_has_one_row_per_layer(page: str, results: dict[str, Any])
         "NC1 (unitless; 0 = collapsed)",
     ],
 )
-def test_figures_are_labelled(page: str, text: str) -> None:
+def test_figures_are_labeled(page: str, text: str) -> None:
     assert html.escape(text, quote=False) in page
 
 
@@ -160,7 +160,7 @@ def test_large_heatmaps_are_not_annotated(tmp_path: Path) -> None:
     assert ">1.00</text>" not in page
 
 
-def test_log_axes_are_labelled_in_plain_text(page: str) -> None:
+def test_log_axes_are_labeled_in_plain_text(page: str) -> None:
     assert "mathdefault" not in page and "$" not in page
 
 
@@ -263,7 +263,7 @@ def test_names_cut_for_figures_stay_distinct(names: list[str], short: list[str])
 
 
 @pytest.fixture(scope="module")
-def two_labellings() -> dict[str, Any]:
+def two_labelings() -> dict[str, Any]:
     """Two models whose names share a long start, each with its own labels."""
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(40, 5, generator=g), torch.randn(40, 5, generator=g)
@@ -276,22 +276,22 @@ def two_labellings() -> dict[str, Any]:
     )
 
 
-def test_models_named_alike_keep_distinct_names_in_figures(two_labellings: dict[str, Any]) -> None:
-    page = render_report(two_labellings)
+def test_models_named_alike_keep_distinct_names_in_figures(two_labelings: dict[str, Any]) -> None:
+    page = render_report(two_labelings)
     for i in (1, 2):
         name = f"{LONG}{i}/store"  # cut in the middle: the start alone would merge them
         assert f">{name[:20]}…{name[-19:]}</text>" in page  # legends
         assert f"<caption>{name}</caption>" in page  # tables: the whole name
 
 
-def test_labels_that_differ_are_a_warning_in_the_report(two_labellings: dict[str, Any]) -> None:
-    page = render_report(two_labellings)
+def test_labels_that_differ_are_a_warning_in_the_report(two_labelings: dict[str, Any]) -> None:
+    page = render_report(two_labelings)
     assert '<div class="warnings" role="alert">' in page
     assert f"the labels of {LONG}1/store and {LONG}2/store differ on 30 of 40 inputs" in page
 
 
-def test_the_report_names_each_models_labels(two_labellings: dict[str, Any]) -> None:
-    page = render_report(two_labellings)
+def test_the_report_names_each_models_labels(two_labelings: dict[str, Any]) -> None:
+    page = render_report(two_labelings)
     assert (
         f"<dd>each model its own: {LONG}1/store: 2 classes (20, 20 samples); "
         f"{LONG}2/store: 4 classes (10, 10, 10, 10 samples)</dd>"

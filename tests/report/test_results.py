@@ -286,7 +286,7 @@ def test_each_model_is_measured_with_its_own_labels() -> None:
         "A": {"num_classes": 2, "class_counts": [20, 20]},
         "B": {"num_classes": 4, "class_counts": [10, 10, 10, 10]},
     }
-    assert "num_classes" not in out["meta"]  # no one labelling shared by every model
+    assert "num_classes" not in out["meta"]  # no one labeling shared by every model
 
 
 def test_labels_shared_by_every_model_are_recorded_once_and_per_model(

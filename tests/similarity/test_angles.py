@@ -534,7 +534,7 @@ def test_subspace_overlap_is_one_minus_scaled_squared_chordal(seed, d, p, q):
     assert float(subspace_overlap(a, b)) == pytest.approx(expected, abs=1e-12)
 
 
-def test_subspace_overlap_normalises_by_the_larger_dimension():
+def test_subspace_overlap_normalizes_by_the_larger_dimension():
     # May et al. (2019): a line inside a plane overlaps 1/2.
     assert float(subspace_overlap(_e(4, 0), _e(4, 0, 1))) == pytest.approx(0.5, abs=ATOL)
 

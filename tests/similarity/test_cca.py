@@ -61,7 +61,7 @@ def exact_pair(rho: list[float], d1: int, d2: int, n: int, seed: int) -> tuple[n
     """x (n, d1), y (n, d2) whose canonical correlations are exactly ``rho`` (then zeros)."""
     rng = np.random.default_rng(seed)
     g = rng.normal(size=(n, d1 + d2))
-    q, _ = np.linalg.qr(g - g.mean(0))  # orthonormal, centred columns
+    q, _ = np.linalg.qr(g - g.mean(0))  # orthonormal, centered columns
     x = q[:, :d1] @ well_conditioned(rng, d1) + 5.0
     y = q[:, d1 : d1 + d2].copy()
     for i, r in enumerate(rho):
@@ -69,14 +69,14 @@ def exact_pair(rho: list[float], d1: int, d2: int, n: int, seed: int) -> tuple[n
     return x, y @ well_conditioned(rng, d2) - 1.0
 
 
-def centred(a: np.ndarray) -> np.ndarray:
+def centered(a: np.ndarray) -> np.ndarray:
     return a - a.mean(0)
 
 
 def np_cca(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reference CCA from the data (full-rank sides): bases, then SVD of Qxᵀ Qy."""
-    qx = np.linalg.svd(centred(x), full_matrices=False)[0]
-    qy = np.linalg.svd(centred(y), full_matrices=False)[0]
+    qx = np.linalg.svd(centered(x), full_matrices=False)[0]
+    qy = np.linalg.svd(centered(y), full_matrices=False)[0]
     u, rho, _ = np.linalg.svd(qx.T @ qy)
     return rho, qx, u
 
@@ -142,12 +142,12 @@ def test_fewer_samples_than_features_is_handled() -> None:
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(6, 10)), rng.normal(size=(6, 3))
     rho = cca_correlations(x, y)
-    # Cxx has rank n - 1 = 5 >= r_y = 3, and the column space of Xc is all of the centred
+    # Cxx has rank n - 1 = 5 >= r_y = 3, and the column space of Xc is all of the centered
     # space, so every correlation is 1 (CCA over-fits; the module docstring says so).
     torch.testing.assert_close(rho, torch.ones(3, dtype=F64), rtol=0, atol=1e-8)
 
 
-def test_mean_cca_and_r2_summarise_the_correlations() -> None:
+def test_mean_cca_and_r2_summarize_the_correlations() -> None:
     x, y = correlated(5)
     rho = cca_correlations(x, y)
     torch.testing.assert_close(mean_cca(x, y), rho.mean())
@@ -212,10 +212,10 @@ def test_streaming_class_tracks_the_input_dtype_for_its_tolerance() -> None:
 
 def np_svcca(x: np.ndarray, y: np.ndarray, keep: float) -> float:
     def reduce(a: np.ndarray) -> np.ndarray:
-        _, s, vt = np.linalg.svd(centred(a), full_matrices=False)
+        _, s, vt = np.linalg.svd(centered(a), full_matrices=False)
         ratio = np.cumsum(s**2) / np.sum(s**2)
         k = int(np.searchsorted(ratio, keep - 1e-12)) + 1
-        return centred(a) @ vt[:k].T
+        return centered(a) @ vt[:k].T
 
     return float(np_cca(reduce(x), reduce(y))[0].mean())
 
@@ -261,7 +261,7 @@ def np_pwcca(x: np.ndarray, y: np.ndarray) -> float:
     rho, qx, u = np_cca(x, y)
     k = rho.shape[0]
     variates = qx @ u[:, :k]
-    weights = np.abs(variates.T @ centred(x)).sum(1)
+    weights = np.abs(variates.T @ centered(x)).sum(1)
     return float((weights / weights.sum() * rho).sum())
 
 

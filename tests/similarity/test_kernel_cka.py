@@ -65,7 +65,7 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def _pair(seed: int, n: int = 24, d1: int = 5, d2: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    """A related, non-degenerate pair: y is a noisy nonlinear function of x, off-centre."""
+    """A related, non-degenerate pair: y is a noisy nonlinear function of x, off-center."""
     g = _generator(seed)
     x = torch.randn(n, d1, generator=g, dtype=torch.float64) + 2.0
     w = torch.randn(d1, d2, generator=g, dtype=torch.float64)
@@ -194,7 +194,7 @@ def test_returns_a_float64_scalar_and_accepts_numpy(name: str) -> None:
 @pytest.mark.parametrize("name", list(MEASURES))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_float32_input_within_1e7_of_float64(name: str, seed: int) -> None:
-    # The same numbers in float32 and float64: only the arithmetic differs. Off-centre data
+    # The same numbers in float32 and float64: only the arithmetic differs. Off-center data
     # (mean 2) and n = 300 stress the cancellations; errors measured ~1e-8.
     x, y = _pair(seed, n=300, d1=16, d2=8)
     x32, y32 = x.float(), y.float()
@@ -373,7 +373,7 @@ def test_rbf_median_handles_tied_middle_values() -> None:
 
 
 def test_rbf_with_a_wide_kernel_tends_to_linear_cka() -> None:
-    # exp(-D/2σ²) = 1 - D/2σ² + O(σ⁻⁴) and centring removes the rank-one parts of D, so
+    # exp(-D/2σ²) = 1 - D/2σ² + O(σ⁻⁴) and centering removes the rank-one parts of D, so
     # H K H ∝ H X Xᵀ H + O(σ⁻²): RBF CKA → linear CKA. At σ = 100 × the median distance the
     # O(σ⁻²) term is ~1e-5.
     x, y = _pair(7, n=30)
@@ -470,7 +470,7 @@ def test_zero_variance_raises_degenerate_input(
     name: str, side: str, dtype: torch.dtype, value: float
 ) -> None:
     # n = 157 and 3.7 make the mean of the column differ from the entries by rounding, so an
-    # exact "centred moments == 0" test would not fire: detection needs a tolerance.
+    # exact "centered moments == 0" test would not fire: detection needs a tolerance.
     varying = torch.randn(157, 3, generator=_generator(0)).to(dtype)
     constant = torch.full((157, 2), value, dtype=dtype)
     x, y = (constant, varying) if side == "x" else (varying, constant)

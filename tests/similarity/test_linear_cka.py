@@ -10,7 +10,7 @@ from subspaces.similarity import LinearCKA, linear_cka
 
 
 def test_independent_features_closed_form() -> None:
-    # x = [a, b], y = [a]: with a, b orthogonal, centred and of equal norm, CKA = 1/sqrt(2).
+    # x = [a, b], y = [a]: with a, b orthogonal, centered and of equal norm, CKA = 1/sqrt(2).
     a = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
     b = torch.tensor([1.0, 1.0, -1.0, -1.0], dtype=torch.float64)
     x, y = torch.stack([a, b], 1), a[:, None]

@@ -1,4 +1,4 @@
-"""Neighbourhood similarity measures: blocked versions against dense n × n references,
+"""Neighborhood similarity measures: blocked versions against dense n × n references,
 invariances, bounds and errors."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from subspaces.similarity.neighbors import (
     cknna,
     knn_jaccard,
     mutual_knn,
-    neighbour_lists,
+    neighbor_lists,
     rank_similarity,
     second_order_cosine_similarity,
 )
@@ -49,7 +49,7 @@ def _dense_key(t: torch.Tensor, metric: str) -> torch.Tensor:
     return -torch.cdist(t, t)
 
 
-def _dense_neighbours(t: torch.Tensor, k: int, metric: str, exclude_self: bool = True) -> list:
+def _dense_neighbors(t: torch.Tensor, k: int, metric: str, exclude_self: bool = True) -> list:
     key = _dense_key(t, metric)
     if exclude_self:
         key.fill_diagonal_(-torch.inf)
@@ -57,18 +57,18 @@ def _dense_neighbours(t: torch.Tensor, k: int, metric: str, exclude_self: bool =
 
 
 def _dense_mutual_knn(x, y, k, metric="cosine") -> float:
-    nx, ny = _dense_neighbours(x, k, metric), _dense_neighbours(y, k, metric)
+    nx, ny = _dense_neighbors(x, k, metric), _dense_neighbors(y, k, metric)
     return sum(len(set(a) & set(b)) for a, b in zip(nx, ny, strict=True)) / (k * len(nx))
 
 
 def _dense_jaccard(x, y, k, metric="cosine") -> float:
-    nx, ny = _dense_neighbours(x, k, metric), _dense_neighbours(y, k, metric)
+    nx, ny = _dense_neighbors(x, k, metric), _dense_neighbors(y, k, metric)
     terms = [len(set(a) & set(b)) / len(set(a) | set(b)) for a, b in zip(nx, ny, strict=True)]
     return sum(terms) / len(terms)
 
 
 def _dense_rank_similarity(x, y, k, metric="cosine") -> float:
-    nx, ny = _dense_neighbours(x, k, metric), _dense_neighbours(y, k, metric)
+    nx, ny = _dense_neighbors(x, k, metric), _dense_neighbors(y, k, metric)
     scores = []
     for a, b in zip(nx, ny, strict=True):
         shared = set(a) & set(b)
@@ -85,7 +85,7 @@ def _dense_rank_similarity(x, y, k, metric="cosine") -> float:
 
 def _dense_socs(x, y, k, entries="similarity") -> float:
     cx, cy = _dense_key(x, "cosine"), _dense_key(y, "cosine")
-    nx, ny = _dense_neighbours(x, k, "cosine"), _dense_neighbours(y, k, "cosine")
+    nx, ny = _dense_neighbors(x, k, "cosine"), _dense_neighbors(y, k, "cosine")
     out = []
     for i, (a, b) in enumerate(zip(nx, ny, strict=True)):
         union = sorted(set(a) | set(b))
@@ -206,14 +206,14 @@ def test_cknna_terms_match_dense(pair: tuple, k: int, unbiased: bool, normalize:
         assert float(got) == pytest.approx(want, rel=1e-9, abs=1e-14)
 
 
-def test_cknna_biased_with_self_neighbours_matches_dense(pair: tuple) -> None:
-    # unbiased=False lets a point be its own neighbour (the diagonal is the largest cosine)
+def test_cknna_biased_with_self_neighbors_matches_dense(pair: tuple) -> None:
+    # unbiased=False lets a point be its own neighbor (the diagonal is the largest cosine)
     x, y = pair
     kl, kk, ll = _dense_cknna(x, y, 5, unbiased=False)
     assert float(cknna(x, y, k=5, debiased=False)) == pytest.approx(kl / (kk * ll) ** 0.5)
 
 
-def test_cknna_full_neighbourhood_is_debiased_cka_of_normalised_rows(pair: tuple) -> None:
+def test_cknna_full_neighborhood_is_debiased_cka_of_normalized_rows(pair: tuple) -> None:
     x, y = pair
     xn, yn = x / x.norm(dim=1, keepdim=True), y / y.norm(dim=1, keepdim=True)
     want = linear_cka(xn, yn, debiased=True)
@@ -232,7 +232,7 @@ def test_cknna_unbiased_is_not_exactly_symmetric(pair: tuple) -> None:
 
 seeds = st.integers(0, 2**31 - 1)
 sizes = st.integers(12, 40)
-neighbours = st.integers(1, 8)
+neighbors = st.integers(1, 8)
 settings_fast = settings(max_examples=25, deadline=None)
 
 
@@ -244,21 +244,21 @@ def _value(name: str, x: torch.Tensor, y: torch.Tensor, k: int, **kw) -> float:
 
 @pytest.mark.parametrize("name", list(ALL_MEASURES))
 @settings_fast
-@given(seed=seeds, n=sizes, k=neighbours)
+@given(seed=seeds, n=sizes, k=neighbors)
 def test_invariant_to_orthogonal_transform_and_isotropic_scaling(
     name: str, seed: int, n: int, k: int
 ) -> None:
     x, y = _pair(seed, n=n)
     xt = 3.7 * x @ _orthogonal(x.shape[1], seed + 1)
     yt = 0.02 * y @ _orthogonal(y.shape[1], seed + 2)
-    # neighbour sets are unchanged (float64, no near ties in continuous data); values to 1e-9
+    # neighbor sets are unchanged (float64, no near ties in continuous data); values to 1e-9
     assert _value(name, xt, yt, k) == pytest.approx(_value(name, x, y, k), abs=1e-9)
 
 
 @pytest.mark.parametrize("name", list(SET_MEASURES))
 @settings_fast
-@given(seed=seeds, n=sizes, k=neighbours)
-def test_euclidean_neighbourhoods_are_translation_invariant(
+@given(seed=seeds, n=sizes, k=neighbors)
+def test_euclidean_neighborhoods_are_translation_invariant(
     name: str, seed: int, n: int, k: int
 ) -> None:
     x, y = _pair(seed, n=n)
@@ -267,15 +267,15 @@ def test_euclidean_neighbourhoods_are_translation_invariant(
 
 
 @pytest.mark.parametrize("name", list(ALL_MEASURES))
-def test_cosine_neighbourhoods_are_not_translation_invariant(name: str) -> None:
-    # cosine neighbours of raw features change when the data move away from the origin
+def test_cosine_neighborhoods_are_not_translation_invariant(name: str) -> None:
+    # cosine neighbors of raw features change when the data move away from the origin
     x, y = _pair(3, n=40)
     assert _value(name, x + 2.0, y, 4) != pytest.approx(_value(name, x, y, 4), abs=1e-6)
 
 
 @pytest.mark.parametrize("name", [*SET_MEASURES, "socs"])
 @settings_fast
-@given(seed=seeds, n=sizes, k=neighbours)
+@given(seed=seeds, n=sizes, k=neighbors)
 def test_symmetric(name: str, seed: int, n: int, k: int) -> None:
     x, y = _pair(seed, n=n)
     assert _value(name, y, x, k) == pytest.approx(_value(name, x, y, k), abs=1e-12)
@@ -291,7 +291,7 @@ def test_biased_cknna_symmetric(seed: int, n: int, k: int) -> None:
 
 @pytest.mark.parametrize("name", [*SET_MEASURES, "socs"])
 @settings_fast
-@given(seed=seeds, n=sizes, k=neighbours)
+@given(seed=seeds, n=sizes, k=neighbors)
 def test_in_unit_interval(name: str, seed: int, n: int, k: int) -> None:
     x, y = _pair(seed, n=n)
     # socs with similarity entries lies in [-1, 1]; distance entries are non-negative
@@ -301,7 +301,7 @@ def test_in_unit_interval(name: str, seed: int, n: int, k: int) -> None:
 
 @pytest.mark.parametrize("name", list(ALL_MEASURES))
 @settings_fast
-@given(seed=seeds, n=sizes, k=neighbours)
+@given(seed=seeds, n=sizes, k=neighbors)
 def test_self_similarity_is_one(name: str, seed: int, n: int, k: int) -> None:
     x, _ = _pair(seed, n=n)
     assert _value(name, x, x, k) == pytest.approx(1.0, abs=1e-12)
@@ -309,7 +309,7 @@ def test_self_similarity_is_one(name: str, seed: int, n: int, k: int) -> None:
 
 @pytest.mark.parametrize("name", list(ALL_MEASURES))
 @settings_fast
-@given(seed=seeds, n=sizes, k=neighbours)
+@given(seed=seeds, n=sizes, k=neighbors)
 def test_permuting_samples_of_both_leaves_the_value(name: str, seed: int, n: int, k: int) -> None:
     x, y = _pair(seed, n=n)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -323,7 +323,7 @@ def test_unrelated_representations_score_near_chance(name: str) -> None:
     assert _value(name, x, y, 5) < 0.1  # chance overlap is k / (n - 1) ~ 0.0125
 
 
-def test_duplicates_are_neighbours_of_each_other() -> None:
+def test_duplicates_are_neighbors_of_each_other() -> None:
     # self-exclusion by index: a duplicated sample finds its twin, not itself
     x, _ = _pair(6, n=30)
     x = torch.cat([x, x[:5]])
@@ -391,7 +391,7 @@ def test_zero_rows_with_cosine(pair: tuple, name: str) -> None:
 
 
 def test_socs_distance_entries_all_zero() -> None:
-    # every sample has only exact duplicates as neighbours: cosine distances all 0
+    # every sample has only exact duplicates as neighbors: cosine distances all 0
     x = torch.randn(4, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
     x = x.repeat_interleave(3, dim=0)
     with pytest.raises(DegenerateInputError, match="all-zero second-order vector"):
@@ -399,8 +399,8 @@ def test_socs_distance_entries_all_zero() -> None:
 
 
 def test_cknna_degenerate_self_alignment() -> None:
-    # positive 1-D samples all normalise to 1: the kernel is constant and, with every other
-    # sample a neighbour, its unbiased self-alignment is exactly 0
+    # positive 1-D samples all normalize to 1: the kernel is constant and, with every other
+    # sample a neighbor, its unbiased self-alignment is exactly 0
     x = torch.arange(1.0, 7.0, dtype=torch.float64)[:, None]
     y = torch.randn(6, 2, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
     with pytest.raises(DegenerateInputError, match="kNN-masked HSIC of x with itself is 0"):
@@ -426,7 +426,7 @@ def test_block_size_must_be_positive(pair: tuple) -> None:
         mutual_knn(x, y, block_size=0)
 
 
-# The fast exact neighbour sets (symmetric float32 blocks, near ties re-searched in float64).
+# The fast exact neighbor sets (symmetric float32 blocks, near ties re-searched in float64).
 def _sets(idx: torch.Tensor) -> torch.Tensor:
     return idx.sort(dim=1).values
 
@@ -434,17 +434,17 @@ def _sets(idx: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("block", [None, 7, 64], ids=["one-block", "block7", "block64"])
 @pytest.mark.parametrize("k", [1, 5, 20])
 def test_fast_cosine_sets_equal_the_exact_search(block: int | None, k: int) -> None:
-    from subspaces.similarity.neighbors import _cosine_neighbour_sets, _neighbour_indices
+    from subspaces.similarity.neighbors import _cosine_neighbor_sets, _neighbor_indices
 
     g = torch.Generator().manual_seed(k)
     x = torch.randn(150, 12, generator=g)
     torch.testing.assert_close(
-        _sets(_cosine_neighbour_sets(x, k, block)), _sets(_neighbour_indices(x, k, "cosine", block))
+        _sets(_cosine_neighbor_sets(x, k, block)), _sets(_neighbor_indices(x, k, "cosine", block))
     )
 
 
 def test_fast_cosine_sets_with_duplicates_and_exact_ties() -> None:
-    from subspaces.similarity.neighbors import _cosine_neighbour_sets, _neighbour_indices
+    from subspaces.similarity.neighbors import _cosine_neighbor_sets, _neighbor_indices
 
     g = torch.Generator().manual_seed(0)
     base = torch.randn(40, 6, generator=g)
@@ -453,7 +453,7 @@ def test_fast_cosine_sets_with_duplicates_and_exact_ties() -> None:
     )  # ties everywhere
     for k in (1, 3, 8):
         torch.testing.assert_close(
-            _sets(_cosine_neighbour_sets(x, k, 16)), _sets(_neighbour_indices(x, k, "cosine", 16))
+            _sets(_cosine_neighbor_sets(x, k, 16)), _sets(_neighbor_indices(x, k, "cosine", 16))
         )
 
 
@@ -475,7 +475,7 @@ def test_mutual_knn_uses_the_fast_sets_and_agrees_with_the_dense_definition() ->
     )
 
 
-# ---- float32 input gives the neighbours of the same numbers in float64 ------------------
+# ---- float32 input gives the neighbors of the same numbers in float64 ------------------
 
 
 @pytest.fixture(scope="module")
@@ -489,31 +489,31 @@ def offset_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Ten
     datasets = pytest.importorskip("sklearn.datasets")
     pixels = torch.from_numpy(datasets.load_digits().data) / 16.0
     x64 = pixels + 100.0
-    y64 = pixels[:, ::2] + 100.0  # every other pixel: a different set of neighbourhoods
+    y64 = pixels[:, ::2] + 100.0  # every other pixel: a different set of neighborhoods
     x32, y32 = x64.float(), y64.float()
     assert torch.equal(x32.double(), x64) and torch.equal(y32.double(), y64)
     return x32, y32, x64, y64
 
 
-def test_neighbour_lists_float32_equal_float64_on_offset_digits(offset_digits: tuple) -> None:
+def test_neighbor_lists_float32_equal_float64_on_offset_digits(offset_digits: tuple) -> None:
     x32, _, x64, _ = offset_digits
-    assert torch.equal(neighbour_lists(x32, k=10), neighbour_lists(x64, k=10))
+    assert torch.equal(neighbor_lists(x32, k=10), neighbor_lists(x64, k=10))
 
 
 def test_fast_cosine_sets_float32_equal_float64_on_offset_digits(offset_digits: tuple) -> None:
     # all 1797 × 10 slots of the sets behind mutual_knn and knn_jaccard
-    from subspaces.similarity.neighbors import _neighbour_sets
+    from subspaces.similarity.neighbors import _neighbor_sets
 
     x32, _, x64, _ = offset_digits
     assert torch.equal(
-        _sets(_neighbour_sets(x32, 10, "cosine", None)),
-        _sets(_neighbour_sets(x64, 10, "cosine", None)),
+        _sets(_neighbor_sets(x32, 10, "cosine", None)),
+        _sets(_neighbor_sets(x64, 10, "cosine", None)),
     )
 
 
 @pytest.mark.parametrize("name", sorted(ALL_MEASURES))
 def test_measures_float32_equal_float64_on_offset_digits(offset_digits: tuple, name: str) -> None:
-    # the same neighbour sets, and kernel values computed in float64 from the same numbers:
+    # the same neighbor sets, and kernel values computed in float64 from the same numbers:
     # equal to float64 rounding (the sums run in one order; 1e-12 leaves room for none)
     x32, y32, x64, y64 = offset_digits
     measure = ALL_MEASURES[name]
@@ -525,14 +525,14 @@ def test_measures_float32_equal_float64_on_offset_digits(offset_digits: tuple, n
 @pytest.mark.parametrize("offset", [0.0, 1e2, 1e3, 1e4], ids=lambda o: f"offset{o:g}")
 @pytest.mark.parametrize("spread", [1.0, 1e-2], ids=["spread1", "spread0.01"])
 def test_fast_cosine_sets_float32_equal_float64_over_offsets(offset: float, spread: float) -> None:
-    # clusters shifted far from the origin: every cosine agrees with its neighbours' to ~7
+    # clusters shifted far from the origin: every cosine agrees with its neighbors' to ~7
     # digits or more; the certified sets are those of the float64 cosines, slot for slot
-    from subspaces.similarity.neighbors import _neighbour_indices, _neighbour_sets
+    from subspaces.similarity.neighbors import _neighbor_indices, _neighbor_sets
 
     g = torch.Generator().manual_seed(int(offset) + 1)
-    centres = torch.randn(8, 10, generator=g, dtype=torch.float64).repeat_interleave(25, 0)
-    x64 = centres + spread * torch.randn(200, 10, generator=g, dtype=torch.float64) + offset
+    centers = torch.randn(8, 10, generator=g, dtype=torch.float64).repeat_interleave(25, 0)
+    x64 = centers + spread * torch.randn(200, 10, generator=g, dtype=torch.float64) + offset
     x32 = x64.float()
-    expected = _sets(_neighbour_indices(x32.double(), 6, "cosine", None))
-    assert torch.equal(_sets(_neighbour_sets(x32, 6, "cosine", 64)), expected)
-    assert torch.equal(_sets(_neighbour_indices(x32, 6, "cosine", 64)), expected)
+    expected = _sets(_neighbor_indices(x32.double(), 6, "cosine", None))
+    assert torch.equal(_sets(_neighbor_sets(x32, 6, "cosine", 64)), expected)
+    assert torch.equal(_sets(_neighbor_indices(x32, 6, "cosine", 64)), expected)

@@ -163,7 +163,7 @@ def test_registered_measure_equals_its_function(name: str) -> None:
     expected = torch.tensor(
         [[float(function(a, b, **options)) for b in layers] for a in layers], dtype=torch.float64
     )
-    # moment-based measures share centred statistics: equal to float64 rounding
+    # moment-based measures share centered statistics: equal to float64 rounding
     torch.testing.assert_close(
         pairwise(layers, measure=name, **options), expected, rtol=1e-9, atol=1e-9
     )

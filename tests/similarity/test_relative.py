@@ -55,7 +55,7 @@ def test_random_anchors_are_reproducible_with_a_generator() -> None:
     torch.testing.assert_close(first, again)
 
 
-def test_farthest_point_starts_farthest_from_mean_then_maximises_min_distance() -> None:
+def test_farthest_point_starts_farthest_from_mean_then_maximizes_min_distance() -> None:
     x = np.array([[0.0], [1.0], [2.0], [10.0], [4.0]])  # mean 3.4: row 3 is farthest
     idx = select_anchors(x, n_anchors=3, method="farthest_point")
     # then row 0 (10 away from 10), then row 4 (min distance 4 to {10, 0})
@@ -82,9 +82,9 @@ def test_farthest_point_is_equivariant_to_similarity_transforms(seed: int, scale
 def _blobs(seed: int, k: int = 4, per: int = 15, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """k tight, far-apart clusters of ``per`` points; returns (points, cluster of each)."""
     rng = np.random.default_rng(seed)
-    centres = 20.0 * np.eye(k, d) if k <= d else 20.0 * rng.normal(size=(k, d))
+    centers = 20.0 * np.eye(k, d) if k <= d else 20.0 * rng.normal(size=(k, d))
     labels = np.repeat(np.arange(k), per)
-    return centres[labels] + 0.5 * rng.normal(size=(k * per, d)), labels
+    return centers[labels] + 0.5 * rng.normal(size=(k * per, d)), labels
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
@@ -151,10 +151,10 @@ def test_normalize_gives_unit_relative_vectors(similarity: str) -> None:
 
 
 @pytest.mark.parametrize("similarity", ["euclidean", "l1", "linf"])
-def test_centre_changes_nothing_for_distances(similarity: str) -> None:
+def test_center_changes_nothing_for_distances(similarity: str) -> None:
     x, anchors = _data(1), _data(2, n=4)
     torch.testing.assert_close(
-        relative_representation(x, anchors, similarity=similarity, centre=True),
+        relative_representation(x, anchors, similarity=similarity, center=True),
         relative_representation(x, anchors, similarity=similarity),
     )
 
@@ -175,11 +175,11 @@ def test_relative_representation_linear_is_inner_products() -> None:
     np.testing.assert_allclose(got.numpy(), x @ anchors.T, rtol=TOL, atol=TOL)
 
 
-def test_relative_representation_centre_subtracts_the_anchor_mean() -> None:
+def test_relative_representation_center_subtracts_the_anchor_mean() -> None:
     x, anchors = _data(1), _data(2, n=4)
     shift = anchors.mean(0)
     expected = relative_representation(x - shift, anchors - shift)
-    torch.testing.assert_close(relative_representation(x, anchors, centre=True), expected)
+    torch.testing.assert_close(relative_representation(x, anchors, center=True), expected)
 
 
 def test_relative_representation_of_a_zero_row_is_zero() -> None:
@@ -205,12 +205,12 @@ def test_relative_representation_invariant_to_rotation_and_scaling_of_both(
 
 @PROPERTY
 @given(seed=seeds)
-def test_centred_relative_representation_invariant_to_translation_of_both(seed: int) -> None:
+def test_centered_relative_representation_invariant_to_translation_of_both(seed: int) -> None:
     x, anchors = _data(seed), _data(seed + 1, n=6)
     shift = 3.0 * np.random.default_rng(seed).normal(size=5)
     torch.testing.assert_close(
-        relative_representation(x + shift, anchors + shift, centre=True),
-        relative_representation(x, anchors, centre=True),
+        relative_representation(x + shift, anchors + shift, center=True),
+        relative_representation(x, anchors, center=True),
         rtol=1e-9,
         atol=1e-9,
     )
@@ -302,11 +302,11 @@ def test_relative_similarity_counts_a_zero_relative_vector_as_zero() -> None:
     assert float(value) == 0.75
 
 
-def test_centred_relative_similarity_is_invariant_to_translation() -> None:
+def test_centered_relative_similarity_is_invariant_to_translation() -> None:
     x, y = _data(5), _data(6, d=3)
-    value = relative_similarity(x + 4.0, y, anchor_indices=[0, 3, 8], centre=True)
+    value = relative_similarity(x + 4.0, y, anchor_indices=[0, 3, 8], center=True)
     assert float(value) == pytest.approx(
-        float(relative_similarity(x, y, anchor_indices=[0, 3, 8], centre=True)), rel=1e-10
+        float(relative_similarity(x, y, anchor_indices=[0, 3, 8], center=True)), rel=1e-10
     )
 
 

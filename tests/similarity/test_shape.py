@@ -58,7 +58,7 @@ def orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
     return q
 
 
-def prenormalised(a: np.ndarray) -> np.ndarray:
+def prenormalized(a: np.ndarray) -> np.ndarray:
     ac = a - a.mean(0)
     return ac / np.linalg.norm(ac)
 
@@ -69,7 +69,7 @@ def prenormalised(a: np.ndarray) -> np.ndarray:
 
 def test_procrustes_equals_the_residual_of_the_svd_alignment() -> None:
     x, y = correlated(0, d1=4, d2=3)
-    a, b = prenormalised(x), np.hstack([prenormalised(y), np.zeros((60, 1))])
+    a, b = prenormalized(x), np.hstack([prenormalized(y), np.zeros((60, 1))])
     u, _, vt = np.linalg.svd(a.T @ b)
     residual = np.linalg.norm(a @ u @ vt - b)  # Schönemann's solution, computed on the data
     assert float(procrustes_distance(x, y)) == pytest.approx(residual, abs=1e-10)
@@ -112,7 +112,7 @@ def test_shape_metric_is_continuous_in_alpha() -> None:
 
 
 def brute_force_permutation(x: np.ndarray, y: np.ndarray) -> float:
-    a, b = prenormalised(x), prenormalised(y)
+    a, b = prenormalized(x), prenormalized(y)
     return min(np.linalg.norm(a[:, list(p)] - b) for p in itertools.permutations(range(a.shape[1])))
 
 
@@ -140,7 +140,7 @@ def test_permutation_distance_can_exceed_sqrt_two_for_anticorrelated_neurons() -
 # Properties
 
 
-# Distances near 0 come from cos θ = 1 - δ, so they resolve only to sqrt(2δ). The centred
+# Distances near 0 come from cos θ = 1 - δ, so they resolve only to sqrt(2δ). The centered
 # moments are formed from raw sums, so δ ~ eps64 · (|mean| / std)², which is below 1e-12
 # for the scales and shifts drawn here: distances of 0 read as at most ~1.5e-6 (observed
 # at most 1e-6 over 120 draws).

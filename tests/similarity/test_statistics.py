@@ -311,19 +311,19 @@ def test_streaming_magnitude_rejects_unknown_mode() -> None:
         MagnitudeDifference(mode="l1")  # type: ignore[arg-type]
 
 
-def test_concentricity_rejects_centred_data() -> None:
+def test_concentricity_rejects_centered_data() -> None:
     x = _data(0)
     with pytest.raises(DegenerateInputError, match="mean row of x is the zero vector"):
         concentricity(x - x.mean(0))
 
 
-def test_concentricity_rejects_float32_data_centred_up_to_rounding() -> None:
+def test_concentricity_rejects_float32_data_centered_up_to_rounding() -> None:
     x = torch.tensor(_data(0), dtype=torch.float32)
     with pytest.raises(DegenerateInputError, match="mean row of x is the zero vector"):
         concentricity(x - x.mean(0))
 
 
-def test_streaming_concentricity_rejects_centred_data() -> None:
+def test_streaming_concentricity_rejects_centered_data() -> None:
     x = _data(0)
     metric = Concentricity()
     metric.update(x - x.mean(0))

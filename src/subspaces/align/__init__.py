@@ -3,7 +3,7 @@
 Fitted on paired samples and applied to new ones, in the scikit-learn style (``fit``,
 ``partial_fit``, ``transform``, attributes ending in ``_``) over a functional core:
 
-* :mod:`~subspaces.align.translators`: orthogonal Procrustes (optional centring and
+* :mod:`~subspaces.align.translators`: orthogonal Procrustes (optional centering and
   isotropic scaling), least-squares linear / affine maps with ridge, and
   :func:`translation_scores` (MSE, cosine, retrieval top-k, MRR) on held-out pairs;
 * :mod:`~subspaces.align.projected`: alignment after projecting both spaces onto CCA, PLS or

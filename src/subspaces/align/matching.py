@@ -1,20 +1,20 @@
 """Neuron matching between two networks (Convergent Learning, Li et al., ICLR 2016).
 
 Li, Yosinski, Clune, Lipson and Hopcroft ask whether two networks trained from different
-initialisations learn the same units. They compare units by the Pearson correlation of their
+initializations learn the same units. They compare units by the Pearson correlation of their
 activations over a data set and align the networks at three granularities:
 
-* **one-to-one**: a bipartite matching of the units of x to the units of y that maximises the
+* **one-to-one**: a bipartite matching of the units of x to the units of y that maximizes the
   total correlation (Hungarian algorithm), and the *semi-matching* in which each unit of x
   takes its most correlated unit of y (not one-to-one); :func:`match_units`,
   :func:`unit_matching`, and the sorted *matched correlation curves* the paper plots
   (:func:`matched_correlation_curves`);
-* **one-to-many**: each unit of y predicted from all units of x by an L1-penalised linear
+* **one-to-many**: each unit of y predicted from all units of x by an L1-penalized linear
   regression (lasso): how many units of x are needed (:func:`sparse_prediction`);
 * **many-to-many**: spectral clustering of the graph whose nodes are the units of both
   networks and whose edge weights are |correlation| (:func:`spectral_unit_clusters`).
 
-Everything is computed from the float64 centred moments of :mod:`subspaces.linalg.moments`
+Everything is computed from the float64 centered moments of :mod:`subspaces.linalg.moments`
 (memory O((d1 + d2)²) whatever the number of samples), so :class:`UnitCorrelation` streams
 over batches and its :meth:`~UnitCorrelation.moments` feed the ``*_from_moments`` functions.
 For convolutional layers, pass every spatial position as a sample (the paper's choice):
@@ -48,7 +48,7 @@ from subspaces._checks import (
 from subspaces.linalg.decomp import eigh
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
     check_moments,
     paired_moments,
 )
@@ -142,7 +142,7 @@ def _correlation(
     return r.masked_fill(const_a[:, None] | const_b[None, :], 0.0)
 
 
-def _require(m: CentredMoments, *, need_y: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+def _require(m: CenteredMoments, *, need_y: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     needs = ("cxx", "cyy", "cxy", "mean_y") if need_y else ("cxx",)
     check_moments(m, what="unit correlations", needs=needs)
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
@@ -150,7 +150,7 @@ def _require(m: CentredMoments, *, need_y: bool = True) -> tuple[Tensor, Tensor,
 
 
 def _scaled_moments(
-    m: CentredMoments, constant: str
+    m: CenteredMoments, constant: str
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``cxx, cyy, cxy`` and each side's unit scales and kept-unit masks."""
     check_choice(constant, name="constant", choices=_CONSTANT_CHOICES)
@@ -162,9 +162,9 @@ def _scaled_moments(
 
 
 def joint_correlation_from_moments(
-    m: CentredMoments, *, constant: ConstantPolicy = "raise"
+    m: CenteredMoments, *, constant: ConstantPolicy = "raise"
 ) -> JointCorrelation:
-    """Cross and within-network unit correlations from centred moments (the maths core)."""
+    """Cross and within-network unit correlations from centered moments (the maths core)."""
     cxx, cyy, cxy, sx, kx, sy, ky = _scaled_moments(m, constant)
     within_x = _correlation(cxx, sx, kx, sx, kx)
     within_y = _correlation(cyy, sy, ky, sy, ky)
@@ -174,9 +174,9 @@ def joint_correlation_from_moments(
 
 
 def unit_correlation_from_moments(
-    m: CentredMoments, *, constant: ConstantPolicy = "raise"
+    m: CenteredMoments, *, constant: ConstantPolicy = "raise"
 ) -> Tensor:
-    """The (d1, d2) unit correlation matrix from centred moments (the maths core)."""
+    """The (d1, d2) unit correlation matrix from centered moments (the maths core)."""
     _, _, cxy, sx, kx, sy, ky = _scaled_moments(m, constant)
     return _correlation(cxy, sx, kx, sy, ky)
 
@@ -341,7 +341,7 @@ def unit_matching(
 
     With r = :func:`unit_correlation` (x, y) (or |r| when ``absolute=True``):
 
-    * ``"hungarian"``: the one-to-one assignment π maximising Σ_i r[i, π(i)], found by the
+    * ``"hungarian"``: the one-to-one assignment π maximizing Σ_i r[i, π(i)], found by the
       Hungarian algorithm (``scipy.optimize.linear_sum_assignment``). With d1 <= d2 every
       unit of x gets a distinct unit of y; with d1 > d2 only d2 units of x are matched (those
       of the optimal assignment) and the others get index -1 (correlation NaN).
@@ -501,7 +501,7 @@ class SparsePrediction:
     ``intercepts`` (p, d2): ``y ≈ x @ weights[k] + intercepts[k]`` in the inputs' raw
     units, whatever ``standardize`` was. ``n_predictors`` (p, d2) int64: the units of x with
     a nonzero weight for each unit of y. ``r2`` (p, d2): the in-sample coefficient of
-    determination 1 - RSS / TSS; ``nmse`` = 1 - r2 is the paper's normalised squared error.
+    determination 1 - RSS / TSS; ``nmse`` = 1 - r2 is the paper's normalized squared error.
     ``converged`` (p,) bool: whether coordinate descent met ``tol`` within ``max_iter``.
     """
 
@@ -515,7 +515,7 @@ class SparsePrediction:
 
     @property
     def nmse(self) -> Tensor:
-        """Normalised mean squared error RSS / TSS = 1 - r2, per penalty and unit of y."""
+        """Normalized mean squared error RSS / TSS = 1 - r2, per penalty and unit of y."""
         return 1.0 - self.r2
 
 
@@ -575,14 +575,14 @@ def _lasso_cd(
 
 
 def sparse_prediction_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     alphas: Any,
     standardize: bool = True,
     max_iter: int = 1000,
     tol: float = 1e-6,
 ) -> SparsePrediction:
-    """Lasso from every unit of x to each unit of y, from centred moments (the maths core).
+    """Lasso from every unit of x to each unit of y, from centered moments (the maths core).
 
     See :func:`sparse_prediction`. ``m`` needs ``cxx``, ``cyy`` and ``cxy`` (e.g. from
     :func:`~subspaces.linalg.moments.paired_moments` or :meth:`UnitCorrelation.moments`).
@@ -665,7 +665,7 @@ def sparse_prediction(
 ) -> SparsePrediction:
     """Predict each unit of ``y`` from all units of ``x`` with an L1 penalty (lasso).
 
-    For each unit j of y and each penalty α, the weights w (d1,) and intercept b minimise
+    For each unit j of y and each penalty α, the weights w (d1,) and intercept b minimize
 
         1/(2n) Σ_s (y_sj - b - x_s · w)² + α ||w||₁,
 
@@ -674,7 +674,7 @@ def sparse_prediction(
     then comparable across units and invariant to rescaling them), on the raw units
     otherwise. Li et al. (2016), section 4 (sparse, few-to-one mappings learned with an L1
     penalty): how few units of x does each unit of y need? Their table reports the
-    normalised squared error (:attr:`SparsePrediction.nmse`) as the penalty grows.
+    normalized squared error (:attr:`SparsePrediction.nmse`) as the penalty grows.
 
     Solved by coordinate descent on the covariance form ½ wᵀ S w - sᵀ w + α ||w||₁ (S the
     covariance of x, s its covariance with y_j), from float64 moments: memory
@@ -736,7 +736,7 @@ def _kmeans(
     best_labels, best_inertia = None, float("inf")
     for _ in range(n_init):
         first = int((_uniform(generator, points.device) * n).long().clamp_max(n - 1))
-        centres = [points[first]]
+        centers = [points[first]]
         dist = ((points - points[first]) ** 2).sum(1)
         for _ in range(1, k):
             total = dist.sum()
@@ -746,9 +746,9 @@ def _kmeans(
                 cdf = torch.cumsum(dist / total, 0)
                 u = _uniform(generator, points.device)
                 pick = int(torch.searchsorted(cdf, u).clamp_max(n - 1))
-            centres.append(points[pick])
+            centers.append(points[pick])
             dist = torch.minimum(dist, ((points - points[pick]) ** 2).sum(1))
-        c = torch.stack(centres)
+        c = torch.stack(centers)
         labels = torch.cdist(points, c).argmin(1)
         for _ in range(max_iter):
             for j in range(k):
@@ -814,8 +814,8 @@ def spectral_unit_clusters_from_correlation(
     a = joint_matrix.abs() if affinity == "absolute" else joint_matrix.clamp_min(0.0)
     a.fill_diagonal_(1.0)
     inv_sqrt_deg = a.sum(1).rsqrt()
-    normalised = inv_sqrt_deg[:, None] * a * inv_sqrt_deg[None, :]
-    _, vectors = eigh(0.5 * (normalised + normalised.T))
+    normalized = inv_sqrt_deg[:, None] * a * inv_sqrt_deg[None, :]
+    _, vectors = eigh(0.5 * (normalized + normalized.T))
     embedding = vectors[:, -n_clusters:]
     embedding = embedding / embedding.norm(dim=1, keepdim=True).clamp_min(1e-300)
     labels = _kmeans(embedding, n_clusters, n_init=n_init, generator=generator)
@@ -839,7 +839,7 @@ def spectral_unit_clusters(
     The graph has the d1 + d2 units as nodes and affinity A = |R| (``"absolute"``) or
     max(R, 0) (``"positive"``), where R = [[R_xx, R_xy], [R_xyᵀ, R_yy]] stacks the within-
     and between-network correlation matrices (Li et al., 2016, section 5: clusters of units
-    that share a subspace across the two networks) and A_ii = 1. Normalised spectral
+    that share a subspace across the two networks) and A_ii = 1. Normalized spectral
     clustering (Ng, Jordan and Weiss, 2002): the top ``n_clusters`` eigenvectors of
     D^(-1/2) A D^(-1/2) (D the degree matrix), rows scaled to unit length, clustered by
     k-means (k-means++ seeding, best of ``n_init`` runs, ``generator`` for the draws).

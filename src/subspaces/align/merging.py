@@ -500,7 +500,7 @@ def _gap_activation(gap: Sequence[tuple[int, nn.Module]]) -> str:
             raise InputTypeError(
                 f"model[{index}] is {type(module).__name__}, which merging cannot pass through "
                 "(allowed between layers: ReLU, LeakyReLU, max/avg pooling, Flatten, Dropout, "
-                "Identity); fold normalisation layers into the preceding layer first, or merge "
+                "Identity); fold normalization layers into the preceding layer first, or merge "
                 "the layers around it separately with merge_layers."
             )
     return activation

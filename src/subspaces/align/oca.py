@@ -4,7 +4,7 @@ Ricci, Biondi, Pernici & Del Bimbo, "Backward-Compatible Aligned Representations
 Orthogonal Transformation Layer" (2024). A retrieval system indexes a gallery with an *old*
 model φ_old (features in R^d). A *new* model φ_new is trained so that
 
-* its feature h ∈ R^(d+k) (L2-normalised) extends the old space: the first d coordinates
+* its feature h ∈ R^(d+k) (L2-normalized) extends the old space: the first d coordinates
   h[:d] are pulled onto the old model's frozen class prototypes P ∈ R^(C×d) (the class means
   of old features, or the old classifier's weights), so that new queries can be compared
   directly with the old gallery, without re-indexing it (backfilling);
@@ -104,15 +104,15 @@ def _check_features(
     return t
 
 
-_ORTHOGONAL_COPIES = 3  # (d + k)² matrices held: the weight, its parametrised original, W
+_ORTHOGONAL_COPIES = 3  # (d + k)² matrices held: the weight, its parametrized original, W
 
 
 class OrthogonalExtension(nn.Module):
     """A learned orthogonal map of the extended space R^(d+k): z = W h with WᵀW = I.
 
-    W is an ``nn.Linear(d + k, d + k, bias=False)`` whose weight is parametrised on the
+    W is an ``nn.Linear(d + k, d + k, bias=False)`` whose weight is parametrized on the
     orthogonal group by ``torch.nn.utils.parametrizations.orthogonal``, so it stays
-    orthogonal (to float rounding) after any optimiser step. Being orthogonal, W preserves
+    orthogonal (to float rounding) after any optimizer step. Being orthogonal, W preserves
     norms, inner products and distances: ‖W a − W b‖ = ‖a − b‖.
 
     The coordinates of h split into the old block h[:d] (:meth:`old_part`), which OCA
@@ -122,7 +122,7 @@ class OrthogonalExtension(nn.Module):
     Args:
         old_dim: d, the width of the old model's embedding.
         extra_dim: k >= 0, the number of added dimensions.
-        orthogonal_map: how torch parametrises W: ``"matrix_exp"`` (default), ``"cayley"``
+        orthogonal_map: how torch parametrizes W: ``"matrix_exp"`` (default), ``"cayley"``
             or ``"householder"``.
         device, dtype: where to create W (it follows ``.to()`` like any module).
     """
@@ -165,7 +165,7 @@ class OrthogonalExtension(nn.Module):
         """W, the current ``(d + k, d + k)`` orthogonal matrix (z = W h)."""
         weight = self.linear.weight
         if not isinstance(weight, Tensor):  # pragma: no cover - torch's typing says Module too
-            raise TypeError("the orthogonal parametrisation did not return a tensor")
+            raise TypeError("the orthogonal parametrization did not return a tensor")
         return weight
 
     def forward(self, h: Tensor) -> Tensor:
@@ -278,12 +278,12 @@ class OCAHead(nn.Module):
         scale: s > 0, multiplier of the old cosine logits (authors' code: 1, with
             ``keep_prototype_lengths``).
         label_smoothing: in [0, 1), for both cross-entropies (authors: 0.1).
-        normalize: L2-normalise h first (authors: yes).
+        normalize: L2-normalize h first (authors: yes).
         keep_prototype_lengths: old logits s · ĥ_old Pᵀ on the prototypes as given (the
             default, as in the authors' code, with the raw class means of unit old features
             from :func:`old_class_prototypes`, lengths ≤ 1); ``False``: unit prototypes,
             s · ĥ_old P̂ᵀ. The alignment term is a cosine either way.
-        orthogonal_map: the parametrisation of W, see :class:`OrthogonalExtension`.
+        orthogonal_map: the parametrization of W, see :class:`OrthogonalExtension`.
     """
 
     prototypes: Tensor
@@ -421,7 +421,7 @@ def oca_step(
     labels: Tensor,
     optimizer: torch.optim.Optimizer,
 ) -> OCALosses:
-    """One optimiser step of OCA training: h = model(x), loss = head.losses(h, labels).
+    """One optimizer step of OCA training: h = model(x), loss = head.losses(h, labels).
 
     Zeroes the gradients, back-propagates ``total`` and steps ``optimizer`` (which should
     hold the parameters of ``model`` and ``head``). Usable inside any training loop; returns

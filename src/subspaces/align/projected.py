@@ -6,7 +6,7 @@ works poorly, and that projecting both representations onto well-chosen low-dime
 subspaces first (they use CCA) makes alignment markedly better for matching and retrieval.
 This module provides the projections, fitted on paired training rows, and the pipeline.
 
-With centred scatters ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (float64, streamable; see
+With centered scatters ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (float64, streamable; see
 :mod:`subspaces.linalg.moments`), the k directions of each side are
 
 * ``"cca"`` — canonical directions (Hotelling 1936): ``A = Cxx^{-1/2} U_k``,
@@ -15,7 +15,7 @@ With centred scatters ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (float64, 
   have correlation ρ_1 ≥ ρ_2 ≥ ... and distinct coordinates are uncorrelated. Inverse
   square roots on each side's numerical range (as :mod:`subspaces.similarity.cca`).
   ``regularization = r`` shrinks each scatter towards its mean eigenvalue,
-  ``C ← (1 - r) C + r (tr C / d) I`` (regularised CCA, for d close to n);
+  ``C ← (1 - r) C + r (tr C / d) I`` (regularized CCA, for d close to n);
 * ``"pls"`` — partial least squares (PLS-SVD, Wegelin 2000; scikit-learn's ``PLSSVD``):
   the leading k left and right singular vectors of ``Cxy``, orthonormal, the directions of
   maximal covariance;
@@ -64,9 +64,9 @@ from subspaces.align.translators import (
 from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol, svd
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
     MomentSums,
-    centre_moments,
+    center_moments,
     check_moments,
 )
 
@@ -115,7 +115,7 @@ class SubspaceBases:
         return (y - self.y_mean.to(y.dtype)) @ self.y_components.to(y.dtype)
 
 
-def _pair_correlations(a: Tensor, b: Tensor, m: CentredMoments) -> Tensor:
+def _pair_correlations(a: Tensor, b: Tensor, m: CenteredMoments) -> Tensor:
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     cross = (a.T @ m.cxy.to(_F64) @ b).diagonal()
     var_x = ((m.cxx.to(_F64) @ a) * a).sum(0)
@@ -138,7 +138,7 @@ def _shrink(c: Tensor, r: float) -> Tensor:
 
 
 def subspace_projection_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     method: ProjectionMethod = "cca",
     n_components: int,
@@ -149,7 +149,7 @@ def subspace_projection_from_moments(
     """Fit the k-dimensional projections of both sides from moments (core of the class).
 
     Args:
-        m: centred moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
+        m: centered moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
         method: ``"cca"``, ``"pls"`` or ``"pca"``.
         n_components: k, the dimension of both subspaces.
         regularization: CCA shrinkage r in [0, 1) (0 for the other methods).
@@ -238,7 +238,7 @@ def subspace_projection(
     state = MomentSums()
     _accumulate(state, x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size"))
     return subspace_projection_from_moments(
-        centre_moments(state),
+        center_moments(state),
         method=method,
         n_components=n_components,
         regularization=regularization,
@@ -247,8 +247,8 @@ def subspace_projection(
     )
 
 
-def project_moments(m: CentredMoments, bases: SubspaceBases) -> CentredMoments:
-    """Centred moments of the projected pairs ``(z_x, z_y)`` from those of ``(x, y)``.
+def project_moments(m: CenteredMoments, bases: SubspaceBases) -> CenteredMoments:
+    """Centered moments of the projected pairs ``(z_x, z_y)`` from those of ``(x, y)``.
 
     ``z_x = (x - μx) A`` has mean ``(m.mean_x - μx) A`` (zero when the bases were fitted on
     the same data) and scatter ``Aᵀ Cxx A``; likewise ``Bᵀ Cyy B`` and ``Aᵀ Cxy B``.
@@ -267,7 +267,7 @@ def project_moments(m: CentredMoments, bases: SubspaceBases) -> CentredMoments:
             f"{bases.y_components.shape[0]} features but m holds moments of {d1} and {d2}."
         )
     a, b = bases.x_components, bases.y_components
-    return CentredMoments(
+    return CenteredMoments(
         m.n,
         (m.mean_x.to(_F64) - bases.x_mean) @ a,
         (m.mean_y.to(_F64) - bases.y_mean) @ b,
@@ -313,7 +313,7 @@ class SubspaceProjection(_PairedSumsFit):
         self.rtol = check_optional_rtol(rtol)
         super().__init__(chunk_size=chunk_size)
 
-    def _solve(self, m: CentredMoments) -> SubspaceBases:
+    def _solve(self, m: CenteredMoments) -> SubspaceBases:
         return subspace_projection_from_moments(
             m,
             method=self.method,  # type: ignore[arg-type]
@@ -403,7 +403,7 @@ class ProjectedAlignment(_MomentTranslator):
 
     ``fit(x, y)`` fits the projections (:class:`SubspaceProjection`; ``method="none"`` skips
     them, the naive baseline) and a translator from the projected x to the projected y
-    (``"procrustes"``: centred orthogonal Procrustes, optionally scaled; ``"linear"``:
+    (``"procrustes"``: centered orthogonal Procrustes, optionally scaled; ``"linear"``:
     affine least squares, optionally ridge), in one pass (the translator is solved from
     the projected moments). ``transform(x)`` gives ``T(z_x)`` in y's projected space
     (``(m, k)``; ``(m, d2)`` with ``method="none"``), ``transform_y(y)`` gives ``z_y``, and
@@ -466,7 +466,7 @@ class ProjectedAlignment(_MomentTranslator):
         self.rtol = check_optional_rtol(rtol)
         super().__init__(chunk_size=chunk_size)
 
-    def _solve(self, m: CentredMoments) -> _ProjectedMap:
+    def _solve(self, m: CenteredMoments) -> _ProjectedMap:
         bases = None
         if self.method != "none":
             assert self.n_components is not None

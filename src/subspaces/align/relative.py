@@ -67,7 +67,7 @@ def relative_projection(
     anchors: Any,
     *,
     similarity: RelativeKind = "cosine",
-    centre: bool = False,
+    center: bool = False,
     normalize: bool = False,
 ) -> Tensor:
     """Relative projection of the rows of ``x`` onto ``anchors`` (Moschella et al., 2023).
@@ -84,7 +84,7 @@ def relative_projection(
     ``"linf"``      ‖x − a‖∞                    translation, signed coordinate permutations
     ==============  ==========================  ============================================
 
-    ``centre=True`` subtracts the anchors' mean from points and anchors first, adding
+    ``center=True`` subtracts the anchors' mean from points and anchors first, adding
     translation invariance to cosine and linear. ``normalize=True`` rescales each relative
     vector to unit Euclidean norm, adding isotropic-scaling invariance to linear (whose
     vector scales by c²) and to the distances (which scale by |c|). None is invariant to a
@@ -97,7 +97,7 @@ def relative_projection(
         anchors: (k, d) anchor inputs embedded by the same encoder, k >= 2 (with one
             anchor a cosine relative vector is ±1 and carries nothing).
         similarity: ``"cosine"``, ``"linear"``, ``"euclidean"``, ``"l1"`` or ``"linf"``.
-        centre: centre on the anchors' mean first.
+        center: center on the anchors' mean first.
         normalize: scale each relative vector to unit norm.
 
     Returns:
@@ -111,7 +111,7 @@ def relative_projection(
         DegenerateInputError: a zero anchor with cosine.
     """
     return relative_representation(
-        x, anchors, similarity=similarity, centre=centre, normalize=normalize
+        x, anchors, similarity=similarity, center=center, normalize=normalize
     )
 
 
@@ -127,7 +127,7 @@ class RelativeProjection(nn.Module):
     Args:
         anchors: (k, d) anchors in the encoder's output space, k >= 2 (with one anchor a
             cosine relative vector is ±1 and carries nothing).
-        similarity, centre, normalize: as in :func:`relative_projection`.
+        similarity, center, normalize: as in :func:`relative_projection`.
     """
 
     anchors: Tensor
@@ -137,14 +137,14 @@ class RelativeProjection(nn.Module):
         anchors: Any,
         *,
         similarity: RelativeKind = "cosine",
-        centre: bool = False,
+        center: bool = False,
         normalize: bool = False,
     ) -> None:
         super().__init__()
         self.similarity = cast(
             RelativeKind, check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
         )
-        self.centre = check_flag(centre, name="centre")
+        self.center = check_flag(center, name="center")
         self.normalize = check_flag(normalize, name="normalize")
         a = check_matrix(anchors, name="anchors", min_samples=1)
         relative_representation(a[:1], a, similarity=self.similarity)  # validates the anchors
@@ -157,7 +157,7 @@ class RelativeProjection(nn.Module):
         anchor_inputs: Tensor,
         *,
         similarity: RelativeKind = "cosine",
-        centre: bool = False,
+        center: bool = False,
         normalize: bool = False,
     ) -> RelativeProjection:
         """Embed ``anchor_inputs`` with ``encoder`` (no gradient) and hold them as anchors.
@@ -172,7 +172,7 @@ class RelativeProjection(nn.Module):
             )
         with torch.no_grad():
             anchors = encoder(anchor_inputs)
-        return cls(anchors, similarity=similarity, centre=centre, normalize=normalize)
+        return cls(anchors, similarity=similarity, center=center, normalize=normalize)
 
     def forward(self, z: Tensor) -> Tensor:
         """The (n, k) relative representation of the encoder output ``z`` (n, d)."""
@@ -180,14 +180,14 @@ class RelativeProjection(nn.Module):
             z,
             self.anchors,
             similarity=self.similarity,
-            centre=self.centre,
+            center=self.center,
             normalize=self.normalize,
         )
 
     def extra_repr(self) -> str:
         k, d = self.anchors.shape
         return (
-            f"n_anchors={k}, width={d}, similarity={self.similarity!r}, centre={self.centre}, "
+            f"n_anchors={k}, width={d}, similarity={self.similarity!r}, center={self.center}, "
             f"normalize={self.normalize}"
         )
 
@@ -209,12 +209,12 @@ def fit_classification_head(
 ) -> nn.Sequential:
     """Train a linear (``hidden=()``) or ReLU MLP classification head on fixed features.
 
-    Minimises the mean cross-entropy of ``head(features)`` against ``labels`` with Adam
+    Minimizes the mean cross-entropy of ``head(features)`` against ``labels`` with Adam
     over ``epochs`` passes of shuffled mini-batches. Used for zero-shot stitching: fit on
     encoder B's relative representation, then apply to encoder A's (Moschella et al., 2023);
     or on absolute features as the baseline that should fail across encoders.
 
-    Reproducible by default: an int ``seed`` sets the initialisation (under
+    Reproducible by default: an int ``seed`` sets the initialization (under
     :func:`torch.random.fork_rng`, so the global random state is left as it was) and the
     batch order; a ``torch.Generator`` is drawn from for both; ``None`` uses the global
     random state (as :func:`~subspaces.align.stitching.fit_stitch` takes it). Trains on the
@@ -227,12 +227,12 @@ def fit_classification_head(
         hidden: widths of hidden layers (ReLU); empty for a linear head.
         num_classes: number of outputs; default ``labels.max() + 1``, which must not exceed
             n (a larger label is refused as a likely stray: pass num_classes to mean it).
-            A num_classes given is honoured, empty classes included, unless the head
+            A num_classes given is honored, empty classes included, unless the head
             cannot fit in the device's memory.
         epochs, lr, weight_decay, batch_size: Adam's training schedule; ``lr`` in (0, 1e6)
             and ``weight_decay`` in [0, 1e6) (larger steps overflow float32 parameters).
         seed: int seed in [0, 2**63 - 1], generator or ``None`` (global state) of
-            initialisation and batch order.
+            initialization and batch order.
 
     Returns:
         An ``nn.Sequential`` mapping (m, d) features to (m, num_classes) logits.
@@ -247,7 +247,7 @@ def fit_classification_head(
         weight_decay, name="weight_decay", allow_zero=True, high=MAX_RATE
     )
     seed = check_seed(seed)
-    # a given num_classes is honoured (empty classes allowed); an inferred one must be <= n
+    # a given num_classes is honored (empty classes allowed); an inferred one must be <= n
     num_classes = check_class_count(y, num_classes, allow_empty=True)
     sizes = [x.shape[1], *widths, num_classes]
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):

@@ -14,13 +14,13 @@ where ``front_A`` runs A from its input up to layer ``i`` and ``back_B`` runs B 
 *functional* similarity score: a small penalty (B's accuracy minus the stitched one) says
 that A's layer ``i`` carries what B's layers after ``j`` need, in a linearly accessible form.
 
-The stitch can be initialised in closed form by least squares on paired activations
+The stitch can be initialized in closed form by least squares on paired activations
 (``front_A(x)`` against B's own layer ``j``), Csiszárik et al.'s "direct matching":
 
     W, b = argmin Σ_k ||y_k - W h_k - b||²  ⇒  Wᵀ = Cxx⁺ Cxy,  b = ȳ - W x̄,
 
-with ``Cxx = Xcᵀ Xc``, ``Cxy = Xcᵀ Yc`` the centred scatter matrices (for a linear stitch,
-without ``b``, the uncentred ``XᵀX`` and ``XᵀY``), and then fine-tuned on the task loss.
+with ``Cxx = Xcᵀ Xc``, ``Cxy = Xcᵀ Yc`` the centered scatter matrices (for a linear stitch,
+without ``b``, the uncentered ``XᵀX`` and ``XᵀY``), and then fine-tuned on the task loss.
 The closed form is :func:`~subspaces.align.translators.linear_map` (the same solver as
 :class:`~subspaces.align.translators.LinearTranslator`, in ``nn.Linear`` layout here).
 
@@ -96,9 +96,9 @@ class StitchingLayer(nn.Module):
         bias: affine (``True``) or linear (``False``) stitch.
         init: ``"identity"`` (``W = I``, rectangular when the widths differ: the first
             ``min(d1, d2)`` coordinates are copied, the rest are zero; ``b = 0``),
-            ``"random"`` (``nn.Linear``'s uniform initialisation, drawn from ``generator``)
+            ``"random"`` (``nn.Linear``'s uniform initialization, drawn from ``generator``)
             or ``"zeros"``. Use :meth:`fit_least_squares` or :meth:`from_least_squares`
-            for the closed-form initialisation from paired activations.
+            for the closed-form initialization from paired activations.
         feature_dim: the input's dimension holding the features.
         generator: random source of ``init="random"``.
         device, dtype: of the parameters.
@@ -141,7 +141,7 @@ class StitchingLayer(nn.Module):
         self.reset_parameters(generator=generator)
 
     def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
-        """Re-initialise the parameters as ``init`` says."""
+        """Re-initialize the parameters as ``init`` says."""
         generator = check_generator(generator)
         with torch.no_grad():
             if self.init == "identity":
@@ -169,7 +169,7 @@ class StitchingLayer(nn.Module):
         rtol: float | None = None,
         feature_dim: int = -1,
     ) -> StitchingLayer:
-        """A stitch initialised by least squares from paired activations ``x → y``.
+        """A stitch initialized by least squares from paired activations ``x → y``.
 
         Widths are read from the data; see :meth:`fit_least_squares` for the arguments.
         The parameters take the dtype of the data and live on its device.
@@ -197,7 +197,7 @@ class StitchingLayer(nn.Module):
         The closed form is :func:`~subspaces.align.translators.linear_map` (affine if the
         stitch has a bias; ``ridge`` is its absolute penalty λ on the weights, ``rtol`` its
         rank tolerance): ``Wᵀ = (Cxx + λI)⁺ Cxy``, ``b = ȳ − W x̄``, the minimum-norm solution
-        for dead or collinear units, and the "direct matching" initialisation of Csiszárik
+        for dead or collinear units, and the "direct matching" initialization of Csiszárik
         et al. (2021). Exact when ``y`` is an affine (linear) image of ``x``.
         """
         tx = _features_last(x, "x", self.feature_dim)
@@ -489,7 +489,7 @@ def fit_stitch(
 ) -> Tensor:
     """Train the stitch of ``model`` (A and B frozen) with Adam; returns the epoch losses.
 
-    Minimises ``mean_k loss(back(S(front(x_k))), t_k)`` over the stitch's parameters only,
+    Minimizes ``mean_k loss(back(S(front(x_k))), t_k)`` over the stitch's parameters only,
     in mini-batches drawn without replacement each epoch (Bansal et al., 2021, train the
     stitch on the task loss). The default ``loss="cross_entropy"`` takes class labels;
     ``"mse"`` regresses the outputs onto float ``targets`` of the output's shape (e.g. B's

@@ -7,13 +7,13 @@ rows of ``x``. Two families:
 * **Orthogonal Procrustes** (:class:`Procrustes`, :func:`procrustes_map`; Schönemann 1966,
   the "latent space translation" of Maiorca et al. 2023):
   ``T(x) = s (x - μx) W + μy`` with ``W = U Vᵀ`` from the SVD ``Xcᵀ Yc = U Σ Vᵀ``: the
-  orthogonal ``W`` minimising ``||Xc W - Yc||_F``. Optional centring (μ = 0 without) and
+  orthogonal ``W`` minimizing ``||Xc W - Yc||_F``. Optional centering (μ = 0 without) and
   isotropic scaling ``s = tr Σ / ||Xc W||_F²`` (the least-squares scale for that ``W``,
   ``tr Σ / ||Xc||_F²`` unless d1 > d2; ``s = 1`` without).
 * **Least squares** (:class:`LinearTranslator`, :func:`linear_map`): ``T(x) = x B + b``
-  minimising ``||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (ridge on the weights, never on the
+  minimizing ``||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (ridge on the weights, never on the
   bias), i.e. ``B = (Cxx + λ I)⁺ Cxy``, ``b = μy - μxᵀ B`` (affine, ``bias=True``), or the
-  same with uncentred moments and ``b = 0`` (linear, ``bias=False``).
+  same with uncentered moments and ``b = 0`` (linear, ``bias=False``).
 
 Both depend on the data only through float64 sums (:mod:`subspaces.linalg.moments`):
 means, ``Xcᵀ Yc``, ``Xcᵀ Xc`` (only its trace for Procrustes). So ``partial_fit`` over any
@@ -50,11 +50,11 @@ from subspaces._checks import (
 from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol, svd
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
     MomentsMetric,
     MomentSums,
     accumulate_moments,
-    centre_moments,
+    center_moments,
     check_moments,
 )
 from subspaces.linalg.retrieval import paired_ranks, unit_rows
@@ -100,7 +100,7 @@ class ProcrustesMap:
     ``rotation`` (d1, d2) float64 is orthogonal when d1 = d2 and semi-orthogonal otherwise
     (orthonormal rows when d1 < d2, orthonormal columns when d1 > d2); ``scale`` a 0-dim
     float64 tensor (1 without scaling); ``x_mean`` (d1,), ``y_mean`` (d2,) (zeros without
-    centring); ``singular_values`` the ``min(d1, d2)`` singular values of ``Xcᵀ Yc``.
+    centering); ``singular_values`` the ``min(d1, d2)`` singular values of ``Xcᵀ Yc``.
     """
 
     rotation: Tensor
@@ -122,7 +122,7 @@ class LinearMap:
     """A fitted least-squares map ``T(x) = x @ weight + bias``.
 
     ``weight`` (d1, d2) and ``bias`` (d2,) float64 (``bias`` is zero for a linear map);
-    ``rank`` the numerical rank of the (centred, for an affine map) scatter of x that the
+    ``rank`` the numerical rank of the (centered, for an affine map) scatter of x that the
     pseudo-inverse used (d1 with a positive ridge).
     """
 
@@ -171,13 +171,13 @@ def _accumulate(state: MomentSums, x: Tensor, y: Tensor, *, chunk_size: int) -> 
         accumulate_moments(state, xb, yb, chunk_size=chunk_size)
 
 
-def _moments(x: Tensor, y: Tensor, *, chunk_size: int) -> CentredMoments:
+def _moments(x: Tensor, y: Tensor, *, chunk_size: int) -> CenteredMoments:
     state = MomentSums()
     _accumulate(state, x, y, chunk_size=chunk_size)
-    return centre_moments(state)
+    return center_moments(state)
 
 
-def _require(m: CentredMoments, *, need_cyy: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _require(m: CenteredMoments, *, need_cyy: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     needs = ("cxx", "cxy", "mean_y", "cyy") if need_cyy else ("cxx", "cxy", "mean_y")
     check_moments(m, what="Procrustes" if need_cyy else "the linear map", needs=needs)
     assert m.cxx is not None and m.cxy is not None and m.mean_y is not None
@@ -187,7 +187,7 @@ def _require(m: CentredMoments, *, need_cyy: bool) -> tuple[Tensor, Tensor, Tens
 def _check_spread(total: Tensor, mean_sq: float, n: int, d: int, *, name: str, what: str) -> None:
     """Raise DegenerateInputError if a scatter trace is zero to float64 rounding.
 
-    A constant representation leaves rounding of order ``eps64 · n · |μ|²`` in the centred
+    A constant representation leaves rounding of order ``eps64 · n · |μ|²`` in the centered
     scatter (formed as ``Σ x xᵀ - n μ μᵀ``), which counts as zero.
     """
     floor = 8.0 * d * torch.finfo(_F64).eps * n * mean_sq
@@ -199,7 +199,7 @@ def _check_spread(total: Tensor, mean_sq: float, n: int, d: int, *, name: str, w
 
 
 def _raw(c: Tensor, n: int, a: Tensor, b: Tensor) -> Tensor:
-    """Uncentred second moment ``Σ a_i b_iᵀ`` from the centred one and the means."""
+    """Uncentered second moment ``Σ a_i b_iᵀ`` from the centered one and the means."""
     return c + n * torch.outer(a, b)
 
 
@@ -208,23 +208,23 @@ def _raw(c: Tensor, n: int, a: Tensor, b: Tensor) -> Tensor:
 
 
 def procrustes_map_from_moments(
-    m: CentredMoments, *, centre: bool = True, scale: bool = False
+    m: CenteredMoments, *, center: bool = True, scale: bool = False
 ) -> ProcrustesMap:
     """Orthogonal Procrustes map from moments (core of :func:`procrustes_map`, :class:`Procrustes`).
 
     Args:
-        m: centred moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
-        centre: centre both sides on their training means before rotating.
+        m: centered moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
+        center: center both sides on their training means before rotating.
         scale: fit the isotropic scale ``s = tr Σ / ||Xc W||_F²``.
     """
     cxx, cxy, mean_x, mean_y = _require(m, need_cyy=True)
     assert m.cyy is not None  # _require checked it
-    centre = check_flag(centre, name="centre")
+    center = check_flag(center, name="center")
     scale = check_flag(scale, name="scale")
     cyy = m.cyy.to(_F64)
     n, (d1, d2) = m.n, cxy.shape
     what = "the Procrustes map"
-    if centre:
+    if center:
         _check_spread(torch.trace(cxx), float(mean_x @ mean_x), n, d1, name="x", what=what)
         _check_spread(torch.trace(cyy), float(mean_y @ mean_y), n, d2, name="y", what=what)
         cross, scatter = cxy, cxx
@@ -246,7 +246,7 @@ def procrustes_map(
     x: Any,
     y: Any,
     *,
-    centre: bool = True,
+    center: bool = True,
     scale: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> ProcrustesMap:
@@ -254,18 +254,18 @@ def procrustes_map(
 
     ``W = U Vᵀ`` with ``Xcᵀ Yc = U Σ Vᵀ`` (thin SVD), the orthogonal
     ``argmin_W ||Xc W - Yc||_F`` when d1 = d2 (other widths: below), ``Xc = X - 1 μxᵀ``
-    (``μ = 0`` with ``centre=False``); with ``scale=True`` also ``s = tr Σ / ||Xc W||_F²``
+    (``μ = 0`` with ``center=False``); with ``scale=True`` also ``s = tr Σ / ||Xc W||_F²``
     (the least-squares isotropic scale for that W, which is ``tr Σ / ||Xc||_F²`` when
     d1 ≤ d2), and the map is ``T(x) = s (x - μx) W + μy``. When d1 ≤ d2 the residual
-    ``||s Xc W - Yc||_F`` is the (unnormalised) Procrustes distance of
+    ``||s Xc W - Yc||_F`` is the (unnormalized) Procrustes distance of
     :mod:`subspaces.similarity.shape`.
 
     **Different widths.** When ``d1 ≠ d2`` the narrower side is zero-padded, as in the shape
     distances, and ``W = U Vᵀ`` is ``(d1, d2)`` semi-orthogonal: for ``d1 < d2`` it embeds x
     isometrically in a d1-dimensional subspace of y's space (``W Wᵀ = I``), the exact
-    minimiser over such maps; for ``d1 > d2`` it rotates x and keeps d2 coordinates
+    minimizer over such maps; for ``d1 > d2`` it rotates x and keeps d2 coordinates
     (``Wᵀ W = I``), the restriction of the padded problem's orthogonal solution (not the
-    least-squares minimiser over such maps, which has no closed form); the scale is then
+    least-squares minimizer over such maps, which has no closed form); the scale is then
     the least-squares one for that W, not the padded problem's ``tr Σ / ||Xc||_F²``.
 
     **Uniqueness.** W is unique when ``Xcᵀ Yc`` has full rank ``min(d1, d2)``; otherwise any
@@ -274,11 +274,11 @@ def procrustes_map(
 
     Exactly recovers ``y = c x Q + v`` (c > 0, Q orthogonal) with ``scale=True`` when Xc has
     full column rank. Equivariances: ``T`` commutes with rotating x (Q acting on W) and
-    with translating either side (when centred).
+    with translating either side (when centered).
 
     Args:
         x: (n, d1) source representation. y: (n, d2) target representation of the same inputs.
-        centre: centre both sides on their means (default); without, the map is linear.
+        center: center both sides on their means (default); without, the map is linear.
         scale: fit an isotropic scale (default: a pure rotation, s = 1).
         chunk_size: rows per product (upcast to float64).
 
@@ -288,7 +288,7 @@ def procrustes_map(
     x, y = check_paired(x, y)
     return procrustes_map_from_moments(
         _moments(x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size")),
-        centre=check_flag(centre, name="centre"),
+        center=check_flag(center, name="center"),
         scale=check_flag(scale, name="scale"),
     )
 
@@ -302,7 +302,7 @@ def _check_ridge(ridge: Any) -> float:
 
 
 def linear_map_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     bias: bool = True,
     ridge: float = 0.0,
@@ -312,7 +312,7 @@ def linear_map_from_moments(
     """Least-squares (ridge) map from moments: the core of :func:`linear_map` and its class.
 
     Args:
-        m: centred moments of paired ``(x, y)`` with ``cxx`` and ``cxy``.
+        m: centered moments of paired ``(x, y)`` with ``cxx`` and ``cxy``.
         bias: fit an intercept (affine map) or not (linear map through the origin).
         ridge: penalty λ ≥ 0 on ``||B||_F²``.
         rtol: relative rank tolerance of the pseudo-inverse (``ridge = 0``); default
@@ -357,8 +357,8 @@ def linear_map(
 ) -> LinearMap:
     """Fit the least-squares (optionally ridge) linear or affine map from x to y.
 
-    ``min_{B, b} ||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (the intercept is not penalised), so
-    ``B = (Cxx + λ I)⁺ Cxy`` and ``b = μy - Bᵀ μx`` with centred scatters ``Cxx = Xcᵀ Xc``,
+    ``min_{B, b} ||Y - X B - 1 bᵀ||_F² + λ ||B||_F²`` (the intercept is not penalized), so
+    ``B = (Cxx + λ I)⁺ Cxy`` and ``b = μy - Bᵀ μx`` with centered scatters ``Cxx = Xcᵀ Xc``,
     ``Cxy = Xcᵀ Yc`` (scikit-learn's ``Ridge(alpha=λ)`` / ``LinearRegression``). With
     ``bias=False``: ``B = (Xᵀ X + λ I)⁺ Xᵀ Y``, ``b = 0``. Solved in float64 from one
     eigen-decomposition of the d1 × d1 scatter.
@@ -470,7 +470,7 @@ class _PairedSums(MomentsMetric):
 
     A ``torchmetrics.Metric`` (:class:`~subspaces.linalg.moments.MomentsMetric`): under
     ``torch.distributed``, ``compute()`` adds every rank's sums (about one common shift)
-    and returns the centred moments of all rows.
+    and returns the centered moments of all rows.
     """
 
     is_differentiable = False
@@ -486,24 +486,24 @@ class _PairedSums(MomentsMetric):
     def update(self, x: Tensor, y: Tensor) -> None:
         _accumulate(self, x, y, chunk_size=self.chunk_size)  # type: ignore[arg-type]
 
-    def compute(self) -> CentredMoments:
-        return centre_moments(self)
+    def compute(self) -> CenteredMoments:
+        return center_moments(self)
 
-    def global_moments(self) -> CentredMoments:
-        """The centred moments of every rank's rows (this rank's outside ``torch.distributed``).
+    def global_moments(self) -> CenteredMoments:
+        """The centered moments of every rank's rows (this rank's outside ``torch.distributed``).
 
         Syncs through ``sync_context`` rather than ``compute()``, whose result cache cannot
         hold a frozen dataclass.
         """
         with self.sync_context(should_unsync=True):
-            return centre_moments(self)
+            return center_moments(self)
 
 
 class _PairedSumsFit:
     """``fit`` / ``partial_fit`` over float64 sums of paired rows, shared by every estimator
-    of this family that is a function of the centred moments.
+    of this family that is a function of the centered moments.
 
-    ``partial_fit`` only adds to the sums; ``_solve(centred moments)`` runs when the
+    ``partial_fit`` only adds to the sums; ``_solve(centered moments)`` runs when the
     solution is first needed and is cached until the next batch. Under
     ``torch.distributed`` the sums of all ranks are added first (every rank must have
     ``partial_fit`` at least one batch and then use the estimator at the same point, e.g.
@@ -520,7 +520,7 @@ class _PairedSumsFit:
         self._input_dtype = torch.float64
         self._solution: Any = None
 
-    def _solve(self, m: CentredMoments) -> Any:  # pragma: no cover
+    def _solve(self, m: CenteredMoments) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     @property
@@ -588,7 +588,7 @@ class _MomentTranslator(_PairedSumsFit):
     cached until the next ``partial_fit``.
     """
 
-    def _solve(self, m: CentredMoments) -> _Fitted:  # pragma: no cover
+    def _solve(self, m: CenteredMoments) -> _Fitted:  # pragma: no cover
         raise NotImplementedError
 
     def _fitted(self) -> _Fitted:
@@ -640,20 +640,20 @@ class Procrustes(_MomentTranslator):
     :class:`NotFittedError` (an ``AttributeError``, so ``hasattr`` is False).
 
     Args:
-        centre: centre both sides on their training means (default True).
+        center: center both sides on their training means (default True).
         scale: fit an isotropic scale ``s = tr Σ / ||Xc W||_F²`` (default False: s = 1).
         chunk_size: rows per product (upcast to float64).
     """
 
     def __init__(
-        self, *, centre: bool = True, scale: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self, *, center: bool = True, scale: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> None:
-        self.centre = check_flag(centre, name="centre")
+        self.center = check_flag(center, name="center")
         self.scale = check_flag(scale, name="scale")
         super().__init__(chunk_size=chunk_size)
 
-    def _solve(self, m: CentredMoments) -> ProcrustesMap:
-        return procrustes_map_from_moments(m, centre=self.centre, scale=self.scale)
+    def _solve(self, m: CenteredMoments) -> ProcrustesMap:
+        return procrustes_map_from_moments(m, center=self.center, scale=self.scale)
 
     @property
     def map_(self) -> ProcrustesMap:
@@ -674,17 +674,17 @@ class Procrustes(_MomentTranslator):
 
     @property
     def x_mean_(self) -> Tensor:
-        """(d1,) training mean of x (zeros when ``centre=False``)."""
+        """(d1,) training mean of x (zeros when ``center=False``)."""
         return self.map_.x_mean
 
     @property
     def y_mean_(self) -> Tensor:
-        """(d2,) training mean of y (zeros when ``centre=False``)."""
+        """(d2,) training mean of y (zeros when ``center=False``)."""
         return self.map_.y_mean
 
     @property
     def singular_values_(self) -> Tensor:
-        """Singular values of the (centred) cross scatter ``Xcᵀ Yc``."""
+        """Singular values of the (centered) cross scatter ``Xcᵀ Yc``."""
         return self.map_.singular_values
 
 
@@ -718,7 +718,7 @@ class LinearTranslator(_MomentTranslator):
         self.rtol = check_optional_rtol(rtol)
         super().__init__(chunk_size=chunk_size)
 
-    def _solve(self, m: CentredMoments) -> LinearMap:
+    def _solve(self, m: CenteredMoments) -> LinearMap:
         return linear_map_from_moments(
             m, bias=self.bias, ridge=self.ridge, rtol=self.rtol, input_dtype=self._input_dtype
         )

@@ -2,7 +2,7 @@
 
 The standard suite of Hein & Audibert (2005), extended by Campadelli et al. (2015), in the
 form that scikit-dimension's ``BenchmarkManifolds`` (after GeoMLE) made the common
-reference: the same names, intrinsic and ambient dimensions and parametrisations, written
+reference: the same names, intrinsic and ambient dimensions and parametrizations, written
 here from those definitions in torch. Every sampler is deterministic given a
 ``torch.Generator`` (pass ``torch.Generator().manual_seed(s)``); without one the global
 torch generator is used.
@@ -321,7 +321,7 @@ def benchmark_manifold(
     The suite of Hein & Audibert (2005, "Intrinsic dimensionality estimation of
     submanifolds in R^d") and Campadelli et al. (2015, "Intrinsic dimension estimation:
     relevant techniques and a benchmark framework"), with the names, dimensions and
-    parametrisations of scikit-dimension's ``BenchmarkManifolds``: M1 sphere, M2 affine
+    parametrizations of scikit-dimension's ``BenchmarkManifolds``: M1 sphere, M2 affine
     3-to-5, M3 nonlinear 4-to-6, M4/M6/M8 nonlinear (d = 4, 6, 12), M5a/b helices, M7 Swiss
     roll, M9 affine, M10a-d hypercube surfaces (d = 10, 17, 24, 70), M11 Möbius band, M12
     Gaussian, M13a S-curve, M13b spiral, Mbeta, Mn1/Mn2 nonlinear, Mp1-3 paraboloids. See
@@ -390,7 +390,7 @@ def hypersphere(
     """``n`` points uniform on the d-sphere of ``radius`` in R^(d+1) (intrinsic dimension d).
 
     As scikit-dimension's ``hyperSphere(n, d)``: ``d`` is the sphere's own dimension, so the
-    points have ``d + 1`` coordinates (a normalised Gaussian vector).
+    points have ``d + 1`` coordinates (a normalized Gaussian vector).
 
     Returns:
         An ``(n, d + 1)`` tensor.

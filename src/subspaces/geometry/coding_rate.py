@@ -17,7 +17,7 @@ module; the original MCR² repository (Ma-Lab-Berkeley/MCR2) takes "eps squared"
 ``--eps`` option, default 0.5, is ε²). To reproduce a number from the original code run
 with ``--eps e2``, pass ``eps=math.sqrt(e2)``.
 
-**No centring.** Unlike the spectrum measures, Z is used as it is: MCR² codes (usually
+**No centering.** Unlike the spectrum measures, Z is used as it is: MCR² codes (usually
 unit-normalized) features under a zero-mean model, so a common offset raises the rate.
 Normalize the rows first (``z / z.norm(dim=1, keepdim=True)``) to follow the papers.
 
@@ -29,7 +29,7 @@ states summed across ``torch.distributed`` ranks); the streaming classes always 
 d × d form and hold k d² floats for k classes.
 
 Invariances: orthogonal transforms of the features (z → z Q), sample order (with the
-labels permuted alongside); R_c and ΔR also to relabelling the classes. Not invariant to
+labels permuted alongside); R_c and ΔR also to relabeling the classes. Not invariant to
 scaling or translation.
 """
 
@@ -266,7 +266,7 @@ def coding_rate(z: Any, *, eps: float, chunk_size: int = DEFAULT_CHUNK_SIZE) -> 
     """Coding rate R(Z, ε) = ½ logdet(I + d / (m ε²) · Zᵀ Z) of features ``z`` (Yu et al. 2020).
 
     Samples are ROWS of ``z`` (m × d). ``eps`` is the distortion ε, NOT ε² (PyPI ``mcr2``
-    agrees; the original MCR² code takes ε²): see the module notes. ``z`` is not centred.
+    agrees; the original MCR² code takes ε²): see the module notes. ``z`` is not centered.
     In nats, ≥ 0, 0 only for Z = 0; for isotropic unit-norm features spanning an
     r-dimensional subspace (Zᵀ Z / m = P_r / r), R = (r/2) log(1 + d / (r ε²)). Invariant to
     orthogonal transforms of the features and to sample order.
@@ -306,8 +306,8 @@ def class_coding_rate(
     of the membership matrix. ``labels`` is either hard labels (m,) of non-negative integers
     (one-hot Π; classes 0..max, empty ones contribute 0) or a soft membership matrix (m, k)
     of probabilities whose rows sum to 1 (within sqrt(eps) of its dtype). ``eps`` is ε, not
-    ε² (module notes); ``z`` is not centred. In nats, 0 ≤ R_c ≤ R(Z, ε). Invariant to
-    relabelling the classes, orthogonal transforms of the features and sample order.
+    ε² (module notes); ``z`` is not centered. In nats, 0 ≤ R_c ≤ R(Z, ε). Invariant to
+    relabeling the classes, orthogonal transforms of the features and sample order.
 
     Args:
         z: (m, d) features, samples as rows, m ≥ 1.
@@ -413,7 +413,7 @@ class CodingRateReduction(_DataclassResultMetric):
     batches whatever the split. ``eps`` is ε, not ε².
 
     Args:
-        n_classes: the number of classes k, honoured as given (a batch may lack classes);
+        n_classes: the number of classes k, honored as given (a batch may lack classes);
             refused when its k d² states exceed the device's memory.
         eps: the distortion ε > 0.
         chunk_size: rows per block of the Gram products.

@@ -2,7 +2,7 @@
 
 Notation: features ``h_i`` are the rows of ``features`` (n × d), ``y_i`` their classes in
 ``0..C-1``, ``n_c`` the class sizes, ``N = Σ n_c``; ``μ_c`` the class means, ``μ_G`` the global
-mean, ``M`` the d × C matrix of centred class means ``μ_c - μ_G`` (its transpose, C × d, is
+mean, ``M`` the d × C matrix of centered class means ``μ_c - μ_G`` (its transpose, C × d, is
 what :attr:`NeuralCollapseResult.class_means` minus ``global_mean`` holds); the classifier
 ``W`` is C × d (rows ``w_c``, as in ``torch.nn.Linear(d, C).weight``) with optional bias
 ``b`` (C,); logits are ``W h + b``.
@@ -25,7 +25,7 @@ collapse during the terminal phase of deep learning training"):
   directions; others use ``np.linalg.pinv`` with its default cut-off. On full-rank data
   all agree up to the 1/C. The rank used is reported as ``between_rank``.
   **μ_G** is by default the mean of the class means (``global_mean="classes"``), so that
-  class means forming a simplex ETF are recognised as one whatever the class sizes; with
+  class means forming a simplex ETF are recognized as one whatever the class sizes; with
   ``global_mean="samples"`` it is the mean of all samples, Papyan et al.'s literal
   definition. The two coincide for balanced classes.
 * The quotient Tr(Σ_W) / Tr(Σ_B), a scale-free within/between ratio without inverse.
@@ -35,18 +35,18 @@ collapse during the terminal phase of deep learning training"):
   the C(C-1)/2 pairs, and optionally as the C × C matrix (zero diagonal).
 * NC2 equinorm: Std_c ||μ_c - μ_G|| / Avg_c ||μ_c - μ_G|| (standard deviation with
   Bessel's correction, as ``torch.std``); equiangularity: Avg_{c≠c'} |cos(μ_c - μ_G,
-  μ_c' - μ_G) + 1/(C-1)|; the same for the classifier rows ``w_c`` (not centred).
+  μ_c' - μ_G) + 1/(C-1)|; the same for the classifier rows ``w_c`` (not centered).
 * Distance to a simplex ETF: || G/||G||_F - E/||E||_F ||_F with G = MᵀM (C × C Gram of the
-  centred means) or G = W Wᵀ (classifier rows) and E = I - 11ᵀ/C: the simplex ETF
+  centered means) or G = W Wᵀ (classifier rows) and E = I - 11ᵀ/C: the simplex ETF
   sqrt(C/(C-1)) P (I - 11ᵀ/C) (P with orthonormal columns) has Gram C/(C-1) E. Zero exactly
   when the vectors form a simplex ETF of any scale and orientation (equal norms and
   cosines -1/(C-1)); in [0, 2].
 * NC3 self-duality: || Wᵀ/||W||_F - M/||M||_F ||_F² (both d × C); in [0, 4], 0 when the
-  classifier rows are the centred class means up to one positive scale.
+  classifier rows are the centered class means up to one positive scale.
 * NC4: the fraction of samples whose network prediction argmax_c (W h + b)_c differs from
-  the nearest-class-centre prediction argmin_c ||h - μ_c||; in [0, 1].
+  the nearest-class-center prediction argmin_c ||h - μ_c||; in [0, 1].
 
-Invariances: every measure is invariant to the order of the samples, to a relabelling of
+Invariances: every measure is invariant to the order of the samples, to a relabeling of
 the classes (with the classifier's rows and bias permuted alike), and to a rotation
 ``h → Q h`` of the features (with ``W → W Qᵀ``). All but NC4 are also invariant to a
 positive rescaling and to a translation of the features (NC4 too when there is no bias,
@@ -54,7 +54,7 @@ for rescaling only).
 
 The streaming class :class:`NeuralCollapse` keeps, in float64, per-class counts, sums and
 sums of squared norms, and ONE d × d matrix Σ_i h_i h_iᵀ: memory O(C·d + d²) whatever n.
-Rows are centred on a per-class shift (the class's mean in the first chunk where it
+Rows are centered on a per-class shift (the class's mean in the first chunk where it
 appears) before the product, which runs in the input dtype; the exact rank-one
 corrections are added in float64, once, before the states are read or synced. So the
 within-class scatter keeps its accuracy when features are collapsed (within-class
@@ -297,7 +297,7 @@ def _collapse_update(state: Any, x: Tensor, labels: Tensor, *, chunk_size: int) 
     """Add rows ``x`` of classes ``labels`` to ``state`` in place (then flush before use).
 
     Each class c gets a shift t_c, its mean in the first chunk where it appears (rounded to
-    float32, so that it converts exactly to the data's dtype); rows are centred on it,
+    float32, so that it converts exactly to the data's dtype); rows are centered on it,
     r_i = h_i - t_{y_i}, and the chunk adds Σ r rᵀ (one product in x's dtype, so its
     rounding is relative to the within-class scatter, not to the class means) to
     ``scatter``, and n_c, s_c = Σ r_i and Σ ||r_i||² to the pending per-class buffers.
@@ -380,7 +380,7 @@ class NeuralCollapseResult:
         equiangularity_means: Avg_{c≠c'} |cos(μ_c - μ_G, μ_c' - μ_G) + 1/(C-1)| (NC2).
         etf_distance_means: ||MᵀM/||MᵀM||_F - E/||E||_F||_F, E the simplex-ETF Gram; in [0, 2].
         equinorm_classifier, equiangularity_classifier, etf_distance_classifier: the same
-            for the classifier rows w_c (not centred).
+            for the classifier rows w_c (not centered).
         self_duality: NC3, ||Wᵀ/||W||_F - M/||M||_F||_F², in [0, 4].
         nc4: fraction of samples where argmax(W h + b) differs from the nearest class mean.
         cdnv_matrix: (C, C) pairwise CDNV, zero diagonal.
@@ -471,30 +471,30 @@ def _gram_geometry(v: Tensor, *, what: str) -> tuple[Tensor, Tensor, Tensor]:
     return _equinorm(norms), angular / (c * (c - 1.0)), etf_sq.clamp(min=0.0).sqrt()
 
 
-def _between_range(centred: Tensor, rtol: float | None) -> tuple[Tensor, Tensor]:
+def _between_range(centered: Tensor, rtol: float | None) -> tuple[Tensor, Tensor]:
     """Eigenpairs of Σ_B = MᵀM... on its numerical range: ((r,), (d, r)), via the smaller side."""
-    c, d = centred.shape
+    c, d = centered.shape
     tol = rtol if rtol is not None else max(c, d) * float(torch.finfo(_F64).eps)
     if c <= d:
-        evals, vecs = psd_range(centred @ centred.T / c, rtol=tol)
-        basis = centred.T @ vecs / torch.sqrt(c * evals)[None, :]
+        evals, vecs = psd_range(centered @ centered.T / c, rtol=tol)
+        basis = centered.T @ vecs / torch.sqrt(c * evals)[None, :]
         return evals, basis
-    return psd_range(centred.T @ centred / c, rtol=tol)
+    return psd_range(centered.T @ centered / c, rtol=tol)
 
 
 def _pairwise_cdnv(
-    centred: Tensor, variances: Tensor, *, want_matrix: bool
+    centered: Tensor, variances: Tensor, *, want_matrix: bool
 ) -> tuple[Tensor, Tensor | None]:
-    c = centred.shape[0]
-    sq = (centred * centred).sum(1)
-    total = torch.zeros((), dtype=_F64, device=centred.device)
-    matrix = torch.zeros(c, c, dtype=_F64, device=centred.device) if want_matrix else None
+    c = centered.shape[0]
+    sq = (centered * centered).sum(1)
+    total = torch.zeros((), dtype=_F64, device=centered.device)
+    matrix = torch.zeros(c, c, dtype=_F64, device=centered.device) if want_matrix else None
     rows = _block_rows(c)
     for start in range(0, c, rows):
         stop = min(start + rows, c)
         scale = sq[start:stop, None] + sq[None, :]
-        dist2 = (scale - 2.0 * centred[start:stop] @ centred.T).clamp(min=0.0)
-        idx = torch.arange(start, stop, device=centred.device)
+        dist2 = (scale - 2.0 * centered[start:stop] @ centered.T).clamp(min=0.0)
+        idx = torch.arange(start, stop, device=centered.device)
         tied_mask = dist2 <= 1e-12 * scale
         tied_mask[idx - start, idx] = False
         dist2[idx - start, idx] = 1.0  # the diagonal is set to 0 below
@@ -528,10 +528,10 @@ def _collapse_compute(
     n_total = count.sum()
     means = state.class_sum / count[:, None]
     mu_g = means.mean(0) if global_mean == "classes" else state.class_sum.sum(0) / n_total
-    centred = means - mu_g
+    centered = means - mu_g
     variances = (state.class_sq / count - (means * means).sum(1)).clamp(min=0.0)
     trace_w = (variances * count).sum() / n_total
-    trace_b = (centred * centred).sum() / c
+    trace_b = (centered * centered).sum() / c
     if float(trace_b) <= 1e-15 * float((means * means).sum() / c):
         raise DegenerateInputError(
             "every class has the same mean feature (the between-class covariance is zero), "
@@ -539,16 +539,16 @@ def _collapse_compute(
         )
     within = (state.scatter - (means * count[:, None]).T @ means) / n_total
     within = 0.5 * (within + within.T)
-    evals, basis = _between_range(centred, rtol)
+    evals, basis = _between_range(centered, rtol)
     # Σ_W is PSD; rounding of S - Σ n μ μᵀ can leave it a hair indefinite at exact collapse
     nc1 = ((((within @ basis) * basis).sum(0) / evals).sum() / c).clamp(min=0.0)
-    cdnv, cdnv_mat = _pairwise_cdnv(centred, variances, want_matrix=cdnv_matrix)
-    eqn_m, eqa_m, etf_m = _gram_geometry(centred, what="centred class means of classes")
+    cdnv, cdnv_mat = _pairwise_cdnv(centered, variances, want_matrix=cdnv_matrix)
+    eqn_m, eqa_m, etf_m = _gram_geometry(centered, what="centered class means of classes")
     eqn_w = eqa_w = etf_w = nc3 = None
     if classifier is not None:
         w = classifier.to(_F64)
         eqn_w, eqa_w, etf_w = _gram_geometry(w, what="classifier rows")
-        nc3 = ((w / w.norm() - centred / centred.norm()) ** 2).sum()
+        nc3 = ((w / w.norm() - centered / centered.norm()) ** 2).sum()
     return NeuralCollapseResult(
         nc1=nc1,
         trace_ratio=trace_w / trace_b,
@@ -578,18 +578,18 @@ def _nc4_mismatches(
     """Count of rows where argmax(W h + b) differs from argmin_c ||h - μ_c|| (int64, 0-dim).
 
     Products in the wider of the features' and classifier's dtypes (at least float32), as
-    the network computes its logits; the nearest-centre rule uses ||μ_c - μ_G||² - 2 (h -
+    the network computes its logits; the nearest-center rule uses ||μ_c - μ_G||² - 2 (h -
     μ_G)·(μ_c - μ_G), i.e. distances after a common shift by μ_G.
     """
     dtype = _compute_dtype(x, classifier)
     w = classifier.to(dtype)
     b = None if bias is None else bias.to(dtype)
-    # the nearest-centre rule does not depend on the scale: it runs on the features divided
+    # the nearest-center rule does not depend on the scale: it runs on the features divided
     # by an exact power of two that keeps its squares in range (0 for ordinary data)
     e = scale_exponent(x)
-    centres = ldexp(means - mu_g, -e).to(dtype)
+    centers = ldexp(means - mu_g, -e).to(dtype)
     shift = ldexp(mu_g, -e).to(dtype)
-    sq = (centres * centres).sum(1)
+    sq = (centers * centers).sum(1)
     mismatched = torch.zeros((), dtype=torch.int64, device=x.device)
     rows = _block_rows(means.shape[0])
     for start in range(0, x.shape[0], rows):
@@ -597,7 +597,7 @@ def _nc4_mismatches(
         logits = xb @ w.T
         if b is not None:
             logits = logits + b
-        nearest = (sq[None, :] - 2.0 * (ldexp(xb, -e) - shift) @ centres.T).argmin(1)
+        nearest = (sq[None, :] - 2.0 * (ldexp(xb, -e) - shift) @ centers.T).argmin(1)
         mismatched += (logits.argmax(1) != nearest).sum()
     return mismatched
 
@@ -620,16 +620,16 @@ def neural_collapse(
     (2||μ_c - μ_c'||²); NC2 equinorm Std/Avg ||μ_c - μ_G|| and equiangularity Avg |cos +
     1/(C-1)| for class means and classifier rows; the ETF distance of their Grams; NC3
     ||Wᵀ/||W||_F - M/||M||_F||_F²; NC4 the disagreement of argmax(Wh + b) with the nearest
-    class mean. Papyan, Han & Donoho (2020); CDNV Galanti et al. (2022). The normalisations,
+    class mean. Papyan, Han & Donoho (2020); CDNV Galanti et al. (2022). The normalizations,
     and which of the public variants (1/C, pseudo-inverse rank, μ_G) we follow and why, are
     in the module docstring of :mod:`subspaces.geometry.collapse`.
 
-    Invariant to sample order, class relabelling (permute the classifier's rows and bias
+    Invariant to sample order, class relabeling (permute the classifier's rows and bias
     alike) and rotations of the features (with W → W Qᵀ); all but NC4 to positive scaling
     and translation of the features (NC4 to scaling when there is no bias). All are ≥ 0,
     and 0 at exact collapse onto a simplex ETF with a self-dual classifier.
 
-    Within-class scatter accumulates in float64 from class-centred products (exact to
+    Within-class scatter accumulates in float64 from class-centered products (exact to
     float64 rounding of the class-mean terms, input-dtype rounding of the within-class
     part); work O(n d² + C d² + C² d) plus O(n C d) for NC4, memory O(C d + d²) plus
     blocks of at most 4M entries for the C × C and n × C products.
@@ -710,7 +710,7 @@ class NeuralCollapse(Metric):
     collapse measures are not meaningful (classes missing, too few samples).
 
     Args:
-        num_classes: C, honoured as given: a batch (or a rank) may lack classes that other
+        num_classes: C, honored as given: a batch (or a rank) may lack classes that other
             batches bring; ``compute()`` needs every class with 2 samples. A C whose states
             exceed the device's memory is refused (:class:`InvalidOptionError`).
         num_features: d; default the classifier's columns (one of the two is needed).
@@ -924,7 +924,7 @@ class OrthogonalFrameDistances:
 
     Attributes:
         classifier_gram: A = W Wᵀ, t_k = s_k^{2M}.
-        mean_gram: A = H̄ᵀ H̄ (uncentred class means as columns of H̄), t_k = s_k^{2M} /
+        mean_gram: A = H̄ᵀ H̄ (uncentered class means as columns of H̄), t_k = s_k^{2M} /
             (s_k^{2M} + N λ_H)².
         classifier_means: A = W H̄, t_k = s_k^{2M} / (s_k^{2M} + N λ_H).
         scales: (C,) the s_k used. target_classifier_gram, target_mean_gram,
@@ -968,12 +968,12 @@ def orthogonal_frame_scales(
     weight_decay: float | Sequence[float] = 5e-4,
     n_samples: int | None = None,
 ) -> Tensor:
-    """The s_k of the imbalanced bias-free MSE global minimiser (Dang et al. 2023).
+    """The s_k of the imbalanced bias-free MSE global minimizer (Dang et al. 2023).
 
-    For the regularised deep linear model (1/2N)||W_M⋯W_1 H - Y||_F² + Σ_m (λ_W/2)||W_m||_F²
-    + (λ_H/2)||H||_F² with n_k samples of class k (N = Σ n_k), the minimiser has collapsed
+    For the regularized deep linear model (1/2N)||W_M⋯W_1 H - Y||_F² + Σ_m (λ_W/2)||W_m||_F²
+    + (λ_H/2)||H||_F² with n_k samples of class k (N = Σ n_k), the minimizer has collapsed
     features and orthogonal classifier rows; class k's share of the objective is
-    g(s) = n_k λ_H / (2(s^{2M} + N λ_H)) + M λ_W s² / 2 and s_k minimises it: the largest
+    g(s) = n_k λ_H / (2(s^{2M} + N λ_H)) + M λ_W s² / 2 and s_k minimizes it: the largest
     positive root of n_k λ_H s^{2M-2} = λ_W (s^{2M} + N λ_H)² when that beats s = 0
     (g(0) = n_k / 2N), else 0 (the class collapses to zero, "minority collapse"). For
     M = 1: s_k² = max(0, sqrt(n_k λ_H / λ_W) - N λ_H). This is our derivation from their
@@ -1034,14 +1034,14 @@ def orthogonal_frame_scales(
     return x.sqrt()
 
 
-def _normalised_distance(a: Tensor, target_diag: Tensor, *, what: str) -> Tensor:
+def _normalized_distance(a: Tensor, target_diag: Tensor, *, what: str) -> Tensor:
     a_norm = torch.linalg.matrix_norm(a)
     t_norm = target_diag.norm()
     if float(a_norm) == 0.0:
         raise DegenerateInputError(f"{what} is zero, so its direction is undefined.")
     if float(t_norm) == 0.0:
         raise DegenerateInputError(
-            f"the target of {what} is zero: every s_k is 0 (the regularisation collapses all "
+            f"the target of {what} is zero: every s_k is 0 (the regularization collapses all "
             "classes); lower feature_decay / weight_decay or pass scales=."
         )
     diff = a / a_norm
@@ -1069,13 +1069,13 @@ def orthogonal_frame_distances(
     decay, the last-layer classifier rows and class means converge to orthogonal vectors
     whose lengths depend on the class sizes, W Wᵀ ∝ diag(s_k^{2M}), H̄ᵀH̄ ∝ diag(s_k^{2M} /
     (s_k^{2M} + Nλ_H)²), W H̄ ∝ diag(s_k^{2M} / (s_k^{2M} + Nλ_H)). Each observed C × C matrix A
-    is compared with its target T after Frobenius normalisation: ||A/||A||_F - T/||T||_F||_F,
+    is compared with its target T after Frobenius normalization: ||A/||A||_F - T/||T||_F||_F,
     in [0, 2], 0 at the predicted geometry (any common scale of W, of H̄).
 
-    H̄ holds the *uncentred* class means (bias-free model). For a deep linear head
+    H̄ holds the *uncentered* class means (bias-free model). For a deep linear head
     W_M⋯W_1, pass the product as ``classifier`` and the features entering W_1; for an
     ordinary last layer, depth = 1. Invariant to rotations of the features (W → W Qᵀ), to
-    sample order and to class relabelling (with the classifier's rows); not to translation.
+    sample order and to class relabeling (with the classifier's rows); not to translation.
 
     Args:
         features: (n, d) features. labels: (n,) classes in [0, C).
@@ -1083,7 +1083,7 @@ def orthogonal_frame_distances(
         num_classes: C; default the classifier's rows. Every class needs a sample (checked
             before anything is sized by C).
         depth: M. feature_decay: λ_H. weight_decay: λ_W (or one per layer): the training
-            run's regularisation; the defaults (5e-4, a common weight decay) are a guess.
+            run's regularization; the defaults (5e-4, a common weight decay) are a guess.
         n_samples: N, the training-set size; default Σ n_k.
         class_counts: (C,) training class sizes n_k; default the counts of ``labels``.
         scales: (C,) s_k to use directly instead of solving for them
@@ -1131,9 +1131,9 @@ def orthogonal_frame_distances(
     t_hh = a / (a + n_total * lam_h) ** 2
     t_wh = a / (a + n_total * lam_h)
     return OrthogonalFrameDistances(
-        classifier_gram=_normalised_distance(w64 @ w64.T, t_ww, what="W Wᵀ"),
-        mean_gram=_normalised_distance(means @ means.T, t_hh, what="H̄ᵀ H̄"),
-        classifier_means=_normalised_distance(w64 @ means.T, t_wh, what="W H̄"),
+        classifier_gram=_normalized_distance(w64 @ w64.T, t_ww, what="W Wᵀ"),
+        mean_gram=_normalized_distance(means @ means.T, t_hh, what="H̄ᵀ H̄"),
+        classifier_means=_normalized_distance(w64 @ means.T, t_wh, what="W H̄"),
         scales=s,
         target_classifier_gram=t_ww,
         target_mean_gram=t_hh,
@@ -1302,7 +1302,7 @@ def mixup_geometry(
     probabilities of a and b and how often the prediction is a or b. Per-sample values
     are returned too, for plots.
 
-    Invariant to rotations of the features (W → W Qᵀ) and to class relabelling; the cosines
+    Invariant to rotations of the features (W → W Qᵀ) and to class relabeling; the cosines
     to isotropic scaling. Swapping (a, b, λ) for (b, a, 1 - λ) describes the same sample:
     canonicalise beforehand if you want λ ≥ 1/2 only.
 
@@ -1461,7 +1461,7 @@ def classifier_geometry(
     margin z_y - max_{c≠y} z_c, to compare models (e.g. dense and pruned) on the same
     inputs: see :func:`compare_classifier_geometry`.
 
-    Invariant to rotations of the features (W → W Qᵀ), class relabelling and sample order
+    Invariant to rotations of the features (W → W Qᵀ), class relabeling and sample order
     (per-sample values permute along). Norms and margins scale with the features.
 
     Args:

@@ -2,15 +2,15 @@
 
 Every estimator is a function (tensor in, 0-dim float64 tensor or small dataclass out) and a
 scikit-learn-style class (``fit(x)`` returns ``self`` and sets ``dimension_``, and
-``dimension_pw_`` for per-point estimates) on the same functional core. Neighbours come from
-the blocked exact k-nearest-neighbour kernel :func:`subspaces.linalg.knn.knn`: nothing
+``dimension_pw_`` for per-point estimates) on the same functional core. Neighbors come from
+the blocked exact k-nearest-neighbor kernel :func:`subspaces.linalg.knn.knn`: nothing
 ``n × n`` is allocated, and the work runs on the input's device.
 
 The definitions follow scikit-dimension (``skdim.id``) so that values can be compared; where
 they differ it is said in the docstring. All estimates are invariant to rotations,
 translations, isotropic scaling and the order of the samples.
 
-Duplicate points (a zero distance to a neighbour) make the nearest-neighbour estimators
+Duplicate points (a zero distance to a neighbor) make the nearest-neighbor estimators
 undefined (a ratio r2 / 0). By default they raise :class:`DegenerateInputError` naming how
 many points are affected; ``duplicates="drop"`` leaves those points out with a warning
 (scikit-dimension drops them with a warning too). No estimate is ever a silent inf or NaN.
@@ -105,26 +105,26 @@ def _check_data(x: Any, *, min_samples: int = 3) -> Tensor:
     return check_matrix(x, name="x", min_samples=min_samples)
 
 
-def _check_neighbours(
+def _check_neighbors(
     n: int, k: int, *, estimator: str, what: str = "k", needed: int | None = None
 ) -> None:
-    """Raise :class:`TooFewSamplesError` unless ``n`` samples give ``k`` neighbours each."""
+    """Raise :class:`TooFewSamplesError` unless ``n`` samples give ``k`` neighbors each."""
     need = k + 1 if needed is None else needed
     if n < need:
         raise TooFewSamplesError(
             f"{estimator} with {what}={k} needs at least {need} samples (each point's "
-            f"neighbours exclude the point itself), but x has {n}. Use a smaller {what} or "
+            f"neighbors exclude the point itself), but x has {n}. Use a smaller {what} or "
             "more samples."
         )
 
 
-def _neighbour_distances(x: Tensor, k: int, block_size: int | None) -> Tensor:
+def _neighbor_distances(x: Tensor, k: int, block_size: int | None) -> Tensor:
     """``(n, k)`` float64 distances to the k nearest other points, nearest first."""
     return knn(x, k, metric="euclidean", exclude_self=True, block_size=block_size).values
 
 
 def _duplicate_mask(
-    zero: Tensor, duplicates: str, *, estimator: str, what: str = "its nearest neighbour"
+    zero: Tensor, duplicates: str, *, estimator: str, what: str = "its nearest neighbor"
 ) -> Tensor:
     """Apply the ``duplicates`` policy to the points flagged in ``zero``; return a keep mask."""
     count = int(zero.sum())
@@ -180,7 +180,7 @@ def _twonn_from_ratios(
         denom = log_mu.sum() + (n - n_keep) * log_mu[-1]
         if float(denom) <= 0.0:
             raise DegenerateInputError(
-                "TwoNN: every kept ratio r2/r1 equals 1 (each point's two nearest neighbours "
+                "TwoNN: every kept ratio r2/r1 equals 1 (each point's two nearest neighbors "
                 "are equidistant), so the dimension is unbounded; the data look like a "
                 "lattice, not a sample of a manifold."
             )
@@ -192,14 +192,14 @@ def _twonn_from_ratios(
     if float(sxx) <= 0.0:
         raise DegenerateInputError(
             "TwoNN: every ratio r2/r1 used in the fit equals 1 (each point's two nearest "
-            "neighbours are equidistant), so the slope is undefined; the data look like a "
+            "neighbors are equidistant), so the slope is undefined; the data look like a "
             "lattice, not a sample of a manifold."
         )
     return (xs * ys).sum() / sxx, log_mu, neg_log_surv
 
 
 def _twonn_ratios(x: Tensor, duplicates: str, block_size: int | None, estimator: str) -> Tensor:
-    r = _neighbour_distances(x, 2, block_size)
+    r = _neighbor_distances(x, 2, block_size)
     keep = _duplicate_mask(r[:, 0] == 0, duplicates, estimator=estimator)
     r = r[keep]
     return r[:, 1] / r[:, 0]
@@ -234,7 +234,7 @@ def twonn(
 ) -> Tensor:
     """TwoNN intrinsic dimension (Facco, d'Errico, Rodriguez & Laio, 2017).
 
-    For each point, mu_i = r2 / r1, its distances to its second and first nearest neighbours.
+    For each point, mu_i = r2 / r1, its distances to its second and first nearest neighbors.
     On a d-dimensional manifold with locally uniform density mu follows the Pareto law
     F(mu) = 1 - mu^(-d), so -log(1 - F(mu)) = d log mu.
 
@@ -256,8 +256,8 @@ def twonn(
         discard_fraction: fraction of the largest ratios left out, in [0, 1) (Facco: 0.1).
         method: ``"linear"`` or ``"mle"``.
         duplicates: ``"raise"`` (default) or ``"drop"`` points at distance 0 from their
-            nearest neighbour (with a warning).
-        block_size: query rows per block of the k-nearest-neighbour search (default: sized
+            nearest neighbor (with a warning).
+        block_size: query rows per block of the k-nearest-neighbor search (default: sized
             to a fixed memory budget).
 
     Returns:
@@ -276,10 +276,10 @@ def twonn(
 
 
 def _mle_pointwise_from_distances(dist: Tensor, *, unbiased: bool) -> Tensor:
-    """Per-point MLE from ``(n, k)`` positive neighbour distances (nearest first).
+    """Per-point MLE from ``(n, k)`` positive neighbor distances (nearest first).
 
     m_i = (k - 1) / Σ_{j<=k} log(T_k / T_j)  (k - 2 when ``unbiased``); may be +inf when all
-    k neighbours are equidistant (Σ = 0).
+    k neighbors are equidistant (Σ = 0).
     """
     k = dist.shape[1]
     log_ratio = torch.log(dist[:, -1:] / dist).sum(dim=1)
@@ -303,8 +303,8 @@ def _mle_fit(
     k = check_positive_int(k, name="k", minimum=3 if unbiased else 2)
     average = check_choice(average, name="average", choices=MLE_AVERAGES)
     duplicates = check_choice(duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
-    _check_neighbours(t.shape[0], k, estimator="MLE")
-    dist = _neighbour_distances(t, k, block_size)
+    _check_neighbors(t.shape[0], k, estimator="MLE")
+    dist = _neighbor_distances(t, k, block_size)
     keep = _duplicate_mask(dist[:, 0] == 0, duplicates, estimator="MLE")
     local = torch.full((t.shape[0],), torch.nan, dtype=_F64, device=t.device)
     local[keep] = _mle_pointwise_from_distances(dist[keep], unbiased=unbiased)
@@ -314,7 +314,7 @@ def _mle_fit(
     n_inf = int(torch.isinf(kept).sum())
     if n_inf and (pointwise or average != "inverse"):
         raise DegenerateInputError(
-            f"MLE: for {n_inf} points all k={k} nearest neighbours are at the same distance, "
+            f"MLE: for {n_inf} points all k={k} nearest neighbors are at the same distance, "
             "so their local estimate is infinite; use a larger k (or average='inverse' for "
             "the global estimate, to which they contribute 1/m = 0)."
         )
@@ -326,7 +326,7 @@ def _mle_fit(
         global_d = _quantile_linear(torch.sort(kept).values, 0.5)
     if not math.isfinite(float(global_d)):
         raise DegenerateInputError(
-            f"MLE: for every point all k={k} nearest neighbours are at the same distance, so "
+            f"MLE: for every point all k={k} nearest neighbors are at the same distance, so "
             "the estimate is infinite; the data look like a lattice. Use a larger k."
         )
     return _scalar(global_d, t.device), local
@@ -344,7 +344,7 @@ def mle_id(
 ) -> Tensor:
     """Maximum-likelihood intrinsic dimension (Levina & Bickel, 2005; MacKay & Ghahramani, 2005).
 
-    For point i with distances T_1 <= ... <= T_k to its k nearest neighbours, the local
+    For point i with distances T_1 <= ... <= T_k to its k nearest neighbors, the local
     estimate is m_i = (k - 1) / Σ_{j=1}^{k} log(T_k / T_j) (the j = k term is 0). The global
     estimate combines them by ``average``:
 
@@ -358,14 +358,14 @@ def mle_id(
 
     Args:
         x: ``(n, d)`` points, n >= k + 1.
-        k: neighbours per point (>= 2; >= 3 when ``unbiased``).
+        k: neighbors per point (>= 2; >= 3 when ``unbiased``).
         pointwise: return the ``(n,)`` local estimates m_i instead of the global one
             (entries of points left out by ``duplicates="drop"`` are NaN, with the warning).
         average: how to combine the local estimates (see above).
         unbiased: use k - 2 instead of k - 1.
         duplicates: ``"raise"`` (default) or ``"drop"`` points at distance 0 from their
-            nearest neighbour (with a warning).
-        block_size: query rows per block of the k-nearest-neighbour search.
+            nearest neighbor (with a warning).
+        block_size: query rows per block of the k-nearest-neighbor search.
 
     Returns:
         A 0-dim float64 tensor, or the ``(n,)`` float64 local estimates when ``pointwise``.
@@ -451,9 +451,9 @@ def _gride_from_log_ratios(log_mu: Tensor, n1: int, n2: int) -> tuple[Tensor, Te
 
 
 def _gride_at(dist: Tensor, n1: int, n2: int, duplicates: str) -> tuple[Tensor, Tensor]:
-    """GRIDE at one scale from the ``(n, >= n2)`` neighbour distances."""
+    """GRIDE at one scale from the ``(n, >= n2)`` neighbor distances."""
     r1, r2 = dist[:, n1 - 1], dist[:, n2 - 1]
-    nth = "its nearest neighbour" if n1 == 1 else f"its {n1}-th nearest neighbour"
+    nth = "its nearest neighbor" if n1 == 1 else f"its {n1}-th nearest neighbor"
     keep = _duplicate_mask(r1 == 0, duplicates, estimator=f"GRIDE (n1={n1}, n2={n2})", what=nth)
     log_mu = torch.log(r2[keep] / r1[keep])
     if n2 - n1 > 1:
@@ -463,7 +463,7 @@ def _gride_at(dist: Tensor, n1: int, n2: int, duplicates: str) -> tuple[Tensor, 
         if n_ties:
             warnings.warn(
                 f"GRIDE (n1={n1}, n2={n2}): leaving out {n_ties} points whose n1-th and "
-                "n2-th neighbours are equidistant (r_n2 / r_n1 = 1).",
+                "n2-th neighbors are equidistant (r_n2 / r_n1 = 1).",
                 UserWarning,
                 stacklevel=3,
             )
@@ -476,7 +476,7 @@ def _check_gride_orders(n1: Any, n2: Any) -> tuple[int, int]:
     n2 = 2 * n1 if n2 is None else check_positive_int(n2, name="n2")
     if n2 <= n1:
         raise InvalidOptionError(
-            f"GRIDE needs n2 > n1 (the farther over the nearer neighbour), got n1={n1}, n2={n2}."
+            f"GRIDE needs n2 > n1 (the farther over the nearer neighbor), got n1={n1}, n2={n2}."
         )
     return n1, n2
 
@@ -489,10 +489,10 @@ def gride(
     duplicates: Duplicates = "raise",
     block_size: int | None = None,
 ) -> Tensor:
-    """GRIDE, the generalised-ratios intrinsic dimension estimator (Denti et al., 2022).
+    """GRIDE, the generalized-ratios intrinsic dimension estimator (Denti et al., 2022).
 
     For each point, mu = r_{n2} / r_{n1}, the ratio of its distances to its n2-th and n1-th
-    nearest neighbours. Under local uniformity mu has density
+    nearest neighbors. Under local uniformity mu has density
     d (mu^d - 1)^(n2 - n1 - 1) / (B(n2 - n1, n1) mu^((n2 - 1) d + 1)), mu > 1, and the ID is
     the root of the score (N - 1)/d + (n2 - n1 - 1) Σ log mu / (1 - mu^(-d)) - (n2 - 1) Σ
     log mu (concave likelihood, one root; N - 1 in place of N as in DADApy). Ratios above
@@ -508,11 +508,11 @@ def gride(
 
     Args:
         x: ``(n, d)`` points, n >= n2 + 1.
-        n1: order of the nearer neighbour (>= 1). n2: order of the farther one (> n1),
+        n1: order of the nearer neighbor (>= 1). n2: order of the farther one (> n1),
             default 2 n1.
         duplicates: ``"raise"`` (default) or ``"drop"`` points at distance 0 from their
-            n1-th nearest neighbour (with a warning).
-        block_size: query rows per block of the k-nearest-neighbour search.
+            n1-th nearest neighbor (with a warning).
+        block_size: query rows per block of the k-nearest-neighbor search.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
@@ -526,8 +526,8 @@ def _gride_fit(
     t = _check_data(x)
     n1, n2_ = _check_gride_orders(n1, n2)
     duplicates = check_choice(duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
-    _check_neighbours(t.shape[0], n2_, estimator="GRIDE", what="n2")
-    dist = _neighbour_distances(t, n2_, block_size)
+    _check_neighbors(t.shape[0], n2_, estimator="GRIDE", what="n2")
+    dist = _neighbor_distances(t, n2_, block_size)
     return _gride_at(dist, n1, n2_, duplicates)
 
 
@@ -536,10 +536,10 @@ class GrideScales:
     """GRIDE at several scales (n1, n2 = 2 n1); every field is a 1-D tensor, one per scale.
 
     Attributes:
-        n1: orders of the nearer neighbour (1, 2, 4, ...), int64. n2: ``2 * n1``.
+        n1: orders of the nearer neighbor (1, 2, 4, ...), int64. n2: ``2 * n1``.
         dimension: the ID estimate at each scale (float64).
         error: its standard error, 1 / sqrt(observed Fisher information).
-        radius: the mean distance to the n2-th neighbour: the length scale probed.
+        radius: the mean distance to the n2-th neighbor: the length scale probed.
     """
 
     n1: Tensor
@@ -582,9 +582,9 @@ def gride_multiscale(
 
     Args:
         x: ``(n, d)`` points, n >= 3.
-        range_max: the largest neighbour order used (>= 2).
+        range_max: the largest neighbor order used (>= 2).
         duplicates: ``"raise"`` or ``"drop"`` (see :func:`gride`).
-        block_size: query rows per block of the k-nearest-neighbour search.
+        block_size: query rows per block of the k-nearest-neighbor search.
 
     Returns:
         A :class:`GrideScales`.
@@ -593,7 +593,7 @@ def gride_multiscale(
     range_max = check_positive_int(range_max, name="range_max", minimum=2)
     policy = check_choice(duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
     kmax = min(range_max, t.shape[0] - 1)
-    dist = _neighbour_distances(t, kmax, block_size)
+    dist = _neighbor_distances(t, kmax, block_size)
     return _gride_scales_from_distances(dist, policy)
 
 
@@ -677,7 +677,7 @@ def _covariance_eigenvalues(t: Tensor) -> Tensor:
     """
     n, d = t.shape
     m = min(n, d)
-    if d <= n:  # d × d scatter: two passes, data centred in float64 before the products
+    if d <= n:  # d × d scatter: two passes, data centered in float64 before the products
         mean = _column_mean(t)
         scatter = torch.zeros(d, d, dtype=_F64, device=t.device)
         for start in range(0, n, _CHUNK):
@@ -693,8 +693,8 @@ def _covariance_eigenvalues(t: Tensor) -> Tensor:
     return _zero_rounding_noise(ev / (n - 1), rtol)[None, :]
 
 
-def _neighbourhood_eigenvalues(t: Tensor, idx: Tensor, *, max_elements: int = 1 << 22) -> Tensor:
-    """Covariance eigenvalues of each point's neighbourhood ``t[idx[i]]`` -> ``(n, min(k, d))``.
+def _neighborhood_eigenvalues(t: Tensor, idx: Tensor, *, max_elements: int = 1 << 22) -> Tensor:
+    """Covariance eigenvalues of each point's neighborhood ``t[idx[i]]`` -> ``(n, min(k, d))``.
 
     Batched float64 eigen-decompositions of the k × k Gram or d × d scatter (the smaller);
     numerical zeros are set to 0.
@@ -753,13 +753,13 @@ def _lpca_fit(
     global_d = _lpca_rule(ev, params)[0]
     local: Tensor | None = None
     if pointwise:
-        _check_neighbours(t.shape[0], n_neighbors, estimator="local PCA", what="n_neighbors")
+        _check_neighbors(t.shape[0], n_neighbors, estimator="local PCA", what="n_neighbors")
         idx = knn(t, n_neighbors, exclude_self=True, block_size=block_size).indices
-        local_ev = _neighbourhood_eigenvalues(t, idx)
+        local_ev = _neighborhood_eigenvalues(t, idx)
         flat = local_ev[:, 0] <= 0.0
         if bool(flat.any()):
             raise DegenerateInputError(
-                f"local PCA: the neighbourhoods of {int(flat.sum())} points are a single "
+                f"local PCA: the neighborhoods of {int(flat.sum())} points are a single "
                 "repeated point (zero variance); remove duplicate rows or raise n_neighbors."
             )
         local = _lpca_rule(local_ev, params)
@@ -779,7 +779,7 @@ def local_pca_id(
     p_fan: float = 0.95,
     block_size: int | None = None,
 ) -> Tensor:
-    """Intrinsic dimension from the PCA spectrum, globally or in each point's neighbourhood.
+    """Intrinsic dimension from the PCA spectrum, globally or in each point's neighborhood.
 
     With λ_1 >= ... >= λ_m the m = min(n, d) eigenvalues of the sample covariance (divisor
     n - 1), the rules of ``skdim.id.lPCA`` (same names and definitions):
@@ -798,8 +798,8 @@ def local_pca_id(
       broken-stick expectation (1/m) Σ_{i>=j} 1/i, counted up to the first one below it.
 
     With ``pointwise=True`` the rule is applied to the covariance of each point's
-    ``n_neighbors`` nearest neighbours (the point itself excluded, as skdim's ``fit_pw``), a
-    local estimate; neighbourhoods come from the blocked kNN and their spectra from batched
+    ``n_neighbors`` nearest neighbors (the point itself excluded, as skdim's ``fit_pw``), a
+    local estimate; neighborhoods come from the blocked kNN and their spectra from batched
     k × k (or d × d) eigen-decompositions. Eigenvalues at most m · eps times the largest
     (eps of the precision the products were formed in) are rounding noise of rank-deficient
     data and are set to 0, so that ``"maxgap"`` finds the rank there (skdim keeps the noise).
@@ -811,10 +811,10 @@ def local_pca_id(
         x: ``(n, d)`` points.
         ver: the rule, one of :data:`LPCA_VERSIONS`.
         pointwise: return the ``(n,)`` local estimates instead of the global one.
-        n_neighbors: neighbourhood size for ``pointwise``.
+        n_neighbors: neighborhood size for ``pointwise``.
         alpha_fo, alpha_ratio, alpha_fan, beta_fan, p_fan: the rules' thresholds (skdim's
             ``alphaFO``, ``alphaRatio``, ``alphaFan``, ``betaFan``, ``PFan``).
-        block_size: query rows per block of the k-nearest-neighbour search.
+        block_size: query rows per block of the k-nearest-neighbor search.
 
     Returns:
         A 0-dim float64 tensor, or ``(n,)`` float64 local estimates when ``pointwise``.
@@ -836,7 +836,7 @@ def _count_pairs_below(t: Tensor, radii: Tensor, block_size: int | None) -> Tens
     """For each radius r, #{(i, j), i != j : ||t_i - t_j|| < r}, blocked, exact.
 
     Squared distances are screened in the input dtype (one matmul per block of rows, on data
-    centred in float64); pairs within the screen's rounding bound of a threshold are
+    centered in float64); pairs within the screen's rounding bound of a threshold are
     re-measured in float64 from the differences of the original rows, as the kNN kernel
     measures them, so a radius equal to a pair's distance excludes that pair consistently.
     """
@@ -887,15 +887,15 @@ def _corrint_fit(x: Any, *, k1: int, k2: int, block_size: int | None) -> Tensor:
     k2 = check_positive_int(k2, name="k2")
     if k1 >= k2:
         raise InvalidOptionError(
-            f"correlation dimension needs k1 < k2 (two neighbourhood sizes), got k1={k1}, k2={k2}."
+            f"correlation dimension needs k1 < k2 (two neighborhood sizes), got k1={k1}, k2={k2}."
         )
-    _check_neighbours(t.shape[0], k2, estimator="correlation dimension", what="k2")
-    dist = _neighbour_distances(t, k2, block_size)
+    _check_neighbors(t.shape[0], k2, estimator="correlation dimension", what="k2")
+    dist = _neighbor_distances(t, k2, block_size)
     r1 = _quantile_linear(torch.sort(dist[:, k1 - 1]).values, 0.5)
     r2 = _quantile_linear(torch.sort(dist[:, k2 - 1]).values, 0.5)
     if float(r1) <= 0.0 or float(r2) <= float(r1):
         raise DegenerateInputError(
-            f"correlation dimension: the median distances to the k1-th and k2-th neighbours "
+            f"correlation dimension: the median distances to the k1-th and k2-th neighbors "
             f"are r1={float(r1):.6g} and r2={float(r2):.6g}; the estimate needs 0 < r1 < r2 "
             "(many duplicate points make r1 = 0). Remove duplicates or change k1, k2."
         )
@@ -915,7 +915,7 @@ def correlation_dimension(
 
     C(r) = #{(i, j), i != j : ||x_i - x_j|| < r} / n², the correlation integral, scales as
     r^d on a d-dimensional manifold. With r1, r2 the medians over points of the distances to
-    the k1-th and k2-th nearest neighbours, d = log(C(r2) / C(r1)) / log(r2 / r1).
+    the k1-th and k2-th nearest neighbors, d = log(C(r2) / C(r1)) / log(r2 / r1).
     The pair counts are computed in row blocks (O(block × n) memory, exact thresholds; see
     the source); cost O(n² d).
 
@@ -923,8 +923,8 @@ def correlation_dimension(
 
     Args:
         x: ``(n, d)`` points, n >= k2 + 1.
-        k1, k2: the two neighbourhood sizes, 1 <= k1 < k2 (skdim's defaults 10, 20).
-        block_size: rows per block of the neighbour search and of the pair counting.
+        k1, k2: the two neighborhood sizes, 1 <= k1 < k2 (skdim's defaults 10, 20).
+        block_size: rows per block of the neighbor search and of the pair counting.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
@@ -937,10 +937,10 @@ def correlation_dimension(
 
 @dataclass(frozen=True)
 class ScaleSweep:
-    """Intrinsic dimension against neighbourhood size (one entry per scale).
+    """Intrinsic dimension against neighborhood size (one entry per scale).
 
     Attributes:
-        scale: the neighbourhood sizes k (int64; their meaning depends on ``method``).
+        scale: the neighborhood sizes k (int64; their meaning depends on ``method``).
         dimension: the ID estimate at each scale (float64).
         radius: the mean distance, at that scale, that the estimate looks at (float64).
         method: the estimator used.
@@ -972,14 +972,14 @@ def _check_scales(ks: Any, method: str, n: int) -> list[int]:
             int(check_positive_int(int(k) if isinstance(k, Tensor) else k, name="ks")) for k in ks
         ]
         if not scales:
-            raise InvalidOptionError("ks is empty; pass at least one neighbourhood size.")
+            raise InvalidOptionError("ks is empty; pass at least one neighborhood size.")
     for k in scales:
         if method == "mle":
             if k < 2:
                 raise InvalidOptionError(f"method='mle' needs every k >= 2 in ks, got {k}.")
-            _check_neighbours(n, k, estimator="id_scale_sweep(method='mle')", what="k")
+            _check_neighbors(n, k, estimator="id_scale_sweep(method='mle')", what="k")
         elif method == "gride":
-            _check_neighbours(n, 2 * k, estimator="id_scale_sweep(method='gride')", what="2k")
+            _check_neighbors(n, 2 * k, estimator="id_scale_sweep(method='gride')", what="2k")
         elif n // k < 3:
             raise TooFewSamplesError(
                 f"id_scale_sweep(method='twonn') splits the n={n} samples into k={k} random "
@@ -1001,15 +1001,15 @@ def id_scale_sweep(
     generator: torch.Generator | None = None,
     block_size: int | None = None,
 ) -> ScaleSweep:
-    """Intrinsic dimension against neighbourhood size: the ID depends on scale.
+    """Intrinsic dimension against neighborhood size: the ID depends on scale.
 
     - ``method="mle"``: :func:`mle_id` with each k in ``ks`` (default 5, 10, 20, 40, 80);
-      radius = mean distance to the k-th neighbour.
+      radius = mean distance to the k-th neighbor.
     - ``method="gride"``: :func:`gride` with n1 = k, n2 = 2k (default k = 1, 2, ..., 32);
-      radius = mean distance to the 2k-th neighbour.
+      radius = mean distance to the 2k-th neighbor.
     - ``method="twonn"``: decimation (Facco et al., 2017): the samples are split at random
       into k disjoint subsets of n // k points (default k = 1, 2, ..., 32), TwoNN is fitted
-      on each and the estimates averaged; radius = mean second-neighbour distance within the
+      on each and the estimates averaged; radius = mean second-neighbor distance within the
       subsets. Needs ``generator`` for reproducible splits.
 
     One kNN search with the largest k serves every scale (except for decimation). A plateau
@@ -1017,12 +1017,12 @@ def id_scale_sweep(
 
     Args:
         x: ``(n, d)`` points.
-        ks: neighbourhood sizes (positive integers); default as above, limited by n.
+        ks: neighborhood sizes (positive integers); default as above, limited by n.
         method: ``"mle"``, ``"gride"`` or ``"twonn"``.
         discard_fraction: TwoNN's discarded fraction (``method="twonn"``).
         duplicates: ``"raise"`` or ``"drop"`` (see :func:`twonn`).
         generator: ``torch.Generator`` (CPU) for the random splits of ``method="twonn"``.
-        block_size: query rows per block of the k-nearest-neighbour search.
+        block_size: query rows per block of the k-nearest-neighbor search.
 
     Returns:
         A :class:`ScaleSweep`.
@@ -1045,7 +1045,7 @@ def id_scale_sweep(
             sub_dims, sub_radii = [], []
             for part in range(k):
                 sub = t[perm[part * size : (part + 1) * size]]
-                r = _neighbour_distances(sub, 2, block_size)
+                r = _neighbor_distances(sub, 2, block_size)
                 keep = _duplicate_mask(r[:, 0] == 0, policy, estimator="TwoNN")
                 d, _, _ = _twonn_from_ratios(
                     r[keep, 1] / r[keep, 0], discard_fraction=fraction, method="linear"
@@ -1055,21 +1055,21 @@ def id_scale_sweep(
             dims.append(torch.stack(sub_dims).mean())
             radii.append(torch.stack(sub_radii).mean())
     elif how == "mle":
-        dist = _neighbour_distances(t, max(scales), block_size)
+        dist = _neighbor_distances(t, max(scales), block_size)
         dist = dist[_duplicate_mask(dist[:, 0] == 0, policy, estimator="MLE")]
         for k in scales:
             local = _mle_pointwise_from_distances(dist[:, :k], unbiased=False)
             inverse_mean = float((1.0 / local).mean())
             if inverse_mean <= 0.0:
                 raise DegenerateInputError(
-                    f"MLE: for every point all k={k} nearest neighbours are at the same "
+                    f"MLE: for every point all k={k} nearest neighbors are at the same "
                     "distance, so the estimate is infinite; the data look like a lattice. "
                     "Use larger ks."
                 )
             dims.append(_scalar(1.0 / inverse_mean, t.device))
             radii.append(dist[:, k - 1].mean())
     else:
-        dist = _neighbour_distances(t, 2 * max(scales), block_size)
+        dist = _neighbor_distances(t, 2 * max(scales), block_size)
         for k in scales:
             d, _ = _gride_at(dist, k, 2 * k, policy)
             dims.append(d)
@@ -1209,11 +1209,11 @@ class GRIDE(_Estimator):
         duplicates = check_choice(self.duplicates, name="duplicates", choices=_DUPLICATE_POLICIES)
         multiscale = check_flag(self.multiscale, name="multiscale")
         range_max = check_positive_int(self.range_max, name="range_max", minimum=2)
-        _check_neighbours(t.shape[0], n2, estimator="GRIDE", what="n2")
+        _check_neighbors(t.shape[0], n2, estimator="GRIDE", what="n2")
         span = n2
         if multiscale:
             span = min(range_max, t.shape[0] - 1)
-        dist = _neighbour_distances(t, max(n2, span), self.block_size)
+        dist = _neighbor_distances(t, max(n2, span), self.block_size)
         self.dimension_, self.error_ = _gride_at(dist, n1, n2, duplicates)
         if multiscale:
             scales = _gride_scales_from_distances(dist[:, :span], duplicates)
@@ -1225,13 +1225,13 @@ class GRIDE(_Estimator):
 
 
 class LocalPCA(_Estimator):
-    """PCA-spectrum dimension, global and per neighbourhood; see :func:`local_pca_id`.
+    """PCA-spectrum dimension, global and per neighborhood; see :func:`local_pca_id`.
 
     Attributes (after ``fit``):
         dimension_: 0-dim float64 tensor from the global spectrum.
         explained_variance_: the global covariance eigenvalues, decreasing.
         dimension_pw_: ``(n,)`` local estimates on each point's ``n_neighbors`` nearest
-            neighbours (only when ``pointwise=True``).
+            neighbors (only when ``pointwise=True``).
     """
 
     def __init__(

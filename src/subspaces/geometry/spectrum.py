@@ -1,7 +1,7 @@
 """The covariance spectrum of one representation and the scalars built on it.
 
 Every measure here is a function of the eigenvalues λ_1 ≥ ... ≥ λ_d ≥ 0 of the sample
-covariance ``Σ = Xcᵀ Xc / (n - 1)`` (``Xc`` = ``x`` centred over samples), computed from the
+covariance ``Σ = Xcᵀ Xc / (n - 1)`` (``Xc`` = ``x`` centered over samples), computed from the
 float64 streaming scatter matrix of :mod:`subspaces.linalg.moments` (d × d, never n × n):
 
 * :func:`covariance_spectrum`: the eigenvalues and explained-variance ratios λ_i / Σλ;
@@ -24,7 +24,7 @@ the samples, and all but the eigenvalues themselves (and ``von_neumann_entropy``
 
 **Resolution.** A spectrum computed through ``Xcᵀ Xc`` squares the condition number: the
 products carry the rounding of the input dtype (``eps`` ≈ 1.2e-7 for float32), and the
-final centring ``Σ x xᵀ - n x̄ x̄ᵀ`` loses about ``eps64 · n · ||x̄||²`` when the data sit
+final centering ``Σ x xᵀ - n x̄ x̄ᵀ`` loses about ``eps64 · n · ||x̄||²`` when the data sit
 far from the origin. Eigenvalues at or below that level
 (``max(max(d, 4) · eps(dtype) · λ_1, 4 · eps64 · n ||x̄||² / (n - 1))``, the field
 ``noise_floor``) are indistinguishable from rounding and reported as exactly 0, so that
@@ -62,10 +62,10 @@ from subspaces._checks import (
 from subspaces.linalg.decomp import eigvalsh
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
     MomentsMetric,
     accumulate_moments,
-    centre_moments,
+    center_moments,
     check_moments,
     paired_moments,
 )
@@ -148,14 +148,14 @@ class Spectrum:
 
     @property
     def singular_values(self) -> Tensor:
-        """Singular values of the centred data ``Xc``: σ_i = sqrt((n - 1) λ_i), ``(d,)``."""
+        """Singular values of the centered data ``Xc``: σ_i = sqrt((n - 1) λ_i), ``(d,)``."""
         return ((self.n_samples - 1) * self.eigenvalues).sqrt()
 
     def effective_rank(self, *, of: EffectiveRankOf = "singular") -> Tensor:
         """Effective rank, exp(H(p)) with H the Shannon entropy (nats) and 0 log 0 = 0.
 
         ``of="singular"`` (default, Roy & Vetterli 2007): p_i = σ_i / Σ_j σ_j with σ_i the
-        singular values of the centred data, i.e. p_i ∝ sqrt(λ_i). ``of="eigen"``:
+        singular values of the centered data, i.e. p_i ∝ sqrt(λ_i). ``of="eigen"``:
         p_i = λ_i / Σ_j λ_j (the explained-variance ratios), which equals
         exp(:meth:`von_neumann_entropy`) at ``eps=0``; it is smaller for any non-flat
         spectrum. In [1, numerical rank]; d for isotropic data, 1 for rank one.
@@ -255,8 +255,8 @@ class Spectrum:
 # The maths core
 
 
-def spectrum_from_moments(m: CentredMoments, *, input_dtype: torch.dtype = _F64) -> Spectrum:
-    """The :class:`Spectrum` of centred moments (the core shared by functions and class).
+def spectrum_from_moments(m: CenteredMoments, *, input_dtype: torch.dtype = _F64) -> Spectrum:
+    """The :class:`Spectrum` of centered moments (the core shared by functions and class).
 
     Args:
         m: moments of one representation with its scatter ``cxx`` (n ≥ 2).
@@ -271,15 +271,15 @@ def spectrum_from_moments(m: CentredMoments, *, input_dtype: torch.dtype = _F64)
     d = m.cxx.shape[0]
     evals = eigvalsh(0.5 * (m.cxx + m.cxx.T).to(_F64)).flip(0).clamp(min=0.0)
     top = float(evals[0])
-    centring_noise = 4.0 * _EPS64 * m.n * float(m.mean_x.to(_F64) @ m.mean_x.to(_F64))
-    if top <= centring_noise or top == 0.0:
+    centering_noise = 4.0 * _EPS64 * m.n * float(m.mean_x.to(_F64) @ m.mean_x.to(_F64))
+    if top <= centering_noise or top == 0.0:
         raise DegenerateInputError(
             f"x has zero variance (all {m.n} samples are the same point, up to float64 "
             "rounding), so its covariance spectrum is undefined; check that x is not a "
             "constant or dead layer."
         )
     relative = max(d, 4) * float(torch.finfo(input_dtype).eps)
-    floor = max(relative * top, centring_noise)
+    floor = max(relative * top, centering_noise)
     evals = torch.where(evals > floor, evals, torch.zeros_like(evals)) / (m.n - 1)
     return Spectrum(
         eigenvalues=evals,
@@ -299,7 +299,7 @@ def _spectrum(x: Any, chunk_size: int) -> Spectrum:
 def covariance_spectrum(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Spectrum:
     """Eigenvalues and explained-variance ratios of the sample covariance of ``x``.
 
-    Σ = Xcᵀ Xc / (n - 1), Xc = x centred over samples; eigenvalues decreasing, clipped at 0,
+    Σ = Xcᵀ Xc / (n - 1), Xc = x centered over samples; eigenvalues decreasing, clipped at 0,
     and those at rounding level set to 0 (see the module notes). Computed from the float64
     streaming scatter matrix (d × d), never n × n. Invariant to translation, orthogonal
     transforms of the features (the eigenvalues) and sample order.
@@ -320,10 +320,10 @@ def effective_rank(
     """Effective rank of ``x`` (Roy & Vetterli 2007): exp of the entropy of its spectrum.
 
     erank = exp(-Σ p_i log p_i), p_i = σ_i / Σ_j σ_j, σ_i the singular values of the
-    *centred* data ``Xc`` (σ_i = sqrt((n - 1) λ_i)), following the paper, which defines it on
+    *centered* data ``Xc`` (σ_i = sqrt((n - 1) λ_i)), following the paper, which defines it on
     singular values. ``of="eigen"`` uses p_i = λ_i / Σλ instead (the covariance-eigenvalue
     version some papers use; smaller for any non-flat spectrum). RankMe (Garrido et al.
-    2023) is the singular-value version on *uncentred* embeddings, so it differs from this
+    2023) is the singular-value version on *uncentered* embeddings, so it differs from this
     by the mean. In [1, numerical rank]: d for isotropic data, 1 for rank-one data.
     Invariant to translation, isotropic scaling, orthogonal transforms, sample order.
 
@@ -352,7 +352,7 @@ def participation_ratio(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tens
 
 
 def stable_rank(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
-    """Stable rank ||Xc||_F² / ||Xc||_2² = Σλ_i / λ_1 of the centred data ``Xc``.
+    """Stable rank ||Xc||_F² / ||Xc||_2² = Σλ_i / λ_1 of the centered data ``Xc``.
 
     In [1, numerical rank]; d for isotropic data, 1 for rank one (Rudelson & Vershynin
     2007). Invariant to translation, isotropic scaling, orthogonal transforms, sample order.
@@ -366,7 +366,7 @@ def stable_rank(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
 def numerical_rank(
     x: Any, *, rtol: float | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
 ) -> Tensor:
-    """Numerical rank of the centred data: #{σ_i > rtol · σ_1}, σ the singular values of Xc.
+    """Numerical rank of the centered data: #{σ_i > rtol · σ_1}, σ the singular values of Xc.
 
     The default ``rtol = max(n, d) · eps`` of the input dtype is numpy's ``matrix_rank``
     default. The σ_i come from the covariance eigenvalues, which resolve σ_i / σ_1 only
@@ -412,7 +412,7 @@ def von_neumann_entropy(
 ) -> Tensor:
     """Von Neumann entropy of the normalized covariance of ``x`` (nats).
 
-    As in "Information Shapes Koopman Representation": centre Z, Σ = Zᵀ Z / (N - 1) + ε I,
+    As in "Information Shapes Koopman Representation": center Z, Σ = Zᵀ Z / (N - 1) + ε I,
     ρ = Σ / tr Σ, S = -tr(ρ log ρ) = -Σ μ_i log μ_i over the eigenvalues μ of ρ (0 log 0 = 0).
     In [0, log d]: log d for isotropic data, 0 for rank-one data (at ε = 0). ε ≥ 0 is in
     covariance units (not relative), default 0. Invariant to translation, orthogonal
@@ -443,7 +443,7 @@ class _DataclassResultMetric(Metric):
     torchmetrics' compute wrapper squeezes and clones every tensor inside the result,
     rebuilding dataclasses field by field, which a frozen dataclass refuses (and which would
     squeeze a ``(1,)`` spectrum to 0-dim). The result travels through the wrapper boxed, so
-    synchronisation across ranks and caching work as usual and the dataclass comes back as
+    synchronization across ranks and caching work as usual and the dataclass comes back as
     built (its tensors are fresh, never the states themselves).
     """
 
@@ -514,4 +514,4 @@ class CovarianceSpectrum(_DataclassResultMetric, MomentsMetric):
                 f"CovarianceSpectrum has seen {seen} samples but needs at least 2; call "
                 "update() with more data before compute()."
             )
-        return spectrum_from_moments(centre_moments(self), input_dtype=self.input_dtype())
+        return spectrum_from_moments(center_moments(self), input_dtype=self.input_dtype())

@@ -418,7 +418,7 @@ def _dump_manifest(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
-def _normalise_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+def _normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -426,7 +426,7 @@ def _normalise_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
             f"metadata must be a dict of JSON values, got {type(metadata).__name__}."
         )
     try:
-        normalised = json.loads(json.dumps(dict(metadata), allow_nan=False))
+        normalized = json.loads(json.dumps(dict(metadata), allow_nan=False))
     except RecursionError:
         raise InputTypeError(
             "metadata is nested too deeply for JSON (a dict or list inside itself, or "
@@ -437,7 +437,7 @@ def _normalise_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
             f"metadata must hold only JSON values (str, int, float, bool, None, lists and "
             f"dicts with str keys); json could not encode it: {err}."
         ) from None
-    return dict(normalised)
+    return dict(normalized)
 
 
 def _check_layers(layers: Any) -> list[str]:
@@ -1069,7 +1069,7 @@ class StoreWriter:
     Args:
         path: the store folder (created if needed). It must be new, empty or a store.
         layers: layer names, in order; each :meth:`write` gives one tensor per layer.
-        metadata: free-form JSON-serialisable dict stored in the manifest (model, data).
+        metadata: free-form JSON-serializable dict stored in the manifest (model, data).
         resume: with an existing store of the same ``layers``, ``metadata`` (and
             ``shard_size`` if given), keep its complete shards: :attr:`n_done` says how many
             samples are stored and the producer must skip them (shards are always whole
@@ -1097,7 +1097,7 @@ class StoreWriter:
     ) -> None:
         self.path = Path(path)
         self.layers = _check_layers(layers)
-        self.metadata = _normalise_metadata(metadata)
+        self.metadata = _normalize_metadata(metadata)
         self._requested_shard_size = (
             None if shard_size is None else check_positive_int(shard_size, name="shard_size")
         )

@@ -1,16 +1,16 @@
 """Shared numerics (floor 1): streaming moments (here), PSD decompositions
-(:mod:`subspaces.linalg.decomp`), exact nearest neighbours (:mod:`subspaces.linalg.knn`)
+(:mod:`subspaces.linalg.decomp`), exact nearest neighbors (:mod:`subspaces.linalg.knn`)
 and paired retrieval ranks (:mod:`subspaces.linalg.retrieval`)."""
 
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
     MOMENT_STATES,
-    CentredMoments,
+    CenteredMoments,
     MomentsMetric,
     MomentSums,
     RowNormSums,
     accumulate_moments,
-    centre_moments,
+    center_moments,
     merge_moments,
     paired_moments,
     rebase_moments,
@@ -19,12 +19,12 @@ from subspaces.linalg.moments import (
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MOMENT_STATES",
-    "CentredMoments",
+    "CenteredMoments",
     "MomentSums",
     "MomentsMetric",
     "RowNormSums",
     "accumulate_moments",
-    "centre_moments",
+    "center_moments",
     "merge_moments",
     "paired_moments",
     "rebase_moments",

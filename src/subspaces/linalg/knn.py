@@ -1,30 +1,30 @@
-"""Exact k-nearest neighbours by blocked top-k, with certified float64 re-ranking.
+"""Exact k-nearest neighbors by blocked top-k, with certified float64 re-ranking.
 
-One kernel for every method that needs neighbours (mutual kNN alignment, CKNNA, Jaccard and
+One kernel for every method that needs neighbors (mutual kNN alignment, CKNNA, Jaccard and
 rank similarity, TwoNN and MLE intrinsic dimension...). Queries are processed in row blocks:
 for each block the ``block × m`` score matrix against the ``m`` reference points is one
 matmul in the input's dtype (norms precomputed), ``torch.topk`` keeps a few more candidates
 than asked for, and those candidates are re-scored exactly in float64 and sorted. Memory is
 O(block × m); nothing ``n × n`` is ever allocated. Work happens on the inputs' device.
 
-What "exact" means. The neighbours of a query are the k reference points with the
+What "exact" means. The neighbors of a query are the k reference points with the
 smallest *reported value* (the float64 value below; the largest for ``inner_product``),
 ties going to the lower reference index. The reported value of a pair is computed in
 float64 from the data as given, by one fixed formula (``||a − b||²`` from the differences;
 ``1 − a·b / sqrt(||a||² ||b||²)`` from float64 dot products and norms), so it depends only
 on the two rows' numbers: float32 input and its float64 copy (the same numbers) get the
-same neighbours and the same values (the same float64 arithmetic on the same numbers),
-and ``method="brute"`` and ``"tree"`` the same neighbours.
+same neighbors and the same values (the same float64 arithmetic on the same numbers),
+and ``method="brute"`` and ``"tree"`` the same neighbors.
 
 Screen, re-rank, certify. In float32, ``||a||² + ||b||² − 2 a·b`` loses digits to
 cancellation when two points are close relative to their norms (the error is
-~1e-7 · ||a||², not ~1e-7 · ||a − b||²), which misorders near neighbours and, worse for
+~1e-7 · ||a||², not ~1e-7 · ||a − b||²), which misorders near neighbors and, worse for
 ratio estimators such as TwoNN, makes small distances inaccurate. The input-dtype scores
 are therefore only used to *screen* candidates: the ``k + extra`` best are kept
 (``extra = 8 + k // 4``) and their values recomputed in float64 as above. The screen runs
 on rows moved to where float32 keeps the digits that decide the ranking: for the Euclidean
-metrics the data centred on the reference mean (distances are translation invariant; a
-common offset no longer cancels), for cosine the unit rows centred on the mean unit row,
+metrics the data centered on the reference mean (distances are translation invariant; a
+common offset no longer cancels), for cosine the unit rows centered on the mean unit row,
 formed in float64 (``1 − cos = ||â − b̂||² / 2`` is translation invariant in the unit
 vectors, so rows that share a large offset are screened on how they differ, not on cosines
 equal to 7 digits). Each query is then *certified*: the best screening score left out,
@@ -33,7 +33,7 @@ widened by a rigorous bound on the screen's rounding (the matmul's, Higham's
 underflow; TF32 or bfloat16 factors when ``torch.set_float32_matmul_precision`` or
 ``torch.backends.cuda.matmul.allow_tf32`` allow them) and by the float64 re-scoring's own
 rounding, must lie strictly beyond the k-th reported value; then no point left out can
-reach or tie the k-th. A query that fails (neighbour gaps below the screen's resolution,
+reach or tie the k-th. A query that fails (neighbor gaps below the screen's resolution,
 as in tight clusters or float32 cosines of rows with a large common offset; exact ties
 beyond the margin; scores that overflow) is searched again in float64: its scores against
 every reference row are recomputed in float64 (reference chunk by chunk) and every point
@@ -49,7 +49,7 @@ reference index comes first; the certificate sends exact ties at the screening b
 every tied point, so lower indices win there too.
 
 Self-exclusion (``exclude_self=True``) removes query ``i``'s own row ``i`` from the reference
-*by index*, not by value, so a duplicate of a point is still reported as its neighbour at
+*by index*, not by value, so a duplicate of a point is still reported as its neighbor at
 distance 0 while the point itself never is.
 
 Tree path (``method="tree"``, or chosen by ``"auto"``). Brute force costs O(n² d), hopeless
@@ -58,9 +58,9 @@ rank* even in a wide ambient space (a 10-sphere isometrically embedded in R^100 
 11-dimensional affine subspace). The tree path
 
 1. maps the points to their "geometry": the rows themselves for ``euclidean`` and
-   ``sqeuclidean``, the L2-normalised rows for ``cosine`` (1 − cos = ||u − v||² / 2 on unit
+   ``sqeuclidean``, the L2-normalized rows for ``cosine`` (1 − cos = ||u − v||² / 2 on unit
    vectors, so the order is the same);
-2. centres them at the reference mean and forms the float64 scatter matrix of the
+2. centers them at the reference mean and forms the float64 scatter matrix of the
    reference and query points (``d × d``, chunked), and ``eigh``;
 3. keeps the ``r`` leading principal directions, ``r`` the numerical rank: the fewest
    directions whose discarded variance is at most ``d · eps64`` of the total (the rounding
@@ -69,7 +69,7 @@ rank* even in a wide ambient space (a 10-sphere isometrically embedded in R^100 
    what is dropped is indistinguishable from rounding; a residual ``ε`` off the subspace
    changes a distance ``δ`` only by ~``ε² / 2δ``;
 4. builds ``scipy.spatial.cKDTree`` on the ``r`` principal coordinates and asks it for
-   ``k + 1`` neighbours of each query (``k + 2`` with self-exclusion; its own row is then
+   ``k + 1`` neighbors of each query (``k + 2`` with self-exclusion; its own row is then
    dropped by index), re-scores them exactly as the brute path does (float64, from the
    data as given) and sorts them, ties by lower index;
 5. certifies each query: projection never lengthens a difference, so every point the
@@ -154,7 +154,7 @@ _BALL_ROWS = 1024  # uncertified queries per ball search
 
 
 class KNNResult(NamedTuple):
-    """The k nearest neighbours of each query, nearest first.
+    """The k nearest neighbors of each query, nearest first.
 
     Attributes:
         values: ``(n_queries, k)`` float64: distances for ``euclidean``, ``sqeuclidean`` and
@@ -259,7 +259,7 @@ def _value_bounds(
     """Bounds on the reported float64 value (:func:`_exact_values`) of distance metrics.
 
     ``w_est``: a screen's estimate of the squared distance of the stored vectors in screen
-    space (centred rows; centred unit rows for ``cosine``), within ``err``; ``delta``: how
+    space (centered rows; centered unit rows for ``cosine``), within ``err``; ``delta``: how
     far the stored vectors' distance can lie from the data's (their rounding). The float64
     re-scoring adds a relative ``(d + 8) eps64`` (absolute for ``cosine``, whose value
     ``1 − cos = ||u − v||² / 2`` on unit vectors is computed from a cosine of magnitude
@@ -287,7 +287,7 @@ class _ScreenSpace:
     ``euclidean`` / ``sqeuclidean``: ``x − shift``, the reference's column mean (distances
     are translation invariant; a common offset no longer costs digits to cancellation).
     ``cosine``: ``x / ||x|| − shift``, formed in float64, ``shift`` the mean of the
-    reference's unit rows when its squared norm is at least 1/4 (else none: centring would
+    reference's unit rows when its squared norm is at least 1/4 (else none: centering would
     not tighten the bound): ``1 − cos(a, b) = ||â − b̂||² / 2`` is translation invariant in
     the unit vectors, so data whose rows all point the same way (a large common offset)
     are screened on their small differences, not on cosines that agree to 7 digits.
@@ -309,9 +309,9 @@ class _ScreenSpace:
     def stored(self, t: Tensor, raw_sq: Tensor) -> tuple[Tensor, Tensor]:
         """``t`` in screen space in its own dtype (one copy) and the float64 squared norms
         of the stored rows. Each stored coordinate is within ``3 u`` (relative, ``u`` the
-        dtype's unit roundoff) of its exact value: Euclidean ``t − shift`` and uncentred
+        dtype's unit roundoff) of its exact value: Euclidean ``t − shift`` and uncentered
         unit rows ``t · ||t||⁻¹`` in the input dtype (the shift is representable there),
-        centred unit rows formed in float64 chunk by chunk, then rounded (in the dtype
+        centered unit rows formed in float64 chunk by chunk, then rounded (in the dtype
         their rounding would be relative to ``||t̂||``, not to the small ``||t̂ − shift||``).
         """
         if self.metric == "inner_product":
@@ -333,7 +333,7 @@ def _screen_space(ref: Tensor, metric: str, ref_raw_sq: Tensor) -> _ScreenSpace:
     if metric == "inner_product":
         return _ScreenSpace(metric, None)
     if metric != "cosine":
-        # the mean rounded to the input dtype: rows near it are then centred exactly
+        # the mean rounded to the input dtype: rows near it are then centered exactly
         return _ScreenSpace(metric, _column_mean64(ref).to(ref.dtype).to(torch.float64))
     # the mean unit row only sets the shift (any one vector does): one matvec in the dtype
     mean = (ref_raw_sq.rsqrt().to(ref.dtype) @ ref).to(torch.float64) / ref.shape[0]
@@ -662,12 +662,12 @@ def _knn_blocked(
 class _Subspace:
     """The affine subspace the tree works in.
 
-    ``centre`` (d,) and ``basis`` (d, r), float64, orthonormal columns, leading principal
+    ``center`` (d,) and ``basis`` (d, r), float64, orthonormal columns, leading principal
     direction first; ``max_raw`` / ``max_geometry``: the largest row norm of the data as
-    given and of the centred geometry points (scales for the rounding margin).
+    given and of the centered geometry points (scales for the rounding margin).
     """
 
-    centre: Tensor
+    center: Tensor
     basis: Tensor
     max_raw: float
     max_geometry: float
@@ -681,7 +681,7 @@ def _numerical_rank(eigenvalues: Tensor, d: int, *, noise_floor: float = 0.0) ->
     """Fewest leading principal directions whose discarded variance is negligible.
 
     ``r`` is the smallest count with ``Σ_{i>r} λ_i <= d · eps64 · Σ_i λ_i + noise_floor``
-    (eigenvalues of the centred scatter matrix, negatives from rounding clipped to 0).
+    (eigenvalues of the centered scatter matrix, negatives from rounding clipped to 0).
     ``d · eps64 · Σλ`` is the rounding floor of a float64 eigendecomposition (``eigh``
     resolves eigenvalues only to ~``d · eps64 · λ_max``); ``noise_floor`` is the storage
     rounding of the input, ``eps_in² · Σ_i ||x_i||²`` (every coordinate of a float32 row
@@ -703,7 +703,7 @@ def _storage_eps2(t: Tensor) -> float:
 
 
 def _geometry64(chunk: Tensor, metric: str) -> Tensor:
-    """Rows in float64 as the tree sees them: L2-normalised for ``cosine``. Never in place."""
+    """Rows in float64 as the tree sees them: L2-normalized for ``cosine``. Never in place."""
     g = chunk.to(torch.float64)
     if metric == "cosine":
         g = g / (g * g).sum(dim=1, keepdim=True).sqrt()
@@ -729,14 +729,14 @@ def _probe_rank(ref: Tensor, metric: str) -> int:
 def _fit_subspace(queries: Tensor, ref: Tensor, metric: str) -> _Subspace:
     """Principal subspace of the (geometry) points of ``ref`` and ``queries``, in float64.
 
-    Centre: the reference mean. Scatter matrix about it over both sets (chunked, float64),
+    Center: the reference mean. Scatter matrix about it over both sets (chunked, float64),
     ``eigh``, rank by :func:`_numerical_rank` (at least 1).
     """
     d = ref.shape[1]
     total = torch.zeros(d, dtype=torch.float64)
     for start in range(0, ref.shape[0], _NORM_CHUNK):
         total += _geometry64(ref[start : start + _NORM_CHUNK], metric).sum(dim=0)
-    centre = total / ref.shape[0]
+    center = total / ref.shape[0]
     scatter = torch.zeros(d, d, dtype=torch.float64)
     max_raw = max_geometry = sum_sq = 0.0
     for t in (ref,) if queries is ref else (ref, queries):
@@ -746,21 +746,21 @@ def _fit_subspace(queries: Tensor, ref: Tensor, metric: str) -> _Subspace:
             sq = (g * g).sum(dim=1)
             sum_sq += float(sq.sum())
             max_raw = max(max_raw, float((raw * raw).sum(dim=1).max().sqrt()))
-            g = g - centre
+            g = g - center
             scatter.addmm_(g.T, g)
             max_geometry = max(max_geometry, float((g * g).sum(dim=1).max().sqrt()))
     eigenvalues, vectors = eigh(scatter)
     floor = _storage_eps2(ref) * sum_sq
     r = max(_numerical_rank(eigenvalues, d, noise_floor=floor), 1)
     basis = vectors[:, -r:].flip(1).contiguous()
-    return _Subspace(centre, basis, max_raw, max_geometry)
+    return _Subspace(center, basis, max_raw, max_geometry)
 
 
 def _project(t: Tensor, sub: _Subspace, metric: str) -> Tensor:
-    """``(n, r)`` float64 principal coordinates ``(g − centre) · basis``, chunked."""
+    """``(n, r)`` float64 principal coordinates ``(g − center) · basis``, chunked."""
     out = torch.empty(t.shape[0], sub.rank, dtype=torch.float64)
     for start in range(0, t.shape[0], _NORM_CHUNK):
-        g = _geometry64(t[start : start + _NORM_CHUNK], metric) - sub.centre
+        g = _geometry64(t[start : start + _NORM_CHUNK], metric) - sub.center
         out[start : start + g.shape[0]] = g @ sub.basis
     return out
 
@@ -798,7 +798,7 @@ def _ball_radius(kth: Tensor, metric: str, sub: _Subspace, d: int) -> Tensor:
     Orthogonal projection never lengthens a difference, so a point at exact distance
     ``δ`` is within ``δ`` of the query in principal coordinates, up to rounding; the
     rounding margin is ``_TREE_SLACK · (d + 1) · eps64`` times the data's scale (the largest
-    raw and centred row norms: errors of centring, projecting, the tree's arithmetic and
+    raw and centered row norms: errors of centering, projecting, the tree's arithmetic and
     the float64 re-scoring), and for ``cosine`` (value 1 − cos, whose rounding is absolute,
     ~eps64, near 0) the same margin on ``2 · value = ||u − v||²`` of the unit vectors.
     """
@@ -881,7 +881,7 @@ def _knn_tree(
 ) -> KNNResult:
     """Exact kNN through a k-d tree (scipy's cKDTree) on the principal coordinates.
 
-    Each query asks the tree for ``k + 1`` neighbours (one more for its own row when
+    Each query asks the tree for ``k + 1`` neighbors (one more for its own row when
     excluding self); their values are recomputed exactly in float64 from the data as given
     (as the blocked path does) and sorted, ties by lower index. A query is *certified* when
     the farthest point the tree returned lies beyond the radius (:func:`_ball_radius`) of
@@ -1027,7 +1027,7 @@ def knn(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     method: Method = "auto",
 ) -> KNNResult:
-    """Exact k nearest neighbours of each row of ``x``, by blocked top-k or a k-d tree.
+    """Exact k nearest neighbors of each row of ``x``, by blocked top-k or a k-d tree.
 
     For each query ``q`` (a row of ``x``) and each reference point ``r`` (a row of
     ``reference``, default ``x`` itself) the metric is
@@ -1042,12 +1042,12 @@ def knn(
     sorted (``rerank=True``, see the module docstring); ties go to the lower index. Each
     query's screen is certified against its rounding bound, and a query it cannot
     certify (near ties below float32 resolution) is searched again in float64, so the
-    neighbours are those of the float64 values whatever the data: float32 input gives the
-    neighbours and values of the same numbers in float64. Works on the inputs' device.
+    neighbors are those of the float64 values whatever the data: float32 input gives the
+    neighbors and values of the same numbers in float64. Works on the inputs' device.
 
     ``method="tree"`` instead projects the data onto their principal coordinates (an
     isometry for data of low numerical rank ``r``) and searches a k-d tree there, about
-    O(n log n) for small ``r`` instead of O(n² d); it returns the same neighbours and
+    O(n log n) for small ``r`` instead of O(n² d); it returns the same neighbors and
     values as the blocked search (exact float64 values, ties to the lower index), for the
     ``euclidean``, ``sqeuclidean`` and ``cosine`` metrics, on the CPU (other devices: the
     search runs on the CPU and the results move back). ``method="auto"`` (default) takes
@@ -1058,7 +1058,7 @@ def knn(
 
     Args:
         x: ``(n, d)`` queries.
-        k: neighbours per query, ``1 <= k <= m`` (``m − 1`` when excluding self).
+        k: neighbors per query, ``1 <= k <= m`` (``m − 1`` when excluding self).
         reference: ``(m, d)`` points to search; default: ``x`` itself.
         metric: one of ``"euclidean"``, ``"sqeuclidean"``, ``"cosine"``, ``"inner_product"``.
         exclude_self: drop reference row ``i`` from query ``i``'s candidates (by index, so
@@ -1130,7 +1130,7 @@ def knn(
             f"metric={metric_name!r}; use method='brute' (or 'auto') for it."
         )
     # an exact power of two brings data at extreme scales into range (float32 squares of
-    # 1e20 overflow, of 1e-25 underflow); the neighbours are unchanged, the values scaled back
+    # 1e20 overflow, of 1e-25 underflow); the neighbors are unchanged, the values scaled back
     e = scale_exponent(queries, ref)
     if e:
         same = ref is queries

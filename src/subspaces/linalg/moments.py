@@ -1,15 +1,15 @@
-"""Streaming centred moments of one or two representations, accumulated in float64.
+"""Streaming centered moments of one or two representations, accumulated in float64.
 
 Most similarity measures between ``x`` (n × d1) and ``y`` (n × d2) are functions of the
-centred scatter matrices ``Cxx = Xc^T Xc``, ``Cyy = Yc^T Yc`` and ``Cxy = Xc^T Yc`` (CKA, CCA,
+centered scatter matrices ``Cxx = Xc^T Xc``, ``Cyy = Yc^T Yc`` and ``Cxy = Xc^T Yc`` (CKA, CCA,
 Procrustes, shape metrics, regression). This module accumulates the sums they are built
 from, chunk by chunk, so that
 
 * the result is exact to float64 rounding although the products run in the input dtype:
-  each chunk is centred on its own mean, its float32 product accumulates over at most
+  each chunk is centered on its own mean, its float32 product accumulates over at most
   ``chunk_size`` rows, and the chunk's mean is added back as a rank-one float64 term;
 * every sum is taken about a *shift* (the first chunk's mean), not about the origin, so
-  that centring at the end cancels nothing large: data far from the origin (a residual
+  that centering at the end cancels nothing large: data far from the origin (a residual
   stream with a large mean) lose no precision, even in the fourth-order row-norm sums of
   debiased estimators;
 * merging two states (shards, batches, or ranks of ``torch.distributed``) is adding them
@@ -52,12 +52,12 @@ from subspaces.linalg.scaling import ldexp, magnitude_exponent, max_abs
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "MOMENT_STATES",
-    "CentredMoments",
+    "CenteredMoments",
     "MomentSums",
     "MomentsMetric",
     "RowNormSums",
     "accumulate_moments",
-    "centre_moments",
+    "center_moments",
     "merge_moments",
     "paired_moments",
     "rebase_moments",
@@ -125,7 +125,7 @@ class MomentSums:
 
 @dataclass(frozen=True)
 class RowNormSums:
-    """Sums of centred squared row norms, p_i = ||x_i - mean_x||², q_i = ||y_i - mean_y||².
+    """Sums of centered squared row norms, p_i = ||x_i - mean_x||², q_i = ||y_i - mean_y||².
 
     ``sq_x`` = Σ p_i, ``sq_y`` = Σ q_i, ``sq_xx`` = Σ p_i², ``sq_yy`` = Σ q_i²,
     ``sq_xy`` = Σ p_i q_i.
@@ -139,13 +139,13 @@ class RowNormSums:
 
 
 @dataclass(frozen=True)
-class CentredMoments:
-    """Centred second moments of paired data, in float64.
+class CenteredMoments:
+    """Centered second moments of paired data, in float64.
 
-    ``cxx``, ``cyy``, ``cxy`` are scatter matrices (sums over samples of centred outer
+    ``cxx``, ``cyy``, ``cxy`` are scatter matrices (sums over samples of centered outer
     products, not divided by n); covariances are ``cxx / (n - 1)``. Entries not requested
     when accumulating are ``None``. ``row_norms`` holds, for debiased estimators, the
-    :class:`RowNormSums` of the centred rows.
+    :class:`RowNormSums` of the centered rows.
     """
 
     n: int
@@ -193,13 +193,13 @@ def _check_width(state: Any, attr: str, t: Tensor, name: str) -> None:
 
 def check_moments(
     m: Any, *, what: str, needs: tuple[str, ...] = ("cxx", "cyy", "cxy", "mean_y")
-) -> CentredMoments:
-    """Refuse an ``m`` that is not a :class:`CentredMoments` (:class:`InputTypeError`) or
+) -> CenteredMoments:
+    """Refuse an ``m`` that is not a :class:`CenteredMoments` (:class:`InputTypeError`) or
     lacks a field of ``needs`` that ``what`` (the measure, for the message) uses, having been
     accumulated without it (:class:`InvalidOptionError`)."""
-    if not isinstance(m, CentredMoments):
+    if not isinstance(m, CenteredMoments):
         raise InputTypeError(
-            f"m must be CentredMoments (from subspaces.linalg.paired_moments or a streaming "
+            f"m must be CenteredMoments (from subspaces.linalg.paired_moments or a streaming "
             f"class's moments()), got {type(m).__name__}."
         )
     lacking = [part for part in needs if getattr(m, part) is None]
@@ -215,7 +215,7 @@ def check_moments(
 def _raw_product(
     xc: Tensor, sx: Tensor, mx: Tensor, yc: Tensor, sy: Tensor, my: Tensor, scale: int = 0
 ) -> Tensor:
-    """Σ_i (x_i - s)(y_i - t)^T over a chunk in float64, from the product of centred data.
+    """Σ_i (x_i - s)(y_i - t)^T over a chunk in float64, from the product of centered data.
 
     ``xc = x - m̂x`` with m̂x the chunk mean rounded to the data's dtype, ``sx = Σ xc``
     (float64, nearly zero) and ``mx = m̂x - s`` in float64 (likewise for y); then
@@ -244,8 +244,8 @@ def _chunk_exponents(t: Tensor, chunk_size: int, name: str) -> list[int]:
     return [magnitude_exponent(top, t.dtype) for top in tops]
 
 
-def _centred_chunk(rows: Tensor, shift: Tensor, e: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """A chunk centred on its own mean, in its dtype, divided by ``2**e``.
+def _centered_chunk(rows: Tensor, shift: Tensor, e: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A chunk centered on its own mean, in its dtype, divided by ``2**e``.
 
     Returns ``(xc, sx, mx, total)``: ``xc = (rows - m̂) · 2**-e`` (``e`` from
     :func:`_chunk_exponents`, 0 for ordinary data, so that float32 products neither overflow
@@ -256,7 +256,7 @@ def _centred_chunk(rows: Tensor, shift: Tensor, e: int) -> tuple[Tensor, Tensor,
     scaled = ldexp(rows, -e)
     mean = scaled.mean(0)  # any point near the mean will do: sx below makes it exact
     xc = scaled - mean
-    # xc is centred: a float32 sum is exact enough
+    # xc is centered: a float32 sum is exact enough
     sx = ldexp(xc.sum(0).to(torch.float64), e)
     mx = ldexp(mean.to(torch.float64), e) - shift
     return xc, sx, mx, rows.shape[0] * mx + sx
@@ -282,7 +282,7 @@ def accumulate_moments(
         cross: accumulate ``X^T Y`` (ignored without ``y``).
         row_norms: also accumulate the row-norm sums that debiased estimators need.
         about_origin: on a fresh state, take sums about 0 instead of the first chunk's
-            mean, so that ``state.sxx`` is the raw second moment (uncentred measures).
+            mean, so that ``state.sxx`` is the raw second moment (uncentered measures).
         chunk_size: rows per product.
 
     Input that :func:`~subspaces._checks.check_matrix` refuses (NaN or infinite entries,
@@ -322,14 +322,14 @@ def accumulate_moments(
     for i, start in enumerate(range(0, m, chunk_size)):
         xb = x[start : start + chunk_size]
         ex = x_exponents[i]
-        xc, sx, mx64, total_x = _centred_chunk(xb, shift_x, ex)
+        xc, sx, mx64, total_x = _centered_chunk(xb, shift_x, ex)
         _add(state, "sum_x", total_x)
         if self_terms:
             _add(state, "sxx", _raw_product(xc, sx, mx64, xc, sx, mx64, 2 * ex))
         if y is not None:
             yb = y[start : start + chunk_size]
             ey = y_exponents[i]
-            yc, sy, my64, total_y = _centred_chunk(yb, shift_y, ey)
+            yc, sy, my64, total_y = _centered_chunk(yb, shift_y, ey)
             _add(state, "sum_y", total_y)
             if self_terms:
                 _add(state, "syy", _raw_product(yc, sy, my64, yc, sy, my64, 2 * ey))
@@ -462,7 +462,7 @@ def _rebase_row_norms(o: dict[str, Tensor], n: Tensor, dx: Tensor, dy: Tensor) -
 
 
 def merge_moments(state: Any, other: Any) -> None:
-    """Add the samples summarised by ``other`` to ``state``, in place (``other`` unchanged)."""
+    """Add the samples summarized by ``other`` to ``state``, in place (``other`` unchanged)."""
     _check_state(state)
     _check_state(other, name="other")
     if _get(other, "sum_x").numel():
@@ -483,8 +483,8 @@ def merge_moments(state: Any, other: Any) -> None:
             _add(state, name, _get(incoming, name))
 
 
-def centre_moments(state: Any) -> CentredMoments:
-    """Centred scatter matrices (float64) of everything ``state`` has seen."""
+def center_moments(state: Any) -> CenteredMoments:
+    """Centered scatter matrices (float64) of everything ``state`` has seen."""
     n_t = _get(_check_state(state), "n")
     if n_t.numel() == 0 or float(n_t) == 0:
         raise TooFewSamplesError("no samples have been accumulated yet; call update() first")
@@ -499,7 +499,7 @@ def centre_moments(state: Any) -> CentredMoments:
     norms = None
     if c.sum_ab.numel():
         norms = RowNormSums(c.sum_a, c.sum_b, c.sum_aa, c.sum_bb, c.sum_ab)
-    return CentredMoments(
+    return CenteredMoments(
         round(float(n_t)),
         mean_x,
         mean_y,
@@ -518,13 +518,13 @@ def paired_moments(
     cross: bool = True,
     row_norms: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> CentredMoments:
-    """One-shot centred moments of ``x`` (and ``y``): accumulate, then centre."""
+) -> CenteredMoments:
+    """One-shot centered moments of ``x`` (and ``y``): accumulate, then center."""
     state = MomentSums()
     accumulate_moments(
         state, x, y, self_terms=self_terms, cross=cross, row_norms=row_norms, chunk_size=chunk_size
     )
-    return centre_moments(state)
+    return center_moments(state)
 
 
 def _first(stacked: Tensor) -> Tensor:
@@ -536,7 +536,7 @@ class MomentsMetric(Metric):
     """A ``torchmetrics.Metric`` whose states are the moment sums of :data:`MOMENT_STATES`.
 
     Subclasses call :func:`accumulate_moments` on ``self`` in ``update`` and
-    :func:`centre_moments` in ``compute``. Under ``torch.distributed`` every rank first
+    :func:`center_moments` in ``compute``. Under ``torch.distributed`` every rank first
     re-expresses its sums about one common shift (one all-reduce), then the sums are added;
     ``forward`` merges batch states the same way. Every rank must have seen at least one
     batch before ``compute()`` (states are sized by the first batch).

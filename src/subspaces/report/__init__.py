@@ -5,7 +5,7 @@ The face of the package: it calls the families (:func:`subspaces.similarity.pair
 
 * :func:`compute_results`: every number (layer × layer similarity per measure and pair of
   models, per-layer spectrum, effective rank, intrinsic dimension, neural collapse) as a
-  JSON-serialisable dict; the schema is in :mod:`subspaces.report.results`.
+  JSON-serializable dict; the schema is in :mod:`subspaces.report.results`.
 * :func:`write_report`: ``report.html`` (offline, no request of any kind) and
   ``results.json`` beside it; :func:`load_results` reads ``results.json`` back.
 

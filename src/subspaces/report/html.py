@@ -57,8 +57,8 @@ _RC: Any = {  # typed Any: matplotlib types rc keys as a Literal
     "image.interpolation": "nearest",
 }
 _ANNOTATE_MAX = 12  # annotate heatmap cells when both sides have at most this many layers
-_LEGEND_MAX = 12  # beyond this many layers, a spectra figure uses a colour bar, not a legend
-_MODEL_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+_LEGEND_MAX = 12  # beyond this many layers, a spectra figure uses a color bar, not a legend
+_MODEL_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
 _UNSAFE_TAGS = {"script", "foreignobject", "iframe", "object", "embed", "a", "animate", "set"}
 _TAG = re.compile(r"<\s*([A-Za-z][\w:.-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 _ATTR = re.compile(r"([\w:.-]+)\s*=\s*(\"[^\"]*\"|'[^']*')")
@@ -127,9 +127,9 @@ class _PlainLogFormatter(LogFormatter):
 
 
 def _log_scale(ax: Axes, axis: str) -> None:
-    """A log axis labelled in plain text (the default labels are mathtext, which is off).
+    """A log axis labeled in plain text (the default labels are mathtext, which is off).
 
-    Minor ticks (2, 3, 5 ...) are labelled too when the axis spans less than two decades.
+    Minor ticks (2, 3, 5 ...) are labeled too when the axis spans less than two decades.
     """
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     target = ax.xaxis if axis == "x" else ax.yaxis
@@ -183,7 +183,7 @@ def _range_text(info: Mapping[str, Any], vmin: float, vmax: float) -> str:
     bounds = info.get("range")
     best = "1 = identical" if info["kind"] == "similarity" else "0 = identical"
     if bounds is None:
-        return f"{info['label']}  (colour range: data, {_fmt(vmin)} to {_fmt(vmax)})"
+        return f"{info['label']}  (color range: data, {_fmt(vmin)} to {_fmt(vmax)})"
     lo, hi = bounds
     if info["kind"] == "distance":
         best = "0 = same shape"
@@ -245,14 +245,14 @@ def _heatmap(
                 if math.isfinite(v):
                     r, g, b, _ = cmap(Normalize(vmin, vmax)(v))
                     dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                    text, colour = f"{v:.2f}", "white" if dark else "black"
+                    text, color = f"{v:.2f}", "white" if dark else "black"
                 else:
-                    text, colour = "n/a", "black"
-                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=colour)
+                    text, color = "n/a", "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=9, color=color)
     return figures.svg(fig)
 
 
-def _layer_colours(count: int) -> list[Any]:
+def _layer_colors(count: int) -> list[Any]:
     cmap = matplotlib.colormaps["viridis"]
     return [cmap(0.9 * i / max(count - 1, 1)) for i in range(count)]
 
@@ -264,15 +264,15 @@ def _spectra(figures: _Figures, model: str, layers: Mapping[str, Any]) -> Markup
         return None
     fig = Figure(figsize=(10.5, 3.9))
     left, right = fig.subplots(1, 2)
-    colours = _layer_colours(len(named))
-    for (name, spectrum), colour in zip(named, colours, strict=True):
+    colors = _layer_colors(len(named))
+    for (name, spectrum), color in zip(named, colors, strict=True):
         eig = np.asarray(spectrum["eigenvalues"], dtype=float)
         ratio = np.asarray(spectrum["explained_variance_ratio"], dtype=float)
         index = np.arange(1, eig.size + 1)
         positive = eig > 0
         marker = "o" if eig.size <= 4 else None  # a line of one point is invisible
-        left.plot(index[positive], eig[positive], color=colour, lw=1.4, marker=marker, label=name)
-        right.plot(index, np.cumsum(ratio), color=colour, lw=1.4, marker=marker, label=name)
+        left.plot(index[positive], eig[positive], color=color, lw=1.4, marker=marker, label=name)
+        right.plot(index, np.cumsum(ratio), color=color, lw=1.4, marker=marker, label=name)
     _log_scale(left, "x")
     _log_scale(left, "y")
     left.set_xlabel("eigenvalue index i (1 = largest)")
@@ -341,7 +341,7 @@ def _by_layer(
     for ax, panel in zip(axes, panels, strict=False):
         drawn = False
         for m, model in enumerate(models):
-            colour = _MODEL_COLOURS[m % len(_MODEL_COLOURS)]
+            color = _MODEL_COLORS[m % len(_MODEL_COLORS)]
             for suffix, style in panel.lines or [("", "-")]:
                 key = panel.key + suffix
                 values = _nan([_value(g, key) for g in geometry[model].values()])
@@ -356,7 +356,7 @@ def _by_layer(
                     marker="o",
                     ms=4,
                     lw=1.5,
-                    color=colour,
+                    color=color,
                     label=label,
                 )
                 drawn = True
@@ -418,7 +418,7 @@ _COLLAPSE_PANELS = [
         log=True,
     ),
     _Panel(
-        "CDNV (class-distance normalised variance)",
+        "CDNV (class-distance normalized variance)",
         "CDNV (unitless)",
         "neural_collapse.cdnv",
         log=True,
@@ -463,7 +463,7 @@ def _summary(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     if meta.get("has_labels"):
         columns += [
             ("NC1", "neural_collapse.nc1", "Tr(Σ_W Σ_B⁺)/C, 0 = collapsed"),
-            ("CDNV", "neural_collapse.cdnv", "class-distance normalised variance"),
+            ("CDNV", "neural_collapse.cdnv", "class-distance normalized variance"),
         ]
     tables = []
     for model in meta["models"]:
@@ -500,7 +500,7 @@ def _classes(info: Mapping[str, Any] | None) -> str:
 
 
 def _labels_text(meta: Mapping[str, Any]) -> str | None:
-    """What the labels were: one labelling shared by the models, or each model's own."""
+    """What the labels were: one labeling shared by the models, or each model's own."""
     if not meta.get("has_labels"):
         return None
     per_model = meta.get("labels")
@@ -511,12 +511,12 @@ def _labels_text(meta: Mapping[str, Any]) -> str | None:
             f"{model}: {_classes(info)}" for model, info in per_model.items()
         )
     text = _classes(meta)
-    unlabelled = [model for model, info in per_model.items() if info is None]
-    if len(per_model) > 1 and not unlabelled:
+    unlabeled = [model for model, info in per_model.items() if info is None]
+    if len(per_model) > 1 and not unlabeled:
         text += ", the same for every model"
-    elif unlabelled:
-        labelled = [model for model in per_model if model not in unlabelled]
-        text += f" for {', '.join(labelled)}; no labels for {', '.join(unlabelled)}"
+    elif unlabeled:
+        labeled = [model for model in per_model if model not in unlabeled]
+        text += f" for {', '.join(labeled)}; no labels for {', '.join(unlabeled)}"
     return text
 
 
@@ -624,7 +624,7 @@ def write_report(
     Content-Security-Policy forbids any external request. It holds a summary table (per
     model and layer: width, total variance, effective rank, participation ratio, stable
     rank, TwoNN and MLE intrinsic dimension, NC1 and CDNV with labels), a layer × layer
-    heatmap per measure and pair of models (colour bar with the measure's name and range,
+    heatmap per measure and pair of models (color bar with the measure's name and range,
     values annotated up to 12 × 12), covariance spectra by layer, linear and intrinsic
     dimension by layer, neural collapse by layer, and the reason for every missing value;
     the warnings of ``meta.warnings`` (labels that differ between models) stand at the

@@ -1,7 +1,7 @@
 """Every number of a report, computed by the families and kept as plain JSON.
 
 :func:`compute_results` calls :func:`subspaces.similarity.pairwise` and the functions of
-:mod:`subspaces.geometry` on the layers of one or more models and returns a JSON-serialisable
+:mod:`subspaces.geometry` on the layers of one or more models and returns a JSON-serializable
 dict; :func:`load_results` reads it back from ``results.json``. Nothing here computes a
 measure: it only calls the families and records their values.
 
@@ -18,7 +18,7 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
         "measures": ["linear_cka", ...],            # similarity measures computed
         "measure_options": {"mutual_knn": {"k": 10}, ...},   # options passed (JSON values)
         "geometry": true, "intrinsic_dimension": true,       # what was requested
-        "mle_k": 20,                                # neighbours of the MLE estimate
+        "mle_k": 20,                                # neighbors of the MLE estimate
         "top_eigenvalues": 100,                     # eigenvalues kept per layer (at most)
         "has_labels": true,                         # some model has labels
         "labels": {                                 # only with labels: per model
@@ -77,8 +77,8 @@ the reason. Every float is finite. The scalar definitions are those of
 Models and labels: model names are the keys of ``models`` (distinct, as dict keys are) and
 name every record, so two models never merge; layer names are per model. Every model holds
 the same n inputs in the same order (refused otherwise). Each model's neural collapse uses
-that model's own labels; where the labelled models' labels differ, the results are still
-computed (a second labelling of the same inputs, e.g. coarse and fine classes, is legitimate)
+that model's own labels; where the labeled models' labels differ, the results are still
+computed (a second labeling of the same inputs, e.g. coarse and fine classes, is legitimate)
 and ``meta.warnings`` says on how many inputs they differ, because it may also mean that the
 models saw different inputs or the same inputs in another order, which would make every
 similarity between them meaningless.
@@ -675,7 +675,7 @@ def _label_summary(
 def _labels_meta(
     labels_of: Mapping[str, Tensor | None] | None, n: int, rec: _Recorder, *, keyed: bool
 ) -> dict[str, Any]:
-    """The meta entries on labels: per model, shared (when one labelling), warnings."""
+    """The meta entries on labels: per model, shared (when one labeling), warnings."""
     if labels_of is None:
         return {"warnings": []}
     per_model: dict[str, Any] = {}
@@ -704,12 +704,12 @@ def _labels_for_geometry(
     """Per model: its labels; None without labels anywhere; why not, for a model without."""
     if labels_of is None:
         return dict.fromkeys(names)
-    labelled = [m for m, t in labels_of.items() if t is not None]
+    labeled = [m for m, t in labels_of.items() if t is not None]
     return {
         model: labels_of[model]
         if labels_of[model] is not None
         else (
-            f"model {model!r} has no labels (labels were given for {labelled!r}); each "
+            f"model {model!r} has no labels (labels were given for {labeled!r}); each "
             "model is measured with its own labels only"
         )
         for model in names
@@ -717,12 +717,12 @@ def _labels_for_geometry(
 
 
 def _label_warnings(labels_of: Mapping[str, Tensor | None], n: int) -> list[str]:
-    """One warning per labelled model whose labels differ from the first labelled model's."""
-    labelled = [(name, t) for name, t in labels_of.items() if t is not None]
-    if len(labelled) < 2:
+    """One warning per labeled model whose labels differ from the first labeled model's."""
+    labeled = [(name, t) for name, t in labels_of.items() if t is not None]
+    if len(labeled) < 2:
         return []
-    (first, reference), warnings = labelled[0], []
-    for name, t in labelled[1:]:
+    (first, reference), warnings = labeled[0], []
+    for name, t in labeled[1:]:
         differ = int((t != reference).sum())
         if differ == 0:
             continue
@@ -788,16 +788,16 @@ def compute_results(
             passed to the measure (e.g. ``{"mutual_knn": {"k": 5}}``); ``()`` for none.
         geometry: compute the per-layer geometry.
         intrinsic_dimension: include the TwoNN and MLE intrinsic dimensions (the slowest
-            part: exact k-nearest neighbours, O(n² d) per layer).
+            part: exact k-nearest neighbors, O(n² d) per layer).
         progress: show a progress bar; or a callable ``(description, done, total)`` called
             after each step (for a caller's own progress display).
         device: move every representation (and the labels) there first; by default they
             stay where they are and must share one device.
-        mle_k: neighbours of the MLE estimate (capped at n - 1).
+        mle_k: neighbors of the MLE estimate (capped at n - 1).
         top_eigenvalues: how many leading eigenvalues of each layer to keep.
 
     Returns:
-        A JSON-serialisable dict (plain floats, ints, strings, lists; no NaN or inf).
+        A JSON-serializable dict (plain floats, ints, strings, lists; no NaN or inf).
 
     Raises:
         InputTypeError, ShapeError: ``models`` not a dict of dicts of (n, d) arrays, layers
@@ -966,9 +966,9 @@ def validate_results(results: Any) -> dict[str, Any]:
     if len(set(measures)) != len(measures):
         raise _fail("/meta/measures", f"names a measure more than once: {measures}")
     if "labels" in meta:
-        labelled = _need(meta, "labels", dict, "/meta")
-        if set(labelled) != set(models):
-            raise _fail("/meta/labels", f"names models {sorted(labelled)}, meta.models {models}")
+        labeled = _need(meta, "labels", dict, "/meta")
+        if set(labeled) != set(models):
+            raise _fail("/meta/labels", f"names models {sorted(labeled)}, meta.models {models}")
     info = _need(results, "measure_info", dict, "")
     similarity = _need(results, "similarity", dict, "")
     missing = _need(results, "missing", dict, "")

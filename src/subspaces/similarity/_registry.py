@@ -1,7 +1,7 @@
 """The measures :func:`subspaces.similarity.pairwise` knows by name.
 
-Moment-based measures share each representation's mean and X^T X; neighbourhood, RDM and
-statistic measures compute each representation's neighbour lists, RDM or statistic once;
+Moment-based measures share each representation's mean and X^T X; neighborhood, RDM and
+statistic measures compute each representation's neighbor lists, RDM or statistic once;
 the rest are computed pair by pair.
 """
 
@@ -23,15 +23,15 @@ def _debiased(options: dict[str, Any]) -> bool:
     return bool(options.get("debiased", False))
 
 
-def _neighbour_options(options: dict[str, Any]) -> dict[str, Any]:
+def _neighbor_options(options: dict[str, Any]) -> dict[str, Any]:
     return {key: options[key] for key in ("k", "metric", "block_size") if key in options}
 
 
-def _neighbour_measure(name: str, core: Any) -> PairwiseMeasure:
+def _neighbor_measure(name: str, core: Any) -> PairwiseMeasure:
     return PairwiseMeasure(
         name,
         symmetric=True,
-        prepare=lambda x, **options: neighbors.neighbour_lists(x, **_neighbour_options(options)),
+        prepare=lambda x, **options: neighbors.neighbor_lists(x, **_neighbor_options(options)),
         compare=lambda ix, iy, **options: core(ix, iy),
         min_samples=2,
         options=("k", "metric", "block_size"),
@@ -140,9 +140,9 @@ _MEASURES = [
         options=("metric", "compare", "block_size"),
     ),
     PairwiseMeasure("rsm_norm_difference", symmetric=True, function=rsa.rsm_norm_difference),
-    _neighbour_measure("mutual_knn", neighbors.mutual_knn_from_neighbours),
-    _neighbour_measure("knn_jaccard", neighbors.knn_jaccard_from_neighbours),
-    _neighbour_measure("rank_similarity", neighbors.rank_similarity_from_neighbours),
+    _neighbor_measure("mutual_knn", neighbors.mutual_knn_from_neighbors),
+    _neighbor_measure("knn_jaccard", neighbors.knn_jaccard_from_neighbors),
+    _neighbor_measure("rank_similarity", neighbors.rank_similarity_from_neighbors),
     PairwiseMeasure("cknna", symmetric=False, function=neighbors.cknna, min_samples=3),
     PairwiseMeasure(
         "second_order_cosine_similarity",

@@ -1,4 +1,4 @@
-"""The streaming base class of every similarity measure built on centred moments."""
+"""The streaming base class of every similarity measure built on centered moments."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from subspaces._checks import (
 from subspaces.linalg.decomp import scatter_rtol
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
     MomentsMetric,
     MomentSums,
     accumulate_moments,
-    centre_moments,
+    center_moments,
     check_moments,
 )
 
@@ -32,7 +32,7 @@ _F64 = torch.float64
 
 
 class PairedMomentsMetric(MomentsMetric):
-    """Accumulates the float64 centred moments of paired batches ``(x, y)``.
+    """Accumulates the float64 centered moments of paired batches ``(x, y)``.
 
     Subclasses implement :meth:`compute` from :meth:`moments`. The states are moment sums
     (:class:`~subspaces.linalg.moments.MomentsMetric`): they sync across
@@ -83,8 +83,8 @@ class PairedMomentsMetric(MomentsMetric):
             chunk_size=self.chunk_size,
         )
 
-    def moments(self) -> CentredMoments:
-        """The centred moments of everything seen so far (after sync under DDP)."""
+    def moments(self) -> CenteredMoments:
+        """The centered moments of everything seen so far (after sync under DDP)."""
         n = self._state("n")
         seen = 0 if n.numel() == 0 else round(float(n))
         if seen < self.min_samples:
@@ -92,7 +92,7 @@ class PairedMomentsMetric(MomentsMetric):
                 f"{type(self).__name__} has seen {seen} samples but needs at least "
                 f"{self.min_samples}; call update() with more data before compute()."
             )
-        return centre_moments(self)
+        return center_moments(self)
 
     def compute(self) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -102,7 +102,7 @@ class PairedMomentsMetric(MomentsMetric):
 # Helpers of the measures built on float64 moments (CCA, regression, shape metrics)
 
 
-def _require_moments(m: CentredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor]:
+def _require_moments(m: CenteredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor]:
     check_moments(m, what=measure, needs=("cxx", "cyy", "cxy"))
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     return m.cxx, m.cyy, m.cxy
@@ -111,7 +111,7 @@ def _require_moments(m: CentredMoments, measure: str) -> tuple[Tensor, Tensor, T
 def _check_variance(c: Tensor, mean: Tensor | None, n: int, *, name: str, measure: str) -> Tensor:
     """Raise DegenerateInputError if the scatter ``c`` is zero (to float64 rounding).
 
-    The centred scatter is formed as ``Σ x xᵀ - n μ μᵀ``; a constant representation leaves
+    The centered scatter is formed as ``Σ x xᵀ - n μ μᵀ``; a constant representation leaves
     rounding of order ``eps64 · n · |μ|²``, which is treated as zero. Returns ``tr(c)``.
     """
     total = torch.trace(c)
@@ -134,8 +134,8 @@ def _input_dtype(x: Tensor, y: Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, y.dtype)
 
 
-def _paired_moments64(x: Tensor, y: Tensor, *, chunk_size: int) -> CentredMoments:
-    """Centred moments with float64 products: each chunk is upcast, so memory stays O(chunk·d).
+def _paired_moments64(x: Tensor, y: Tensor, *, chunk_size: int) -> CenteredMoments:
+    """Centered moments with float64 products: each chunk is upcast, so memory stays O(chunk·d).
 
     Whitening and pseudo-inverses amplify rounding by the condition number of ``Cxx``;
     with float32 products CCA on float32 data errs by ~1e-8 · cond(Xc)² (1e-4 at
@@ -147,7 +147,7 @@ def _paired_moments64(x: Tensor, y: Tensor, *, chunk_size: int) -> CentredMoment
         xb = x[start : start + chunk_size].to(_F64)
         yb = y[start : start + chunk_size].to(_F64)
         accumulate_moments(state, xb, yb, chunk_size=chunk_size)
-    return centre_moments(state)
+    return center_moments(state)
 
 
 class _Float64MomentsMetric(PairedMomentsMetric):

@@ -6,7 +6,7 @@ a basis (its top principal subspace). Every measure here depends on the two subs
 not on the bases chosen for them, and is unchanged by a common rotation of the ambient space.
 
 Relation to CCA: for two representations of the same inputs, ``x`` (n × d1) and ``y``
-(n × d2), the principal angles between the column spaces of the centred ``x`` and ``y``
+(n × d2), the principal angles between the column spaces of the centered ``x`` and ``y``
 in Rⁿ are the arccosines of their canonical correlations (Björck & Golub 1973). Those
 angles are computed, in feature space and without n × n work, by
 :mod:`subspaces.similarity.cca`; this module compares subspaces of one feature space.
@@ -157,7 +157,7 @@ def principal_angles(a: Any, b: Any, *, orthonormalize: bool = True) -> Tensor:
     common orthogonal transform of the ambient space (a → R a, b → R b); symmetric
     (the angles of (a, b) and (b, a) coincide). All zeros for one subspace, π/2 for
     orthogonal ones. For representations x (n×d1), y (n×d2) of the same inputs, the angles
-    between their centred column spaces in Rⁿ are the arccosines of the canonical
+    between their centered column spaces in Rⁿ are the arccosines of the canonical
     correlations: use :mod:`subspaces.similarity.cca` for those.
 
     Rank: the columns of each basis must be linearly independent. A basis whose numerical
@@ -168,7 +168,7 @@ def principal_angles(a: Any, b: Any, *, orthonormalize: bool = True) -> Tensor:
     Args:
         a: (D, p) basis of the first subspace (columns), numpy or torch.
         b: (D, q) basis of the second subspace, same D and device.
-        orthonormalize: orthonormalise the bases (QR in float64 with a rank check). With
+        orthonormalize: orthonormalize the bases (QR in float64 with a rank check). With
             ``False`` the columns must already be orthonormal (checked to sqrt(eps)).
 
     Returns:
@@ -316,7 +316,7 @@ def subspace_of(x: Any, *, k: int | None = None, variance: float | None = None) 
     """The top principal subspace of a representation: an orthonormal D × k basis.
 
     The eigenvectors of the k largest eigenvalues of the covariance of ``x`` (n × D) after
-    centring, computed from the D × D covariance accumulated in float64 (never an n × n
+    centering, computed from the D × D covariance accumulated in float64 (never an n × n
     Gram). Give exactly one of ``k``, or ``variance``: the smallest k whose eigenvalues
     explain at least that fraction of the total variance.
 
@@ -363,7 +363,7 @@ def subspace_overlap(a: Any, b: Any, *, orthonormalize: bool = True) -> Tensor:
 
     EOS = ||Qaᵀ Qb||²_F / max(p, q) = Σ cos²θ_i / max(p, q), with Qa, Qb orthonormal
     bases and θ the principal angles (May et al. 2019, "On the downstream performance of
-    compressed word embeddings", normalised by the larger dimension). Equivalently
+    compressed word embeddings", normalized by the larger dimension). Equivalently
     1 − chordal²/max(p, q) with the chordal distance of :func:`grassmann_distance` on
     Gr(∞, ∞).
 
@@ -373,7 +373,7 @@ def subspace_overlap(a: Any, b: Any, *, orthonormalize: bool = True) -> Tensor:
 
     May et al. apply it to the left singular vectors (in Rⁿ) of two embedding matrices of
     the same n words; pass those as ``a`` and ``b`` to reproduce their score. For full-rank
-    embeddings it is then Σ ρ_i² / max(d1, d2) with ρ the uncentred canonical correlations
+    embeddings it is then Σ ρ_i² / max(d1, d2) with ρ the uncentered canonical correlations
     (see :mod:`subspaces.similarity.cca`).
 
     Args:

@@ -1,6 +1,6 @@
 """Canonical correlation analysis (CCA) and its summaries: mean CCA, R²_CCA, SVCCA, PWCCA.
 
-Every measure here is a function of the centred scatter matrices ``Cxx = Xcᵀ Xc``,
+Every measure here is a function of the centered scatter matrices ``Cxx = Xcᵀ Xc``,
 ``Cyy = Yc^T Yc`` and ``Cxy = Xcᵀ Yc`` (see :mod:`subspaces.linalg.moments`), computed in
 feature space (d × d), never n × n, and streamable.
 
@@ -9,7 +9,7 @@ feature space (d × d), never n × n, and streamable.
 column spaces of ``Xc`` and ``Yc`` in Rⁿ (Björck & Golub 1973). They are computed from a
 float64 eigen-decomposition of each side, keeping only its *numerical range*: the
 eigenvectors whose eigenvalue exceeds ``rtol · λ_max`` (default
-:func:`~subspaces.linalg.decomp.scatter_rtol`: singular values of the centred data below
+:func:`~subspaces.linalg.decomp.scatter_rtol`: singular values of the centered data below
 ``d · eps`` of its dtype times the largest count as zero). A rank-deficient side
 (collinear features, or ``n - 1 < d``) is thus handled with the pseudo-inverse square root
 on its range, and there are ``min(r_x, r_y)`` correlations, ``r`` the numerical ranks.
@@ -48,7 +48,7 @@ from subspaces._checks import (
 from subspaces.linalg.decomp import psd_range, svd
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
 )
 from subspaces.similarity._streaming import (
     _check_variance,
@@ -112,7 +112,7 @@ def _n_kept_for_variance(evals: Tensor, keep_variance: float) -> int:
 
 
 def _canonical(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     rtol: float | None,
     input_dtype: torch.dtype,
@@ -133,12 +133,12 @@ def _canonical(
 
 
 def cca_correlations_from_moments(
-    m: CentredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
+    m: CenteredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
 ) -> Tensor:
-    """Canonical correlations from centred moments (core of :func:`cca_correlations`).
+    """Canonical correlations from centered moments (core of :func:`cca_correlations`).
 
     Args:
-        m: centred moments with ``cxx``, ``cyy``, ``cxy``.
+        m: centered moments with ``cxx``, ``cyy``, ``cxy``.
         rtol: relative eigenvalue tolerance of each side's numerical range; default
             ``scatter_rtol(d, input_dtype)`` per side.
         input_dtype: the dtype of the data the moments were accumulated from.
@@ -147,21 +147,21 @@ def cca_correlations_from_moments(
 
 
 def mean_cca_from_moments(
-    m: CentredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
+    m: CenteredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
 ) -> Tensor:
-    """Mean canonical correlation ρ̄ from centred moments (core of :func:`mean_cca`)."""
+    """Mean canonical correlation ρ̄ from centered moments (core of :func:`mean_cca`)."""
     return cca_correlations_from_moments(m, rtol=rtol, input_dtype=input_dtype).mean()
 
 
 def cca_r2_from_moments(
-    m: CentredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
+    m: CenteredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
 ) -> Tensor:
-    """Mean squared canonical correlation R²_CCA from centred moments (core of :func:`cca_r2`)."""
+    """Mean squared canonical correlation R²_CCA from centered moments (core of :func:`cca_r2`)."""
     return cca_correlations_from_moments(m, rtol=rtol, input_dtype=input_dtype).square().mean()
 
 
 def _cca_statistic(
-    m: CentredMoments, statistic: str, rtol: float | None, input_dtype: torch.dtype
+    m: CenteredMoments, statistic: str, rtol: float | None, input_dtype: torch.dtype
 ) -> Tensor:
     rho = cca_correlations_from_moments(m, rtol=rtol, input_dtype=input_dtype)
     if statistic == "mean":
@@ -172,13 +172,13 @@ def _cca_statistic(
 
 
 def svcca_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     keep_variance: float = 0.99,
     rtol: float | None = None,
     input_dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """SVCCA from centred moments (core of :func:`svcca`)."""
+    """SVCCA from centered moments (core of :func:`svcca`)."""
     keep_variance = check_scalar_in_range(
         keep_variance, name="keep_variance", low=0.0, high=1.0, low_open=True
     )
@@ -193,16 +193,16 @@ def svcca_from_moments(
 
 
 def pwcca_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     weights_from: WeightsFrom = "x",
     rtol: float | None = None,
     input_dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """PWCCA from centred moments (core of :func:`pwcca`).
+    """PWCCA from centered moments (core of :func:`pwcca`).
 
     With the canonical directions ``a_i = Cxx^{-1/2} u_i`` of x, the canonical variates
-    ``h_i = Xc a_i`` have unit norm and ``⟨h_i, xc_j⟩ = (Cxx a_i)_j`` for the centred
+    ``h_i = Xc a_i`` have unit norm and ``⟨h_i, xc_j⟩ = (Cxx a_i)_j`` for the centered
     neuron (column) ``xc_j``, so the weights need only ``Cxx``.
     """
     side = check_choice(weights_from, name="weights_from", choices=_WEIGHTS_FROM)
@@ -227,7 +227,7 @@ def cca_correlations(
     """Canonical correlations between two representations of the same inputs.
 
     ρ_i = σ_i(Cxx^{-1/2} Cxy Cyy^{-1/2}), in decreasing order, Cxx = Xcᵀ Xc, Xc = X
-    centred over samples (Hotelling 1936); the cosines of the principal angles between
+    centered over samples (Hotelling 1936); the cosines of the principal angles between
     the column spaces of Xc and Yc (Björck & Golub 1973). Each side is restricted to its
     numerical range (eigenvalues of its scatter above ``rtol · λ_max``), i.e. the
     pseudo-inverse square root is used, and ``min(r_x, r_y)`` correlations are returned.
@@ -274,7 +274,7 @@ def cca_r2(
     """R²_CCA = (1/k) Σ_i ρ_i², the mean squared canonical correlation.
 
     Kornblith et al. (2019), Yanai's generalized coefficient of determination: equals
-    ``||Q_Yᵀ Q_X||_F² / k`` for orthonormal bases Q of the centred column spaces, with
+    ``||Q_Yᵀ Q_X||_F² / k`` for orthonormal bases Q of the centered column spaces, with
     ``k = min(r_x, r_y)`` (``min(d1, d2)`` for full-rank data). Same invariances as CCA
     (invertible linear maps and translation of either side); symmetric; in [0, 1].
 
@@ -340,8 +340,8 @@ def pwcca(
     """Projection-weighted CCA (PWCCA) similarity, Σ_i α_i ρ_i.
 
     Morcos et al. (2018): with the canonical variates h_i = Xc a_i of x (unit norm), the
-    weight of correlation ρ_i is ``α_i ∝ Σ_j |⟨h_i, xc_j⟩|``, summed over the centred
-    neurons (columns) xc_j of x, normalised to sum to 1; this is how much of x's activity
+    weight of correlation ρ_i is ``α_i ∝ Σ_j |⟨h_i, xc_j⟩|``, summed over the centered
+    neurons (columns) xc_j of x, normalized to sum to 1; this is how much of x's activity
     the i-th canonical variate accounts for. Computed from ``Cxx`` alone:
     ``⟨h_i, xc_j⟩ = (Cxx a_i)_j``.
 
@@ -350,7 +350,7 @@ def pwcca(
     canonical variates and neurons; ``"smaller"`` mimics Google's reference code
     (``pwcca.compute_pwcca``), which weights by the side with fewer neurons (x on ties).
     The reference code also adds the neuron means back before its weights; here both the
-    variates and the neurons are centred, as CCA itself is.
+    variates and the neurons are centered, as CCA itself is.
 
     Returns a similarity in [0, 1]; Morcos et al.'s PWCCA *distance* is ``1 - pwcca``.
     Invariant to translation and isotropic scaling of either side, to any invertible linear

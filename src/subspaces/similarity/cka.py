@@ -1,4 +1,4 @@
-"""Linear centred kernel alignment (CKA), exact, in feature space, streaming."""
+"""Linear centered kernel alignment (CKA), exact, in feature space, streaming."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from subspaces._checks import (
 )
 from subspaces.linalg.moments import (
     DEFAULT_CHUNK_SIZE,
-    CentredMoments,
+    CenteredMoments,
     check_moments,
     paired_moments,
 )
@@ -26,7 +26,7 @@ __all__ = ["LinearCKA", "linear_cka", "linear_cka_from_moments"]
 
 
 def _hsic_debiased(cross_sq: Tensor, sq_xy: Tensor, sq_x: Tensor, sq_y: Tensor, n: int) -> Tensor:
-    """Unbiased HSIC (Song et al. 2012) of linear kernels on centred data, times n(n-3).
+    """Unbiased HSIC (Song et al. 2012) of linear kernels on centered data, times n(n-3).
 
     ``cross_sq`` = ||Xc^T Yc||_F², ``sq_xy`` = Σ_i ||xc_i||²||yc_i||², ``sq_x`` = Σ_i ||xc_i||².
     The same expression as Kornblith et al.'s ``feature_space_linear_cka(debiased=True)``.
@@ -34,8 +34,8 @@ def _hsic_debiased(cross_sq: Tensor, sq_xy: Tensor, sq_x: Tensor, sq_y: Tensor, 
     return cross_sq - n / (n - 2.0) * sq_xy + sq_x * sq_y / ((n - 1.0) * (n - 2.0))
 
 
-def linear_cka_from_moments(m: CentredMoments, *, debiased: bool = False) -> Tensor:
-    """Linear CKA from centred moments (the maths core shared by function and class)."""
+def linear_cka_from_moments(m: CenteredMoments, *, debiased: bool = False) -> Tensor:
+    """Linear CKA from centered moments (the maths core shared by function and class)."""
     check_moments(m, what="linear CKA", needs=("cxx", "cyy", "cxy"))
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     debiased = check_flag(debiased, name="debiased")
@@ -71,7 +71,7 @@ def linear_cka(
 ) -> Tensor:
     """Linear CKA between two representations of the same inputs.
 
-    CKA(X, Y) = ||Yc^T Xc||_F² / (||Xc^T Xc||_F ||Yc^T Yc||_F), Xc = X centred over samples
+    CKA(X, Y) = ||Yc^T Xc||_F² / (||Xc^T Xc||_F ||Yc^T Yc||_F), Xc = X centered over samples
     (Kornblith et al., 2019). Computed in feature space (d1 × d2), never n × n, with float64
     accumulation of chunked products: exact to ~1e-9 on float32 input at n = 50,000.
 

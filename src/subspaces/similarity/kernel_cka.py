@@ -95,7 +95,7 @@ def _cka_from_hsic(h_xy: Tensor, h_xx: Tensor, h_yy: Tensor, *, what: str) -> Te
 # --------------------------------------------------------------------------------------------
 
 
-def _centred(x: Tensor) -> Tensor:
+def _centered(x: Tensor) -> Tensor:
     """``x`` minus its float64 column mean, in ``x``'s dtype (distances are unchanged)."""
     return x - x.mean(0, dtype=_F64).to(x.dtype)
 
@@ -337,7 +337,7 @@ def rbf_cka(
     up to those transforms.
 
     Cost: O(n² (d1 + d2)) time (three blocked passes: one per median, one for the kernels);
-    memory O(block × n). The Grams are built in the inputs' dtype from centred data; their sums
+    memory O(block × n). The Grams are built in the inputs' dtype from centered data; their sums
     accumulate in float64.
 
     Args:
@@ -363,7 +363,7 @@ def rbf_cka(
     # the kernel depends on x / σ only: an exact power of two brings extreme data into
     # range (float32 squares of 1e20 overflow, of 1e-25 vanish), a given σ follows it
     (x, ex), (y, ey) = to_safe_range(x), to_safe_range(y)
-    x, y = _centred(x), _centred(y)
+    x, y = _centered(x), _centered(y)
     if sigma_x is None or sigma_y is None:
         gamma_x = _gamma(_median_bandwidth(x, "x", threshold, block), 0, x.dtype)
         gamma_y = _gamma(_median_bandwidth(y, "y", threshold, block), 0, y.dtype)
@@ -408,7 +408,7 @@ class _MinibatchSums:
 def _linear_hsic1(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Unbiased HSIC₁ of the linear Grams of one minibatch: (K, L), (K, K), (L, L), float64.
 
-    HSIC₁ is unchanged by translating a batch, so each is centred on its float64 mean first
+    HSIC₁ is unchanged by translating a batch, so each is centered on its float64 mean first
     (it keeps float32 Grams accurate; a constant batch becomes exactly zero, not rounding
     noise); the m × m Grams then go to float64 for the sums.
     """
@@ -416,7 +416,7 @@ def _linear_hsic1(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     # each batch is brought into range by an exact power of two (float32 Grams of 1e20 data
     # overflow); the float64 HSICs, of degree 2 in each Gram, are scaled back exactly
     (x, ex), (y, ey) = to_safe_range(x), to_safe_range(y)
-    xc, yc = (torch.zeros_like(t) if bool((t == t[0]).all()) else _centred(t) for t in (x, y))
+    xc, yc = (torch.zeros_like(t) if bool((t == t[0]).all()) else _centered(t) for t in (x, y))
     k = (xc @ xc.T).to(_F64)
     lg = (yc @ yc.T).to(_F64)
     k.fill_diagonal_(0.0)

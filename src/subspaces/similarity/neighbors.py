@@ -1,25 +1,25 @@
-"""Neighbourhood similarity: do two representations give the same samples the same neighbours?
+"""Neighborhood similarity: do two representations give the same samples the same neighbors?
 
 Every measure here is built on the blocked exact kNN of :mod:`subspaces.linalg.knn`: each
-representation's ``k`` nearest neighbours are found with O(block × n) memory, and the
-measures are then computed from the ``(n, k)`` neighbour lists (and their similarities) only.
-Nothing ``n × n`` is allocated. A sample is never its own neighbour (self-exclusion by index,
-so duplicated points are still neighbours of each other), except in ``cknna(debiased=False)``
+representation's ``k`` nearest neighbors are found with O(block × n) memory, and the
+measures are then computed from the ``(n, k)`` neighbor lists (and their similarities) only.
+Nothing ``n × n`` is allocated. A sample is never its own neighbor (self-exclusion by index,
+so duplicated points are still neighbors of each other), except in ``cknna(debiased=False)``
 which, like its reference, lets a point attend to itself. Ties between equally near points go
 to the lower index.
 
-Exact means: the neighbours are those of the similarities computed in float64 from the
+Exact means: the neighbors are those of the similarities computed in float64 from the
 data as given (the kNN kernel's certified screen re-searches in float64 any sample whose
 float32 screen cannot decide), and every similarity a measure uses (CKNNA's kernel
 entries, second-order cosines) is computed in float64 from the data as given. So float32
-input and the same numbers in float64 give the same neighbour lists and the same values
+input and the same numbers in float64 give the same neighbor lists and the same values
 (to float64 rounding of the final sums), whatever the offset or scale of the data.
 
-Neighbours are defined by cosine similarity by default, as in the references: Huh et al.
-L2-normalise features and rank by inner product, which is the cosine; ReSi ranks with
-scikit-learn's cosine metric. Cosine neighbourhoods are invariant to orthogonal transforms
+Neighbors are defined by cosine similarity by default, as in the references: Huh et al.
+L2-normalize features and rank by inner product, which is the cosine; ReSi ranks with
+scikit-learn's cosine metric. Cosine neighborhoods are invariant to orthogonal transforms
 and isotropic scaling of either representation, not to translation. ``metric="euclidean"``
-gives neighbourhoods that are also translation invariant; ``"inner_product"`` ranks by raw
+gives neighborhoods that are also translation invariant; ``"inner_product"`` ranks by raw
 dot products (invariant to orthogonal transforms and positive scaling only).
 """
 
@@ -61,18 +61,18 @@ from subspaces.linalg.scaling import rescaled
 __all__ = [
     "cknna",
     "knn_jaccard",
-    "knn_jaccard_from_neighbours",
+    "knn_jaccard_from_neighbors",
     "mutual_knn",
-    "mutual_knn_from_neighbours",
-    "neighbour_lists",
+    "mutual_knn_from_neighbors",
+    "neighbor_lists",
     "rank_similarity",
-    "rank_similarity_from_neighbours",
+    "rank_similarity_from_neighbors",
     "second_order_cosine_similarity",
 ]
 
-NeighbourMetric = Literal["cosine", "euclidean", "sqeuclidean", "inner_product"]
+NeighborMetric = Literal["cosine", "euclidean", "sqeuclidean", "inner_product"]
 
-# elements of the (rows, k, k) neighbour-comparison tensors processed at once
+# elements of the (rows, k, k) neighbor-comparison tensors processed at once
 _MATCH_ELEMENTS = 1 << 22
 
 
@@ -81,15 +81,15 @@ def _check_k(k: Any, n: int, *, minimum: int = 1) -> int:
     if k >= n:
         raise InvalidOptionError(
             f"k must be smaller than the number of samples, n = {n} (a sample is not its own "
-            f"neighbour), got k={k}; use k <= {n - 1} or more samples."
+            f"neighbor), got k={k}; use k <= {n - 1} or more samples."
         )
     return k
 
 
 def _validated(x: Any, y: Any, *, min_samples: int = 2) -> tuple[Tensor, Tensor]:
     tx, ty = check_paired(x, y, min_samples=min_samples)
-    check_not_constant(tx, name="x", measure="the neighbourhoods")
-    check_not_constant(ty, name="y", measure="the neighbourhoods")
+    check_not_constant(tx, name="x", measure="the neighborhoods")
+    check_not_constant(ty, name="y", measure="the neighborhoods")
     # every measure here is invariant to scaling either side: an exact power of two brings
     # data at extreme scales into range (float32 squares of 1e20 overflow, of 1e-25 vanish)
     return rescaled(tx), rescaled(ty)
@@ -99,7 +99,7 @@ def _check_block(block_size: Any) -> int | None:
     return None if block_size is None else check_positive_int(block_size, name="block_size")
 
 
-def _neighbours(
+def _neighbors(
     t: Tensor, k: int, metric: str, block_size: int | None, *, exclude_self: bool = True
 ) -> KNNResult:
     return _knn_blocked(
@@ -114,46 +114,46 @@ def _neighbours(
     )
 
 
-def _paired_neighbours(
+def _paired_neighbors(
     x: Any, y: Any, k: Any, metric: Any, block_size: Any, *, sets_only: bool = False
 ) -> tuple[Tensor, Tensor, int]:
-    """Validate and return the (n, k) neighbour index lists of x and y.
+    """Validate and return the (n, k) neighbor index lists of x and y.
 
     ``sets_only``: the caller uses each list as a set (mutual kNN, Jaccard), so the order
     within a list may follow float32 scores; the sets are still exact (see
-    :func:`_cosine_neighbour_sets`).
+    :func:`_cosine_neighbor_sets`).
     """
     metric = check_choice(metric, name="metric", choices=KNN_METRICS)
     tx, ty = _validated(x, y)
     k = _check_k(k, tx.shape[0])
     block = _check_block(block_size)
-    find = _neighbour_sets if sets_only else _neighbour_indices
+    find = _neighbor_sets if sets_only else _neighbor_indices
     return find(tx, k, metric, block), find(ty, k, metric, block), k
 
 
-def _neighbour_indices(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
-    return _neighbours(t, k, metric, block).indices
+def _neighbor_indices(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
+    return _neighbors(t, k, metric, block).indices
 
 
-def _neighbour_sets(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
+def _neighbor_sets(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
     if metric == "cosine" and t.dtype == torch.float32 and k + 1 < t.shape[0]:
-        return _cosine_neighbour_sets(t, k, block)
-    return _neighbour_indices(t, k, metric, block)
+        return _cosine_neighbor_sets(t, k, block)
+    return _neighbor_indices(t, k, metric, block)
 
 
 _SET_BLOCK = 2048  # rows per block of the symmetric score products
 _GATHER_ELEMENTS = 1 << 17  # gathered float64 elements per sub-block (~1 MiB)
 
 
-def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
-    """The exact sets of the k cosine-nearest neighbours (self excluded) of float32 rows.
+def _cosine_neighbor_sets(t: Tensor, k: int, block: int | None) -> Tensor:
+    """The exact sets of the k cosine-nearest neighbors (self excluded) of float32 rows.
 
-    Rows are screened as centred unit vectors, â_i = x_i / ||x_i|| − mean_j x_j / ||x_j||
-    (formed in float64, stored in float32; the kNN kernel's screen space, which centres
+    Rows are screened as centered unit vectors, â_i = x_i / ||x_i|| − mean_j x_j / ||x_j||
+    (formed in float64, stored in float32; the kNN kernel's screen space, which centers
     when the mean unit row has squared norm >= 1/4, i.e. when the rows share a direction):
     then S_ij = â_i·â_j − ||â_i||² / 2 − ||â_j||² / 2 = −||â_i − â_j||² / 2 = cos − 1,
     with the float32 digits spent on how the rows differ, not on cosines that all agree to
-    7 digits when the rows share a large offset (uncentred: S_ij = â_i·â_j, one product
+    7 digits when the rows share a large offset (uncentered: S_ij = â_i·â_j, one product
     and no correction, as the unit rows' norms are 1 to rounding). S is symmetric, so
     only its upper block triangle is computed: each product of rows I with rows J (J > I)
     gives candidates to both. Each row keeps its k + 1 best float32 scores, and its set
@@ -171,7 +171,7 @@ def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
         _inverse_row_norms(t, "x")  # raises the zero-row error
     prep = _prepare(t, t, "cosine", ref_raw_sq=raw_sq)
     unit, sq = prep.ref_screen, prep.ref_sq
-    centred = prep.space.shift is not None
+    centered = prep.space.shift is not None
     half = (0.5 * sq).to(t.dtype)
     size = min(block or _SET_BLOCK, n)
     keep = k + 1
@@ -193,7 +193,7 @@ def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
                 continue
             rows_j = slice(j0, min(j0 + size, n))
             scores = unit[rows_i] @ unit[rows_j].T
-            if centred:
+            if centered:
                 scores.sub_(half[rows_i, None]).sub_(half[None, rows_j])
             if j0 == i0:
                 scores.fill_diagonal_(-torch.inf)
@@ -202,15 +202,15 @@ def _cosine_neighbour_sets(t: Tensor, k: int, block: int | None) -> Tensor:
                 offer(rows_i, scores, j0)
                 offer(rows_j, scores.T, i0)
     # the product â_i·â_j is within err_g = (3 delta + 2 gamma_d) R² of exact (R the largest
-    # ||â||). Centred: S = â_i·â_j − |â_i|²/2 − |â_j|²/2 adds u R² (the halves' rounding) and
-    # 3.5 u R² (the two subtractions), and w = −2 S. Not centred (the unit rows as they
+    # ||â||). Centered: S = â_i·â_j − |â_i|²/2 − |â_j|²/2 adds u R² (the halves' rounding) and
+    # 3.5 u R² (the two subtractions), and w = −2 S. Not centered (the unit rows as they
     # are, |â|² = 1 up to their rounding): w = 2 − 2 â_i·â_j, off by |â_i|² + |â_j|² − 2.
     r = float(sq.max()) ** 0.5
     u = float(torch.finfo(t.dtype).eps) / 2.0
     r_t = torch.full((1,), r, dtype=torch.float64, device=t.device)
     err_g = _screen_error(r_t, r, d, t.dtype, t.device, "inner_product")
     s_kk = best_vals[:, k - 1 : k + 1].to(torch.float64)
-    if centred:
+    if centered:
         err = 2.0 * (err_g + 5.0 * u * r * r) + (d + 2) * _EPS64 * r * r
         w_est = -2.0 * s_kk
     else:
@@ -251,25 +251,25 @@ def _match_blocks(ix: Tensor, iy: Tensor) -> Iterator[tuple[int, int, Tensor]]:
         yield start, stop, ix[start:stop, :, None] == iy[start:stop, None, :]
 
 
-def _check_neighbour_lists(ix: Any, iy: Any) -> tuple[Tensor, Tensor]:
-    """Two ``(n, k)`` integer tensors of neighbour indices in [0, n), of one shape and device."""
+def _check_neighbor_lists(ix: Any, iy: Any) -> tuple[Tensor, Tensor]:
+    """Two ``(n, k)`` integer tensors of neighbor indices in [0, n), of one shape and device."""
     for t, name in ((ix, "ix"), (iy, "iy")):
         if not isinstance(t, Tensor):
             raise InputTypeError(
-                f"{name} must be an (n, k) integer tensor of neighbour indices (from "
-                f"neighbour_lists), got {type(t).__name__}."
+                f"{name} must be an (n, k) integer tensor of neighbor indices (from "
+                f"neighbor_lists), got {type(t).__name__}."
             )
         check_dense(t, name=name)
         if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
             raise InputTypeError(f"{name} must hold integer indices, got dtype {t.dtype}.")
         if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
             raise ShapeError(
-                f"{name} must be a non-empty (n, k) matrix of neighbour indices, got shape "
+                f"{name} must be a non-empty (n, k) matrix of neighbor indices, got shape "
                 f"{tuple(t.shape)}."
             )
     if ix.shape != iy.shape:
         raise ShapeError(
-            f"ix and iy must list the same k neighbours of the same n samples, got shapes "
+            f"ix and iy must list the same k neighbors of the same n samples, got shapes "
             f"{tuple(ix.shape)} and {tuple(iy.shape)}."
         )
     check_same_device(ix, iy, names=("ix", "iy"))
@@ -284,7 +284,7 @@ def _check_neighbour_lists(ix: Any, iy: Any) -> tuple[Tensor, Tensor]:
 
 
 def _overlap_counts(ix: Tensor, iy: Tensor) -> Tensor:
-    """|N_x(i) ∩ N_y(i)| for every i, as int64 (neighbour lists hold distinct indices)."""
+    """|N_x(i) ∩ N_y(i)| for every i, as int64 (neighbor lists hold distinct indices)."""
     counts = torch.empty(ix.shape[0], dtype=torch.long, device=ix.device)
     for start, stop, match in _match_blocks(ix, iy):
         counts[start:stop] = match.sum(dim=(1, 2))
@@ -296,65 +296,65 @@ def mutual_knn(
     y: Any,
     *,
     k: int = 10,
-    metric: NeighbourMetric = "cosine",
+    metric: NeighborMetric = "cosine",
     block_size: int | None = None,
 ) -> Tensor:
-    """Mutual k-nearest-neighbour alignment (Huh et al., 2024, "The Platonic Representation
+    """Mutual k-nearest-neighbor alignment (Huh et al., 2024, "The Platonic Representation
     Hypothesis").
 
     m_kNN(X, Y) = (1/n) Σ_i |N_k^X(i) ∩ N_k^Y(i)| / k, where N_k^X(i) are the ``k`` nearest
-    neighbours of sample ``i`` among the other samples of ``X``.
+    neighbors of sample ``i`` among the other samples of ``X``.
 
-    As in the reference code (``AlignmentMetrics.mutual_knn`` applied to L2-normalised
-    features by ``measure_alignment.compute_score``), neighbours are ranked by cosine
-    similarity and a sample is not its own neighbour. The reference's optional outlier
+    As in the reference code (``AlignmentMetrics.mutual_knn`` applied to L2-normalized
+    features by ``measure_alignment.compute_score``), neighbors are ranked by cosine
+    similarity and a sample is not its own neighbor. The reference's optional outlier
     clipping (``prepare_features``, 95th-percentile clamp) is a preprocessing step, not part
     of the measure, and is not applied here. Unlike the reference (full ``n × n`` masks and
-    argsort), this is blocked: O(block × n) memory. With cosine neighbours on float32 data
-    only the upper block triangle of the symmetric score matrix (of the unit rows centred
+    argsort), this is blocked: O(block × n) memory. With cosine neighbors on float32 data
+    only the upper block triangle of the symmetric score matrix (of the unit rows centered
     in float64) is computed and each set is certified against the float32 rounding bound
     (near ties re-searched by the certified kNN kernel): exact sets for half the products.
 
-    Invariances: with cosine neighbours, orthogonal transforms and isotropic scaling of either
+    Invariances: with cosine neighbors, orthogonal transforms and isotropic scaling of either
     side; with ``metric="euclidean"`` also translation. Symmetric; in [0, 1]; 1 when both give
-    every sample the same neighbours.
+    every sample the same neighbors.
 
     Args:
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
-        k: neighbours per sample, ``1 <= k < n``.
-        metric: how neighbours are ranked: ``"cosine"`` (default, as the reference),
-            ``"euclidean"`` (or ``"sqeuclidean"``, the same neighbours), ``"inner_product"``.
+        k: neighbors per sample, ``1 <= k < n``.
+        metric: how neighbors are ranked: ``"cosine"`` (default, as the reference),
+            ``"euclidean"`` (or ``"sqeuclidean"``, the same neighbors), ``"inner_product"``.
         block_size: query rows per kNN block; default from a 256 MiB budget.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
-    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size, sets_only=True)
-    return mutual_knn_from_neighbours(ix, iy)
+    ix, iy, k = _paired_neighbors(x, y, k, metric, block_size, sets_only=True)
+    return mutual_knn_from_neighbors(ix, iy)
 
 
-def neighbour_lists(
-    x: Any, *, k: int = 10, metric: NeighbourMetric = "cosine", block_size: int | None = None
+def neighbor_lists(
+    x: Any, *, k: int = 10, metric: NeighborMetric = "cosine", block_size: int | None = None
 ) -> Tensor:
-    """The ``(n, k)`` indices of each sample's nearest neighbours (itself excluded), nearest
-    first: what the ``*_from_neighbours`` functions compare, computed once per representation
+    """The ``(n, k)`` indices of each sample's nearest neighbors (itself excluded), nearest
+    first: what the ``*_from_neighbors`` functions compare, computed once per representation
     (e.g. by :func:`~subspaces.similarity.pairwise`)."""
     chosen = check_choice(metric, name="metric", choices=KNN_METRICS)
     t = check_matrix(x, name="x", min_samples=2)
-    check_not_constant(t, name="x", measure="the neighbourhoods")
-    t = rescaled(t)  # the neighbours do not depend on the scale: bring extreme data into range
-    return _neighbours(t, _check_k(k, t.shape[0]), chosen, _check_block(block_size)).indices
+    check_not_constant(t, name="x", measure="the neighborhoods")
+    t = rescaled(t)  # the neighbors do not depend on the scale: bring extreme data into range
+    return _neighbors(t, _check_k(k, t.shape[0]), chosen, _check_block(block_size)).indices
 
 
-def mutual_knn_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
-    """:func:`mutual_knn` from two ``(n, k)`` neighbour lists."""
-    ix, iy = _check_neighbour_lists(ix, iy)
+def mutual_knn_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
+    """:func:`mutual_knn` from two ``(n, k)`` neighbor lists."""
+    ix, iy = _check_neighbor_lists(ix, iy)
     return _overlap_counts(ix, iy).to(torch.float64).mean() / ix.shape[1]
 
 
-def knn_jaccard_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
-    """:func:`knn_jaccard` from two ``(n, k)`` neighbour lists."""
-    ix, iy = _check_neighbour_lists(ix, iy)
+def knn_jaccard_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
+    """:func:`knn_jaccard` from two ``(n, k)`` neighbor lists."""
+    ix, iy = _check_neighbor_lists(ix, iy)
     c = _overlap_counts(ix, iy).to(torch.float64)
     return (c / (2 * ix.shape[1] - c)).mean()
 
@@ -364,30 +364,30 @@ def knn_jaccard(
     y: Any,
     *,
     k: int = 10,
-    metric: NeighbourMetric = "cosine",
+    metric: NeighborMetric = "cosine",
     block_size: int | None = None,
 ) -> Tensor:
-    """Mean Jaccard index of the k-nearest-neighbour sets (Klabunde et al., 2023; ReSi's
+    """Mean Jaccard index of the k-nearest-neighbor sets (Klabunde et al., 2023; ReSi's
     ``JaccardSimilarity``).
 
     J(X, Y) = (1/n) Σ_i |N_k^X(i) ∩ N_k^Y(i)| / |N_k^X(i) ∪ N_k^Y(i)|, and since both sets
     have ``k`` elements, the i-th term is c_i / (2k − c_i) with c_i the overlap.
 
     ReSi ranks by scikit-learn's cosine metric (our default) and removes self by dropping the
-    first of ``k + 1`` neighbours; we exclude self by index, which differs only when a point
+    first of ``k + 1`` neighbors; we exclude self by index, which differs only when a point
     has exact duplicates. Invariances: as :func:`mutual_knn`. Symmetric; in [0, 1].
 
     Args:
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
-        k: neighbours per sample, ``1 <= k < n``.
-        metric: how neighbours are ranked (see :func:`mutual_knn`).
+        k: neighbors per sample, ``1 <= k < n``.
+        metric: how neighbors are ranked (see :func:`mutual_knn`).
         block_size: query rows per kNN block; default from a 256 MiB budget.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
-    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size, sets_only=True)
-    return knn_jaccard_from_neighbours(ix, iy)
+    ix, iy, k = _paired_neighbors(x, y, k, metric, block_size, sets_only=True)
+    return knn_jaccard_from_neighbors(ix, iy)
 
 
 def rank_similarity(
@@ -395,44 +395,44 @@ def rank_similarity(
     y: Any,
     *,
     k: int = 10,
-    metric: NeighbourMetric = "cosine",
+    metric: NeighborMetric = "cosine",
     block_size: int | None = None,
 ) -> Tensor:
-    """Rank similarity of the k-nearest-neighbour lists (Wang et al., 2022; as in ReSi's
+    """Rank similarity of the k-nearest-neighbor lists (Wang et al., 2022; as in ReSi's
     ``RankSimilarity``, Klabunde et al., 2023).
 
-    For sample i, with r_X(j) the rank (1 = nearest) of j among i's neighbours in X and
+    For sample i, with r_X(j) the rank (1 = nearest) of j among i's neighbors in X and
     C_i = N_k^X(i) ∩ N_k^Y(i):
 
         s_i = (1 / v_i) Σ_{j ∈ C_i} 2 / ((1 + |r_X(j) − r_Y(j)|) (r_X(j) + r_Y(j))),
         v_i = Σ_{r=1}^{|C_i|} 1/r,
 
-    and s_i = 0 when C_i is empty; the measure is (1/n) Σ_i s_i. Note that the normaliser
-    v_i counts only the *shared* neighbours (as ReSi does), so one shared neighbour at rank 1
+    and s_i = 0 when C_i is empty; the measure is (1/n) Σ_i s_i. Note that the normalizer
+    v_i counts only the *shared* neighbors (as ReSi does), so one shared neighbor at rank 1
     in both lists scores 1 for that sample: this measures agreement of the ranks of the
-    shared neighbours more than the size of the overlap (combine with :func:`knn_jaccard`).
+    shared neighbors more than the size of the overlap (combine with :func:`knn_jaccard`).
 
     Ranks depend on the order within the lists, so ties between equally near points matter:
-    they go to the lower index. Self-exclusion by index (ReSi drops the first neighbour,
+    they go to the lower index. Self-exclusion by index (ReSi drops the first neighbor,
     which differs with duplicated points). Invariances: as :func:`mutual_knn`. Symmetric;
     in [0, 1]; 1 when both lists agree in order.
 
     Args:
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
-        k: neighbours per sample, ``1 <= k < n``.
-        metric: how neighbours are ranked (see :func:`mutual_knn`).
+        k: neighbors per sample, ``1 <= k < n``.
+        metric: how neighbors are ranked (see :func:`mutual_knn`).
         block_size: query rows per kNN block; default from a 256 MiB budget.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
     """
-    ix, iy, k = _paired_neighbours(x, y, k, metric, block_size)
-    return rank_similarity_from_neighbours(ix, iy)
+    ix, iy, k = _paired_neighbors(x, y, k, metric, block_size)
+    return rank_similarity_from_neighbors(ix, iy)
 
 
-def rank_similarity_from_neighbours(ix: Tensor, iy: Tensor) -> Tensor:
-    """:func:`rank_similarity` from two ``(n, k)`` neighbour lists, nearest first."""
-    ix, iy = _check_neighbour_lists(ix, iy)
+def rank_similarity_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
+    """:func:`rank_similarity` from two ``(n, k)`` neighbor lists, nearest first."""
+    ix, iy = _check_neighbor_lists(ix, iy)
     k = ix.shape[1]
     device = ix.device
     ranks = torch.arange(1, k + 1, dtype=torch.float64, device=device)
@@ -483,7 +483,7 @@ def second_order_cosine_similarity(
 ) -> Tensor:
     """Second-order cosine similarity (Hamilton, Leskovec & Jurafsky, 2016).
 
-    For sample i, let U_i = N_k^X(i) ∪ N_k^Y(i) (cosine neighbours, self excluded), and
+    For sample i, let U_i = N_k^X(i) ∪ N_k^Y(i) (cosine neighbors, self excluded), and
     s^X_i = (cos(x_i, x_j))_{j ∈ U_i}, s^Y_i likewise. Then
 
         SOCS(X, Y) = (1/n) Σ_i cos(s^X_i, s^Y_i).
@@ -494,11 +494,11 @@ def second_order_cosine_similarity(
 
     Invariant to orthogonal transforms and isotropic scaling of either side, not to
     translation. Symmetric. In [−1, 1] with similarity entries (in [0, 1] when all the
-    neighbour cosines are non-negative, and always with distance entries); 1 when y = x.
+    neighbor cosines are non-negative, and always with distance entries); 1 when y = x.
 
     Args:
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
-        k: neighbours per sample, ``1 <= k < n``.
+        k: neighbors per sample, ``1 <= k < n``.
         entries: ``"similarity"`` (the paper) or ``"distance"`` (ReSi).
         block_size: query rows per kNN block; default from a 256 MiB budget.
 
@@ -507,7 +507,7 @@ def second_order_cosine_similarity(
 
     Raises:
         DegenerateInputError: a zero row, or a sample whose second-order vector is zero
-            (only possible with ``entries="distance"`` when all its neighbours coincide
+            (only possible with ``entries="distance"`` when all its neighbors coincide
             with it).
     """
     mode = check_choice(entries, name="entries", choices=("similarity", "distance"))
@@ -516,8 +516,8 @@ def second_order_cosine_similarity(
     block = _check_block(block_size)
     inv_x = _inverse_row_norms(tx, "x")
     inv_y = _inverse_row_norms(ty, "y")
-    ix = _neighbours(tx, k, "cosine", block).indices
-    iy = _neighbours(ty, k, "cosine", block).indices
+    ix = _neighbors(tx, k, "cosine", block).indices
+    iy = _neighbors(ty, k, "cosine", block).indices
     cand = torch.cat([ix, iy], dim=1)
     shared = torch.empty(iy.shape, dtype=torch.bool, device=iy.device)
     for start, stop, match in _match_blocks(ix, iy):
@@ -532,7 +532,7 @@ def second_order_cosine_similarity(
     bad = (nx == 0) | (ny == 0)
     if bool(bad.any()):
         raise DegenerateInputError(
-            f"{int(bad.sum())} samples have an all-zero second-order vector (every neighbour "
+            f"{int(bad.sum())} samples have an all-zero second-order vector (every neighbor "
             "coincides with the sample), so their cosine is undefined; remove duplicated "
             "points or use entries='similarity'."
         )
@@ -575,7 +575,7 @@ def _sparse_hsic(
 
 
 def _mutual_pairs(nx: KNNResult, ny: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(i, j, K_ij, L_ij) for every j in both i's X-neighbours and i's Y-neighbours."""
+    """(i, j, K_ij, L_ij) for every j in both i's X-neighbors and i's Y-neighbors."""
     rows_l, cols_l, a_l, b_l = [], [], [], []
     for start, stop, match in _match_blocks(nx.indices, ny.indices):
         r, pa, pb = match.nonzero(as_tuple=True)
@@ -593,22 +593,22 @@ def _self_pairs(nx: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return rows, nx.indices.reshape(-1), vals, vals
 
 
-def _kernel_neighbours(
+def _kernel_neighbors(
     t: Tensor, name: str, k: int, block: int | None, *, normalize: bool, exclude_self: bool
 ) -> KNNResult:
     """Each row's k largest kernel values and their columns.
 
-    ``normalize``: the kernel of the L2-normalised rows, i.e. the cosine; its neighbours are
-    the cosine neighbours of the rows as given (certified, exact), and its values
+    ``normalize``: the kernel of the L2-normalized rows, i.e. the cosine; its neighbors are
+    the cosine neighbors of the rows as given (certified, exact), and its values
     1 − (1 − cos) from the kNN kernel's float64 values, computed from the rows as given:
     float32 and float64 inputs holding the same numbers give the same kernel entries
-    (normalising in float32 first would move them by ~1e-7 and, with near ties, change
-    the neighbours). Otherwise the raw inner products.
+    (normalizing in float32 first would move them by ~1e-7 and, with near ties, change
+    the neighbors). Otherwise the raw inner products.
     """
     if not normalize:
-        return _neighbours(t, k, "inner_product", block, exclude_self=exclude_self)
+        return _neighbors(t, k, "inner_product", block, exclude_self=exclude_self)
     _inverse_row_norms(t, name)  # refuses zero rows, naming the argument
-    found = _neighbours(t, k, "cosine", block, exclude_self=exclude_self)
+    found = _neighbors(t, k, "cosine", block, exclude_self=exclude_self)
     return KNNResult(1.0 - found.values, found.indices)
 
 
@@ -628,9 +628,9 @@ def _cknna_terms(
     n = tx.shape[0]
     k = _check_k(k, n, minimum=2)
     block = _check_block(block_size)
-    # debiased: a point is not its own neighbour (the reference fills the diagonal with -inf)
-    nx = _kernel_neighbours(tx, "x", k, block, normalize=normalize, exclude_self=debiased)
-    ny = _kernel_neighbours(ty, "y", k, block, normalize=normalize, exclude_self=debiased)
+    # debiased: a point is not its own neighbor (the reference fills the diagonal with -inf)
+    nx = _kernel_neighbors(tx, "x", k, block, normalize=normalize, exclude_self=debiased)
+    ny = _kernel_neighbors(ty, "y", k, block, normalize=normalize, exclude_self=debiased)
     kl = _sparse_hsic(*_mutual_pairs(nx, ny), n, debiased=debiased)
     kk = _sparse_hsic(*_self_pairs(nx), n, debiased=debiased)
     ll = _sparse_hsic(*_self_pairs(ny), n, debiased=debiased)
@@ -646,10 +646,10 @@ def cknna(
     debiased: bool = True,
     block_size: int | None = None,
 ) -> Tensor:
-    """Centered Kernel Nearest-Neighbour Alignment (Huh et al., 2024), as in their code.
+    """Centered Kernel Nearest-Neighbor Alignment (Huh et al., 2024), as in their code.
 
-    With K = X̂X̂ᵀ and L = ŶŶᵀ the linear kernels of the L2-normalised rows (``normalize``),
-    let M_ij = 1[j ∈ kNN_K(i) and j ∈ kNN_L(i)] (neighbours by kernel value, self excluded
+    With K = X̂X̂ᵀ and L = ŶŶᵀ the linear kernels of the L2-normalized rows (``normalize``),
+    let M_ij = 1[j ∈ kNN_K(i) and j ∈ kNN_L(i)] (neighbors by kernel value, self excluded
     when ``debiased``) and M^K_ij = 1[j ∈ kNN_K(i)]. Then
 
         CKNNA(X, Y) = HSIC(M∘K, M∘L) / sqrt(HSIC(M^K∘K, M^K∘K) · HSIC(M^L∘L, M^L∘L)),
@@ -658,13 +658,13 @@ def cknna(
     ``unbiased=True``)
     or tr(AHBH) (``debiased=False``). This is the definition of the reference implementation
     (``AlignmentMetrics.cknna`` in minyoungg/platonic-rep, used for the paper's figures),
-    which masks the kernels *before* centring; the paper's appendix writes the alignment as a
-    row-centred sum over mutual neighbours instead. Differences from the reference code:
+    which masks the kernels *before* centering; the paper's appendix writes the alignment as a
+    row-centered sum over mutual neighbors instead. Differences from the reference code:
     it allocates several ``n × n`` matrices, we never do (M∘K has at most ``k`` entries per
-    row, so every HSIC term is computed from the ``(n, k)`` neighbour lists in O(nk log nk));
+    row, so every HSIC term is computed from the ``(n, k)`` neighbor lists in O(nk log nk));
     and it divides by sqrt(KK · LL) + 1e-6, we divide by sqrt(KK · LL) exactly (the 1e-6 is a
     relative change of order 1e-6 / sqrt(KK · LL), up to ~1e-2 at n ~ 1e3 and growing with n).
-    With ``k = n − 1`` and ``debiased=True`` it equals debiased linear CKA of the normalised
+    With ``k = n − 1`` and ``debiased=True`` it equals debiased linear CKA of the normalized
     rows.
 
     The masked kernels are not symmetric, so the debiased value is not exactly symmetric in
@@ -675,12 +675,12 @@ def cknna(
 
     Args:
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
-        k: neighbours per sample, ``2 <= k < n`` (the reference requires k >= 2).
-        normalize: L2-normalise rows first (the reference pipeline does); ``False`` uses the
-            raw inner products as kernel and neighbour ranking. The normalised kernel's
+        k: neighbors per sample, ``2 <= k < n`` (the reference requires k >= 2).
+        normalize: L2-normalize rows first (the reference pipeline does); ``False`` uses the
+            raw inner products as kernel and neighbor ranking. The normalized kernel's
             entries are the cosines computed in float64 from the rows as given (not from
-            rows normalised in float32), and its neighbours the exact cosine neighbours.
-        debiased: debiased HSIC and self excluded from the neighbours (reference default).
+            rows normalized in float32), and its neighbors the exact cosine neighbors.
+        debiased: debiased HSIC and self excluded from the neighbors (reference default).
         block_size: query rows per kNN block; default from a 256 MiB budget.
 
     Returns:

@@ -20,7 +20,7 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments, RowNormSums
+from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CenteredMoments, RowNormSums
 from subspaces.linalg.scaling import check_no_overflow, ldexp, scale_exponent
 
 __all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "register_measure"]
@@ -32,10 +32,10 @@ class PairwiseMeasure:
 
     Exactly one of three routes is set:
 
-    * ``from_moments(m, **options)``: the measure is a function of centred moments; each
+    * ``from_moments(m, **options)``: the measure is a function of centered moments; each
       representation's mean and ``X^T X`` are computed once, one cross product per pair.
     * ``prepare(x, **options)`` and ``compare(px, py, **options)``: a per-representation
-      summary (e.g. its k-nearest-neighbour graph) computed once, then compared per pair.
+      summary (e.g. its k-nearest-neighbor graph) computed once, then compared per pair.
     * ``function(x, y, **options)``: computed from scratch for each pair.
 
     ``symmetric`` lets the list-with-itself case compute only the upper triangle;
@@ -126,9 +126,9 @@ def pairwise(
     ``result[i, j] = measure(xs[i], ys[j], **options)``. With ``ys=None`` the list is
     compared with itself; a symmetric measure then computes only the upper triangle.
     Each representation's own statistics are computed once (its mean and ``X^T X`` for
-    moment-based measures such as CKA, CCA and Procrustes; its neighbour graph for
-    neighbourhood measures): a list of L layers with itself costs L + L(L-1)/2 products of
-    n × d × d, against 3 L(L+1)/2 for a loop over the pairs i <= j. Centring uses each
+    moment-based measures such as CKA, CCA and Procrustes; its neighbor graph for
+    neighborhood measures): a list of L layers with itself costs L + L(L-1)/2 products of
+    n × d × d, against 3 L(L+1)/2 for a loop over the pairs i <= j. Centering uses each
     representation's mean and products accumulate in float64, as in the single-pair
     functions.
 
@@ -213,8 +213,8 @@ class _Own:
     """A representation's own statistics, computed once."""
 
     mean: Tensor  # float64
-    mean_cast: Tensor  # in the data's dtype, used for centring (of the data times 2**-exponent)
-    residual: Tensor  # Σ (x - mean_cast), float64: makes the centring exact
+    mean_cast: Tensor  # in the data's dtype, used for centering (of the data times 2**-exponent)
+    residual: Tensor  # Σ (x - mean_cast), float64: makes the centering exact
     cxx: Tensor
     row_sq: Tensor | None  # ||x_i - mean||², float64, for debiased estimators
     exponent: int = 0  # products are formed on x · 2**-exponent (extreme scales), then undone
@@ -230,8 +230,8 @@ def _own_statistics(x: Tensor, *, dtype: torch.dtype, row_norms: bool, chunk_siz
     # An exact power of two keeps the products in range at extreme scales (float32 squares
     # of 1e20 overflow, of 1e-25 vanish); the float64 sums are scaled back (0 if ordinary).
     e = scale_exponent(x)
-    # The mean only sets the centring point: chunk sums in the data's dtype are enough,
-    # since the residual below makes the centring exact.
+    # The mean only sets the centering point: chunk sums in the data's dtype are enough,
+    # since the residual below makes the centering exact.
     total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
     for start in starts:
         total += _scaled_chunk(x, start, chunk_size, x.dtype, e).sum(0).to(torch.float64)
@@ -255,12 +255,12 @@ def _own_statistics(x: Tensor, *, dtype: torch.dtype, row_norms: bool, chunk_siz
     return _Own(mean, mean_cast, residual, 0.5 * (cxx + cxx.T), row_sq, e)
 
 
-def _pair(n: int, ox: _Own, oy: _Own, cxy: Tensor) -> CentredMoments:
+def _pair(n: int, ox: _Own, oy: _Own, cxy: Tensor) -> CenteredMoments:
     norms = None
     if ox.row_sq is not None and oy.row_sq is not None:
         px, py = ox.row_sq, oy.row_sq
         norms = RowNormSums(px.sum(), py.sum(), px @ px, py @ py, px @ py)
-    return CentredMoments(n, ox.mean, oy.mean, ox.cxx, oy.cxx, cxy, norms)
+    return CenteredMoments(n, ox.mean, oy.mean, ox.cxx, oy.cxx, cxy, norms)
 
 
 def _moment_route(

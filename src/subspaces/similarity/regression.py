@@ -1,6 +1,6 @@
 """Linear predictivity: R² of the least-squares (or ridge) fit of one representation from another.
 
-From centred moments only (d × d work, streamable): with ``Cxx = Xcᵀ Xc``, ``Cyy`` and
+From centered moments only (d × d work, streamable): with ``Cxx = Xcᵀ Xc``, ``Cyy`` and
 ``Cxy = Xcᵀ Yc``, the in-sample least-squares fit of y from x (with intercept) has
 
     R²(x → y) = 1 - ||Yc - Xc B||_F² / ||Yc||_F² = tr(Cyx Cxx⁺ Cxy) / tr(Cyy),
@@ -27,7 +27,7 @@ from subspaces._checks import (
     check_positive_real,
 )
 from subspaces.linalg.decomp import psd_eigh, psd_range
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments
+from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CenteredMoments
 from subspaces.similarity._streaming import (
     _check_variance,
     _Float64MomentsMetric,
@@ -88,7 +88,7 @@ def _one_way(c_in: Tensor, c_out: Tensor, cross: Tensor, *, ridge: float, rtol: 
 
 
 def _both(
-    m: CentredMoments, *, ridge: float, rtol: float | None, input_dtype: torch.dtype, which: str
+    m: CenteredMoments, *, ridge: float, rtol: float | None, input_dtype: torch.dtype, which: str
 ) -> tuple[Tensor | None, Tensor | None]:
     cxx, cyy, cxy = _require_moments(m, _MEASURE)
     _check_variance(cxx, m.mean_x, m.n, name="x", measure=_MEASURE)
@@ -104,17 +104,17 @@ def _both(
 
 
 def linear_regression_r2_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     direction: Direction = "x_to_y",
     ridge: float = 0.0,
     rtol: float | None = None,
     input_dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """Linear regression R² from centred moments (core of :func:`linear_regression_r2`).
+    """Linear regression R² from centered moments (core of :func:`linear_regression_r2`).
 
     Args:
-        m: centred moments with ``cxx``, ``cyy``, ``cxy``.
+        m: centered moments with ``cxx``, ``cyy``, ``cxy``.
         direction: ``"x_to_y"``, ``"y_to_x"`` or ``"symmetric"`` (mean of both).
         ridge: relative ridge penalty (see :func:`linear_regression_r2`).
         rtol: relative rank tolerance of the predictor's scatter; default

@@ -10,22 +10,22 @@ Invariances to Enhance Latent Space Communication") add distance-based relative
 representations (Euclidean, L1, L∞) with other invariances.
 
 * :func:`select_anchors` picks anchor rows (random, greedy farthest-point, or the samples
-  nearest to k-means centres);
+  nearest to k-means centers);
 * :func:`relative_representation` maps rows to their (n, k) relative representation;
 * :func:`relative_similarity` is the mean cosine similarity of the paired relative vectors;
 * :func:`relative_retrieval` is the paper's retrieval check: is each sample's relative
   vector in ``x`` closest to its own relative vector in ``y`` (top-1, mean reciprocal rank)?
 
 Invariances of r under one map T applied to both the points and the anchors (✓: r is
-unchanged; "norm.": unchanged after ``normalize=True``; "centre": with ``centre=True``):
+unchanged; "norm.": unchanged after ``normalize=True``; "center": with ``center=True``):
 
 ==========  ==========  ===========  =========  ====================================
 similarity  orthogonal  isotropic    transl-    r_j(x)
             (rotation,  scaling      ation
             reflection) (c ≠ 0)
 ==========  ==========  ===========  =========  ====================================
-cosine      ✓           ✓            centre     <x, a_j> / (‖x‖ ‖a_j‖)
-linear      ✓           norm.        centre     <x, a_j>
+cosine      ✓           ✓            center     <x, a_j> / (‖x‖ ‖a_j‖)
+linear      ✓           norm.        center     <x, a_j>
 euclidean   ✓           norm.        ✓          ‖x − a_j‖₂
 l1          signed      norm.        ✓          ‖x − a_j‖₁
             perm. only
@@ -107,13 +107,13 @@ def select_anchors(
       The choice is equivariant to rotations, translations and scaling of ``x``. O(n k d)
       time, O(n d) memory. If ``x`` has fewer distinct rows than ``n_anchors``, duplicate
       rows are chosen once the distinct ones are used up.
-    * ``"kmeans"``: k-means with ``n_anchors`` centres (k-means++ seeding, then Lloyd
-      iterations until the assignment stops changing or ``max_iter``), and for each centre
+    * ``"kmeans"``: k-means with ``n_anchors`` centers (k-means++ seeding, then Lloyd
+      iterations until the assignment stops changing or ``max_iter``), and for each center
       the index of the sample nearest to it, so that the anchors are actual inputs that
-      can be embedded by another model. Distinct: centres are served in order of their
+      can be embedded by another model. Distinct: centers are served in order of their
       distance to their nearest sample, each taking the nearest sample not yet taken.
-      Returned in the order of the centres' seeding. Reproducible with ``generator``
-      (the seeding is random). An empty cluster keeps its previous centre. O(n k d) time
+      Returned in the order of the centers' seeding. Reproducible with ``generator``
+      (the seeding is random). An empty cluster keeps its previous center. O(n k d) time
       per iteration, O(n k) memory.
 
     Args:
@@ -164,9 +164,9 @@ def _farthest_point(x: Tensor, k: int) -> Tensor:
     return torch.tensor(chosen, dtype=torch.int64, device=x.device)
 
 
-def _squared_distances(x: Tensor, centres: Tensor) -> Tensor:
+def _squared_distances(x: Tensor, centers: Tensor) -> Tensor:
     """(n, k) squared Euclidean distances, without the cancellation of the ‖x‖² − 2x·c form."""
-    return torch.cdist(x, centres, compute_mode="donot_use_mm_for_euclid_dist") ** 2
+    return torch.cdist(x, centers, compute_mode="donot_use_mm_for_euclid_dist") ** 2
 
 
 def _draw(weights: Tensor, generator: torch.Generator | None) -> int:
@@ -190,10 +190,10 @@ def _kmeans_anchors(x: Tensor, k: int, generator: torch.Generator | None, max_it
         seeds.append(nxt)
         taken[nxt] = True
         nearest = torch.minimum(nearest, _squared_distances(x, x[nxt][None])[:, 0])
-    centres = x[seeds].clone()
+    centers = x[seeds].clone()
     assign = torch.full((n,), -1, dtype=torch.int64, device=x.device)
     for _ in range(max_iter):
-        new_assign = torch.argmin(_squared_distances(x, centres), dim=1)
+        new_assign = torch.argmin(_squared_distances(x, centers), dim=1)
         if bool((new_assign == assign).all()):
             break
         assign = new_assign
@@ -201,9 +201,9 @@ def _kmeans_anchors(x: Tensor, k: int, generator: torch.Generator | None, max_it
         sums.index_add_(0, assign, x.to(torch.float64))
         counts = torch.bincount(assign, minlength=k)
         filled = counts > 0
-        centres[filled] = (sums[filled] / counts[filled, None]).to(x.dtype)
-    # The sample nearest each centre, distinct: centres closest to a sample choose first.
-    dist = _squared_distances(x, centres)
+        centers[filled] = (sums[filled] / counts[filled, None]).to(x.dtype)
+    # The sample nearest each center, distinct: centers closest to a sample choose first.
+    dist = _squared_distances(x, centers)
     order = torch.argsort(dist.min(dim=0).values, stable=True)
     chosen = torch.empty(k, dtype=torch.int64, device=x.device)
     free = torch.ones(n, dtype=torch.bool, device=x.device)
@@ -231,7 +231,7 @@ _POWER = {"cosine": 0, "linear": 2}
 
 
 def _scaled_relative(
-    x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str
+    x: Tensor, anchors: Tensor, similarity: str, center: bool, name: str
 ) -> tuple[Tensor, int]:
     """The relative representation of ``x · 2**-e`` and the power of two to undo it.
 
@@ -240,7 +240,7 @@ def _scaled_relative(
     second value, ``p`` = degree × e) is the relative representation of ``x``.
     """
     e = scale_exponent(x, anchors)
-    r = _raw_relative(ldexp(x, -e), ldexp(anchors, -e), similarity, centre, name)
+    r = _raw_relative(ldexp(x, -e), ldexp(anchors, -e), similarity, center, name)
     return r, _POWER.get(similarity, 1) * e
 
 
@@ -248,24 +248,24 @@ def _relative(
     x: Tensor,
     anchors: Tensor,
     similarity: str,
-    centre: bool,
+    center: bool,
     name: str,
     *,
     normalize: bool = False,
 ) -> Tensor:
     """The relative representation of validated tensors of the same width."""
-    r, power = _scaled_relative(x, anchors, similarity, centre, name)
+    r, power = _scaled_relative(x, anchors, similarity, center, name)
     if normalize:
         return _unit(r)
     return unscale(r, power, name="x", what=f"the {similarity} relative representation")
 
 
-def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, name: str) -> Tensor:
-    if similarity in _DISTANCE_P:  # translation invariant already: centring changes nothing
+def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, center: bool, name: str) -> Tensor:
+    if similarity in _DISTANCE_P:  # translation invariant already: centering changes nothing
         return torch.cdist(
             x, anchors, p=_DISTANCE_P[similarity], compute_mode="donot_use_mm_for_euclid_dist"
         )
-    if centre:
+    if center:
         shift = anchors.mean(dim=0, dtype=torch.float64).to(anchors.dtype)
         x, anchors = x - shift, anchors - shift
     if similarity == "linear":
@@ -274,7 +274,7 @@ def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, centre: bool, nam
     zero = norms == 0
     if bool(zero.any()):
         first = zero.nonzero()[:5, 0].tolist()
-        where = " after centring on their mean" if centre else ""
+        where = " after centering on their mean" if center else ""
         raise DegenerateInputError(
             f"{int(zero.sum())} anchors of {name} are the zero vector{where} (first indices "
             f"{first}), so the cosine to them is undefined; choose other anchors."
@@ -305,7 +305,7 @@ def relative_representation(
     anchors: Any,
     *,
     similarity: RelativeKind = "cosine",
-    centre: bool = False,
+    center: bool = False,
     normalize: bool = False,
 ) -> Tensor:
     """Relative representation of the rows of ``x`` with respect to ``anchors``.
@@ -318,7 +318,7 @@ def relative_representation(
     * ``"euclidean"``, ``"l1"``, ``"linf"``: the distance ‖x_i − a_j‖ in the L2, L1 or L∞
       norm (Cannistraci et al., 2024). These are dissimilarities: larger is farther.
 
-    ``centre=True`` first subtracts the anchors' mean from rows and anchors, making cosine
+    ``center=True`` first subtracts the anchors' mean from rows and anchors, making cosine
     and linear also invariant to translation (a variant; the paper uses raw cosines; the
     distances are translation invariant already, so it changes nothing for them).
     ``normalize=True`` divides each relative vector by its Euclidean norm (zero vectors stay
@@ -336,7 +336,7 @@ def relative_representation(
         anchors: (k, d) anchors in the same space (e.g. ``x[select_anchors(x, ...)]``),
             k >= 2.
         similarity: ``"cosine"``, ``"linear"``, ``"euclidean"``, ``"l1"`` or ``"linf"``.
-        centre: centre on the anchors' mean first.
+        center: center on the anchors' mean first.
         normalize: scale each relative vector to unit Euclidean norm.
 
     Returns:
@@ -349,14 +349,14 @@ def relative_representation(
         DegenerateInputError: a zero anchor (cosine).
         NumericRangeError: values that do not fit the dtype (e.g. ``"linear"`` products of
             float32 data beyond 1e19); data at any other scale are brought into range by an
-            exact power of two, so cosines and normalised vectors never over- or underflow.
+            exact power of two, so cosines and normalized vectors never over- or underflow.
     """
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
-    centre = check_flag(centre, name="centre")
+    center = check_flag(center, name="center")
     normalize = check_flag(normalize, name="normalize")
     t = check_matrix(x, name="x", min_samples=1)
     a = _check_anchors(anchors, t, name="anchors", x_name="x")
-    return _relative(t.to(a.dtype), a, similarity, centre, "anchors", normalize=normalize)
+    return _relative(t.to(a.dtype), a, similarity, center, "anchors", normalize=normalize)
 
 
 def _check_indices(anchor_indices: Any, n: int, device: torch.device) -> Tensor:
@@ -457,14 +457,14 @@ def _paired_relative(
     n_anchors: int | None,
     method: str,
     similarity: str,
-    centre: bool,
+    center: bool,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     """The relative representations of x and y, each times its own power of two (the
     callers compare them by cosine, which does not depend on it)."""
     check_choice(method, name="method", choices=ANCHOR_METHODS)
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
-    centre = check_flag(centre, name="centre")
+    center = check_flag(center, name="center")
     tx, ty = check_paired(x, y, min_samples=1)
     ax, ay = _resolve_anchors(
         tx,
@@ -476,8 +476,8 @@ def _paired_relative(
         method=method,
         generator=generator,
     )
-    rx = _scaled_relative(tx.to(ax.dtype), ax, similarity, centre, "anchors_x")[0]
-    ry = _scaled_relative(ty.to(ay.dtype), ay, similarity, centre, "anchors_y")[0]
+    rx = _scaled_relative(tx.to(ax.dtype), ax, similarity, center, "anchors_x")[0]
+    ry = _scaled_relative(ty.to(ay.dtype), ay, similarity, center, "anchors_y")[0]
     return rx, ry
 
 
@@ -506,7 +506,7 @@ def relative_similarity(
     n_anchors: int | None = None,
     method: AnchorMethod = "random",
     similarity: RelativeKind = "cosine",
-    centre: bool = False,
+    center: bool = False,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Mean cosine similarity of the paired relative representations of ``x`` and ``y``.
@@ -523,7 +523,7 @@ def relative_similarity(
     A sample whose relative vector is zero counts with cosine 0.
 
     Invariant to orthogonal transforms and isotropic scaling of either side (anchors
-    transformed with their space); with ``centre=True`` also to translation. Those are the
+    transformed with their space); with ``center=True`` also to translation. Those are the
     cosine's; other ``similarity`` values keep the invariances of
     :func:`relative_representation` and, since relative vectors are compared by cosine,
     also isotropic scaling (euclidean: orthogonal, scaling, translation; l1/linf:
@@ -542,7 +542,7 @@ def relative_similarity(
             :func:`select_anchors`).
         similarity: the relative representation's similarity (see
             :func:`relative_representation`).
-        centre: centre each space on its anchors' mean first.
+        center: center each space on its anchors' mean first.
         generator: random generator for ``method="random"``.
 
     Returns:
@@ -557,7 +557,7 @@ def relative_similarity(
         n_anchors=n_anchors,
         method=method,
         similarity=similarity,
-        centre=centre,
+        center=center,
         generator=generator,
     )
     return _row_cosines(rx, ry).mean()
@@ -585,7 +585,7 @@ def relative_retrieval(
     n_anchors: int | None = None,
     method: AnchorMethod = "random",
     similarity: RelativeKind = "cosine",
-    centre: bool = False,
+    center: bool = False,
     generator: torch.Generator | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> RelativeRetrieval:
@@ -617,7 +617,7 @@ def relative_retrieval(
         n_anchors=n_anchors,
         method=method,
         similarity=similarity,
-        centre=centre,
+        center=center,
         generator=generator,
     )
     dtype = torch.promote_types(rx.dtype, ry.dtype)

@@ -84,20 +84,20 @@ _FEATURE_SPACE_RSMS = ("linear", "cosine", "correlation")
 # Building RDMs in row blocks
 
 
-def _unit_rows(x: Tensor, *, centre_rows: bool, name: str, metric: str) -> Tensor:
+def _unit_rows(x: Tensor, *, center_rows: bool, name: str, metric: str) -> Tensor:
     """Rows divided by their norm (after removing each row's mean over features if asked).
 
     At any finite scale: ``x`` is brought into range by an exact power of two and the norms
     are taken in float64 (float32 squares of 1e20 overflow, those of 1e-25 vanish).
     """
     x = rescaled(x)
-    z = x - x.mean(dim=1, keepdim=True) if centre_rows else x
+    z = x - x.mean(dim=1, keepdim=True) if center_rows else x
     norms = row_norms(z, keepdim=True)
-    # A constant row, once centred, is zero up to the rounding of its mean.
+    # A constant row, once centered, is zero up to the rounding of its mean.
     scale = x.abs().amax(dim=1, keepdim=True) * (64 * torch.finfo(x.dtype).eps)
-    zero = (norms <= scale).squeeze(1) if centre_rows else norms.squeeze(1) == 0
+    zero = (norms <= scale).squeeze(1) if center_rows else norms.squeeze(1) == 0
     if bool(zero.any()):
-        what = "constant rows (zero variance across features)" if centre_rows else "zero rows"
+        what = "constant rows (zero variance across features)" if center_rows else "zero rows"
         first = zero.nonzero()[:5, 0].tolist()
         raise DegenerateInputError(
             f"{name} has {int(zero.sum())} {what} (first indices {first}), for which the "
@@ -110,11 +110,11 @@ def _unit_rows(x: Tensor, *, centre_rows: bool, name: str, metric: str) -> Tenso
 def _prepare(x: Tensor, metric: str, name: str) -> tuple[Tensor, Tensor | None]:
     """Per-row preprocessing shared by every block: (rows, squared norms or None)."""
     if metric in ("euclidean", "sqeuclidean"):
-        # Distances are translation invariant: centring on the (float64) mean shrinks the
+        # Distances are translation invariant: centering on the (float64) mean shrinks the
         # norms and so the cancellation in |a|² + |b|² - 2 a·b.
         z = x - x.mean(dim=0, dtype=torch.float64).to(x.dtype)
         return z, (z * z).sum(dim=1)
-    return _unit_rows(x, centre_rows=metric == "correlation", name=name, metric=metric), None
+    return _unit_rows(x, center_rows=metric == "correlation", name=name, metric=metric), None
 
 
 def _block(z: Tensor, sq: Tensor | None, start: int, stop: int, metric: str) -> Tensor:
@@ -229,11 +229,11 @@ def rdm(
 class _PairedStats:
     """Mergeable float64 sums for the Pearson correlation or cosine of two long vectors.
 
-    ``centred=True``: count, means and centred sums of squares and products, merged as in
-    Chan et al. (1979), stable however large the mean. ``centred=False``: raw dot products.
+    ``centered=True``: count, means and centered sums of squares and products, merged as in
+    Chan et al. (1979), stable however large the mean. ``centered=False``: raw dot products.
     """
 
-    centred: bool
+    centered: bool
     count: float = 0.0
     mean_a: float = 0.0
     mean_b: float = 0.0
@@ -245,7 +245,7 @@ class _PairedStats:
         if a.numel() == 0:
             return
         a64, b64 = a.to(torch.float64), b.to(torch.float64)
-        if not self.centred:
+        if not self.centered:
             self.aa += float(a64 @ a64)
             self.bb += float(b64 @ b64)
             self.ab += float(a64 @ b64)
@@ -264,11 +264,11 @@ class _PairedStats:
         self.count = total
 
     def value(self, names: tuple[str, str]) -> float:
-        """Pearson correlation (centred) or cosine (not) of everything added."""
+        """Pearson correlation (centered) or cosine (not) of everything added."""
         for name, norm in zip(names, (self.aa, self.bb), strict=True):
             if norm > 0.0:
                 continue
-            if self.centred:
+            if self.centered:
                 raise DegenerateInputError(
                     f"the RDM of {name} is constant (every pair of samples equally "
                     "dissimilar), so its correlation with another RDM is undefined; check "
@@ -330,7 +330,7 @@ def _compare_vectors(a: Tensor, b: Tensor, compare: str, names: tuple[str, str])
         return _kendall_tau_a(a, b, names)
     if compare == "spearman":
         a, b = _average_ranks(a)[0], _average_ranks(b)[0]
-    stats = _PairedStats(centred=compare != "cosine")
+    stats = _PairedStats(centered=compare != "cosine")
     stats.add(a, b)
     return stats.value(names)
 
@@ -346,7 +346,7 @@ def compare_rdms(rdm_x: Any, rdm_y: Any, *, compare: RdmComparison = "pearson") 
     ``compare``: ``"pearson"`` (rsatoolbox ``"corr"``), ``"spearman"`` (Pearson of ranks,
     ties averaged; rsatoolbox ``"spearman"``), ``"kendall_tau_a"`` (Kendall's tau-a,
     (C - D)/(m(m-1)/2), recommended by Nili et al. 2014 when RDMs have ties; rsatoolbox
-    ``"tau-a"``) or ``"cosine"`` (uncentred; rsatoolbox ``"cosine"``). All in [-1, 1].
+    ``"tau-a"``) or ``"cosine"`` (uncentered; rsatoolbox ``"cosine"``). All in [-1, 1].
     Tau-a of an RDM with itself is 1 - (tied pairs)/(m(m-1)/2), not 1, when it has ties.
 
     Args:
@@ -433,7 +433,7 @@ def rsa(
         strict=True,
     )
     if compare in ("pearson", "cosine"):
-        stats = _PairedStats(centred=compare == "pearson")
+        stats = _PairedStats(centered=compare == "pearson")
         for (_, a), (_, b) in blocks:
             stats.add(a, b)
         value = stats.value(("x", "y"))
@@ -456,7 +456,7 @@ def _rsm_rows(x: Tensor, kind: str, name: str) -> Tensor:
     """Rows whose linear kernel is the RSM of ``kind`` (feature-space kinds only)."""
     if kind == "linear":
         return x
-    return _unit_rows(x, centre_rows=kind == "correlation", name=name, metric=kind)
+    return _unit_rows(x, center_rows=kind == "correlation", name=name, metric=kind)
 
 
 def _accumulate_gram_sums(state: Any, x: Tensor, y: Tensor, *, chunk_size: int = 4096) -> None:
@@ -498,17 +498,17 @@ def rsm_norm_difference(
       ||X X^T - Y Y^T||_F² = ||X^T X||_F² + ||Y^T Y||_F² - 2 ||X^T Y||_F², with float64
       products (O(n d²) time, O(d²) memory). Invariant to orthogonal transforms of either
       side only.
-    * ``"cosine"``: S_ij = cos(x_i, x_j) (rows normalised, then linear). Also invariant to
+    * ``"cosine"``: S_ij = cos(x_i, x_j) (rows normalized, then linear). Also invariant to
       isotropic and per-row positive scaling. Equal to the norm difference of the cosine
       *distance* matrices.
     * ``"correlation"``: S_ij = Pearson correlation of rows i and j across features (rows
-      centred and normalised, then linear). Invariant to feature permutations and positive
+      centered and normalized, then linear). Invariant to feature permutations and positive
       affine maps of each row (a_i x_i + b_i 1), not to rotations.
     * ``"euclidean"`` / ``"sqeuclidean"``: S = the (squared) distance matrix, built in row
       blocks (O(n² d) time, O(block_size × n) memory). Invariant to orthogonal transforms
       and translation.
 
-    Not normalised: it grows with n (about n times the typical entry difference) and with
+    Not normalized: it grows with n (about n times the typical entry difference) and with
     the scale of the data. Symmetric, a metric between RSMs, 0 iff the RSMs agree.
 
     ReSi's implementation uses ``"euclidean"`` but takes ``numpy.linalg.norm(..., ord=2)``

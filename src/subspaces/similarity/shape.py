@@ -1,9 +1,9 @@
 """Shape distances: orthogonal and permutation Procrustes, and generalized shape metrics.
 
-Each representation is centred over samples and scaled to unit Frobenius norm (its
+Each representation is centered over samples and scaled to unit Frobenius norm (its
 *pre-shape*, in statistical shape analysis), then the two are aligned by the best
 orthogonal map (or neuron permutation) and compared. Everything is a function of the
-centred scatter matrices ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (d × d, streamable):
+centered scatter matrices ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (d × d, streamable):
 for the pre-shapes X̂ = Xc / ||Xc||_F, Ŷ = Yc / ||Yc||_F,
 
     cos θ = max_Q ⟨X̂ Q, Ŷ⟩_F = ||Cxy||_* / sqrt(tr Cxx · tr Cyy),
@@ -17,7 +17,7 @@ representations", NeurIPS; Dryden & Mardia 2016):
   group;
 * Euclidean (partial Procrustes distance): min_Q ||X̂ Q - Ŷ||_F = sqrt(2 - 2 cos θ), in
   [0, √2]. Its square is Ding et al.'s (2021) orthogonal Procrustes distance
-  ``d_Proc = ||X̂||² + ||Ŷ||² - 2 ||X̂ᵀŶ||_*`` on normalised centred data.
+  ``d_Proc = ||X̂||² + ||Ŷ||² - 2 ||X̂ᵀŶ||_*`` on normalized centered data.
 
 Both are metrics (symmetric, triangle inequality) on representations modulo translation,
 isotropic scaling and orthogonal transforms. They are 0 exactly when y = c·x·Q + v.
@@ -49,7 +49,7 @@ from subspaces._checks import (
     check_scalar_in_range,
 )
 from subspaces.linalg.decomp import psd_range, svdvals
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CentredMoments
+from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CenteredMoments
 from subspaces.similarity._streaming import (
     _check_variance,
     _Float64MomentsMetric,
@@ -85,7 +85,7 @@ def _to_distance(cosine: Tensor, distance: str) -> Tensor:
     return (2.0 - 2.0 * cosine).clamp(min=0.0).sqrt()
 
 
-def _traces(m: CentredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _traces(m: CenteredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     cxx, cyy, cxy = _require_moments(m, measure)
     tx = _check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
     ty = _check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
@@ -96,7 +96,7 @@ def _nuclear(a: Tensor) -> Tensor:
     return svdvals(a).sum()
 
 
-def _same_centred_data(cxx: Tensor, cyy: Tensor, cxy: Tensor) -> bool:
+def _same_centered_data(cxx: Tensor, cyy: Tensor, cxy: Tensor) -> bool:
     """Whether the moments say Xc = Yc: Cxx = Cyy = sym(Cxy), to the last bit.
 
     ||Xc − Yc||_F² = tr Cxx + tr Cyy − 2 tr Cxy, so these equalities make every shape
@@ -118,34 +118,34 @@ def _zero(like: Tensor) -> Tensor:
 
 
 def procrustes_distance_from_moments(
-    m: CentredMoments, *, distance: Distance = "euclidean"
+    m: CenteredMoments, *, distance: Distance = "euclidean"
 ) -> Tensor:
-    """Orthogonal Procrustes distance from centred moments (core of :func:`procrustes_distance`).
+    """Orthogonal Procrustes distance from centered moments (core of :func:`procrustes_distance`).
 
     Args:
-        m: centred moments with ``cxx``, ``cyy``, ``cxy``.
+        m: centered moments with ``cxx``, ``cyy``, ``cxy``.
         distance: ``"euclidean"`` (sqrt(2 - 2 cos θ)) or ``"angular"`` (θ).
     """
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
     cxx, cyy, cxy, tx, ty = _traces(m, "the Procrustes distance")
-    if _same_centred_data(cxx, cyy, cxy):
+    if _same_centered_data(cxx, cyy, cxy):
         return _zero(cxy)
     return _to_distance(_nuclear(cxy) / torch.sqrt(tx * ty), kind)
 
 
 def shape_metric_from_moments(
-    m: CentredMoments,
+    m: CenteredMoments,
     *,
     alpha: float = 1.0,
     distance: Distance = "angular",
     rtol: float | None = None,
     input_dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """Generalized shape metric from centred moments (core of :func:`shape_metric`).
+    """Generalized shape metric from centered moments (core of :func:`shape_metric`).
 
     Args:
-        m: centred moments with ``cxx``, ``cyy``, ``cxy``.
-        alpha: whitening regularisation in [0, 1] (1: Procrustes, 0: CCA-like).
+        m: centered moments with ``cxx``, ``cyy``, ``cxy``.
+        alpha: whitening regularization in [0, 1] (1: Procrustes, 0: CCA-like).
         distance: ``"angular"`` (θ) or ``"euclidean"`` (sqrt(2 - 2 cos θ)).
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input_dtype)``.
         input_dtype: the dtype of the data the moments were accumulated from.
@@ -156,7 +156,7 @@ def shape_metric_from_moments(
     check_float_dtype(input_dtype, name="input_dtype", optional=False)
     measure = "the shape metric"
     cxx, cyy, cxy, tx, ty = _traces(m, measure)
-    if _same_centred_data(cxx, cyy, cxy):
+    if _same_centered_data(cxx, cyy, cxy):
         return _zero(cxy)
     if alpha == 1.0:
         return _to_distance(_nuclear(cxy) / torch.sqrt(tx * ty), kind)
@@ -181,12 +181,12 @@ def _best_permutation_score(cxy: Tensor) -> Tensor:
 
 
 def permutation_procrustes_distance_from_moments(
-    m: CentredMoments, *, distance: Distance = "euclidean"
+    m: CenteredMoments, *, distance: Distance = "euclidean"
 ) -> Tensor:
     """Permutation Procrustes distance from moments (core of the function of that name)."""
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
     cxx, cyy, cxy, tx, ty = _traces(m, "the permutation Procrustes distance")
-    if _same_centred_data(cxx, cyy, cxy):
+    if _same_centered_data(cxx, cyy, cxy):
         return _zero(cxy)
     return _to_distance(_best_permutation_score(cxy) / torch.sqrt(tx * ty), kind)
 
@@ -199,10 +199,10 @@ def procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE)
     """Orthogonal Procrustes (Euclidean shape) distance between two representations.
 
     d(X, Y) = min_Q ||X̂ Q - Ŷ||_F = sqrt(2 - 2 ||Cxy||_* / sqrt(tr Cxx · tr Cyy)), with
-    X̂ = Xc / ||Xc||_F the centred representation scaled to unit Frobenius norm and Q
+    X̂ = Xc / ||Xc||_F the centered representation scaled to unit Frobenius norm and Q
     orthogonal (the smaller side zero-padded when d1 ≠ d2). This is the partial
     Procrustes distance of shape analysis and the Euclidean shape metric of Williams et
-    al. (2021) at α = 1 on normalised data; its square is the orthogonal Procrustes
+    al. (2021) at α = 1 on normalized data; its square is the orthogonal Procrustes
     distance of Ding et al. (2021).
 
     Invariant to translation, isotropic scaling and orthogonal transforms of either side;
@@ -251,7 +251,7 @@ def shape_metric(
 ) -> Tensor:
     """Generalized shape metric of Williams et al. (2021), with partial whitening.
 
-    Each side is centred and partially whitened, φ_α(Xc) = Xc (α I + (1 - α) Σ̃x)^{-1/2},
+    Each side is centered and partially whitened, φ_α(Xc) = Xc (α I + (1 - α) Σ̃x)^{-1/2},
     then compared by the Procrustes distance of :func:`procrustes_distance`:
     θ = arccos(||φ_α(Xc)ᵀ φ_α(Yc)||_* / (||φ_α(Xc)||_F ||φ_α(Yc)||_F)) (``"angular"``) or
     sqrt(2 - 2 cos θ) (``"euclidean"``, on unit-norm φ).
@@ -274,7 +274,7 @@ def shape_metric(
 
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
-        alpha: regularisation in [0, 1].
+        alpha: regularization in [0, 1].
         distance: ``"angular"`` (default, as netrep) or ``"euclidean"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input dtype)``.
         chunk_size: rows per product (upcast to float64).
@@ -358,7 +358,7 @@ class ShapeMetric(_Float64MomentsMetric):
     """Streaming generalized shape metric (:func:`shape_metric`).
 
     Args:
-        alpha: regularisation in [0, 1] (1: Procrustes, 0: CCA-like).
+        alpha: regularization in [0, 1] (1: Procrustes, 0: CCA-like).
         distance: ``"angular"`` (default) or ``"euclidean"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
         chunk_size: rows per product (upcast to float64).

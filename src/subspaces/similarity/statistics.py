@@ -1,7 +1,7 @@
 """Descriptive statistics of a representation, and their differences between two.
 
 As in Klabunde et al. (2023, "Similarity of neural network models: a survey", and their
-ReSi benchmark, github.com/mklabunde/resi): a representation is summarised by one number
+ReSi benchmark, github.com/mklabunde/resi): a representation is summarized by one number
 and two representations are compared by the absolute difference of their numbers.
 
 * magnitude: the length of the mean row (ReSi), or the mean length of the rows;
@@ -114,8 +114,8 @@ def _concentricity_compute(
         raise DegenerateInputError(
             f"the mean row of {name} is the zero vector (to rounding: its length is "
             f"{float(norm):.3g}, the mean row length {float(sum_norm / n):.3g}), so the cosine "
-            "of each row to it (concentricity) is undefined; this happens for centred data. "
-            f"Do not centre {name} before this statistic."
+            "of each row to it (concentricity) is undefined; this happens for centered data. "
+            f"Do not center {name} before this statistic."
         )
     return (sum_unit @ mean) / (n * norm)
 
@@ -136,7 +136,7 @@ def magnitude(x: Any, *, mode: MagnitudeMode = "norm_of_mean") -> Tensor:
 
     ``mode="norm_of_mean"`` (default, ReSi's ``magnitude_difference``, Klabunde et al. 2023):
     ||(1/n) Σ_i x_i||_2, the length of the mean row. ``mode="mean_norm"``:
-    (1/n) Σ_i ||x_i||_2, the mean length of the rows. No normalisation (ReSi's per-sample
+    (1/n) Σ_i ||x_i||_2, the mean length of the rows. No normalization (ReSi's per-sample
     ``magnitude_nrmse`` is a different measure, not provided here).
 
     Invariant to orthogonal transforms and to permutations of samples; scales with the data
@@ -167,13 +167,13 @@ def concentricity(x: Any) -> Tensor:
     negative only when a few long rows outweigh many rows pointing the other way).
 
     Args:
-        x: (n, d) representation whose mean row is not zero (do not centre it).
+        x: (n, d) representation whose mean row is not zero (do not center it).
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
 
     Raises:
-        DegenerateInputError: the mean row is zero (e.g. centred data): shorter than 100 ulps
+        DegenerateInputError: the mean row is zero (e.g. centered data): shorter than 100 ulps
             of ``x``'s dtype times the mean row length (float32's ulp for the streaming
             classes, which do not know the dtype).
     """
@@ -235,11 +235,11 @@ def _prepare_uniformity(x: Tensor, normalize: bool, name: str) -> Tensor:
         zero = int((norms == 0).sum())
         if zero:
             raise DegenerateInputError(
-                f"{name} has {zero} zero rows, which cannot be normalised to the unit sphere; "
+                f"{name} has {zero} zero rows, which cannot be normalized to the unit sphere; "
                 "drop them or use normalize=False."
             )
         return x / norms.to(x.dtype)
-    # Translation does not change distances: centring on the float64 mean shrinks the norms
+    # Translation does not change distances: centering on the float64 mean shrinks the norms
     # and the cancellation in |a|² + |b|² - 2 a·b.
     return x - x.mean(dim=0, dtype=torch.float64).to(x.dtype)
 
@@ -257,7 +257,7 @@ def uniformity(
     U(X) = log( (1/n²) Σ_{i,j} exp(-t ||x_i - x_j||²) ), t = 2, over all n² ordered pairs
     including i = j and on the rows as given (ReSi's ``uniformity_difference``).
     Wang & Isola's loss uses distinct pairs (``exclude_self=True``: divide by n(n-1) and
-    drop i = j) of L2-normalised features (``normalize=True``).
+    drop i = j) of L2-normalized features (``normalize=True``).
 
     Computed with a running float64 log-sum-exp (no underflow for spread-out data) in row
     blocks over the upper triangle: O(n² d) time, O(block_size × n) memory.
@@ -270,7 +270,7 @@ def uniformity(
     Args:
         x: (n, d) representation, n >= 2.
         t: the temperature, > 0.
-        normalize: L2-normalise the rows first.
+        normalize: L2-normalize the rows first.
         exclude_self: average over the n(n-1) pairs i != j only.
         block_size: rows per block.
 
