@@ -26,7 +26,6 @@ from subspaces._checks import (
     check_fits_in_memory,
     check_flag,
     check_float_dtype,
-    check_generator,
     check_label_range,
     check_labels,
     check_magnitude,
@@ -41,6 +40,7 @@ from subspaces._checks import (
     check_same_device,
     check_scalar_in_range,
     check_seed,
+    seed_generator,
 )
 
 
@@ -477,10 +477,10 @@ def test_positive_int_refuses(value: object, error: type[Exception], message: st
 
 
 def test_optional_int_passes_none_and_checks_the_rest() -> None:
-    assert check_optional_int(None, name="block_size") is None
-    assert check_optional_int(np.int64(4), name="block_size") == 4
-    with pytest.raises(InvalidOptionError, match=r"block_size must be at least 1, got 0"):
-        check_optional_int(0, name="block_size")
+    assert check_optional_int(None, name="n_components") is None
+    assert check_optional_int(np.int64(4), name="n_components") == 4
+    with pytest.raises(InvalidOptionError, match=r"n_components must be at least 1, got 0"):
+        check_optional_int(0, name="n_components")
 
 
 @pytest.mark.parametrize(
@@ -526,13 +526,17 @@ def test_check_flag_accepts_numpy_booleans() -> None:
     assert check_flag(np.bool_(True), name="center") is True
 
 
-def test_generator_accepts_a_generator_or_none() -> None:
+def test_seed_generator_turns_a_seed_into_a_generator() -> None:
     g = torch.Generator()
-    assert check_generator(g) is g and check_generator(None) is None
-    with pytest.raises(
-        InputTypeError, match=r"generator must be a torch.Generator or None, got int"
-    ):
-        check_generator(3)
+    assert seed_generator(g) is g and seed_generator(None) is None
+    a = torch.rand(3, generator=seed_generator(5))
+    b = torch.rand(3, generator=seed_generator(np.int64(5)))
+    assert torch.equal(a, b)
+    assert seed_generator(5, device="cpu").device == torch.device("cpu")
+    with pytest.raises(InputTypeError, match=r"seed must be an integer .* got str"):
+        seed_generator("5")
+    with pytest.raises(InvalidOptionError, match=r"my_seed must be at least 0"):
+        seed_generator(-1, name="my_seed")
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from subspaces._checks import NotFittedError
 __all__ = ["Estimator", "Result", "plain"]
 
 
-class Estimator(BaseEstimator):  # type: ignore[misc]
+class Estimator(BaseEstimator):
     """Base class of the estimators: keyword-only parameters, validated in ``fit``.
 
     A subclass's ``__init__`` takes only keyword arguments with defaults and stores each
@@ -39,6 +39,16 @@ class Estimator(BaseEstimator):  # type: ignore[misc]
 
     def __sklearn_is_fitted__(self) -> bool:
         return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: a learned attribute (``dimension_``) read
+        # before ``fit`` is a NotFittedError (an AttributeError, so hasattr stays False).
+        prop = getattr(type(self), name, None)
+        if isinstance(prop, property) and prop.fget is not None:
+            return prop.fget(self)  # re-raise the property's own, more precise error
+        if name.endswith("_") and not name.startswith("_") and not self.__sklearn_is_fitted__():
+            self._check_fitted(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _check_fitted(self, what: str | None = None) -> None:
         """Raise :class:`~subspaces.NotFittedError` unless ``fit`` has run."""

@@ -10,15 +10,16 @@ of range). A bool never passes as a number; numpy integers, floats and bools pas
 ones; NaN and ±inf never pass.
 
 * sizes and counts (``k``, ``chunk_size``, ``epochs``): :func:`check_positive_int`, with
-  ``minimum`` and ``maximum``; ``None`` meaning automatic (``block_size``):
+  ``minimum`` and ``maximum``; ``None`` meaning automatic (``n_components``):
   :func:`check_optional_int`; sequences of them (``ks``, ``hidden``): :func:`check_positive_ints`;
 * reals in an interval (``alpha``, fractions): :func:`check_scalar_in_range`; positive reals
   (``sigma``, ``eps``, ``t``, ``lr``; with ``allow_zero`` penalties such as ``ridge``), bounded
   where larger values overflow: :func:`check_positive_real`; rank tolerances (``None`` = the
   method's default): :func:`check_optional_rtol`;
 * choices among strings: :func:`check_choice`; flags: :func:`check_flag`;
-* random sources (``generator``): :func:`check_generator`; seeds (an int, a generator or
-  ``None``): :func:`check_seed`; ``dtype`` and ``device``: :func:`check_float_dtype`,
+* randomness (``seed``: an int, a ``torch.Generator`` or ``None``): :func:`check_seed`, and
+  :func:`seed_generator` for the generator to draw with; ``dtype`` and ``device``:
+  :func:`check_float_dtype`,
   :func:`check_device`.
 """
 
@@ -56,7 +57,6 @@ __all__ = [
     "check_fits_in_memory",
     "check_flag",
     "check_float_dtype",
-    "check_generator",
     "check_label_range",
     "check_labels",
     "check_magnitude",
@@ -71,35 +71,90 @@ __all__ = [
     "check_same_device",
     "check_scalar_in_range",
     "check_seed",
+    "seed_generator",
 ]
 
 
 class SubspacesError(Exception):
-    """Base class of every error raised by subspaces on bad input."""
+    """Base class of every error raised by subspaces on bad input.
+
+    Examples:
+        >>> issubclass(InvalidOptionError, SubspacesError)
+        True
+    """
 
 
 class InputTypeError(SubspacesError, TypeError):
-    """An argument has a type subspaces cannot use (not an array, not a number...)."""
+    """An argument has a type subspaces cannot use (not an array, not a number...).
+
+    Examples:
+        >>> try:
+        ...     check_matrix([[1.0, 2.0]])
+        ... except InputTypeError as error:
+        ...     print(str(error).split(".")[0])
+        x must be a torch
+    """
 
 
 class ShapeError(SubspacesError, ValueError):
-    """An argument has the wrong number of dimensions or the wrong size."""
+    """An argument has the wrong number of dimensions or the wrong size.
+
+    Examples:
+        >>> import torch
+        >>> try:
+        ...     check_paired(torch.ones(3, 2), torch.ones(4, 2))
+        ... except ShapeError:
+        ...     print("refused")
+        refused
+    """
 
 
 class TooFewSamplesError(ShapeError):
-    """Fewer samples than the estimator needs."""
+    """Fewer samples than the estimator needs.
+
+    Examples:
+        >>> import torch
+        >>> try:
+        ...     check_matrix(torch.ones(1, 3), min_samples=2)
+        ... except TooFewSamplesError:
+        ...     print("refused")
+        refused
+    """
 
 
 class NonFiniteError(SubspacesError, ValueError):
-    """An argument contains NaN or infinite entries."""
+    """An argument contains NaN or infinite entries.
+
+    Examples:
+        >>> import torch
+        >>> try:
+        ...     check_finite(torch.tensor([float("inf")]))
+        ... except NonFiniteError:
+        ...     print("refused")
+        refused
+    """
 
 
 class DeviceMismatchError(SubspacesError, ValueError):
-    """Arguments that are used together live on different devices."""
+    """Arguments that are used together live on different devices.
+
+    Examples:
+        >>> issubclass(DeviceMismatchError, ValueError)
+        True
+    """
 
 
 class DegenerateInputError(SubspacesError, ValueError):
-    """The input makes the measure undefined, e.g. a representation with zero variance."""
+    """The input makes the measure undefined, e.g. a representation with zero variance.
+
+    Examples:
+        >>> import torch
+        >>> try:
+        ...     check_not_constant(torch.ones(3, 2), name="x", measure="CKA")
+        ... except DegenerateInputError:
+        ...     print("refused")
+        refused
+    """
 
 
 class NumericRangeError(SubspacesError, ValueError):
@@ -107,11 +162,27 @@ class NumericRangeError(SubspacesError, ValueError):
 
     Raised where a result (or a quantity it needs) would overflow or underflow, e.g. the
     squares of float64 values near 1e200; rescale the input or cast it to float64.
+
+    Examples:
+        >>> import torch
+        >>> try:
+        ...     check_magnitude(torch.tensor([1e200], dtype=torch.float64))
+        ... except NumericRangeError:
+        ...     print("refused")
+        refused
     """
 
 
 class InvalidOptionError(SubspacesError, ValueError):
-    """A keyword option has a value outside what the method accepts."""
+    """A keyword option has a value outside what the method accepts.
+
+    Examples:
+        >>> try:
+        ...     check_choice("fast", name="neighbors", choices=("exact", "approximate"))
+        ... except InvalidOptionError:
+        ...     print("refused")
+        refused
+    """
 
 
 class NotFittedError(SubspacesError, _SklearnNotFittedError):
@@ -120,6 +191,10 @@ class NotFittedError(SubspacesError, _SklearnNotFittedError):
     It is scikit-learn's ``NotFittedError`` (a ``ValueError`` and an ``AttributeError``), so
     ``hasattr(estimator, "rotation_")`` is ``False`` before fitting and scikit-learn's
     ``check_is_fitted`` recognizes it.
+
+    Examples:
+        >>> issubclass(NotFittedError, AttributeError), issubclass(NotFittedError, ValueError)
+        (True, True)
     """
 
 
@@ -133,6 +208,15 @@ def check_dense(t: Tensor, *, name: str = "x") -> Tensor:
     cannot give it any), so it is a wrong type of input rather than a
     :class:`DeviceMismatchError`, which is about two arguments on different devices.
     Sparse and nested tensors are refused too, before any value is read.
+
+    Examples:
+        >>> import torch
+        >>> check_dense(torch.ones(2, 2)).shape
+        torch.Size([2, 2])
+        >>> check_dense(torch.empty(2, 2, device='meta'))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        subspaces._checks.InputTypeError: x is a tensor on the meta device...
     """
     if t.device.type == "meta":
         raise InputTypeError(
@@ -181,6 +265,11 @@ def as_float_tensor(x: Any, *, name: str = "x") -> Tensor:
     sparse and nested layouts), numpy arrays of non-numeric dtype (object, structured,
     strings, dates) and masked arrays with masked entries, and anything that is neither a
     tensor nor an array (lists, tables: convert them first).
+
+    Examples:
+        >>> import numpy as np
+        >>> as_float_tensor(np.arange(3)).dtype
+        torch.float32
     """
     if isinstance(x, Tensor):
         t = check_dense(x, name=name)
@@ -203,7 +292,13 @@ def as_float_tensor(x: Any, *, name: str = "x") -> Tensor:
 def as_tensor(x: Any, *, name: str = "x") -> Tensor:
     """``x`` as a tensor of its own dtype (network inputs, indices): tensors as they are,
     numpy arrays converted once; refused as :func:`as_float_tensor` refuses them (not an
-    array, no dense data, a non-numeric or masked numpy array)."""
+    array, no dense data, a non-numeric or masked numpy array).
+
+    Examples:
+        >>> import numpy as np
+        >>> as_tensor(np.arange(3)).dtype
+        torch.int64
+    """
     if isinstance(x, Tensor):
         return check_dense(x, name=name)
     if isinstance(x, np.ndarray):
@@ -219,7 +314,15 @@ def _count_nonfinite(t: Tensor) -> tuple[int, int]:
 
 
 def check_finite(t: Tensor, *, name: str = "x") -> Tensor:
-    """Raise :class:`NonFiniteError` naming the count of NaN and Inf entries of ``t``."""
+    """Raise :class:`NonFiniteError` naming the count of NaN and Inf entries of ``t``.
+
+    Examples:
+        >>> import torch
+        >>> check_finite(torch.tensor([1.0, float('nan')]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        subspaces._checks.NonFiniteError: x contains 1 NaN and 0 infinite entries...
+    """
     # One reduction first (no n × d mask): NaN or Inf anywhere makes the sum non-finite; a
     # non-finite sum of finite values (overflow) falls through to the exact check.
     if t.numel() and bool(torch.isfinite(t.sum())):
@@ -241,6 +344,12 @@ def check_matrix(x: Any, *, name: str = "x", min_samples: int = 2, finite: bool 
         name: the argument's name, used in error messages.
         min_samples: the fewest rows the caller's estimator needs.
         finite: refuse NaN and infinite entries.
+
+    Examples:
+        >>> import numpy as np
+        >>> t = check_matrix(np.zeros((5, 3)))
+        >>> t.shape, t.dtype
+        (torch.Size([5, 3]), torch.float64)
     """
     t = as_float_tensor(x, name=name)
     if t.ndim != 2:
@@ -282,6 +391,13 @@ def check_magnitude(t: Tensor, *, name: str = "x", top: float | None = None) -> 
     them). float32 data are accepted at any finite scale: the measures bring them into range
     by exact powers of two (``subspaces.linalg.scaling``) or compute in float64. ``top``:
     the largest magnitude of ``t``, if the caller has it (no pass over ``t`` then).
+
+    Examples:
+        >>> import torch
+        >>> check_magnitude(torch.tensor([1e300], dtype=torch.float64))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        subspaces._checks.NumericRangeError: x is torch.float64 with largest magnitude 1e+300...
     """
     if t.dtype == torch.float32 or t.numel() == 0:
         return t
@@ -299,7 +415,12 @@ def check_magnitude(t: Tensor, *, name: str = "x", top: float | None = None) -> 
 
 
 def check_same_device(*tensors: Tensor, names: Sequence[str]) -> None:
-    """Raise :class:`DeviceMismatchError` if the tensors are not on one device."""
+    """Raise :class:`DeviceMismatchError` if the tensors are not on one device.
+
+    Examples:
+        >>> import torch
+        >>> check_same_device(torch.ones(1), torch.ones(1), names=("x", "y"))
+    """
     devices = [t.device for t in tensors]
     if any(dev != devices[0] for dev in devices[1:]):
         listing = ", ".join(f"{n} on {d}" for n, d in zip(names, devices, strict=True))
@@ -329,6 +450,12 @@ def check_paired(
 
     Returns:
         Both as tensors of their common floating dtype (the wider of the two).
+
+    Examples:
+        >>> import torch
+        >>> x, y = check_paired(torch.ones(4, 2), torch.ones(4, 3, dtype=torch.float64))
+        >>> x.dtype, y.dtype
+        (torch.float64, torch.float64)
     """
     tx = check_matrix(x, name=names[0], min_samples=min_samples, finite=finite)
     ty = check_matrix(y, name=names[1], min_samples=min_samples, finite=finite)
@@ -350,7 +477,13 @@ def check_paired(
 
 
 def check_labels(labels: Any, n: int, *, name: str = "labels", device: Any = None) -> Tensor:
-    """Validate class labels: a 1-D integer array with ``n`` entries, as an int64 tensor."""
+    """Validate class labels: a 1-D integer array with ``n`` entries, as an int64 tensor.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_labels(np.array([0, 2, 1]), 3).tolist()
+        [0, 2, 1]
+    """
     if isinstance(labels, np.ndarray):
         t = _from_numpy(labels, name)
     elif isinstance(labels, Tensor):
@@ -394,6 +527,14 @@ def check_positive_int(
 
     Raises :class:`InputTypeError` for a wrong type, :class:`InvalidOptionError` for a value
     out of range; both name the option and its valid range.
+
+    Examples:
+        >>> check_positive_int(3, name="k")
+        3
+        >>> check_positive_int(0, name="k")
+        Traceback (most recent call last):
+        ...
+        subspaces._checks.InvalidOptionError: k must be at least 1, got 0.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(
@@ -409,22 +550,40 @@ def check_positive_int(
 def check_optional_int(
     value: Any, *, name: str, minimum: int = 1, maximum: int | None = None
 ) -> int | None:
-    """A size option where ``None`` means automatic (``block_size``, ``n2``...): ``None``, or
-    an integer as :func:`check_positive_int`."""
+    """A size option where ``None`` means automatic (``n_components``...): ``None``, or
+    an integer as :func:`check_positive_int`.
+
+    Examples:
+        >>> check_optional_int(None, name="n_components") is None
+        True
+    """
     if value is None:
         return None
     return check_positive_int(value, name=name, minimum=minimum, maximum=maximum)
 
 
 def check_optional_rtol(rtol: Any) -> float | None:
-    """Validate a relative rank tolerance: ``None`` (the method's default) or in [0, 1)."""
+    """Validate a relative rank tolerance: ``None`` (the method's default) or in [0, 1).
+
+    Examples:
+        >>> check_optional_rtol(None), check_optional_rtol(1e-6)
+        (None, 1e-06)
+    """
     if rtol is None:
         return None
     return check_scalar_in_range(rtol, name="rtol", low=0.0, high=1.0, high_open=True)
 
 
 def check_not_constant(t: Tensor, *, name: str, measure: str) -> None:
-    """Raise :class:`DegenerateInputError` when every row of ``t`` is the same point."""
+    """Raise :class:`DegenerateInputError` when every row of ``t`` is the same point.
+
+    Examples:
+        >>> import torch
+        >>> check_not_constant(torch.ones(3, 2), name="x", measure="CKA")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        subspaces._checks.DegenerateInputError: ...
+    """
     if t.shape[0] and bool((t == t[:1]).all()):
         raise DegenerateInputError(
             f"{name} has zero variance (all {t.shape[0]} samples are the same point, shape "
@@ -435,7 +594,12 @@ def check_not_constant(t: Tensor, *, name: str, measure: str) -> None:
 
 def check_flag(value: Any, *, name: str) -> bool:
     """A boolean option: ``True`` or ``False``, or a numpy bool (not 0/1, ``None`` or a
-    string, which would be read by truth value)."""
+    string, which would be read by truth value).
+
+    Examples:
+        >>> check_flag(True, name="center")
+        True
+    """
     if not isinstance(value, (bool, np.bool_)):
         raise InputTypeError(
             f"{name} must be True or False, got {value!r} of type {type(value).__name__}."
@@ -445,7 +609,12 @@ def check_flag(value: Any, *, name: str) -> bool:
 
 def check_label_range(labels: Tensor, num_classes: int, *, name: str = "labels") -> None:
     """Class indices must lie in ``[0, num_classes)`` (validated labels, e.g. from
-    :func:`check_labels`); raises :class:`ShapeError` naming how many do not and the range."""
+    :func:`check_labels`); raises :class:`ShapeError` naming how many do not and the range.
+
+    Examples:
+        >>> import torch
+        >>> check_label_range(torch.tensor([0, 1, 2]), 3)
+    """
     if labels.numel() == 0:
         return
     low, high = int(labels.min()), int(labels.max())
@@ -481,6 +650,11 @@ def check_class_count(
       likely stray label (:class:`ShapeError`); pass ``num_classes`` to mean it. A
       ``num_classes`` given explicitly is honored: check the buffers it sizes with
       :func:`check_fits_in_memory`.
+
+    Examples:
+        >>> import torch
+        >>> check_class_count(torch.tensor([0, 2, 1, 2]))
+        3
     """
     n = labels.numel()
     low, high = (int(v) for v in torch.aminmax(labels)) if n else (0, -1)
@@ -546,7 +720,14 @@ def check_fits_in_memory(
     device's total memory: physical memory for the CPU, the GPU's memory for CUDA, no
     bound where it is unknown. The option is honored otherwise: this turns an absurd
     value into an :class:`InvalidOptionError` instead of an allocator crash; it does not
-    promise that every allocation below the bound succeeds."""
+    promise that every allocation below the bound succeeds.
+
+    Examples:
+        >>> import torch
+        >>> check_fits_in_memory(
+        ...     10, dtype=torch.float64, device="cpu", name="k", value=10, what="distances"
+        ... )
+    """
     dev = torch.device("cpu") if device is None else torch.device(device)
     total = _device_memory(dev)
     nbytes = int(numel) * dtype.itemsize
@@ -560,7 +741,12 @@ def check_fits_in_memory(
 
 def check_choice(value: Any, *, name: str, choices: Sequence[str]) -> str:
     """A string option, one of ``choices`` (anything else, ``None`` and non-strings included,
-    is an :class:`InvalidOptionError` listing the choices)."""
+    is an :class:`InvalidOptionError` listing the choices).
+
+    Examples:
+        >>> check_choice("exact", name="neighbors", choices=("exact", "approximate"))
+        'exact'
+    """
     if not isinstance(value, str) or value not in choices:
         listing = ", ".join(repr(c) for c in choices)
         raise InvalidOptionError(f"{name} must be one of {listing}; got {value!r}.")
@@ -582,6 +768,10 @@ def check_scalar_in_range(
 
     Raises :class:`InputTypeError` for a wrong type, :class:`InvalidOptionError` for a value
     outside the interval; both name the option and the interval, then ``hint``.
+
+    Examples:
+        >>> check_scalar_in_range(0.5, name="alpha", low=0.0, high=1.0)
+        0.5
     """
     left, right = "(" if low_open else "[", ")" if high_open else "]"
     interval = f"{left}{low}, {high}{right}"
@@ -613,27 +803,27 @@ def check_positive_real(
     value: Any, *, name: str, allow_zero: bool = False, high: float = math.inf, hint: str = ""
 ) -> float:
     """A positive real option (bandwidths, temperatures, learning rates; with ``allow_zero``
-    penalties such as ``ridge``): finite, in (0, high) or [0, high)."""
+    penalties such as ``ridge``): finite, in (0, high) or [0, high).
+
+    Examples:
+        >>> check_positive_real(0.0, name="ridge", allow_zero=True)
+        0.0
+    """
     return check_scalar_in_range(
         value, name=name, low=0.0, high=high, low_open=not allow_zero, high_open=True, hint=hint
     )
-
-
-def check_generator(value: Any, *, name: str = "generator") -> torch.Generator | None:
-    """A random source option: a ``torch.Generator`` or ``None`` (torch's global one)."""
-    if value is not None and not isinstance(value, torch.Generator):
-        raise InputTypeError(
-            f"{name} must be a torch.Generator or None, got {type(value).__name__} ({value!r}); "
-            f"for a seed pass {name}=torch.Generator().manual_seed(seed)."
-        )
-    return value
 
 
 _MAX_SEED = 2**63 - 1
 
 
 def check_seed(value: Any, *, name: str = "seed") -> int | torch.Generator | None:
-    """A seed option: an integer in [0, 2**63 - 1], a ``torch.Generator`` or ``None``."""
+    """A seed option: an integer in [0, 2**63 - 1], a ``torch.Generator`` or ``None``.
+
+    Examples:
+        >>> check_seed(7), check_seed(None)
+        (7, None)
+    """
     if value is None or isinstance(value, torch.Generator):
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -644,8 +834,35 @@ def check_seed(value: Any, *, name: str = "seed") -> int | torch.Generator | Non
     return check_positive_int(value, name=name, minimum=0, maximum=_MAX_SEED)
 
 
+def seed_generator(value: Any, *, name: str = "seed", device: Any = None) -> torch.Generator | None:
+    """The random source of a ``seed`` option (:func:`check_seed`), ready for torch's samplers.
+
+    An ``int`` gives a new ``torch.Generator`` on ``device`` (default the CPU) seeded with
+    it, so the same seed draws the same numbers; a ``torch.Generator`` is returned as given
+    (it keeps its state between calls); ``None`` stays ``None`` (torch's global generator).
+
+    Examples:
+        >>> import torch
+        >>> a = torch.rand(2, generator=seed_generator(3))
+        >>> b = torch.rand(2, generator=seed_generator(3))
+        >>> bool(torch.equal(a, b)), seed_generator(None)
+        (True, None)
+    """
+    seed = check_seed(value, name=name)
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    where = torch.device("cpu") if device is None else torch.device(device)
+    return torch.Generator(device=where).manual_seed(seed)
+
+
 def check_float_dtype(value: Any, *, name: str = "dtype", optional: bool = True) -> Any:
-    """A dtype option: a floating ``torch.dtype`` (or ``None`` when ``optional``)."""
+    """A dtype option: a floating ``torch.dtype`` (or ``None`` when ``optional``).
+
+    Examples:
+        >>> import torch
+        >>> check_float_dtype(torch.float64)
+        torch.float64
+    """
     if value is None and optional:
         return None
     if not isinstance(value, torch.dtype) or not value.is_floating_point:
@@ -656,7 +873,12 @@ def check_float_dtype(value: Any, *, name: str = "dtype", optional: bool = True)
 
 def check_device(value: Any, *, name: str = "device") -> torch.device | None:
     """A device option: ``None``, a ``torch.device`` or a device string such as ``"cuda:0"``,
-    of a kind torch knows; the meta device is refused (it holds no data to compute on)."""
+    of a kind torch knows; the meta device is refused (it holds no data to compute on).
+
+    Examples:
+        >>> check_device("cpu")
+        device(type='cpu')
+    """
     if value is None:
         return None
     if not isinstance(value, (str, torch.device)):
@@ -681,7 +903,12 @@ def check_positive_ints(
     values: Any, *, name: str, minimum: int = 1, allow_empty: bool = False
 ) -> tuple[int, ...]:
     """A sequence-of-integers option (``ks``, ``hidden``): each checked as
-    :func:`check_positive_int`, named ``name[i]``."""
+    :func:`check_positive_int`, named ``name[i]``.
+
+    Examples:
+        >>> check_positive_ints([1, 5], name="ks")
+        (1, 5)
+    """
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise InputTypeError(
             f"{name} must be a sequence of integers (e.g. a tuple), got {type(values).__name__} "

@@ -209,3 +209,12 @@ def test_no_convergence_even_in_float64_is_a_degenerate_input_error(
     monkeypatch.setattr(torch.linalg, "eigh", never)
     with pytest.raises(DegenerateInputError, match=r"eigh did not converge on the matrix"):
         eigh(torch.eye(2))
+
+
+def test_scatter_tolerance_is_the_option_or_the_scatter_default() -> None:
+    from subspaces.linalg.decomp import scatter_rtol, scatter_tolerance
+
+    assert scatter_tolerance(None, 7, torch.float32) == scatter_rtol(7, torch.float32)
+    assert scatter_tolerance(1e-9, 7, torch.float32) == 1e-9
+    with pytest.raises(InvalidOptionError, match="data_dtype must be a floating"):
+        scatter_tolerance(None, 7, torch.int64)

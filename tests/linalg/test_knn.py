@@ -16,7 +16,8 @@ from subspaces._checks import (
     NumericRangeError,
     ShapeError,
 )
-from subspaces.linalg.knn import KNN_METRICS, KNNResult, _default_block_size, knn
+from subspaces.linalg import CHUNK_SIZE
+from subspaces.linalg.knn import KNN_METRICS, KNNResult, _rows_within_budget, knn
 
 METRICS = list(KNN_METRICS)
 
@@ -51,12 +52,12 @@ def data() -> torch.Tensor:
 
 
 @pytest.mark.parametrize("rerank", [True, False], ids=["rerank", "screen-only"])
-@pytest.mark.parametrize("block_size", [1, 10, 1000], ids=lambda b: f"block{b}")
+@pytest.mark.parametrize("chunk_size", [1, 10, 1000], ids=lambda b: f"block{b}")
 @pytest.mark.parametrize("metric", METRICS)
 def test_matches_brute_force(
-    data: torch.Tensor, metric: str, block_size: int, rerank: bool
+    data: torch.Tensor, metric: str, chunk_size: int, rerank: bool
 ) -> None:
-    vals, idx = knn(data, 5, metric=metric, block_size=block_size, rerank=rerank)
+    vals, idx = knn(data, 5, metric=metric, chunk_size=chunk_size, rerank=rerank)
     ref_vals, ref_idx = _brute(data, data, 5, metric, exclude_self=True)
     assert torch.equal(idx, ref_idx)
     assert vals.dtype == torch.float64
@@ -75,7 +76,7 @@ def test_matches_sklearn(data: torch.Tensor, metric: str, sk_metric: str) -> Non
     x = data.double().numpy()
     nn = NearestNeighbors(n_neighbors=6, metric=sk_metric, algorithm="brute").fit(x)
     sk_dist, sk_idx = nn.kneighbors(x)
-    vals, idx = knn(data.double(), 5, metric=metric, block_size=13)
+    vals, idx = knn(data.double(), 5, metric=metric, chunk_size=13)
     # sklearn returns self first (distance 0) on data without duplicates
     assert np.array_equal(sk_idx[:, 0], np.arange(len(x)))
     assert np.array_equal(idx.numpy(), sk_idx[:, 1:])
@@ -85,14 +86,14 @@ def test_matches_sklearn(data: torch.Tensor, metric: str, sk_metric: str) -> Non
 @pytest.mark.parametrize("k", [1, 102], ids=["k1", "k=n-1"])
 @pytest.mark.parametrize("metric", METRICS)
 def test_extreme_k(data: torch.Tensor, metric: str, k: int) -> None:
-    vals, idx = knn(data, k, metric=metric, block_size=17)
+    vals, idx = knn(data, k, metric=metric, chunk_size=17)
     ref_vals, ref_idx = _brute(data, data, k, metric, exclude_self=True)
     assert torch.equal(idx, ref_idx)
     torch.testing.assert_close(vals, ref_vals, rtol=1e-12, atol=1e-12)
 
 
 def test_k_equal_n_minus_one_lists_every_other_point(data: torch.Tensor) -> None:
-    _, idx = knn(data, data.shape[0] - 1, block_size=7)
+    _, idx = knn(data, data.shape[0] - 1, chunk_size=7)
     rows = torch.arange(data.shape[0])
     assert not bool((idx == rows[:, None]).any())
     assert torch.equal(idx.sort(dim=1).values.sum(1), rows.sum() - rows)
@@ -101,7 +102,7 @@ def test_k_equal_n_minus_one_lists_every_other_point(data: torch.Tensor) -> None
 @pytest.mark.parametrize("metric", METRICS)
 def test_float64_input(data: torch.Tensor, metric: str) -> None:
     x = data.double()
-    vals, idx = knn(x, 4, metric=metric, block_size=9)
+    vals, idx = knn(x, 4, metric=metric, chunk_size=9)
     ref_vals, ref_idx = _brute(x, x, 4, metric, exclude_self=True)
     assert torch.equal(idx, ref_idx)
     torch.testing.assert_close(vals, ref_vals, rtol=1e-12, atol=1e-12)
@@ -119,18 +120,18 @@ def test_duplicates_excluded_by_index_not_value(metric: str) -> None:
     g = torch.Generator().manual_seed(1)
     base = torch.randn(10, 5, generator=g)
     x = torch.cat([base, base[:3]])  # rows 10, 11, 12 duplicate rows 0, 1, 2
-    vals, idx = knn(x, 2, metric=metric, block_size=4)
+    vals, idx = knn(x, 2, metric=metric, chunk_size=4)
     for i, twin in [(0, 10), (1, 11), (2, 12), (10, 0), (11, 1), (12, 2)]:
         assert int(idx[i, 0]) == twin
         assert float(vals[i, 0]) == pytest.approx(0.0, abs=1e-12)
     assert not bool((idx == torch.arange(13)[:, None]).any())
 
 
-@pytest.mark.parametrize("block_size", [1, 3, 50], ids=lambda b: f"block{b}")
+@pytest.mark.parametrize("chunk_size", [1, 3, 50], ids=lambda b: f"block{b}")
 @pytest.mark.parametrize("metric", METRICS)
-def test_ties_go_to_the_lower_index(metric: str, block_size: int) -> None:
+def test_ties_go_to_the_lower_index(metric: str, chunk_size: int) -> None:
     x = torch.ones(40, 3)  # every point is every other's duplicate
-    vals, idx = knn(x, 5, metric=metric, block_size=block_size)
+    vals, idx = knn(x, 5, metric=metric, chunk_size=chunk_size)
     for i in (0, 1, 4, 39):
         expected = [j for j in range(40) if j != i][:5]
         assert idx[i].tolist() == expected
@@ -141,7 +142,7 @@ def test_ties_beyond_the_candidate_margin_go_to_the_lower_index() -> None:
     # 30 duplicates of one point plus a far cloud: the tie group is larger than k + extra
     g = torch.Generator().manual_seed(2)
     x = torch.cat([torch.randn(20, 4, generator=g) * 10 + 50, torch.zeros(30, 4) + 1.0])
-    _, idx = knn(x, 3, block_size=7)
+    _, idx = knn(x, 3, chunk_size=7)
     assert idx[49].tolist() == [20, 21, 22]
     assert idx[20].tolist() == [21, 22, 23]
 
@@ -191,17 +192,17 @@ def _near_tie_case(case: str) -> torch.Tensor:
     return (torch.randn(300, 16, generator=g, dtype=torch.float64) * 0.1 + 1e4).float()
 
 
-@pytest.mark.parametrize("block_size", [None, 7], ids=["one-block", "block7"])
+@pytest.mark.parametrize("chunk_size", [CHUNK_SIZE, 7], ids=["one-block", "block7"])
 @pytest.mark.parametrize("case", ["offset", "tight-clusters", "large-norms"])
 @pytest.mark.parametrize("metric", METRICS)
 def test_float32_gives_the_neighbors_of_the_same_numbers_in_float64(
-    metric: str, case: str, block_size: int | None
+    metric: str, case: str, chunk_size: int
 ) -> None:
     # the float32 screen cannot order these neighbors; rows whose screen is not certified
     # are searched again in float64, so the answer is that of the float64 input, bit for bit
     x = _near_tie_case(case)
-    got = knn(x, 10, metric=metric, method="brute", block_size=block_size)
-    want = knn(x.double(), 10, metric=metric, method="brute", block_size=block_size)
+    got = knn(x, 10, metric=metric, method="brute", chunk_size=chunk_size)
+    want = knn(x.double(), 10, metric=metric, method="brute", chunk_size=chunk_size)
     assert torch.equal(got.indices, want.indices)
     assert torch.equal(got.values, want.values)
 
@@ -219,7 +220,7 @@ def test_float64_input_is_exact_on_near_ties(metric: str) -> None:
 def test_float32_queries_against_a_reference_near_ties(metric: str) -> None:
     x = _near_tie_case("offset")
     queries, ref = x[:40], x[40:]
-    got = knn(queries, 10, reference=ref, metric=metric, method="brute", block_size=16)
+    got = knn(queries, 10, reference=ref, metric=metric, method="brute", chunk_size=16)
     want = knn(queries.double(), 10, reference=ref.double(), metric=metric, method="brute")
     assert torch.equal(got.indices, want.indices)
     assert torch.equal(got.values, want.values)
@@ -259,8 +260,8 @@ def test_float32_equals_float64_over_offsets_and_scales(
     centers = torch.randn(6, 5, generator=g, dtype=torch.float64).repeat_interleave(12, 0)
     x = centers + spread * torch.randn(72, 5, generator=g, dtype=torch.float64) + offset
     x = (x * 10.0**log_scale).float()
-    got = knn(x, k, metric=metric, method="brute", block_size=32)
-    want = knn(x.double(), k, metric=metric, method="brute", block_size=32)
+    got = knn(x, k, metric=metric, method="brute", chunk_size=32)
+    want = knn(x.double(), k, metric=metric, method="brute", chunk_size=32)
     assert torch.equal(got.indices, want.indices)
     assert torch.equal(got.values, want.values)
 
@@ -268,7 +269,7 @@ def test_float32_equals_float64_over_offsets_and_scales(
 @pytest.mark.parametrize("metric", METRICS)
 def test_queries_against_a_reference(data: torch.Tensor, metric: str) -> None:
     queries, ref = data[:20] * 0.5 + 0.1, data[20:]
-    vals, idx = knn(queries, 6, reference=ref, metric=metric, block_size=6)
+    vals, idx = knn(queries, 6, reference=ref, metric=metric, chunk_size=6)
     ref_vals, ref_idx = _brute(queries, ref, 6, metric, exclude_self=False)
     assert torch.equal(idx, ref_idx)
     torch.testing.assert_close(vals, ref_vals, rtol=1e-12, atol=1e-12)
@@ -282,7 +283,7 @@ def test_reference_of_itself_includes_self_unless_excluded(data: torch.Tensor) -
 
 
 def test_k_up_to_n_without_self_exclusion(data: torch.Tensor) -> None:
-    _, idx = knn(data, data.shape[0], exclude_self=False, block_size=11)
+    _, idx = knn(data, data.shape[0], exclude_self=False, chunk_size=11)
     assert torch.equal(idx.sort(dim=1).values, torch.arange(103).expand(103, -1))
 
 
@@ -291,11 +292,21 @@ def test_inner_product_is_descending(data: torch.Tensor) -> None:
     assert bool((vals[:, :-1] >= vals[:, 1:]).all())
 
 
-def test_default_block_size_respects_the_budget() -> None:
-    b = _default_block_size(100_000, itemsize=4, memory_budget=256 * 2**20)
+def test_rows_within_budget_respect_the_budget() -> None:
+    b = _rows_within_budget(100_000, itemsize=4, memory_budget=256 * 2**20)
     assert b >= 1
     assert b * 2 * 100_000 * 4 <= 256 * 2**20
-    assert _default_block_size(10**9, itemsize=8, memory_budget=1) == 1
+    assert _rows_within_budget(10**9, itemsize=8, memory_budget=1) == 1
+
+
+def test_chunk_size_default_is_the_shared_constant(data: torch.Tensor) -> None:
+    import inspect
+
+    assert inspect.signature(knn).parameters["chunk_size"].default == CHUNK_SIZE
+    a = knn(data, 4, memory_budget=1)  # one query row per block
+    b = knn(data, 4, chunk_size=3)
+    torch.testing.assert_close(a.values, b.values)
+    torch.testing.assert_close(a.indices, b.indices)
 
 
 def test_small_memory_budget_gives_the_same_answer(data: torch.Tensor) -> None:
@@ -349,9 +360,9 @@ def test_cosine_zero_rows(data: torch.Tensor) -> None:
         knn(x, 3, metric="cosine")
 
 
-def test_block_size_must_be_positive(data: torch.Tensor) -> None:
-    with pytest.raises(InvalidOptionError, match="block_size must be at least 1"):
-        knn(data, 3, block_size=0)
+def test_chunk_size_must_be_positive(data: torch.Tensor) -> None:
+    with pytest.raises(InvalidOptionError, match="chunk_size must be at least 1"):
+        knn(data, 3, chunk_size=0)
 
 
 def test_one_dimensional_input() -> None:
@@ -480,7 +491,7 @@ def test_tree_extreme_k(k: int) -> None:
 
 def test_tree_on_full_rank_data_is_still_exact() -> None:
     x = torch.randn(150, 8, generator=torch.Generator().manual_seed(19))
-    _same_result(knn(x, 5, method="tree", block_size=16), knn(x, 5, method="brute"))
+    _same_result(knn(x, 5, method="tree", chunk_size=16), knn(x, 5, method="brute"))
 
 
 def _count_ball_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -507,7 +518,9 @@ def test_tree_with_a_too_small_subspace_is_still_exact(monkeypatch: pytest.Monke
     x = _low_rank(200, 5, 15, seed=20, dtype=torch.float64)
     sub = _fit_subspace(x, x, "euclidean")
     small = _Subspace(sub.center, sub.basis[:, :2], sub.max_raw, sub.max_geometry)
-    got = _knn_tree(x, x, 4, metric="euclidean", exclude_self=True, block_size=None, subspace=small)
+    got = _knn_tree(
+        x, x, 4, metric="euclidean", exclude_self=True, chunk_size=CHUNK_SIZE, subspace=small
+    )
     _same_result(got, _brute(x, x, 4, "euclidean", exclude_self=True))
     assert sum(seen) > 100
 

@@ -9,13 +9,23 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from subspaces._checks import NonFiniteError, NumericRangeError
+from subspaces._checks import (
+    DegenerateInputError,
+    InputTypeError,
+    InvalidOptionError,
+    NonFiniteError,
+    NumericRangeError,
+)
+from subspaces.linalg import CHUNK_SIZE
 from subspaces.linalg.moments import (
     MomentSums,
     accumulate_moments,
     center_moments,
+    check_variance,
     paired_moments,
+    paired_moments64,
     rebase_moments,
+    require_moments,
 )
 
 
@@ -214,3 +224,62 @@ def test_float64_data_whose_powers_overflow_are_refused() -> None:
     x = torch.randn(10, 3, dtype=torch.float64) * 1e200
     with pytest.raises(NumericRangeError, match=r"largest magnitude .*rescale x"):
         accumulate_moments(MomentSums(), x)
+
+
+# --- check_variance, require_moments, paired_moments64 ----------------------------------------
+
+
+def test_check_variance_returns_the_trace() -> None:
+    x = torch.randn(30, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = paired_moments(x)
+    assert m.cxx is not None
+    total = check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA")
+    torch.testing.assert_close(total, torch.trace(m.cxx))
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_check_variance_refuses_a_constant_representation(offset: float) -> None:
+    m = paired_moments(torch.full((20, 4), 3.0, dtype=torch.float64) + offset)
+    assert m.cxx is not None
+    with pytest.raises(DegenerateInputError, match=r"x has zero variance .* so CKA is undefined"):
+        check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA")
+
+
+def test_check_variance_of_a_raw_moment_refuses_only_zero() -> None:
+    c = torch.diag(torch.tensor([1e-300, 0.0], dtype=torch.float64))
+    check_variance(c, None, 10, name="x", measure="the map")
+    with pytest.raises(DegenerateInputError, match="the map"):
+        check_variance(
+            torch.zeros(2, 2, dtype=torch.float64), None, 10, name="x", measure="the map"
+        )
+
+
+def test_require_moments_needs_the_cross_moments() -> None:
+    x = torch.randn(10, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InvalidOptionError, match="m has no cyy, which CCA uses"):
+        require_moments(paired_moments(x), "CCA")
+    with pytest.raises(InputTypeError, match="m must be CenteredMoments"):
+        require_moments(object(), "CCA")
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, CHUNK_SIZE])
+def test_paired_moments64_equals_float64_data(chunk_size: int) -> None:
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(40, 3, generator=g), torch.randn(40, 2, generator=g)
+    got = paired_moments64(x, y, chunk_size=chunk_size)
+    ref = paired_moments(x.double(), y.double())
+    for name in ("cxx", "cyy", "cxy", "mean_x", "mean_y"):
+        torch.testing.assert_close(getattr(got, name), getattr(ref, name))
+    alone = paired_moments64(x, chunk_size=chunk_size)
+    assert alone.cyy is None and alone.cxx is not None
+
+
+def test_one_chunk_size_default() -> None:
+    import inspect
+
+    from subspaces.linalg.knn import knn
+
+    assert CHUNK_SIZE == 4096
+    default = inspect.signature(paired_moments).parameters["chunk_size"].default
+    assert default is CHUNK_SIZE
+    assert "chunk_size" in inspect.signature(knn).parameters

@@ -1,9 +1,26 @@
-"""Shared numerics (floor 1): streaming moments (here), PSD decompositions
-(:mod:`subspaces.linalg.decomp`), exact nearest neighbors (:mod:`subspaces.linalg.knn`)
-and paired retrieval ranks (:mod:`subspaces.linalg.retrieval`)."""
+"""Shared numerics (floor 1): streaming moments (:mod:`subspaces.linalg.moments`), the bases
+of the streaming classes (:mod:`subspaces.linalg.streaming`), least squares with the one
+relative ridge (:mod:`subspaces.linalg.lstsq`), row normalization
+(:mod:`subspaces.linalg.normalize`), k-means (:mod:`subspaces.linalg.kmeans`), PSD
+decompositions (:mod:`subspaces.linalg.decomp`), exact nearest neighbors
+(:mod:`subspaces.linalg.knn`), approximate ones (:mod:`subspaces.linalg.ann`) and paired
+retrieval ranks (:mod:`subspaces.linalg.retrieval`).
 
+``CHUNK_SIZE`` is the default ``chunk_size`` (rows processed at once) of every function.
+"""
+
+from subspaces.linalg.ann import ANNOptions, ApproximateKNNResult, ApproximateValue, approximate_knn
+from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.kmeans import KMeans, kmeans
+from subspaces.linalg.lstsq import (
+    LeastSquares,
+    RidgeEigh,
+    check_ridge,
+    lstsq_from_moments,
+    ridge_eigh,
+    ridge_value,
+)
 from subspaces.linalg.moments import (
-    DEFAULT_CHUNK_SIZE,
     MOMENT_STATES,
     CenteredMoments,
     MomentsMetric,
@@ -11,21 +28,51 @@ from subspaces.linalg.moments import (
     RowNormSums,
     accumulate_moments,
     center_moments,
+    check_moments,
+    check_variance,
     merge_moments,
     paired_moments,
+    paired_moments64,
     rebase_moments,
+    require_moments,
+)
+from subspaces.linalg.normalize import normalize_rows
+from subspaces.linalg.streaming import (
+    DataclassResultMetric,
+    Float64MomentsMetric,
+    PairedMomentsMetric,
 )
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
+    "CHUNK_SIZE",
     "MOMENT_STATES",
+    "ANNOptions",
+    "ApproximateKNNResult",
+    "ApproximateValue",
     "CenteredMoments",
+    "DataclassResultMetric",
+    "Float64MomentsMetric",
+    "KMeans",
+    "LeastSquares",
     "MomentSums",
     "MomentsMetric",
+    "PairedMomentsMetric",
+    "RidgeEigh",
     "RowNormSums",
     "accumulate_moments",
+    "approximate_knn",
     "center_moments",
+    "check_moments",
+    "check_ridge",
+    "check_variance",
+    "kmeans",
+    "lstsq_from_moments",
     "merge_moments",
+    "normalize_rows",
     "paired_moments",
+    "paired_moments64",
     "rebase_moments",
+    "require_moments",
+    "ridge_eigh",
+    "ridge_value",
 ]

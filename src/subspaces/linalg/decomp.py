@@ -52,6 +52,7 @@ __all__ = [
     "psd_range",
     "psd_sqrt",
     "scatter_rtol",
+    "scatter_tolerance",
     "svd",
     "svdvals",
 ]
@@ -102,6 +103,12 @@ def eigh(a: Tensor, *, what: str = "the matrix") -> tuple[Tensor, Tensor]:
     """``torch.linalg.eigh(a)`` (increasing eigenvalues), failing with the package's errors.
 
     ``what`` names the matrix in the error messages (see the module docstring).
+
+    Examples:
+        >>> import torch
+        >>> evals, evecs = eigh(torch.tensor([[2.0, 0.0], [0.0, 1.0]]))
+        >>> evals.tolist()
+        [1.0, 2.0]
     """
     return _decompose(
         "eigh",
@@ -113,7 +120,13 @@ def eigh(a: Tensor, *, what: str = "the matrix") -> tuple[Tensor, Tensor]:
 
 
 def eigvalsh(a: Tensor, *, what: str = "the matrix") -> Tensor:
-    """``torch.linalg.eigvalsh(a)`` (increasing), failing with the package's errors."""
+    """``torch.linalg.eigvalsh(a)`` (increasing), failing with the package's errors.
+
+    Examples:
+        >>> import torch
+        >>> eigvalsh(torch.tensor([[2.0, 1.0], [1.0, 2.0]])).tolist()
+        [1.0, 3.0]
+    """
     return _decompose(
         "eigvalsh", torch.linalg.eigvalsh, a, lambda r, e: ldexp(r, e).to(a.dtype), what
     )
@@ -122,7 +135,14 @@ def eigvalsh(a: Tensor, *, what: str = "the matrix") -> Tensor:
 def svd(
     a: Tensor, *, full_matrices: bool = False, what: str = "the matrix"
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``torch.linalg.svd(a, full_matrices=...)``, failing with the package's errors."""
+    """``torch.linalg.svd(a, full_matrices=...)``, failing with the package's errors.
+
+    Examples:
+        >>> import torch
+        >>> u, s, vh = svd(torch.tensor([[3.0, 0.0], [0.0, -2.0]]))
+        >>> s.tolist()
+        [3.0, 2.0]
+    """
     return _decompose(
         "svd",
         lambda t: torch.linalg.svd(t, full_matrices=full_matrices),
@@ -133,7 +153,13 @@ def svd(
 
 
 def svdvals(a: Tensor, *, what: str = "the matrix") -> Tensor:
-    """``torch.linalg.svdvals(a)`` (decreasing), failing with the package's errors."""
+    """``torch.linalg.svdvals(a)`` (decreasing), failing with the package's errors.
+
+    Examples:
+        >>> import torch
+        >>> svdvals(torch.tensor([[0.0, 2.0], [1.0, 0.0]])).tolist()
+        [2.0, 1.0]
+    """
     return _decompose(
         "svdvals", torch.linalg.svdvals, a, lambda r, e: ldexp(r, e).to(a.dtype), what
     )
@@ -145,6 +171,10 @@ def default_rtol(d: int, dtype: torch.dtype = torch.float32) -> float:
     ``d · eps(dtype)``: eigenvalues at most this fraction of the largest one are taken as
     zero. ``dtype`` is the precision of the products that formed the matrix (float32 for
     moments of float32 activations, although they are accumulated in float64).
+
+    Examples:
+        >>> default_rtol(10, torch.float64) == 10 * torch.finfo(torch.float64).eps
+        True
     """
     if not dtype.is_floating_point:
         raise InvalidOptionError(f"dtype must be a floating dtype, got {dtype}.")
@@ -159,8 +189,27 @@ def scatter_rtol(d: int, data_dtype: torch.dtype = torch.float32) -> float:
     zero (float32: collinear features rounded to float32 stay collinear), and never less
     than what a float64 eigen-solver resolves on ``C``. float32 data: ``1.4e-14 · d²``;
     float64 data: ``2.2e-16 · d``.
+
+    Examples:
+        >>> f"{scatter_rtol(10, torch.float32):.2e}"
+        '1.42e-12'
     """
     return max(default_rtol(d, data_dtype) ** 2, default_rtol(d, _F64))
+
+
+def scatter_tolerance(rtol: float | None, d: int, data_dtype: torch.dtype) -> float:
+    """The rank tolerance of a measure's ``rtol`` option: ``rtol`` as given, else
+    :func:`scatter_rtol` ``(d, data_dtype)``.
+
+    Examples:
+        >>> scatter_tolerance(None, 10, torch.float64) == scatter_rtol(10, torch.float64)
+        True
+        >>> scatter_tolerance(1e-6, 10, torch.float64)
+        1e-06
+    """
+    if not isinstance(data_dtype, torch.dtype) or not data_dtype.is_floating_point:
+        raise InvalidOptionError(f"data_dtype must be a floating torch.dtype, got {data_dtype!r}.")
+    return rtol if rtol is not None else scatter_rtol(d, data_dtype)
 
 
 def _check_square(c: Any, name: str) -> Tensor:
@@ -190,6 +239,11 @@ def psd_eigh(c: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         ``(eigenvalues, eigenvectors)``: a ``(d,)`` decreasing float64 tensor and a
         ``(d, d)`` float64 matrix whose columns are the matching orthonormal eigenvectors.
+
+    Examples:
+        >>> import torch
+        >>> psd_eigh(torch.tensor([[1.0, 0.0], [0.0, 4.0]]))[0].tolist()
+        [4.0, 1.0]
     """
     c = _check_square(c, "c").to(_F64)
     evals, evecs = eigh(0.5 * (c + c.T), what="the scatter matrix")
@@ -210,6 +264,11 @@ def numerical_rank(c: Tensor, *, rtol: float | None = None) -> int:
     Args:
         c: ``(d, d)`` symmetric PSD matrix.
         rtol: relative tolerance in [0, 1); default :func:`default_rtol` ``(d, c.dtype)``.
+
+    Examples:
+        >>> import torch
+        >>> numerical_rank(torch.tensor([[1.0, 1.0], [1.0, 1.0]], dtype=torch.float64))
+        1
     """
     c = _check_square(c, "c")
     evals, _ = psd_eigh(c)
@@ -223,6 +282,12 @@ def psd_range(c: Tensor, *, rtol: float | None = None) -> tuple[Tensor, Tensor]:
         ``(eigenvalues, eigenvectors)``: ``(r,)`` positive decreasing float64 eigenvalues
         and the ``(d, r)`` float64 orthonormal basis of the numerical range, ``r`` the
         numerical rank (0 for a zero matrix: empty tensors).
+
+    Examples:
+        >>> import torch
+        >>> evals, basis = psd_range(torch.diag(torch.tensor([3.0, 0.0])))
+        >>> evals.tolist(), basis.abs().flatten().tolist()
+        ([3.0], [1.0, 0.0])
     """
     c = _check_square(c, "c")
     tol = _resolve_rtol(rtol, c.shape[0], c.dtype)
@@ -240,6 +305,11 @@ def psd_pinv(c: Tensor, *, rtol: float | None = None) -> Tensor:
     """Moore–Penrose pseudo-inverse of a symmetric PSD matrix on its numerical range.
 
     ``C⁺ = U_r diag(1/λ_r) U_rᵀ`` with ``(λ_r, U_r)`` from :func:`psd_range`; float64.
+
+    Examples:
+        >>> import torch
+        >>> psd_pinv(torch.diag(torch.tensor([4.0, 0.0]))).tolist()
+        [[0.25, 0.0], [0.0, 0.0]]
     """
     return _spectral_function(c, -1.0, rtol)
 
@@ -249,11 +319,22 @@ def psd_inv_sqrt(c: Tensor, *, rtol: float | None = None) -> Tensor:
 
     The symmetric (ZCA) whitening matrix on the numerical range: for ``C = Xcᵀ Xc`` of
     full rank, ``Xc C^{-1/2}`` has orthonormal columns. float64.
+
+    Examples:
+        >>> import torch
+        >>> psd_inv_sqrt(torch.diag(torch.tensor([4.0, 16.0]))).diagonal().tolist()
+        [0.5, 0.25]
     """
     return _spectral_function(c, -0.5, rtol)
 
 
 def psd_sqrt(c: Tensor) -> Tensor:
-    """Principal square root of a symmetric PSD matrix, ``U diag(λ^{1/2}) Uᵀ``, in float64."""
+    """Principal square root of a symmetric PSD matrix, ``U diag(λ^{1/2}) Uᵀ``, in float64.
+
+    Examples:
+        >>> import torch
+        >>> psd_sqrt(torch.diag(torch.tensor([4.0, 9.0]))).diagonal().tolist()
+        [2.0, 3.0]
+    """
     evals, evecs = psd_eigh(c)
     return (evecs * evals.sqrt()) @ evecs.T

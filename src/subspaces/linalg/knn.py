@@ -96,7 +96,7 @@ The thresholds were measured on 2 CPU cores, d = 100, float32, n = 20,000, with 
 Gaussian (intrinsic dimension r, the tree's worst case). k = 2: tree 0.34 / 0.80 / 1.60 /
 2.63 s for r = 8 / 10 / 12 / 14, brute force 1.54 s. r = 10: tree 1.02 / 1.24 / 1.56 /
 2.21 s for k = 5 / 10 / 20 / 50, brute force 1.6 / 1.8 / 2.1 s for k = 10 / 20 / 50;
-r = 8, k = 50: tree 1.22 s. Smaller n favours brute force slightly (n = 8192, k = 2:
+r = 8, k = 50: tree 1.22 s. Smaller n favors brute force slightly (n = 8192, k = 2:
 tree 0.10 / 0.31 / 0.54 s for r = 8 / 12 / 16, brute 0.28 s; n = 4096, r = 5: 0.022 s
 against 0.077 s; n = 1000: even), larger n the tree (brute force grows as n²). A k-d tree
 degrades quickly with intrinsic dimension: TwoNN on a 10-sphere in R^100 (rank 11) takes
@@ -107,7 +107,7 @@ degrades quickly with intrinsic dimension: TwoNN on a 10-sphere in R^100 (rank 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -122,8 +122,12 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
+from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.decomp import eigh, eigvalsh
 from subspaces.linalg.scaling import ldexp, scale_exponent, unscale
+
+if TYPE_CHECKING:  # ann imports this module; it is imported lazily in knn()
+    from subspaces.linalg.ann import ANNOptions, ApproximateKNNResult
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "KNN_METHODS", "KNN_METRICS", "KNNResult", "knn"]
 
@@ -134,12 +138,12 @@ KNN_METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine", "inner_pro
 """Metrics :func:`knn` accepts. ``inner_product`` is a similarity (larger is nearer)."""
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
-"""Bytes of working memory per block used to choose the block size when none is given."""
+"""Bytes of working memory per block: a block holds fewer than ``chunk_size`` query rows where
+needed to stay within it."""
 
 KNN_METHODS: tuple[str, ...] = ("auto", "brute", "tree")
 """Search methods of :func:`knn`: automatic choice, blocked brute force, k-d tree."""
 
-_NORM_CHUNK = 4096
 _STORE_CHUNK = 1024  # rows per float64 chunk when forming the screen rows (stays in cache)
 _RERANK_ELEMENTS = 1 << 17  # gathered elements per re-ranking sub-block (~1 MiB float64)
 
@@ -149,7 +153,6 @@ _AUTO_MAX_RANK = 12  # largest numerical rank for which method="auto" takes the 
 _AUTO_MIN_POINTS = 4096  # fewer queries or reference rows: brute force is as fast
 _RANK_PROBE_ROWS = 8 * (_AUTO_MAX_RANK + 1)
 _TREE_SLACK = 64.0  # rounding margin of the tree's certificate, in units of (d + 1)·eps64
-_TREE_BLOCK = 1 << 16  # queries per tree block when no block_size is given
 _BALL_ROWS = 1024  # uncertified queries per ball search
 
 
@@ -161,6 +164,12 @@ class KNNResult(NamedTuple):
             ``cosine`` (1 − cosine similarity), ascending; inner products for
             ``inner_product``, descending.
         indices: ``(n_queries, k)`` int64 rows of the reference set.
+
+    Examples:
+        >>> import torch
+        >>> values, indices = knn(torch.tensor([[0.0], [2.0], [5.0]]), 1)
+        >>> indices.flatten().tolist(), values.flatten().tolist()
+        ([1, 0, 1], [2.0, 2.0, 3.0])
     """
 
     values: Tensor
@@ -183,12 +192,12 @@ def _row_sq_norms64(t: Tensor) -> Tensor:
 def _column_mean64(t: Tensor) -> Tensor:
     """Column means accumulated in float64, chunked."""
     total = torch.zeros(t.shape[1], dtype=torch.float64, device=t.device)
-    for start in range(0, t.shape[0], _NORM_CHUNK):
-        total += t[start : start + _NORM_CHUNK].to(torch.float64).sum(dim=0)
+    for start in range(0, t.shape[0], CHUNK_SIZE):
+        total += t[start : start + CHUNK_SIZE].to(torch.float64).sum(dim=0)
     return total / t.shape[0]
 
 
-def _default_block_size(
+def _rows_within_budget(
     n_reference: int, *, itemsize: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
 ) -> int:
     """Query rows per block so that one block's working memory stays within the budget.
@@ -339,8 +348,8 @@ def _screen_space(ref: Tensor, metric: str, ref_raw_sq: Tensor) -> _ScreenSpace:
     mean = (ref_raw_sq.rsqrt().to(ref.dtype) @ ref).to(torch.float64) / ref.shape[0]
     if not bool(mean.isfinite().all()):  # norms beyond the dtype's range: in float64
         mean = torch.zeros(ref.shape[1], dtype=torch.float64, device=ref.device)
-        for start in range(0, ref.shape[0], _NORM_CHUNK):
-            stop = start + _NORM_CHUNK
+        for start in range(0, ref.shape[0], CHUNK_SIZE):
+            stop = start + CHUNK_SIZE
             mean += ref_raw_sq[start:stop].rsqrt() @ ref[start:stop].to(torch.float64)
         mean /= ref.shape[0]
     return _ScreenSpace(metric, mean if float(mean @ mean) >= 0.25 else None)
@@ -525,8 +534,8 @@ def _float64_search(
         q_sq = (q64 * q64).sum(dim=1)
         scores = torch.empty(f, m, dtype=torch.float64, device=ref.device)
         r_max_sq = 0.0
-        for start in range(0, m, _NORM_CHUNK):
-            stop = min(start + _NORM_CHUNK, m)
+        for start in range(0, m, CHUNK_SIZE):
+            stop = min(start + CHUNK_SIZE, m)
             r64 = space.to64(ref[start:stop], ref_raw_sq[start:stop])
             r_sq = (r64 * r64).sum(dim=1)
             r_max_sq = max(r_max_sq, float(r_sq.max()))
@@ -563,7 +572,7 @@ def _knn_blocked(
     metric: str,
     exclude_self: bool,
     rerank: bool,
-    block_size: int | None,
+    chunk_size: int,
     memory_budget: int,
     prepared: _Prepared | None = None,
     rows: Tensor | None = None,
@@ -587,10 +596,10 @@ def _knn_blocked(
     n_q = queries.shape[0] if rows is None else rows.shape[0]
     available = m - 1 if exclude_self else m
     n_cand = min(available, k + _extra_candidates(k)) if rerank else k
-    if block_size is None:
-        block_size = _default_block_size(
-            m, itemsize=ref.element_size(), memory_budget=memory_budget
-        )
+    rows_per_block = min(
+        chunk_size,
+        _rows_within_budget(m, itemsize=ref.element_size(), memory_budget=memory_budget),
+    )
     device = queries.device
     ref_half_sq = (0.5 * p.ref_sq).to(ref.dtype)
     r_max = float(p.ref_sq.max()) ** 0.5
@@ -599,8 +608,8 @@ def _knn_blocked(
     certify = rerank and n_cand < available
     out_vals = torch.empty(n_q, k, dtype=torch.float64, device=device)
     out_idx = torch.empty(n_q, k, dtype=torch.long, device=device)
-    for start in range(0, n_q, block_size):
-        stop = min(start + block_size, n_q)
+    for start in range(0, n_q, rows_per_block):
+        stop = min(start + rows_per_block, n_q)
         if rows is None:
             ids = torch.arange(start, stop, device=device)
             q_screen, q_sq = p.q_screen[start:stop], p.q_sq[start:stop]
@@ -734,14 +743,14 @@ def _fit_subspace(queries: Tensor, ref: Tensor, metric: str) -> _Subspace:
     """
     d = ref.shape[1]
     total = torch.zeros(d, dtype=torch.float64)
-    for start in range(0, ref.shape[0], _NORM_CHUNK):
-        total += _geometry64(ref[start : start + _NORM_CHUNK], metric).sum(dim=0)
+    for start in range(0, ref.shape[0], CHUNK_SIZE):
+        total += _geometry64(ref[start : start + CHUNK_SIZE], metric).sum(dim=0)
     center = total / ref.shape[0]
     scatter = torch.zeros(d, d, dtype=torch.float64)
     max_raw = max_geometry = sum_sq = 0.0
     for t in (ref,) if queries is ref else (ref, queries):
-        for start in range(0, t.shape[0], _NORM_CHUNK):
-            raw = t[start : start + _NORM_CHUNK].to(torch.float64)
+        for start in range(0, t.shape[0], CHUNK_SIZE):
+            raw = t[start : start + CHUNK_SIZE].to(torch.float64)
             g = _geometry64(raw, metric)
             sq = (g * g).sum(dim=1)
             sum_sq += float(sq.sum())
@@ -759,8 +768,8 @@ def _fit_subspace(queries: Tensor, ref: Tensor, metric: str) -> _Subspace:
 def _project(t: Tensor, sub: _Subspace, metric: str) -> Tensor:
     """``(n, r)`` float64 principal coordinates ``(g − center) · basis``, chunked."""
     out = torch.empty(t.shape[0], sub.rank, dtype=torch.float64)
-    for start in range(0, t.shape[0], _NORM_CHUNK):
-        g = _geometry64(t[start : start + _NORM_CHUNK], metric) - sub.center
+    for start in range(0, t.shape[0], CHUNK_SIZE):
+        g = _geometry64(t[start : start + CHUNK_SIZE], metric) - sub.center
         out[start : start + g.shape[0]] = g @ sub.basis
     return out
 
@@ -876,7 +885,7 @@ def _knn_tree(
     *,
     metric: str,
     exclude_self: bool,
-    block_size: int | None,
+    chunk_size: int,
     subspace: _Subspace | None = None,
 ) -> KNNResult:
     """Exact kNN through a k-d tree (scipy's cKDTree) on the principal coordinates.
@@ -900,7 +909,7 @@ def _knn_tree(
             k,
             metric=metric,
             exclude_self=exclude_self,
-            block_size=block_size,
+            chunk_size=chunk_size,
             subspace=subspace,
         )
         return KNNResult(res.values.to(device), res.indices.to(device))
@@ -923,7 +932,7 @@ def _knn_tree(
     n_q, m = queries.shape[0], ref.shape[0]
     n_tree = min(m, k + 1 + int(exclude_self))
     complete = n_tree == m  # every reference point is a candidate: nothing to certify
-    block = block_size if block_size is not None else _TREE_BLOCK
+    block = chunk_size
     cover = 2.0 * sub.max_geometry * (1.0 + 1e-6) + 1.0  # beyond every projected distance
     out_vals = torch.empty(n_q, k, dtype=torch.float64)
     out_idx = torch.empty(n_q, k, dtype=torch.long)
@@ -976,6 +985,35 @@ def _auto_max_rank(k: int) -> int:
     return _AUTO_MAX_RANK - 2 if k <= 32 else _AUTO_MAX_RANK - 4
 
 
+def _check_queries(x: Any, reference: Any, exclude_self: Any) -> tuple[Tensor, Tensor, Any]:
+    """The queries, the reference set (the queries themselves when ``None``) at a common dtype,
+    and ``exclude_self`` with its default (``True`` without a reference) filled in."""
+    queries = check_matrix(x, name="x", min_samples=1)
+    if reference is None:
+        ref = queries
+        if exclude_self is None:
+            exclude_self = True
+    else:
+        ref = check_matrix(reference, name="reference", min_samples=1)
+        check_same_device(queries, ref, names=("x", "reference"))
+        if ref.shape[1] != queries.shape[1]:
+            raise ShapeError(
+                f"reference must have the same number of features as x, got reference of shape "
+                f"{tuple(ref.shape)} and x of shape {tuple(queries.shape)}."
+            )
+        dtype = torch.promote_types(queries.dtype, ref.dtype)
+        queries, ref = queries.to(dtype), ref.to(dtype)
+        if exclude_self is None:
+            exclude_self = False
+        if exclude_self and ref.shape[0] != queries.shape[0]:
+            raise ShapeError(
+                f"exclude_self=True pairs query i with reference row i, so x and reference need "
+                f"the same number of rows; got {queries.shape[0]} and {ref.shape[0]}. Pass "
+                "exclude_self=False to search the whole reference set."
+            )
+    return queries, ref, exclude_self
+
+
 def _select_method(
     queries: Tensor, ref: Tensor, metric: str, method: str, k: int
 ) -> tuple[str, _Subspace | None]:
@@ -1023,10 +1061,11 @@ def knn(
     metric: Metric = "euclidean",
     exclude_self: bool | None = None,
     rerank: bool = True,
-    block_size: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     method: Method = "auto",
-) -> KNNResult:
+    neighbors: str | ANNOptions = "exact",
+) -> KNNResult | ApproximateKNNResult:
     """Exact k nearest neighbors of each row of ``x``, by blocked top-k or a k-d tree.
 
     For each query ``q`` (a row of ``x``) and each reference point ``r`` (a row of
@@ -1036,7 +1075,8 @@ def knn(
     - ``cosine``: 1 − q·r / (||q|| ||r||) (a distance, as in scikit-learn and scipy),
     - ``inner_product``: q·r (a similarity: the k *largest* are returned).
 
-    Queries are processed in blocks of ``block_size`` rows; each block costs one matmul and
+    Queries are processed in blocks of at most ``chunk_size`` rows (fewer where one block
+    would exceed ``memory_budget`` bytes); each block costs one matmul and
     O(block × m) memory (``m`` reference rows). The float32 (or input-dtype) scores screen
     ``k + 8 + k // 4`` candidates whose values are then recomputed exactly in float64 and
     sorted (``rerank=True``, see the module docstring); ties go to the lower index. Each
@@ -1068,47 +1108,49 @@ def knn(
         rerank: recompute the candidates' values in float64 and certify the screen
             (default). ``False`` returns the screening values and order (float32 arithmetic
             on float32 input, uncertified: near ties may be misordered), slightly faster.
-        block_size: query rows per block; default: as many as fit ``memory_budget`` bytes.
-        memory_budget: bytes of working memory per block when ``block_size`` is not given
-            (brute force only).
+        chunk_size: the most query rows per block (default
+            :data:`~subspaces.linalg.CHUNK_SIZE`).
+        memory_budget: bytes of working memory per block: blocks hold fewer than
+            ``chunk_size`` rows where needed to stay within it            (brute force only).
         method: ``"auto"``, ``"brute"`` (blocked top-k) or ``"tree"`` (k-d tree on the
             principal coordinates; ignores ``rerank``: its values are always the float64
-            ones, and ``block_size`` is then the number of queries per tree search).
+            ones, and ``chunk_size`` is then the number of queries per tree search).
+        neighbors: ``"exact"`` (default) or ``"approximate"``, or an
+            :class:`~subspaces.linalg.ann.ANNOptions`: an HNSW graph search instead
+            (:func:`~subspaces.linalg.ann.approximate_knn`, needs ``pip install
+            subspaces[ann]``) returning an
+            :class:`~subspaces.linalg.ann.ApproximateKNNResult`, the neighbors with their
+            measured recall; ``rerank``, ``chunk_size``, ``memory_budget`` and ``method``
+            then do not apply.
 
     Returns:
         A :class:`KNNResult` ``(values, indices)``, both ``(n, k)``, nearest first: float64
-        values and int64 reference indices.
+        values and int64 reference indices (with ``neighbors="approximate"``, an
+        :class:`~subspaces.linalg.ann.ApproximateKNNResult` with the recall too).
 
     Raises:
-        InvalidOptionError: ``k`` out of range, an unknown metric or method, a bad block
-            size, ``method="tree"`` with ``metric="inner_product"``.
+        InvalidOptionError: ``k`` out of range, an unknown metric or method, a bad
+            ``chunk_size``, ``method="tree"`` with ``metric="inner_product"``, an unknown
+            ``neighbors``.
         ShapeError: ``reference`` with another number of features than ``x``.
         DegenerateInputError: a zero row with ``metric="cosine"``.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+        >>> result = knn(x, 2)
+        >>> result.indices.tolist(), result.values[0].tolist()
+        ([[1, 2], [0, 2], [1, 0], [2, 1]], [1.0, 3.0])
     """
+    from subspaces.linalg.ann import approximate_knn, check_neighbor_search
+
+    options = check_neighbor_search(neighbors)
+    if options is not None:
+        return approximate_knn(
+            x, k, reference=reference, metric=metric, exclude_self=exclude_self, options=options
+        )
     metric_name = check_choice(metric, name="metric", choices=KNN_METRICS)
-    queries = check_matrix(x, name="x", min_samples=1)
-    if reference is None:
-        ref = queries
-        if exclude_self is None:
-            exclude_self = True
-    else:
-        ref = check_matrix(reference, name="reference", min_samples=1)
-        check_same_device(queries, ref, names=("x", "reference"))
-        if ref.shape[1] != queries.shape[1]:
-            raise ShapeError(
-                f"reference must have the same number of features as x, got reference of shape "
-                f"{tuple(ref.shape)} and x of shape {tuple(queries.shape)}."
-            )
-        dtype = torch.promote_types(queries.dtype, ref.dtype)
-        queries, ref = queries.to(dtype), ref.to(dtype)
-        if exclude_self is None:
-            exclude_self = False
-        if exclude_self and ref.shape[0] != queries.shape[0]:
-            raise ShapeError(
-                f"exclude_self=True pairs query i with reference row i, so x and reference need "
-                f"the same number of rows; got {queries.shape[0]} and {ref.shape[0]}. Pass "
-                "exclude_self=False to search the whole reference set."
-            )
+    queries, ref, exclude_self = _check_queries(x, reference, exclude_self)
     k = check_positive_int(k, name="k")
     available = ref.shape[0] - 1 if exclude_self else ref.shape[0]
     if k > available:
@@ -1120,8 +1162,7 @@ def knn(
         raise InvalidOptionError(
             f"k must be at most {bound}, got k={k}; use a smaller k or more samples."
         )
-    if block_size is not None:
-        block_size = check_positive_int(block_size, name="block_size")
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     memory_budget = check_positive_int(memory_budget, name="memory_budget")
     how = check_choice(method, name="method", choices=KNN_METHODS)
     if how == "tree" and metric_name not in _TREE_METRICS:
@@ -1144,7 +1185,7 @@ def knn(
             k,
             metric=metric_name,
             exclude_self=bool(exclude_self),
-            block_size=block_size,
+            chunk_size=chunk_size,
             subspace=subspace,
         )
     else:
@@ -1155,7 +1196,7 @@ def knn(
             metric=metric_name,
             exclude_self=bool(exclude_self),
             rerank=rerank,
-            block_size=block_size,
+            chunk_size=chunk_size,
             memory_budget=memory_budget,
         )
     power = {"euclidean": 1, "sqeuclidean": 2, "inner_product": 2}.get(metric_name, 0)

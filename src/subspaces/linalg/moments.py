@@ -34,11 +34,13 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from subspaces._checks import (
+    DegenerateInputError,
     DeviceMismatchError,
     InputTypeError,
     InvalidOptionError,
     ShapeError,
     TooFewSamplesError,
+    as_float_tensor,
     check_dense,
     check_finite,
     check_flag,
@@ -46,11 +48,13 @@ from subspaces._checks import (
     check_matrix,
     check_paired,
     check_positive_int,
+    check_same_device,
 )
+from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.scaling import ldexp, magnitude_exponent, max_abs
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
+    "CHUNK_SIZE",
     "MOMENT_STATES",
     "CenteredMoments",
     "MomentSums",
@@ -58,13 +62,16 @@ __all__ = [
     "RowNormSums",
     "accumulate_moments",
     "center_moments",
+    "check_moments",
+    "check_variance",
     "merge_moments",
     "paired_moments",
+    "paired_moments64",
     "rebase_moments",
+    "require_moments",
 ]
 
-DEFAULT_CHUNK_SIZE = 4096
-"""Rows per chunk: float32 products accumulate over at most this many rows."""
+_F64 = torch.float64
 
 _ROW_NORM_STATES = (
     "sum_a",
@@ -96,7 +103,17 @@ def _empty(device: torch.device | str | None = None) -> Tensor:
 
 @dataclass
 class MomentSums:
-    """A moment state held in a plain object (the functional path's counterpart of a Metric)."""
+    """A moment state held in a plain object (the functional path's counterpart of a Metric).
+
+    Examples:
+        >>> import torch
+        >>> a, b = MomentSums(), MomentSums()
+        >>> accumulate_moments(a, torch.tensor([[1.0], [2.0]]))
+        >>> accumulate_moments(b, torch.tensor([[3.0], [6.0]]))
+        >>> m = center_moments(a + b)
+        >>> m.n, m.mean_x.tolist(), m.cxx.tolist()
+        (4, [3.0], [[14.0]])
+    """
 
     n: Tensor = field(default_factory=_empty)
     shift_x: Tensor = field(default_factory=_empty)
@@ -129,6 +146,13 @@ class RowNormSums:
 
     ``sq_x`` = Σ p_i, ``sq_y`` = Σ q_i, ``sq_xx`` = Σ p_i², ``sq_yy`` = Σ q_i²,
     ``sq_xy`` = Σ p_i q_i.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([[0.0], [2.0]])
+        >>> norms = paired_moments(x, 2 * x, row_norms=True).row_norms
+        >>> float(norms.sq_x), float(norms.sq_y), float(norms.sq_xy)
+        (2.0, 8.0, 8.0)
     """
 
     sq_x: Tensor
@@ -146,6 +170,12 @@ class CenteredMoments:
     products, not divided by n); covariances are ``cxx / (n - 1)``. Entries not requested
     when accumulating are ``None``. ``row_norms`` holds, for debiased estimators, the
     :class:`RowNormSums` of the centered rows.
+
+    Examples:
+        >>> import torch
+        >>> m = paired_moments(torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [0.0]]))
+        >>> m.n, m.mean_x.tolist(), m.cxx.tolist(), m.cxy.tolist()
+        (2, [2.0], [[2.0]], [[-2.0]])
     """
 
     n: int
@@ -191,16 +221,42 @@ def _check_width(state: Any, attr: str, t: Tensor, name: str) -> None:
         )
 
 
+_MOMENT_PARTS = ("mean_x", "mean_y", "cxx", "cyy", "cxy", "row_norms")
+"""The optional fields of :class:`CenteredMoments` that ``check_moments(needs=...)`` names."""
+
+
 def check_moments(
     m: Any, *, what: str, needs: tuple[str, ...] = ("cxx", "cyy", "cxy", "mean_y")
 ) -> CenteredMoments:
-    """Refuse an ``m`` that is not a :class:`CenteredMoments` (:class:`InputTypeError`) or
-    lacks a field of ``needs`` that ``what`` (the measure, for the message) uses, having been
-    accumulated without it (:class:`InvalidOptionError`)."""
+    """Refuse an ``m`` that is not a :class:`CenteredMoments` or lacks a field ``what`` uses.
+
+    Args:
+        m: the moments to check.
+        what: the measure, for the message.
+        needs: the fields of ``m`` the measure uses (``cxx``, ``cyy``, ``cxy``, ``mean_y``).
+
+    Returns:
+        ``m`` unchanged.
+
+    Raises:
+        InputTypeError: ``m`` is not a :class:`CenteredMoments`.
+        InvalidOptionError: a field of ``needs`` is ``None`` (accumulated without it).
+
+    Examples:
+        >>> import torch
+        >>> m = paired_moments(torch.randn(10, 3, generator=torch.Generator().manual_seed(0)))
+        >>> check_moments(m, what="the spectrum", needs=("cxx",)).n
+        10
+    """
     if not isinstance(m, CenteredMoments):
         raise InputTypeError(
             f"m must be CenteredMoments (from subspaces.linalg.paired_moments or a streaming "
             f"class's moments()), got {type(m).__name__}."
+        )
+    if not isinstance(needs, (tuple, list)) or not all(p in _MOMENT_PARTS for p in needs):
+        raise InvalidOptionError(
+            f"needs must be a tuple of moment fields among {', '.join(_MOMENT_PARTS)}, got "
+            f"{needs!r}."
         )
     lacking = [part for part in needs if getattr(m, part) is None]
     if lacking:
@@ -210,6 +266,79 @@ def check_moments(
             "(accumulate them with self_terms=True, cross=True, as paired_moments(x, y) does)."
         )
     return m
+
+
+def require_moments(m: Any, measure: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The scatters ``(cxx, cyy, cxy)`` of paired moments, refusing moments without them.
+
+    Args:
+        m: :class:`CenteredMoments` of paired ``(x, y)``.
+        measure: the measure, for the message.
+
+    Raises:
+        InputTypeError, InvalidOptionError: as :func:`check_moments`.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> m = paired_moments(torch.randn(10, 3, generator=g), torch.randn(10, 2, generator=g))
+        >>> [tuple(c.shape) for c in require_moments(m, "CCA")]
+        [(3, 3), (2, 2), (3, 2)]
+    """
+    check_moments(m, what=measure, needs=("cxx", "cyy", "cxy"))
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
+    return m.cxx, m.cyy, m.cxy
+
+
+def check_variance(c: Tensor, mean: Tensor | None, n: int, *, name: str, measure: str) -> Tensor:
+    """Refuse a scatter matrix ``c`` that is zero to float64 rounding; return ``tr(c)``.
+
+    A centered scatter formed as ``Σ x xᵀ - n μ μᵀ`` keeps, for a constant representation,
+    rounding of order ``eps64 · n · |μ|²``: ``tr(c) ≤ 8 · d · eps64 · n · |μ|²`` counts as
+    zero variance. Pass ``mean=None`` for a raw (uncentered) second moment: then only an
+    exact zero (or NaN) trace is refused.
+
+    Args:
+        c: ``(d, d)`` scatter (or raw second moment) in float64.
+        mean: the mean that was subtracted, or ``None``.
+        n: the number of samples summed.
+        name: the input's name (``"x"``), for the message.
+        measure: what needs the variance, for the message.
+
+    Returns:
+        ``tr(c)``, a 0-dim tensor.
+
+    Raises:
+        DegenerateInputError: every sample is the same point.
+
+    Examples:
+        >>> import torch
+        >>> m = paired_moments(torch.arange(8.0).reshape(4, 2))
+        >>> float(check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA"))
+        40.0
+    """
+    c = check_matrix(c, name="c", min_samples=1, finite=False)
+    if c.shape[0] != c.shape[1]:
+        raise ShapeError(f"c must be a square (d, d) scatter, got shape {tuple(c.shape)}.")
+    check_finite(c, name="c")
+    if mean is not None:
+        mean = check_finite(as_float_tensor(mean, name="mean"), name="mean")
+        if mean.shape != (c.shape[0],):
+            raise ShapeError(
+                f"mean must have shape ({c.shape[0]},) to match c of shape {tuple(c.shape)}, "
+                f"got {tuple(mean.shape)}."
+            )
+        check_same_device(c, mean, names=("c", "mean"))
+    n = check_positive_int(n, name="n", minimum=0)
+    total = torch.trace(c)
+    mean_sq = float(mean @ mean) if mean is not None else 0.0
+    floor = 8.0 * c.shape[0] * torch.finfo(_F64).eps * n * mean_sq
+    if not float(total) > floor:
+        raise DegenerateInputError(
+            f"{name} has zero variance (every sample is the same point), so {measure} is "
+            f"undefined; check that {name} is not a constant or dead layer."
+        )
+    return total
 
 
 def _raw_product(
@@ -271,7 +400,7 @@ def accumulate_moments(
     cross: bool = True,
     row_norms: bool = False,
     about_origin: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> None:
     """Add the samples ``x`` (and paired ``y``) to ``state`` in place.
 
@@ -287,6 +416,14 @@ def accumulate_moments(
 
     Input that :func:`~subspaces._checks.check_matrix` refuses (NaN or infinite entries,
     float64 beyond the supported magnitudes...) raises before ``state`` is changed.
+
+    Examples:
+        >>> import torch
+        >>> state = MomentSums()
+        >>> accumulate_moments(state, torch.tensor([[1.0], [2.0]]))
+        >>> accumulate_moments(state, torch.tensor([[6.0]]))
+        >>> int(state.n), center_moments(state).mean_x.tolist()
+        (3, [3.0])
     """
     _check_state(state)
     # finite values are checked with the chunks' scales below, in the same pass
@@ -363,6 +500,14 @@ def rebase_moments(state: Any, shift_x: Tensor, shift_y: Tensor | None = None) -
     norms a'_i = a_i - 2u_i + c, expanded with Σu = Σx·δ, Σu² = δ^T X^T X δ, Σ a u =
     (Σ a x)·δ, Σ u x = X^T X δ, Σ u v = δ^T X^T Y δy. When the shifts are close (both near
     the data mean) nothing large cancels.
+
+    Examples:
+        >>> import torch
+        >>> state = MomentSums()
+        >>> accumulate_moments(state, torch.tensor([[1.0], [3.0]]))
+        >>> rebase_moments(state, torch.zeros(1, dtype=torch.float64))
+        >>> state.sum_x.tolist(), state.sxx.tolist()  # now sums about the origin
+        ([4.0], [[10.0]])
     """
     _check_state(state)
     for shift, shift_name, attr in ((shift_x, "shift_x", "sum_x"), (shift_y, "shift_y", "sum_y")):
@@ -462,7 +607,17 @@ def _rebase_row_norms(o: dict[str, Tensor], n: Tensor, dx: Tensor, dy: Tensor) -
 
 
 def merge_moments(state: Any, other: Any) -> None:
-    """Add the samples summarized by ``other`` to ``state``, in place (``other`` unchanged)."""
+    """Add the samples summarized by ``other`` to ``state``, in place (``other`` unchanged).
+
+    Examples:
+        >>> import torch
+        >>> a, b = MomentSums(), MomentSums()
+        >>> accumulate_moments(a, torch.tensor([[0.0], [2.0]]))
+        >>> accumulate_moments(b, torch.tensor([[4.0]]))
+        >>> merge_moments(a, b)
+        >>> center_moments(a).cxx.tolist()
+        [[8.0]]
+    """
     _check_state(state)
     _check_state(other, name="other")
     if _get(other, "sum_x").numel():
@@ -484,7 +639,18 @@ def merge_moments(state: Any, other: Any) -> None:
 
 
 def center_moments(state: Any) -> CenteredMoments:
-    """Centered scatter matrices (float64) of everything ``state`` has seen."""
+    """Centered scatter matrices (float64) of everything ``state`` has seen.
+
+    Raises:
+        TooFewSamplesError: ``state`` has seen no sample.
+
+    Examples:
+        >>> import torch
+        >>> state = MomentSums()
+        >>> accumulate_moments(state, torch.tensor([[1.0, 0.0], [3.0, 2.0]]))
+        >>> center_moments(state).cxx.tolist()
+        [[2.0, 2.0], [2.0, 2.0]]
+    """
     n_t = _get(_check_state(state), "n")
     if n_t.numel() == 0 or float(n_t) == 0:
         raise TooFewSamplesError("no samples have been accumulated yet; call update() first")
@@ -517,13 +683,58 @@ def paired_moments(
     self_terms: bool = True,
     cross: bool = True,
     row_norms: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> CenteredMoments:
-    """One-shot centered moments of ``x`` (and ``y``): accumulate, then center."""
+    """One-shot centered moments of ``x`` (and ``y``): accumulate, then center.
+
+    Args:
+        x: ``(n, d1)`` data. y: ``(n, d2)`` paired data or ``None``.
+        self_terms, cross, row_norms, chunk_size: as :func:`accumulate_moments`.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+        >>> m = paired_moments(x)
+        >>> bool(torch.allclose(m.cxx / (m.n - 1), torch.cov(x.T).double(), atol=1e-6))
+        True
+    """
     state = MomentSums()
     accumulate_moments(
         state, x, y, self_terms=self_terms, cross=cross, row_norms=row_norms, chunk_size=chunk_size
     )
+    return center_moments(state)
+
+
+def paired_moments64(
+    x: Tensor, y: Tensor | None = None, *, chunk_size: int = CHUNK_SIZE
+) -> CenteredMoments:
+    """Centered moments with float64 products, each chunk upcast: memory stays O(chunk · d).
+
+    Whitening, pseudo-inverses and least squares amplify rounding by the condition number
+    of ``Cxx``: with float32 products CCA on float32 data errs by about
+    ``1e-8 · cond(Xc)²``, with float64 products only float64 rounding remains.
+
+    Args:
+        x: ``(n, d1)`` data. y: ``(n, d2)`` paired data or ``None``.
+        chunk_size: rows upcast and multiplied at once.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0))
+        >>> m = paired_moments64(x, 2 * x)
+        >>> bool(torch.allclose(m.cxy, 2 * m.cxx))
+        True
+    """
+    if y is None:
+        x = check_matrix(x, name="x", min_samples=0, finite=False)
+    else:
+        x, y = check_paired(x, y, min_samples=0, finite=False)
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
+    state = MomentSums()
+    for start in range(0, x.shape[0], chunk_size):
+        xb = x[start : start + chunk_size].to(_F64)
+        yb = None if y is None else y[start : start + chunk_size].to(_F64)
+        accumulate_moments(state, xb, yb, chunk_size=chunk_size)
     return center_moments(state)
 
 
@@ -540,6 +751,20 @@ class MomentsMetric(Metric):
     re-expresses its sums about one common shift (one all-reduce), then the sums are added;
     ``forward`` merges batch states the same way. Every rank must have seen at least one
     batch before ``compute()`` (states are sized by the first batch).
+
+    Examples:
+        >>> import torch
+        >>> class Variance(MomentsMetric):
+        ...     def update(self, x):
+        ...         accumulate_moments(self, x)
+        ...     def compute(self):
+        ...         m = center_moments(self)
+        ...         return m.cxx / (m.n - 1)
+        >>> metric = Variance()
+        >>> metric.update(torch.tensor([[1.0], [2.0]]))
+        >>> metric.update(torch.tensor([[3.0]]))
+        >>> float(metric.compute())
+        1.0
     """
 
     full_state_update = False

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from subspaces._checks import NumericRangeError
+from subspaces.linalg.constants import CHUNK_SIZE
 
 __all__ = [
     "check_no_overflow",
@@ -49,6 +50,11 @@ def safe_band_exponent(dtype: torch.dtype) -> int:
     """``b`` of the safe band ``[2**-b, 2**b]`` of ``dtype``: an eighth of its exponent range.
 
     float32: 16 (about 1.5e-5 to 6.6e4); float64: 128 (about 2.9e-39 to 3.4e38).
+
+    Examples:
+        >>> import torch
+        >>> safe_band_exponent(torch.float32), safe_band_exponent(torch.float64)
+        (16, 128)
     """
     return _max_exponent(dtype) // 8
 
@@ -60,7 +66,13 @@ def _max_exponent(dtype: torch.dtype) -> int:
 
 def max_abs(*tensors: Tensor) -> float:
     """The largest magnitude over every entry of ``tensors`` (0.0 when all are empty; NaN
-    when an entry is NaN, inf when one is infinite)."""
+    when an entry is NaN, inf when one is infinite).
+
+    Examples:
+        >>> import torch
+        >>> max_abs(torch.tensor([1.0, -3.0]), torch.tensor([2.0]))
+        3.0
+    """
     top = 0.0
     for t in tensors:
         if t.numel():
@@ -77,6 +89,11 @@ def scale_exponent(*tensors: Tensor) -> int:
     0 when their largest magnitude ``m`` lies in the safe band of their (widest) dtype, or
     when every entry is zero; otherwise the exponent of ``m`` (``m = f · 2**e``,
     ``f`` in [0.5, 1)), so that ``m · 2**-e`` lies in [0.5, 1).
+
+    Examples:
+        >>> import torch
+        >>> scale_exponent(torch.tensor([1.0])), scale_exponent(torch.tensor([2.0**40])) > 0
+        (0, True)
     """
     dtype = tensors[0].dtype
     for t in tensors[1:]:
@@ -86,7 +103,13 @@ def scale_exponent(*tensors: Tensor) -> int:
 
 def magnitude_exponent(top: float, dtype: torch.dtype) -> int:
     """:func:`scale_exponent` of data of ``dtype`` whose largest magnitude is ``top``
-    (0 for 0 and for a non-finite ``top``)."""
+    (0 for 0 and for a non-finite ``top``).
+
+    Examples:
+        >>> import torch
+        >>> magnitude_exponent(1.0, torch.float32)
+        0
+    """
     if top == 0.0 or not math.isfinite(top):
         return 0
     band = safe_band_exponent(dtype)
@@ -100,6 +123,11 @@ def ldexp(t: Tensor, e: int) -> Tensor:
 
     ``e`` may exceed the dtype's exponent range (the factor is applied in steps); ``e = 0``
     returns ``t`` itself, without a copy.
+
+    Examples:
+        >>> import torch
+        >>> ldexp(torch.tensor([3.0]), 2).tolist()
+        [12.0]
     """
     if e == 0:
         return t
@@ -113,13 +141,26 @@ def ldexp(t: Tensor, e: int) -> Tensor:
 
 
 def to_safe_range(t: Tensor) -> tuple[Tensor, int]:
-    """``(t · 2**-e, e)`` with ``e`` = :func:`scale_exponent` ``(t)``: ``(t, 0)`` in the band."""
+    """``(t · 2**-e, e)`` with ``e`` = :func:`scale_exponent` ``(t)``: ``(t, 0)`` in the band.
+
+    Examples:
+        >>> import torch
+        >>> t, e = to_safe_range(torch.tensor([1e30]))
+        >>> bool(t.abs().max() < 2.0**16), e > 0
+        (True, True)
+    """
     e = scale_exponent(t)
     return ldexp(t, -e), e
 
 
 def rescaled(t: Tensor) -> Tensor:
-    """``t`` times a power of two that brings it into the safe band (``t`` itself if it is)."""
+    """``t`` times a power of two that brings it into the safe band (``t`` itself if it is).
+
+    Examples:
+        >>> import torch
+        >>> rescaled(torch.tensor([1.0, 2.0])).tolist()  # already in range: unchanged
+        [1.0, 2.0]
+    """
     return to_safe_range(t)[0]
 
 
@@ -136,6 +177,11 @@ def unscale(value: Tensor, e: int, *, name: str, what: str, top: float | None = 
         NumericRangeError: a result overflows ``value``'s dtype, or a non-zero result
             underflows it (becomes subnormal or 0); cast the input to float64 first where
             the result may not fit the input's dtype.
+
+    Examples:
+        >>> import torch
+        >>> unscale(torch.tensor(3.0), 2, name='x', what='the norm').item()
+        12.0
     """
     out = ldexp(value, e)
     if e == 0 or out.numel() == 0:
@@ -161,6 +207,11 @@ def check_no_overflow(value: Tensor, *, name: str, what: str) -> Tensor:
 
     For results computed from finite (validated) data, where a non-finite entry can only
     come from an overflow, e.g. fourth powers of float64 data near 1e80.
+
+    Examples:
+        >>> import torch
+        >>> check_no_overflow(torch.tensor(1.0), name='x', what='the sum').item()
+        1.0
     """
     if value.numel() and not bool(torch.isfinite(value).all()):
         raise NumericRangeError(
@@ -177,14 +228,17 @@ def sqrt_product(a: Tensor, b: Tensor) -> Tensor:
     Equal to ``torch.sqrt(a * b)`` whenever that product is a normal number (so ordinary
     values are unchanged bit for bit); otherwise ``√a · √b``, e.g. for the product of two
     fourth-order sums of float64 data near 1e60.
+
+    Examples:
+        >>> import torch
+        >>> big = torch.tensor(1e300, dtype=torch.float64)
+        >>> f"{sqrt_product(big, big).item():.0e}"
+        '1e+300'
     """
     product = a * b
     if bool(torch.isfinite(product)) and float(product) >= torch.finfo(product.dtype).tiny:
         return torch.sqrt(product)
     return torch.sqrt(a) * torch.sqrt(b)
-
-
-_NORM_CHUNK = 4096  # rows per float64 norm computation
 
 
 def row_norms(t: Tensor, *, keepdim: bool = False) -> Tensor:
@@ -193,12 +247,17 @@ def row_norms(t: Tensor, *, keepdim: bool = False) -> Tensor:
     Taken in float64 row chunks, so no square overflows or vanishes for float32 rows at any
     scale (squares of 1e20 or 1e-25) and no float64 copy of ``t`` is made. Pass data already
     brought into range (:func:`rescaled`) where the norms of float64 rows may overflow.
+
+    Examples:
+        >>> import torch
+        >>> row_norms(torch.tensor([[3.0, 4.0], [1e20, 0.0]])).tolist()
+        [5.0, 1e+20]
     """
-    if t.shape[0] <= _NORM_CHUNK:
+    if t.shape[0] <= CHUNK_SIZE:
         return torch.linalg.vector_norm(t, dim=1, keepdim=keepdim, dtype=torch.float64)
     return torch.cat(
         [
             torch.linalg.vector_norm(chunk, dim=1, keepdim=keepdim, dtype=torch.float64)
-            for chunk in t.split(_NORM_CHUNK)
+            for chunk in t.split(CHUNK_SIZE)
         ]
     )
