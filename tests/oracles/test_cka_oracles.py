@@ -87,7 +87,7 @@ def test_rbf_cka_matches_ckatorch_for_odd_n(n: int, debiased: bool, threshold: f
             threshold=threshold,
         )
     )
-    value = rbf_cka(x, y, threshold=threshold, debiased=debiased, block_size=16)
+    value = rbf_cka(x, y, threshold=threshold, debiased=debiased, chunk_size=16)
     assert float(value) == pytest.approx(expected, rel=1e-10)
 
 

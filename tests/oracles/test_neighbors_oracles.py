@@ -24,9 +24,8 @@ import numpy as np
 import pytest
 import torch
 
+from subspaces.similarity.cknna import _cknna_terms, cknna
 from subspaces.similarity.neighbors import (
-    _cknna_terms,
-    cknna,
     knn_jaccard,
     mutual_knn,
     rank_similarity,
@@ -69,7 +68,7 @@ def test_mutual_knn_equals_platonic_rep_float64(k: int) -> None:
     want = metrics.AlignmentMetrics.mutual_knn(_normalize(x), _normalize(y), topk=k)
     # float64 on both sides, no near ties: the same neighbor sets; the reference averages
     # float32 masks (torch.zeros default dtype), hence the float32 tolerance on the mean
-    assert float(mutual_knn(x, y, k=k, block_size=64)) == pytest.approx(want, abs=1e-7)
+    assert float(mutual_knn(x, y, k=k, chunk_size=64)) == pytest.approx(want, abs=1e-7)
 
 
 def test_mutual_knn_float32_within_one_swap_of_platonic_rep() -> None:
@@ -88,7 +87,7 @@ def test_cknna_equals_platonic_rep(k: int, unbiased: bool) -> None:
     metrics = _platonic_metrics()
     x, y = _pair(2, 300, torch.float64)
     want = metrics.AlignmentMetrics.cknna(_normalize(x), _normalize(y), topk=k, unbiased=unbiased)
-    kl, kk, ll = _cknna_terms(x, y, k=k, debiased=unbiased, block_size=50)
+    kl, kk, ll = _cknna_terms(x, y, k=k, debiased=unbiased, chunk_size=50)
     # the reference divides by sqrt(KK LL) + 1e-6; with that, float64 dense vs sparse sums
     assert float(kl / (torch.sqrt(kk * ll) + 1e-6)) == pytest.approx(want, rel=1e-9)
     # and our value is the same without the epsilon
@@ -164,6 +163,6 @@ def test_socs_distance_entries_equal_resi_definition() -> None:
     pytest.importorskip("sklearn")
     x, y = _pair(5, 200, torch.float64)
     want = _resi_socs(x.numpy(), y.numpy(), 10)
-    got = second_order_cosine_similarity(x, y, k=10, entries="distance")
+    got = second_order_cosine_similarity(x, y, k=10, method="distance")
     # float64 cosine distances from sklearn vs ours: ~1e-15 each
     assert float(got) == pytest.approx(want, abs=1e-10)

@@ -54,7 +54,7 @@ def test_rdm_matches_scipy_pdist(metric: str) -> None:
 
     x, _ = _paired(0)
     np.testing.assert_allclose(
-        rdm(x, metric=metric, block_size=7).numpy(),
+        rdm(x, dissimilarity=metric, chunk_size=7).numpy(),
         pdist(x, metric=metric),
         rtol=RDM_TOL,
         atol=RDM_TOL,
@@ -83,7 +83,7 @@ def test_rsa_matches_scipy_correlations_of_pdist(
 
     x, y = _paired(2)
     expected = getattr(scipy.stats, scipy_name)(pdist(x, metric), pdist(y, metric)).statistic
-    got = rsa(x, y, metric=metric, compare=compare, block_size=6)
+    got = rsa(x, y, dissimilarity=metric, method=compare, chunk_size=6)
     assert float(got) == pytest.approx(expected, abs=TOL)
 
 
@@ -93,7 +93,7 @@ def test_spearman_with_ties_matches_scipy() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.integers(0, 5, size=200).astype(float), rng.integers(0, 7, size=200).astype(float)
     expected = scipy.stats.spearmanr(a, b).statistic
-    assert float(compare_rdms(a, b, compare="spearman")) == pytest.approx(expected, abs=TOL)
+    assert float(compare_rdms(a, b, method="spearman")) == pytest.approx(expected, abs=TOL)
 
 
 @pytest.mark.parametrize("levels", [3, 10, 10_000], ids=["many_ties", "some_ties", "no_ties"])
@@ -101,7 +101,7 @@ def test_kendall_tau_a_matches_brute_force(levels: int) -> None:
     rng = np.random.default_rng(levels)
     a = rng.integers(0, levels, size=300).astype(float)
     b = a + rng.integers(0, levels, size=300)
-    got = compare_rdms(a, b, compare="kendall_tau_a")
+    got = compare_rdms(a, b, method="kendall_tau_a")
     assert float(got) == pytest.approx(_brute_force_tau_a(a, b), abs=1e-14)
 
 
@@ -110,7 +110,7 @@ def test_kendall_tau_a_differs_from_scipy_tau_b_under_ties() -> None:
 
     a = np.array([1.0, 1.0, 2.0, 3.0, 3.0, 4.0])
     b = np.array([1.0, 2.0, 2.0, 3.0, 5.0, 4.0])
-    tau_a = float(compare_rdms(a, b, compare="kendall_tau_a"))
+    tau_a = float(compare_rdms(a, b, method="kendall_tau_a"))
     assert tau_a == pytest.approx(_brute_force_tau_a(a, b), abs=1e-14)
     assert tau_a < scipy.stats.kendalltau(a, b).statistic
 
@@ -120,7 +120,7 @@ def test_rsa_kendall_tau_a_matches_brute_force_on_rdms() -> None:
 
     x, y = _paired(4, n=15)
     expected = _brute_force_tau_a(pdist(x), pdist(y))
-    assert float(rsa(x, y, compare="kendall_tau_a")) == pytest.approx(expected, abs=1e-14)
+    assert float(rsa(x, y, method="kendall_tau_a")) == pytest.approx(expected, abs=1e-14)
 
 
 # --- rsatoolbox ----------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_rdm_correlation_matches_rsatoolbox() -> None:
     x, _ = _paired(5)
     theirs = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method="correlation")
     np.testing.assert_allclose(
-        rdm(x, metric="correlation").numpy(), theirs.get_vectors()[0], rtol=1e-10, atol=1e-12
+        rdm(x, dissimilarity="correlation").numpy(), theirs.get_vectors()[0], rtol=1e-10, atol=1e-12
     )
 
 
@@ -139,7 +139,7 @@ def test_rsatoolbox_euclidean_rdm_is_our_squared_distance_over_features() -> Non
     rsatoolbox = pytest.importorskip("rsatoolbox")
     x, _ = _paired(6)
     theirs = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method="euclidean")
-    ours = rdm(x, metric="sqeuclidean").numpy() / x.shape[1]
+    ours = rdm(x, dissimilarity="sqeuclidean").numpy() / x.shape[1]
     np.testing.assert_allclose(ours, theirs.get_vectors()[0], rtol=1e-10, atol=1e-12)
 
 
@@ -150,7 +150,7 @@ def test_compare_matches_rsatoolbox_on_correlation_rdms(compare: str) -> None:
     rx = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(x), method="correlation")
     ry = rsatoolbox.rdm.calc_rdm(rsatoolbox.data.Dataset(y), method="correlation")
     expected = rsatoolbox.rdm.compare(rx, ry, method=RSATOOLBOX_COMPARE[compare])[0, 0]
-    got = rsa(x, y, metric="correlation", compare=compare)
+    got = rsa(x, y, dissimilarity="correlation", method=compare)
     assert float(got) == pytest.approx(expected, abs=TOL)
 
 
@@ -164,5 +164,5 @@ def test_compare_matches_rsatoolbox_on_rdms_with_ties(compare: str) -> None:
     ra = rsatoolbox.rdm.RDMs(dissimilarities=a[None, :])
     rb = rsatoolbox.rdm.RDMs(dissimilarities=b[None, :])
     expected = rsatoolbox.rdm.compare(ra, rb, method=RSATOOLBOX_COMPARE[compare])[0, 0]
-    got = compare_rdms(a, b, compare=compare)
+    got = compare_rdms(a, b, method=compare)
     assert float(got) == pytest.approx(expected, abs=TOL)

@@ -25,7 +25,7 @@ from subspaces._checks import (
     TooFewSamplesError,
 )
 from subspaces.similarity.angles import (
-    GRASSMANN_METRICS,
+    GRASSMANN_DISTANCES,
     eigenspace_overlap,
     grassmann_distance,
     principal_angles,
@@ -35,7 +35,7 @@ from subspaces.similarity.angles import (
 
 ATOL = 1e-10
 HALF_PI = math.pi / 2
-TRUE_METRICS = [m for m in GRASSMANN_METRICS if m != "martin"]
+TRUE_METRICS = [m for m in GRASSMANN_DISTANCES if m != "martin"]
 fast = settings(max_examples=25, deadline=None)
 # Per-metric property tests: the angle-level versions run with `fast`; each metric's
 # formula only needs a few draws on top.
@@ -134,11 +134,11 @@ def test_tiny_angles_are_accurate(eps, rtol):
     np.testing.assert_allclose(got, [eps, 3 * eps, 0.5], rtol=rtol)
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
-def test_tiny_angle_distances_are_accurate(metric):
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
+def test_tiny_angle_distances_are_accurate(distance):
     # Every distance is ~θ for one tiny angle θ; the product forms go through log1p/expm1.
     eps = 1e-9
-    got = float(grassmann_distance(*_pair_with_angles([eps], 3), metric=metric))
+    got = float(grassmann_distance(*_pair_with_angles([eps], 3), distance=distance))
     assert got == pytest.approx(eps, rel=1e-6)
 
 
@@ -225,7 +225,7 @@ def test_angles_are_float64_tensors_on_the_input_device(dtype):
 # grassmann_distance
 
 
-def _closed_form(theta: np.ndarray, metric: str) -> float:
+def _closed_form(theta: np.ndarray, distance: str) -> float:
     """Each metric's formula from Ye & Lim (2016), written independently in numpy."""
     c = np.cos(theta)
     return {
@@ -238,14 +238,14 @@ def _closed_form(theta: np.ndarray, metric: str) -> float:
         "binet_cauchy": np.sqrt(1 - np.prod(c**2)),
         "fubini_study": np.arccos(np.prod(c)),
         "martin": np.sqrt(np.log(np.prod(1 / c**2))),
-    }[metric]
+    }[distance]
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
-def test_distance_closed_forms(metric):
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
+def test_distance_closed_forms(distance):
     theta = np.array([0.3, 0.7, 1.1])
-    got = float(grassmann_distance(*_pair_with_angles(list(theta), 6), metric=metric))
-    assert got == pytest.approx(_closed_form(theta, metric), abs=ATOL)
+    got = float(grassmann_distance(*_pair_with_angles(list(theta), 6), distance=distance))
+    assert got == pytest.approx(_closed_form(theta, distance), abs=ATOL)
 
 
 def _projector(a: np.ndarray) -> np.ndarray:
@@ -254,7 +254,7 @@ def _projector(a: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("metric", "matrix_form"),
+    ("distance", "matrix_form"),
     [
         ("chordal", lambda pa, pb, qa, qb: np.linalg.norm(pa - pb, "fro") / math.sqrt(2)),
         ("projection", lambda pa, pb, qa, qb: np.linalg.norm(pa - pb, 2)),
@@ -267,19 +267,19 @@ def _projector(a: np.ndarray) -> np.ndarray:
     ],
     ids=["chordal=projector-F/sqrt2", "projection=projector-2norm", "procrustes=min_Q"],
 )
-def test_distance_matrix_norm_forms(metric, matrix_form):
+def test_distance_matrix_norm_forms(distance, matrix_form):
     rng = np.random.default_rng(4)
     a, b = rng.standard_normal((7, 3)), rng.standard_normal((7, 3))
     qa, qb = np.linalg.qr(a)[0], np.linalg.qr(b)[0]
     expected = matrix_form(_projector(a), _projector(b), qa, qb)
-    assert float(grassmann_distance(a, b, metric=metric)) == pytest.approx(expected, abs=ATOL)
+    assert float(grassmann_distance(a, b, distance=distance)) == pytest.approx(expected, abs=ATOL)
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
-def test_distance_is_zero_for_one_subspace(metric):
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
+def test_distance_is_zero_for_one_subspace(distance):
     rng = np.random.default_rng(5)
     a = rng.standard_normal((6, 3))
-    assert float(grassmann_distance(a, a @ _well_conditioned(rng, 3), metric=metric)) == (
+    assert float(grassmann_distance(a, a @ _well_conditioned(rng, 3), distance=distance)) == (
         pytest.approx(0.0, abs=1e-9)
     )
 
@@ -297,11 +297,11 @@ _INFINITE_LINE_IN_PLANE = {
 }
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
-def test_unequal_dims_infinite_counts_missing_angles_as_right(metric):
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
+def test_unequal_dims_infinite_counts_missing_angles_as_right(distance):
     # A line inside a plane: the one principal angle is 0, the missing one counts as π/2.
-    got = float(grassmann_distance(_e(3, 0), _e(3, 0, 1), metric=metric))
-    assert got == pytest.approx(_INFINITE_LINE_IN_PLANE[metric], abs=ATOL)
+    got = float(grassmann_distance(_e(3, 0), _e(3, 0, 1), distance=distance))
+    assert got == pytest.approx(_INFINITE_LINE_IN_PLANE[distance], abs=ATOL)
 
 
 def test_unequal_dims_infinite_geodesic_closed_form():
@@ -312,83 +312,83 @@ def test_unequal_dims_infinite_geodesic_closed_form():
     assert float(grassmann_distance(a, b)) == pytest.approx(expected, abs=ATOL)
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
-def test_unequal_dims_schubert_is_zero_for_contained_subspace(metric):
-    got = grassmann_distance(_e(3, 0), _e(3, 0, 1), metric=metric, unequal_dims="schubert")
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
+def test_unequal_dims_schubert_is_zero_for_contained_subspace(distance):
+    got = grassmann_distance(_e(3, 0), _e(3, 0, 1), distance=distance, unequal_dims="schubert")
     assert float(got) == pytest.approx(0.0, abs=ATOL)
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
 @per_metric
 @given(seed=seeds, d=st.integers(2, 7), p=st.integers(1, 3), q=st.integers(1, 3))
-def test_distance_invariant_to_change_of_basis(metric, seed, d, p, q):
+def test_distance_invariant_to_change_of_basis(distance, seed, d, p, q):
     p, q = min(p, d), min(q, d)
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((d, p)), rng.standard_normal((d, q))
-    expected = grassmann_distance(a, b, metric=metric)
+    expected = grassmann_distance(a, b, distance=distance)
     got = grassmann_distance(
-        a @ _well_conditioned(rng, p), b @ _well_conditioned(rng, q), metric=metric
+        a @ _well_conditioned(rng, p), b @ _well_conditioned(rng, q), distance=distance
     )
     torch.testing.assert_close(got, expected, atol=ATOL, rtol=1e-9)
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
 @per_metric
 @given(seed=seeds, d=st.integers(2, 7), p=st.integers(1, 3), q=st.integers(1, 3))
-def test_distance_invariant_to_common_rotation(metric, seed, d, p, q):
+def test_distance_invariant_to_common_rotation(distance, seed, d, p, q):
     p, q = min(p, d), min(q, d)
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((d, p)), rng.standard_normal((d, q))
     r = _rotation(rng, d)
-    expected = grassmann_distance(a, b, metric=metric)
-    got = grassmann_distance(r @ a, r @ b, metric=metric)
+    expected = grassmann_distance(a, b, distance=distance)
+    got = grassmann_distance(r @ a, r @ b, distance=distance)
     torch.testing.assert_close(got, expected, atol=ATOL, rtol=1e-9)
 
 
-@pytest.mark.parametrize("metric", GRASSMANN_METRICS)
+@pytest.mark.parametrize("distance", GRASSMANN_DISTANCES)
 @per_metric
 @given(seed=seeds, d=st.integers(2, 7), p=st.integers(1, 3), q=st.integers(1, 3))
-def test_distance_is_symmetric(metric, seed, d, p, q):
+def test_distance_is_symmetric(distance, seed, d, p, q):
     p, q = min(p, d), min(q, d)
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((d, p)), rng.standard_normal((d, q))
     torch.testing.assert_close(
-        grassmann_distance(a, b, metric=metric),
-        grassmann_distance(b, a, metric=metric),
+        grassmann_distance(a, b, distance=distance),
+        grassmann_distance(b, a, distance=distance),
         atol=ATOL,
         rtol=1e-9,
     )
 
 
-@pytest.mark.parametrize("metric", TRUE_METRICS)
+@pytest.mark.parametrize("distance", TRUE_METRICS)
 @per_metric
 @given(seed=seeds, d=st.integers(2, 6), p=st.integers(1, 3))
-def test_triangle_inequality_same_dimension(metric, seed, d, p):
+def test_triangle_inequality_same_dimension(distance, seed, d, p):
     p = min(p, d)
     rng = np.random.default_rng(seed)
     a, b, c = (rng.standard_normal((d, p)) for _ in range(3))
 
     def dist(u, v):
-        return float(grassmann_distance(u, v, metric=metric))
+        return float(grassmann_distance(u, v, distance=distance))
 
     assert dist(a, c) <= dist(a, b) + dist(b, c) + 1e-12
 
 
-@pytest.mark.parametrize("metric", TRUE_METRICS)
+@pytest.mark.parametrize("distance", TRUE_METRICS)
 @per_metric
 @given(seed=seeds, d=st.integers(2, 6), dims=st.tuples(*[st.integers(1, 4)] * 3))
-def test_triangle_inequality_on_doubly_infinite_grassmannian(metric, seed, d, dims):
+def test_triangle_inequality_on_doubly_infinite_grassmannian(distance, seed, d, dims):
     rng = np.random.default_rng(seed)
     a, b, c = (rng.standard_normal((d, min(p, d))) for p in dims)
 
     def dist(u, v):
-        return float(grassmann_distance(u, v, metric=metric))
+        return float(grassmann_distance(u, v, distance=distance))
 
     assert dist(a, c) <= dist(a, b) + dist(b, c) + 1e-12
 
 
 def test_distance_is_a_0dim_float64_tensor():
-    out = grassmann_distance(torch.eye(3, 1), torch.eye(3, 2), metric="chordal")
+    out = grassmann_distance(torch.eye(3, 1), torch.eye(3, 2), distance="chordal")
     assert out.shape == ()
     assert out.dtype == torch.float64
 
@@ -411,13 +411,13 @@ def test_subspace_of_recovers_the_top_eigenvectors():
     xc = x - x.mean(0)
     _, evecs = np.linalg.eigh(xc.T @ xc)
     top = evecs[:, ::-1][:, :2].copy()
-    got = subspace_of(x, k=2)
+    got = subspace_of(x, n_components=2)
     np.testing.assert_allclose(_angles_np(got.numpy(), top), [0.0, 0.0], atol=1e-9)
 
 
 def test_subspace_of_returns_orthonormal_float64_columns():
     x, _ = _planted(1)
-    u = subspace_of(torch.as_tensor(x, dtype=torch.float32), k=3)
+    u = subspace_of(torch.as_tensor(x, dtype=torch.float32), n_components=3)
     assert u.shape == (6, 3)
     assert u.dtype == torch.float64
     torch.testing.assert_close(u.T @ u, torch.eye(3, dtype=torch.float64), atol=1e-12, rtol=0)
@@ -450,15 +450,15 @@ def test_subspace_of_keeps_small_but_real_float32_directions():
     # A direction with 1e-3 of the top variance is well above float32 rounding.
     rng = np.random.default_rng(10)
     x = (rng.standard_normal((100, 3)) * np.array([1.0, 0.5, 0.03])).astype(np.float32)
-    assert subspace_of(x, k=3).shape == (3, 3)
+    assert subspace_of(x, n_components=3).shape == (3, 3)
 
 
 @fast
 @given(seed=seeds, shift=st.floats(-100, 100), scale=st.floats(0.01, 100))
 def test_subspace_of_invariant_to_translation_and_scaling(seed, shift, scale):
     x, _ = _planted(seed % 1000)
-    u = subspace_of(x, k=2).numpy()
-    v = subspace_of(scale * x + shift, k=2).numpy()
+    u = subspace_of(x, n_components=2).numpy()
+    v = subspace_of(scale * x + shift, n_components=2).numpy()
     np.testing.assert_allclose(_angles_np(u, v), [0.0, 0.0], atol=1e-7)
 
 
@@ -468,8 +468,8 @@ def test_subspace_of_is_rotation_equivariant(seed):
     rng = np.random.default_rng(seed)
     x, _ = _planted(seed % 1000)
     r = _rotation(rng, 6)
-    u = subspace_of(x, k=2).numpy()
-    v = subspace_of(x @ r, k=2).numpy()
+    u = subspace_of(x, n_components=2).numpy()
+    v = subspace_of(x @ r, n_components=2).numpy()
     np.testing.assert_allclose(_angles_np(r.T @ u, v), [0.0, 0.0], atol=1e-7)
 
 
@@ -480,7 +480,7 @@ def test_subspace_of_is_rotation_equivariant(seed):
 def test_eigenspace_overlap_is_one_for_identical_covariances():
     x, _ = _planted(2)
     y = 3.0 - x[::-1]  # same covariance, other samples order and mean
-    assert float(eigenspace_overlap(x, y, k=2)) == pytest.approx(1.0, abs=1e-12)
+    assert float(eigenspace_overlap(x, y, n_components=2)) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_eigenspace_overlap_is_zero_for_orthogonal_eigenspaces():
@@ -489,7 +489,7 @@ def test_eigenspace_overlap_is_zero_for_orthogonal_eigenspaces():
     y = np.zeros((40, 5))
     x[:, :2] = rng.standard_normal((50, 2))
     y[:, 2:4] = rng.standard_normal((40, 2))
-    assert float(eigenspace_overlap(x, y, k=2)) == pytest.approx(0.0, abs=1e-12)
+    assert float(eigenspace_overlap(x, y, n_components=2)) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_eigenspace_overlap_of_planted_partial_overlap():
@@ -498,7 +498,7 @@ def test_eigenspace_overlap_of_planted_partial_overlap():
     z = rng.standard_normal((300, 5))
     x = z * np.array([10.0, 5.0, 0.0, 0.0, 0.0])
     y = z * np.array([10.0, 0.0, 5.0, 0.0, 0.0])
-    assert float(eigenspace_overlap(x, y, k=2)) == pytest.approx(0.5, abs=1e-12)
+    assert float(eigenspace_overlap(x, y, n_components=2)) == pytest.approx(0.5, abs=1e-12)
 
 
 @fast
@@ -508,8 +508,10 @@ def test_eigenspace_overlap_invariant_to_common_rotation(seed):
     x = rng.standard_normal((60, 6)) * np.array([6.0, 5.0, 4.0, 1.0, 1.0, 1.0])
     y = rng.standard_normal((70, 6)) @ _well_conditioned(rng, 6) * 3.0
     r = _rotation(rng, 6)
-    expected = eigenspace_overlap(x, y, k=3)
-    torch.testing.assert_close(eigenspace_overlap(x @ r, y @ r, k=3), expected, atol=1e-8, rtol=0)
+    expected = eigenspace_overlap(x, y, n_components=3)
+    torch.testing.assert_close(
+        eigenspace_overlap(x @ r, y @ r, n_components=3), expected, atol=1e-8, rtol=0
+    )
 
 
 @fast
@@ -517,9 +519,9 @@ def test_eigenspace_overlap_invariant_to_common_rotation(seed):
 def test_eigenspace_overlap_is_symmetric_and_in_unit_interval(seed):
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((30, 5)), rng.standard_normal((30, 5))
-    s = float(eigenspace_overlap(x, y, k=2))
+    s = float(eigenspace_overlap(x, y, n_components=2))
     assert 0.0 <= s <= 1.0
-    assert s == pytest.approx(float(eigenspace_overlap(y, x, k=2)), abs=1e-12)
+    assert s == pytest.approx(float(eigenspace_overlap(y, x, n_components=2)), abs=1e-12)
 
 
 @fast
@@ -529,7 +531,7 @@ def test_subspace_overlap_is_one_minus_scaled_squared_chordal(seed, d, p, q):
     p, q = min(p, d), min(q, d)
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((d, p)), rng.standard_normal((d, q))
-    chordal = float(grassmann_distance(a, b, metric="chordal"))
+    chordal = float(grassmann_distance(a, b, distance="chordal"))
     expected = 1.0 - chordal**2 / max(p, q)
     assert float(subspace_overlap(a, b)) == pytest.approx(expected, abs=1e-12)
 
@@ -601,10 +603,10 @@ def test_error_basis_of_wrong_type():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"metric": "euclid"}, "metric must be one of"),
+        ({"distance": "euclid"}, "distance must be one of"),
         ({"unequal_dims": "pad"}, "unequal_dims must be one of"),
     ],
-    ids=["metric", "unequal_dims"],
+    ids=["distance", "unequal_dims"],
 )
 def test_error_bad_distance_option(kwargs, match):
     with pytest.raises(InvalidOptionError, match=match):
@@ -613,25 +615,33 @@ def test_error_bad_distance_option(kwargs, match):
 
 def test_error_k_larger_than_dimension():
     x, _ = _planted(5)
-    with pytest.raises(InvalidOptionError, match=r"k = 7 is larger than the feature dimension"):
-        subspace_of(x, k=7)
+    with pytest.raises(
+        InvalidOptionError, match=r"n_components = 7 is larger than the feature dimension"
+    ):
+        subspace_of(x, n_components=7)
 
 
 def test_error_eigenspace_overlap_k_larger_than_dimension():
     x, _ = _planted(5)
-    with pytest.raises(InvalidOptionError, match=r"k = 9 is larger than the feature dimension"):
-        eigenspace_overlap(x, x, k=9)
+    with pytest.raises(
+        InvalidOptionError, match=r"n_components = 9 is larger than the feature dimension"
+    ):
+        eigenspace_overlap(x, x, n_components=9)
 
 
 def test_error_k_beyond_covariance_rank():
     x = np.random.default_rng(6).standard_normal((3, 5))  # rank of the covariance: 2
-    with pytest.raises(DegenerateInputError, match=r"varies in only 2 directions.*k <= 2"):
-        subspace_of(x, k=3)
+    with pytest.raises(
+        DegenerateInputError, match=r"varies in only 2 directions.*n_components <= 2"
+    ):
+        subspace_of(x, n_components=3)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"k": 2, "variance": 0.9}], ids=["neither", "both"])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"n_components": 2, "variance": 0.9}], ids=["neither", "both"]
+)
 def test_error_subspace_of_needs_exactly_one_of_k_or_variance(kwargs):
-    with pytest.raises(InvalidOptionError, match="exactly one of k"):
+    with pytest.raises(InvalidOptionError, match="exactly one of n_components"):
         subspace_of(_planted(7)[0], **kwargs)
 
 
@@ -642,30 +652,30 @@ def test_error_variance_out_of_range(variance):
 
 
 def test_error_k_not_positive():
-    with pytest.raises(InvalidOptionError, match="k must be at least 1"):
-        subspace_of(_planted(7)[0], k=0)
+    with pytest.raises(InvalidOptionError, match="n_components must be at least 1"):
+        subspace_of(_planted(7)[0], n_components=0)
 
 
 def test_error_zero_variance_representation():
     with pytest.raises(DegenerateInputError, match="x has zero variance"):
-        subspace_of(np.ones((10, 3)), k=1)
+        subspace_of(np.ones((10, 3)), n_components=1)
 
 
 def test_error_zero_variance_in_eigenspace_overlap():
     with pytest.raises(DegenerateInputError, match="y has zero variance"):
-        eigenspace_overlap(_planted(8)[0], np.ones((10, 6)), k=1)
+        eigenspace_overlap(_planted(8)[0], np.ones((10, 6)), n_components=1)
 
 
 def test_error_representation_not_2d():
     with pytest.raises(ShapeError, match="x must be a 2-D"):
-        subspace_of(np.ones(5), k=1)
+        subspace_of(np.ones(5), n_components=1)
 
 
 def test_error_too_few_samples():
     with pytest.raises(TooFewSamplesError, match="x has 1 samples"):
-        subspace_of(np.ones((1, 3)), k=1)
+        subspace_of(np.ones((1, 3)), n_components=1)
 
 
 def test_error_eigenspace_overlap_different_features():
     with pytest.raises(ShapeError, match=r"same features.*\(20, 4\) and \(20, 5\)"):
-        eigenspace_overlap(np.ones((20, 4)), np.ones((20, 5)), k=1)
+        eigenspace_overlap(np.ones((20, 4)), np.ones((20, 5)), n_components=1)

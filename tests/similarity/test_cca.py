@@ -324,8 +324,8 @@ def test_streaming_cca_equals_one_shot_over_any_split(seed: int, cuts: list[int]
     x, y = correlated(seed)
     metrics = {
         "correlations": (CCA(), cca_correlations(x, y)),
-        "mean": (CCA(statistic="mean"), mean_cca(x, y)),
-        "r2": (CCA(statistic="r2"), cca_r2(x, y)),
+        "mean": (CCA(method="mean"), mean_cca(x, y)),
+        "r2": (CCA(method="r2"), cca_r2(x, y)),
         "svcca": (SVCCA(keep_variance=0.9), svcca(x, y, keep_variance=0.9)),
         "pwcca": (PWCCA(), pwcca(x, y)),
     }
@@ -399,9 +399,9 @@ def test_rtol_outside_unit_interval_is_refused(rtol: float) -> None:
         CCA(rtol=rtol)
 
 
-def test_unknown_statistic_is_refused() -> None:
-    with pytest.raises(InvalidOptionError, match="statistic must be one of"):
-        CCA(statistic="median")  # type: ignore[arg-type]
+def test_unknown_method_is_refused() -> None:
+    with pytest.raises(InvalidOptionError, match="method must be one of"):
+        CCA(method="median")  # type: ignore[arg-type]
 
 
 def test_unknown_weights_side_is_refused() -> None:

@@ -63,7 +63,7 @@ STREAMING_CASES: dict[str, tuple[Callable[[], Any], Callable[[Any, Any], torch.T
         partial(linear_cka, debiased=True),
     ),
     "MinibatchCKA": (MinibatchCKA, partial(minibatch_cka, batch_size=BATCH)),
-    "CCA": (partial(sim.CCA, statistic="mean"), sim.mean_cca),
+    "CCA": (partial(sim.CCA, method="mean"), sim.mean_cca),
     "SVCCA": (partial(sim.SVCCA, keep_variance=0.9), partial(sim.svcca, keep_variance=0.9)),
     "PWCCA": (sim.PWCCA, sim.pwcca),
     "LinearRegressionR2": (sim.LinearRegressionR2, sim.linear_regression_r2),

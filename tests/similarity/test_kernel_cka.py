@@ -320,12 +320,12 @@ def test_rbf_explicit_sigma_matches_the_full_gram(debiased: bool) -> None:
         assert float(value) == pytest.approx(expected, rel=1e-10), sigma
 
 
-@pytest.mark.parametrize("block_size", [1, 3, 7, 25, 1000], ids=lambda b: f"block{b}")
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 25, 1000], ids=lambda b: f"block{b}")
 @pytest.mark.parametrize("debiased", [False, True], ids=["biased", "debiased"])
-def test_rbf_does_not_depend_on_the_block_size(block_size: int, debiased: bool) -> None:
+def test_rbf_does_not_depend_on_the_chunk_size(chunk_size: int, debiased: bool) -> None:
     x, y = _pair(5, n=25)
     torch.testing.assert_close(
-        rbf_cka(x, y, debiased=debiased, block_size=block_size),
+        rbf_cka(x, y, debiased=debiased, chunk_size=chunk_size),
         rbf_cka(x, y, debiased=debiased),
         rtol=0,
         atol=1e-13,
@@ -544,8 +544,8 @@ def test_minibatch_metric_on_another_device_raises() -> None:
         ({"sigma": (1.0, 2.0, 3.0)}, InvalidOptionError, "pair"),
         ({"sigma": 1.0, "threshold": 0.5}, InvalidOptionError, "either sigma or threshold"),
         ({"threshold": 0.0}, InvalidOptionError, "threshold must lie in"),
-        ({"block_size": 0}, InvalidOptionError, "block_size must be at least 1"),
-        ({"block_size": 2.5}, InputTypeError, "block_size must be an integer"),
+        ({"chunk_size": 0}, InvalidOptionError, "chunk_size must be at least 1"),
+        ({"chunk_size": 2.5}, InputTypeError, "chunk_size must be an integer"),
     ],
     ids=[
         "sigma-zero",

@@ -132,7 +132,7 @@ _FUNCTIONS = {
     "angular_procrustes_distance": (sim.angular_procrustes_distance, {}),
     "shape_metric": (sim.shape_metric, {"alpha": 0.5}),
     "permutation_procrustes_distance": (sim.permutation_procrustes_distance, {}),
-    "rsa": (sim.rsa, {"compare": "spearman"}),
+    "rsa": (sim.rsa, {"method": "spearman"}),
     "rsm_norm_difference": (sim.rsm_norm_difference, {}),
     "mutual_knn": (sim.mutual_knn, {"k": 5}),
     "knn_jaccard": (sim.knn_jaccard, {"k": 5}),
@@ -143,7 +143,7 @@ _FUNCTIONS = {
     "concentricity_difference": (sim.concentricity_difference, {}),
     "uniformity_difference": (sim.uniformity_difference, {}),
     "relative_similarity": (sim.relative_similarity, {"anchor_indices": torch.arange(0, 60, 6)}),
-    "eigenspace_overlap": (sim.eigenspace_overlap, {"k": 3}),
+    "eigenspace_overlap": (sim.eigenspace_overlap, {"n_components": 3}),
 }
 
 
@@ -200,7 +200,9 @@ def _keyword_options(function: object) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(_FUNCTIONS))
 def test_pairwise_takes_the_options_of_the_single_pair_function(name: str) -> None:
-    assert set(MEASURES[name].accepted_options() or ()) == _keyword_options(_FUNCTIONS[name][0])
+    # chunk_size is pairwise's own (passed on); neighbors="approximate" gives no matrix entry
+    accepted = set(MEASURES[name].accepted_options() or ()) - {"chunk_size", "neighbors"}
+    assert accepted == _keyword_options(_FUNCTIONS[name][0]) - {"neighbors"}
 
 
 @pytest.mark.parametrize("name", sorted(_FUNCTIONS))
@@ -209,3 +211,63 @@ def test_pairwise_refuses_an_option_its_measure_does_not_take(name: str) -> None
     x = torch.randn(12, 4, generator=torch.Generator().manual_seed(0))
     with pytest.raises(InvalidOptionError, match=rf"measure '{name}' takes no option 'k_nn'"):
         pairwise([x, x], measure=name, k_nn=3)
+
+
+# ---- measure metadata on the registry ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MEASURES))
+def test_every_measure_states_its_label_direction_and_bounds(name: str) -> None:
+    spec = MEASURES[name]
+    assert isinstance(spec.label, str) and spec.label
+    assert spec.kind in ("similarity", "distance")
+    assert spec.higher_is_better is (spec.kind == "similarity")
+    low, high = spec.bounds
+    assert low is None or isinstance(low, float)
+    assert high is None or isinstance(high, float)
+    if low is not None and high is not None:
+        assert low < high
+    if spec.kind == "distance" and low is not None:
+        assert low == 0.0
+
+
+def test_measure_metadata_defaults_and_refusal() -> None:
+    spec = PairwiseMeasure("my_gap", symmetric=True, function=lambda x, y: x.sum() - y.sum())
+    assert spec.label == "my gap"
+    assert spec.bounds == (None, None) and spec.higher_is_better is None
+    bad = PairwiseMeasure("bad", symmetric=True, function=spec.function, kind="angle")  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match="kind"):
+        register_measure(bad)
+
+
+def test_measure_values_lie_in_their_bounds() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 6, generator=g, dtype=torch.float64)
+    layers = [
+        x,
+        x @ torch.randn(6, 5, generator=g, dtype=torch.float64),
+        torch.randn(40, 4, generator=g, dtype=torch.float64),
+    ]
+    options = {
+        "minibatch_cka": {"batch_size": 20},
+        "relative_similarity": {"n_anchors": 5, "seed": 0},
+    }
+    for name, spec in MEASURES.items():
+        if name == "eigenspace_overlap":
+            continue  # needs one feature space
+        values = pairwise(layers, measure=name, **options.get(name, {}))
+        low, high = spec.bounds
+        if low is not None:
+            assert float(values.min()) >= low - 1e-9, name
+        if high is not None:
+            assert float(values.max()) <= high + 1e-9, name
+
+
+def test_pairwise_passes_chunk_size_to_measures_that_take_one() -> None:
+    x = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
+    layers = [x, x**2, x + 1.0]
+    torch.testing.assert_close(
+        pairwise(layers, measure="rsa", chunk_size=4), pairwise(layers, measure="rsa")
+    )
+    with pytest.raises(InvalidOptionError, match="chunk_size must be at least 1"):
+        pairwise(layers, measure="uniformity_difference", chunk_size=0)

@@ -20,7 +20,7 @@ from subspaces._checks import (
 )
 from subspaces.similarity.rsa import (
     RDM_COMPARISONS,
-    RDM_METRICS,
+    RDM_DISSIMILARITIES,
     RSMNormDifference,
     compare_rdms,
     rdm,
@@ -72,23 +72,23 @@ def test_rdm_index_formula_locates_each_pair() -> None:
         assert condensed[position] == pytest.approx(np.linalg.norm(x[i] - x[j]), rel=TOL)
 
 
-@pytest.mark.parametrize("metric", RDM_METRICS)
+@pytest.mark.parametrize("metric", RDM_DISSIMILARITIES)
 def test_rdm_square_is_symmetric_with_zero_diagonal_and_matches_condensed(metric: str) -> None:
     x = _data(1)
-    full = rdm(x, metric=metric, square=True)
+    full = rdm(x, dissimilarity=metric, square=True)
     torch.testing.assert_close(full, full.T)
     assert bool((full.diagonal() == 0).all())
     iu = torch.triu_indices(12, 12, offset=1)
-    torch.testing.assert_close(full[iu[0], iu[1]], rdm(x, metric=metric))
+    torch.testing.assert_close(full[iu[0], iu[1]], rdm(x, dissimilarity=metric))
 
 
-@pytest.mark.parametrize("block_size", [1, 3, 11, 100], ids=lambda b: f"block{b}")
-@pytest.mark.parametrize("metric", RDM_METRICS)
-def test_rdm_does_not_depend_on_block_size(metric: str, block_size: int) -> None:
+@pytest.mark.parametrize("chunk_size", [1, 3, 11, 100], ids=lambda b: f"block{b}")
+@pytest.mark.parametrize("metric", RDM_DISSIMILARITIES)
+def test_rdm_does_not_depend_on_chunk_size(metric: str, chunk_size: int) -> None:
     x = _data(2)
     torch.testing.assert_close(
-        rdm(x, metric=metric, block_size=block_size),
-        rdm(x, metric=metric, block_size=512),
+        rdm(x, dissimilarity=metric, chunk_size=chunk_size),
+        rdm(x, dissimilarity=metric, chunk_size=512),
         rtol=TOL,
         atol=TOL,
     )
@@ -107,7 +107,7 @@ def test_rdm_accepts_numpy_and_returns_tensor() -> None:
 
 @pytest.mark.parametrize("metric", ["correlation", "cosine"])
 def test_rdm_angular_values_lie_in_zero_two(metric: str) -> None:
-    values = rdm(_data(4, n=30, d=2), metric=metric)
+    values = rdm(_data(4, n=30, d=2), dissimilarity=metric)
     assert float(values.min()) >= 0.0
     assert float(values.max()) <= 2.0
 
@@ -118,11 +118,11 @@ def test_rdm_angular_values_lie_in_zero_two(metric: str) -> None:
 def test_compare_rdms_equals_rsa_on_the_same_rdms() -> None:
     x, y = _paired(5)
     for compare in RDM_COMPARISONS:
-        direct = rsa(x, y, metric="correlation", compare=compare)
+        direct = rsa(x, y, dissimilarity="correlation", method=compare)
         via = compare_rdms(
-            rdm(x, metric="correlation"),
-            rdm(y, metric="correlation"),
-            compare=compare,
+            rdm(x, dissimilarity="correlation"),
+            rdm(y, dissimilarity="correlation"),
+            method=compare,
         )
         assert float(via) == pytest.approx(float(direct), abs=TOL)
 
@@ -130,30 +130,30 @@ def test_compare_rdms_equals_rsa_on_the_same_rdms() -> None:
 def test_kendall_tau_a_of_rdm_with_ties_against_itself_is_below_one() -> None:
     # 4 values, pairs: 6, tied pairs: 1 (the two 1.0s) -> tau-a = 1 - 1/6.
     v = torch.tensor([1.0, 1.0, 2.0, 3.0], dtype=torch.float64)
-    assert float(compare_rdms(v, v, compare="kendall_tau_a")) == pytest.approx(5 / 6)
+    assert float(compare_rdms(v, v, method="kendall_tau_a")) == pytest.approx(5 / 6)
 
 
 def test_kendall_tau_a_of_reversed_order_is_minus_one() -> None:
     v = torch.arange(10, dtype=torch.float64)
-    assert float(compare_rdms(v, v.flip(0), compare="kendall_tau_a")) == -1.0
+    assert float(compare_rdms(v, v.flip(0), method="kendall_tau_a")) == -1.0
 
 
 # --- rsa: values and properties -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("compare", RDM_COMPARISONS)
-@pytest.mark.parametrize("metric", RDM_METRICS)
+@pytest.mark.parametrize("metric", RDM_DISSIMILARITIES)
 def test_rsa_of_a_representation_with_itself_is_one(metric: str, compare: str) -> None:
     x = _data(6)
-    assert float(rsa(x, x, metric=metric, compare=compare)) == pytest.approx(1.0, abs=TOL)
+    assert float(rsa(x, x, dissimilarity=metric, method=compare)) == pytest.approx(1.0, abs=TOL)
 
 
 @pytest.mark.parametrize("compare", RDM_COMPARISONS)
 def test_rsa_blockwise_equals_one_block(compare: str) -> None:
     x, y = _paired(7, n=20)
-    one = rsa(x, y, compare=compare)
+    one = rsa(x, y, method=compare)
     for block in (1, 4, 7):
-        assert float(rsa(x, y, compare=compare, block_size=block)) == pytest.approx(
+        assert float(rsa(x, y, method=compare, chunk_size=block)) == pytest.approx(
             float(one), abs=TOL
         )
 
@@ -167,20 +167,28 @@ def test_rsa_returns_float64_scalar_on_input_device() -> None:
 
 
 @PROPERTY
-@given(seed=seeds, compare=st.sampled_from(RDM_COMPARISONS), metric=st.sampled_from(RDM_METRICS))
+@given(
+    seed=seeds,
+    compare=st.sampled_from(RDM_COMPARISONS),
+    metric=st.sampled_from(RDM_DISSIMILARITIES),
+)
 def test_rsa_is_symmetric(seed: int, compare: str, metric: str) -> None:
     x, y = _paired(seed)
-    assert float(rsa(x, y, metric=metric, compare=compare)) == pytest.approx(
-        float(rsa(y, x, metric=metric, compare=compare)),
+    assert float(rsa(x, y, dissimilarity=metric, method=compare)) == pytest.approx(
+        float(rsa(y, x, dissimilarity=metric, method=compare)),
         abs=TOL,
     )
 
 
 @PROPERTY
-@given(seed=seeds, compare=st.sampled_from(RDM_COMPARISONS), metric=st.sampled_from(RDM_METRICS))
+@given(
+    seed=seeds,
+    compare=st.sampled_from(RDM_COMPARISONS),
+    metric=st.sampled_from(RDM_DISSIMILARITIES),
+)
 def test_rsa_lies_in_minus_one_one(seed: int, compare: str, metric: str) -> None:
     x, y = _paired(seed)
-    value = float(rsa(x, y, metric=metric, compare=compare))
+    value = float(rsa(x, y, dissimilarity=metric, method=compare))
     assert -1.0 - TOL <= value <= 1.0 + TOL
 
 
@@ -192,8 +200,8 @@ def test_rsa_euclidean_invariant_to_orthogonal_scaling_and_translation(
     x, y = _paired(seed)
     rng = np.random.default_rng(seed + 1)
     moved = scale * x @ _orthogonal(seed, 4) + rng.normal(size=4)
-    assert float(rsa(moved, y, compare=compare)) == pytest.approx(
-        float(rsa(x, y, compare=compare)),
+    assert float(rsa(moved, y, method=compare)) == pytest.approx(
+        float(rsa(x, y, method=compare)),
         abs=1e-8,
     )
 
@@ -205,8 +213,8 @@ def test_rsa_cosine_rdm_invariant_to_orthogonal_and_row_scaling(seed: int, compa
     rng = np.random.default_rng(seed + 2)
     row_scales = rng.uniform(0.2, 5.0, size=(x.shape[0], 1))
     moved = row_scales * (x @ _orthogonal(seed, 4))
-    assert float(rsa(moved, y, metric="cosine", compare=compare)) == pytest.approx(
-        float(rsa(x, y, metric="cosine", compare=compare)),
+    assert float(rsa(moved, y, dissimilarity="cosine", method=compare)) == pytest.approx(
+        float(rsa(x, y, dissimilarity="cosine", method=compare)),
         abs=1e-8,
     )
 
@@ -221,8 +229,8 @@ def test_rsa_correlation_rdm_invariant_to_row_affine_and_feature_permutation(
     row_scales = rng.uniform(0.2, 5.0, size=(x.shape[0], 1))
     row_shifts = rng.normal(size=(x.shape[0], 1))
     moved = row_scales * x[:, rng.permutation(4)] + row_shifts
-    assert float(rsa(moved, y, metric="correlation", compare=compare)) == pytest.approx(
-        float(rsa(x, y, metric="correlation", compare=compare)),
+    assert float(rsa(moved, y, dissimilarity="correlation", method=compare)) == pytest.approx(
+        float(rsa(x, y, dissimilarity="correlation", method=compare)),
         abs=1e-8,
     )
 
@@ -233,8 +241,8 @@ def test_rank_comparisons_do_not_see_monotone_transforms_of_the_rdm(
     seed: int, compare: str
 ) -> None:
     x, y = _paired(seed)
-    assert float(rsa(x, y, metric="euclidean", compare=compare)) == pytest.approx(
-        float(rsa(x, y, metric="sqeuclidean", compare=compare)),
+    assert float(rsa(x, y, dissimilarity="euclidean", method=compare)) == pytest.approx(
+        float(rsa(x, y, dissimilarity="sqeuclidean", method=compare)),
         abs=TOL,
     )
 
@@ -244,8 +252,8 @@ def test_rank_comparisons_do_not_see_monotone_transforms_of_the_rdm(
 def test_rsa_invariant_to_sample_permutation(seed: int, compare: str) -> None:
     x, y = _paired(seed)
     perm = np.random.default_rng(seed).permutation(x.shape[0])
-    assert float(rsa(x[perm], y[perm], compare=compare)) == pytest.approx(
-        float(rsa(x, y, compare=compare)),
+    assert float(rsa(x[perm], y[perm], method=compare)) == pytest.approx(
+        float(rsa(x, y, method=compare)),
         abs=TOL,
     )
 
@@ -272,7 +280,7 @@ def test_rsm_norm_difference_matches_dense_frobenius_norm(rsm: str) -> None:
         return d if rsm == "euclidean" else d**2
 
     expected = torch.linalg.matrix_norm(dense(tx) - dense(ty))
-    got = rsm_norm_difference(x, y, rsm=rsm, block_size=5)
+    got = rsm_norm_difference(x, y, rsm=rsm, chunk_size=5)
     assert float(got) == pytest.approx(float(expected), rel=1e-10)
 
 
@@ -357,13 +365,13 @@ def test_streaming_rsm_norm_difference_reset_forgets() -> None:
 
 
 def test_rdm_rejects_unknown_metric() -> None:
-    with pytest.raises(InvalidOptionError, match=r"metric must be one of .*got 'manhattan'"):
-        rdm(_data(0), metric="manhattan")
+    with pytest.raises(InvalidOptionError, match=r"dissimilarity must be one of .*got 'manhattan'"):
+        rdm(_data(0), dissimilarity="manhattan")
 
 
 def test_rsa_rejects_unknown_comparison() -> None:
-    with pytest.raises(InvalidOptionError, match=r"compare must be one of .*got 'kendall'"):
-        rsa(_data(0), _data(1), compare="kendall")
+    with pytest.raises(InvalidOptionError, match=r"method must be one of .*got 'kendall'"):
+        rsa(_data(0), _data(1), method="kendall")
 
 
 def test_rsm_norm_difference_rejects_unknown_rsm() -> None:
@@ -376,35 +384,37 @@ def test_streaming_rsm_norm_difference_rejects_distance_rsm() -> None:
         RSMNormDifference(rsm="euclidean")
 
 
-def test_rdm_rejects_zero_block_size() -> None:
-    with pytest.raises(InvalidOptionError, match="block_size must be at least 1, got 0"):
-        rdm(_data(0), block_size=0)
+def test_rdm_rejects_zero_chunk_size() -> None:
+    with pytest.raises(InvalidOptionError, match="chunk_size must be at least 1, got 0"):
+        rdm(_data(0), chunk_size=0)
 
 
 def test_cosine_rdm_rejects_zero_rows() -> None:
     x = _data(0)
     x[3] = 0.0
-    with pytest.raises(DegenerateInputError, match=r"x has 1 zero rows \(first indices \[3\]\)"):
-        rdm(x, metric="cosine")
+    with pytest.raises(
+        DegenerateInputError, match=r"x has 1 rows of zero norm \(shape .*first indices \[3\]\)"
+    ):
+        rdm(x, dissimilarity="cosine")
 
 
 def test_correlation_rdm_rejects_rows_constant_across_features() -> None:
     x = _data(0)
     x[[2, 5]] = 4.0
     with pytest.raises(DegenerateInputError, match=r"2 constant rows .*\[2, 5\]"):
-        rsa(_data(1), x, metric="correlation")
+        rsa(_data(1), x, dissimilarity="correlation")
 
 
 @pytest.mark.parametrize("compare", ["pearson", "spearman", "kendall_tau_a"])
 def test_rsa_rejects_a_constant_rdm(compare: str) -> None:
     simplex = np.eye(4)  # every pair at distance sqrt(2)
     with pytest.raises(DegenerateInputError, match="the RDM of x is constant"):
-        rsa(simplex, _data(0, n=4), compare=compare)
+        rsa(simplex, _data(0, n=4), method=compare)
 
 
 def test_rsa_cosine_rejects_an_all_zero_rdm() -> None:
     with pytest.raises(DegenerateInputError, match="the RDM of y is all zeros"):
-        rsa(_data(0, n=4), np.ones((4, 3)), compare="cosine")
+        rsa(_data(0, n=4), np.ones((4, 3)), method="cosine")
 
 
 def test_rsa_needs_three_samples_for_correlations() -> None:

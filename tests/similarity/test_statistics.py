@@ -64,7 +64,7 @@ def test_magnitude_is_norm_of_the_mean_row() -> None:
 def test_magnitude_mean_norm_is_mean_row_length() -> None:
     x = _data(0)
     expected = np.linalg.norm(x, axis=1).mean()
-    assert float(magnitude(x, mode="mean_norm")) == pytest.approx(expected, rel=TOL)
+    assert float(magnitude(x, method="mean_norm")) == pytest.approx(expected, rel=TOL)
 
 
 def test_concentricity_is_mean_cosine_to_the_mean_row() -> None:
@@ -120,10 +120,10 @@ def test_uniformity_of_far_apart_points_excluding_self_stays_finite() -> None:
     assert value < -100.0
 
 
-@pytest.mark.parametrize("block_size", [1, 4, 14, 100], ids=lambda b: f"block{b}")
-def test_uniformity_does_not_depend_on_block_size(block_size: int) -> None:
+@pytest.mark.parametrize("chunk_size", [1, 4, 14, 100], ids=lambda b: f"block{b}")
+def test_uniformity_does_not_depend_on_chunk_size(chunk_size: int) -> None:
     x = 0.5 * _data(6)
-    assert float(uniformity(x, block_size=block_size)) == pytest.approx(
+    assert float(uniformity(x, chunk_size=chunk_size)) == pytest.approx(
         float(uniformity(x)), rel=TOL
     )
 
@@ -156,20 +156,22 @@ def test_statistics_return_float64_scalars(function) -> None:  # type: ignore[no
 
 
 @PROPERTY
-@given(seed=seeds, mode=st.sampled_from(["norm_of_mean", "mean_norm"]))
-def test_magnitude_invariant_to_orthogonal_transforms(seed: int, mode: str) -> None:
+@given(seed=seeds, method=st.sampled_from(["norm_of_mean", "mean_norm"]))
+def test_magnitude_invariant_to_orthogonal_transforms(seed: int, method: str) -> None:
     x = _data(seed)
-    assert float(magnitude(x @ _orthogonal(seed, 4), mode=mode)) == pytest.approx(
-        float(magnitude(x, mode=mode)), rel=1e-9
+    assert float(magnitude(x @ _orthogonal(seed, 4), method=method)) == pytest.approx(
+        float(magnitude(x, method=method)), rel=1e-9
     )
 
 
 @PROPERTY
-@given(seed=seeds, scale=st.floats(0.1, 10.0), mode=st.sampled_from(["norm_of_mean", "mean_norm"]))
-def test_magnitude_scales_with_the_data(seed: int, scale: float, mode: str) -> None:
+@given(
+    seed=seeds, scale=st.floats(0.1, 10.0), method=st.sampled_from(["norm_of_mean", "mean_norm"])
+)
+def test_magnitude_scales_with_the_data(seed: int, scale: float, method: str) -> None:
     x = _data(seed)
-    assert float(magnitude(scale * x, mode=mode)) == pytest.approx(
-        scale * float(magnitude(x, mode=mode)), rel=1e-9
+    assert float(magnitude(scale * x, method=method)) == pytest.approx(
+        scale * float(magnitude(x, method=method)), rel=1e-9
     )
 
 
@@ -177,7 +179,7 @@ def test_magnitude_scales_with_the_data(seed: int, scale: float, mode: str) -> N
 @given(seed=seeds)
 def test_norm_of_mean_is_at_most_mean_norm(seed: int) -> None:
     x = _data(seed, offset=0.0)
-    assert float(magnitude(x)) <= float(magnitude(x, mode="mean_norm")) + TOL
+    assert float(magnitude(x)) <= float(magnitude(x, method="mean_norm")) + TOL
 
 
 @PROPERTY
@@ -253,13 +255,13 @@ def _batches(n: int, cuts: list[int]) -> list[tuple[int, int]]:
 
 
 @PROPERTY
-@given(seed=seeds, cuts=cuts_strategy, mode=st.sampled_from(["norm_of_mean", "mean_norm"]))
-def test_streaming_magnitude_equals_one_shot(seed: int, cuts: list[int], mode: str) -> None:
+@given(seed=seeds, cuts=cuts_strategy, method=st.sampled_from(["norm_of_mean", "mean_norm"]))
+def test_streaming_magnitude_equals_one_shot(seed: int, cuts: list[int], method: str) -> None:
     x = _data(seed)
-    metric = Magnitude(mode=mode)
+    metric = Magnitude(method=method)
     for a, b in _batches(15, cuts):
         metric.update(x[a:b])
-    assert float(metric.compute()) == pytest.approx(float(magnitude(x, mode=mode)), rel=1e-12)
+    assert float(metric.compute()) == pytest.approx(float(magnitude(x, method=method)), rel=1e-12)
 
 
 @PROPERTY
@@ -290,11 +292,11 @@ def test_streaming_differences_equal_one_shot(seed: int, cuts: list[int]) -> Non
 
 def test_streaming_difference_accepts_batches_of_different_lengths() -> None:
     x, y = _data(10), _data(11, n=7)
-    metric = MagnitudeDifference(mode="mean_norm")
+    metric = MagnitudeDifference(method="mean_norm")
     metric.update(x[:5], y[:2])
     metric.update(x[5:], y[2:])
     assert float(metric.compute()) == pytest.approx(
-        float(magnitude_difference(x, y, mode="mean_norm")), rel=1e-12
+        float(magnitude_difference(x, y, method="mean_norm")), rel=1e-12
     )
 
 
@@ -302,13 +304,15 @@ def test_streaming_difference_accepts_batches_of_different_lengths() -> None:
 
 
 def test_magnitude_rejects_unknown_mode() -> None:
-    with pytest.raises(InvalidOptionError, match="mode must be one of 'norm_of_mean', 'mean_norm'"):
-        magnitude(_data(0), mode="max")  # type: ignore[arg-type]
+    with pytest.raises(
+        InvalidOptionError, match="method must be one of 'norm_of_mean', 'mean_norm'"
+    ):
+        magnitude(_data(0), method="max")  # type: ignore[arg-type]
 
 
 def test_streaming_magnitude_rejects_unknown_mode() -> None:
     with pytest.raises(InvalidOptionError, match="got 'l1'"):
-        MagnitudeDifference(mode="l1")  # type: ignore[arg-type]
+        MagnitudeDifference(method="l1")  # type: ignore[arg-type]
 
 
 def test_concentricity_rejects_centered_data() -> None:

@@ -10,7 +10,7 @@ The formulas, invariances and references of every measure: docs/measures.md.
 
 from subspaces.similarity import _registry  # noqa: F401  (registers the measures)
 from subspaces.similarity.angles import (
-    GRASSMANN_METRICS,
+    GRASSMANN_DISTANCES,
     eigenspace_overlap,
     grassmann_distance,
     principal_angles,
@@ -37,13 +37,13 @@ from subspaces.similarity.cka import (
     linear_cka,
     linear_cka_from_moments,
 )
+from subspaces.similarity.cknna import cknna
 from subspaces.similarity.kernel_cka import (
     MinibatchCKA,
     minibatch_cka,
     rbf_cka,
 )
 from subspaces.similarity.neighbors import (
-    cknna,
     knn_jaccard,
     knn_jaccard_from_neighbors,
     mutual_knn,
@@ -72,7 +72,7 @@ from subspaces.similarity.relative import (
 )
 from subspaces.similarity.rsa import (
     RDM_COMPARISONS,
-    RDM_METRICS,
+    RDM_DISSIMILARITIES,
     RSM_KINDS,
     RSMNormDifference,
     compare_rdms,
@@ -93,7 +93,7 @@ from subspaces.similarity.shape import (
     shape_metric_from_moments,
 )
 from subspaces.similarity.statistics import (
-    MAGNITUDE_MODES,
+    MAGNITUDE_METHODS,
     Concentricity,
     ConcentricityDifference,
     Magnitude,
@@ -109,12 +109,12 @@ from subspaces.similarity.statistics import (
 __all__ = [
     "ANCHOR_METHODS",
     "CCA",
-    "GRASSMANN_METRICS",
-    "MAGNITUDE_MODES",
+    "GRASSMANN_DISTANCES",
+    "MAGNITUDE_METHODS",
     "MEASURES",
     "PWCCA",
     "RDM_COMPARISONS",
-    "RDM_METRICS",
+    "RDM_DISSIMILARITIES",
     "RELATIVE_SIMILARITIES",
     "RSM_KINDS",
     "SVCCA",

@@ -8,6 +8,8 @@ the rest are computed pair by pair.
 from __future__ import annotations
 
 import inspect
+import math
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
@@ -15,6 +17,7 @@ from torch import Tensor
 from subspaces.linalg.scaling import rescaled
 from subspaces.similarity import cca, cka, kernel_cka, neighbors, regression, rsa, shape, statistics
 from subspaces.similarity.angles import eigenspace_overlap
+from subspaces.similarity.cknna import cknna
 from subspaces.similarity.pairwise import PairwiseMeasure, register_measure
 from subspaces.similarity.relative import relative_similarity
 
@@ -24,7 +27,7 @@ def _debiased(options: dict[str, Any]) -> bool:
 
 
 def _neighbor_options(options: dict[str, Any]) -> dict[str, Any]:
-    return {key: options[key] for key in ("k", "metric", "block_size") if key in options}
+    return {key: options[key] for key in ("k", "metric", "chunk_size") if key in options}
 
 
 def _neighbor_measure(name: str, core: Any) -> PairwiseMeasure:
@@ -34,7 +37,7 @@ def _neighbor_measure(name: str, core: Any) -> PairwiseMeasure:
         prepare=lambda x, **options: neighbors.neighbor_lists(x, **_neighbor_options(options)),
         compare=lambda ix, iy, **options: core(ix, iy),
         min_samples=2,
-        options=("k", "metric", "block_size"),
+        options=("k", "metric", "chunk_size"),
     )
 
 
@@ -64,14 +67,14 @@ def _without_dtype(core: Any) -> Any:
 
 
 def _rdm(x: Tensor, **options: Any) -> Tensor:
-    keep = {key: options[key] for key in ("metric", "block_size") if key in options}
+    keep = {key: options[key] for key in ("dissimilarity", "chunk_size") if key in options}
     # RSA is invariant to scaling either side: an RDM of data brought into range (an exact
     # power of two) is compared, whose squared distances cannot overflow
     return rsa.rdm(rescaled(x), **keep)
 
 
 def _compare_rdms(a: Tensor, b: Tensor, **options: Any) -> Tensor:
-    return rsa.compare_rdms(a, b, compare=options.get("compare", "pearson"))
+    return rsa.compare_rdms(a, b, method=options.get("method", "pearson"))
 
 
 _MEASURES = [
@@ -137,13 +140,13 @@ _MEASURES = [
         prepare=_rdm,
         compare=_compare_rdms,
         min_samples=3,
-        options=("metric", "compare", "block_size"),
+        options=("dissimilarity", "method", "chunk_size"),
     ),
     PairwiseMeasure("rsm_norm_difference", symmetric=True, function=rsa.rsm_norm_difference),
     _neighbor_measure("mutual_knn", neighbors.mutual_knn_from_neighbors),
     _neighbor_measure("knn_jaccard", neighbors.knn_jaccard_from_neighbors),
     _neighbor_measure("rank_similarity", neighbors.rank_similarity_from_neighbors),
-    PairwiseMeasure("cknna", symmetric=False, function=neighbors.cknna, min_samples=3),
+    PairwiseMeasure("cknna", symmetric=False, function=cknna, min_samples=3),
     PairwiseMeasure(
         "second_order_cosine_similarity",
         symmetric=True,
@@ -156,5 +159,52 @@ _MEASURES = [
     PairwiseMeasure("eigenspace_overlap", symmetric=True, function=eigenspace_overlap),
 ]
 
+_SQRT2 = math.sqrt(2.0)
+_HALF_PI = math.pi / 2
+_UNBOUNDED = (None, None)
+_NON_NEGATIVE = (0.0, None)
+
+# label, kind and range at the measure's default options (the range column of docs/measures.md);
+# a similarity is higher when alike, a distance lower.
+_META: dict[str, tuple[str, str, tuple[float | None, float | None]]] = {
+    "linear_cka": ("linear CKA", "similarity", (0.0, 1.0)),
+    "mean_cca": ("mean CCA ρ̄", "similarity", (0.0, 1.0)),
+    "cca_r2": ("R²_CCA", "similarity", (0.0, 1.0)),
+    "svcca": ("SVCCA", "similarity", (0.0, 1.0)),
+    "pwcca": ("PWCCA", "similarity", (0.0, 1.0)),
+    "procrustes_distance": ("Procrustes distance", "distance", (0.0, _SQRT2)),
+    "angular_procrustes_distance": (
+        "angular Procrustes distance (rad)",
+        "distance",
+        (0.0, _HALF_PI),
+    ),
+    "shape_metric": ("shape metric (rad)", "distance", (0.0, _HALF_PI)),
+    "permutation_procrustes_distance": ("permutation Procrustes distance", "distance", (0.0, 2.0)),
+    "mutual_knn": ("mutual kNN", "similarity", (0.0, 1.0)),
+    "knn_jaccard": ("kNN Jaccard", "similarity", (0.0, 1.0)),
+    "rank_similarity": ("rank similarity", "similarity", (0.0, 1.0)),
+    "second_order_cosine_similarity": ("second-order cosine", "similarity", (-1.0, 1.0)),
+    "cknna": ("CKNNA", "similarity", _UNBOUNDED),
+    "rbf_cka": ("RBF CKA", "similarity", (0.0, 1.0)),
+    "minibatch_cka": ("minibatch CKA", "similarity", (-1.0, 1.0)),
+    "linear_regression_r2": ("linear regression R²", "similarity", (0.0, 1.0)),
+    "eigenspace_overlap": ("eigenspace overlap", "similarity", (0.0, 1.0)),
+    "rsa": ("RSA", "similarity", (-1.0, 1.0)),
+    "relative_similarity": ("relative similarity", "similarity", (-1.0, 1.0)),
+    "rsm_norm_difference": ("RSM norm difference", "distance", _NON_NEGATIVE),
+    "magnitude_difference": ("magnitude difference", "distance", _NON_NEGATIVE),
+    "concentricity_difference": ("concentricity difference", "distance", (0.0, 2.0)),
+    "uniformity_difference": ("uniformity difference", "distance", _NON_NEGATIVE),
+}
+
 for _measure in _MEASURES:
-    register_measure(_measure)
+    _label, _kind, _bounds = _META[_measure.name]
+    register_measure(
+        replace(
+            _measure,
+            label=_label,
+            kind=_kind,  # type: ignore[arg-type]
+            higher_is_better=_kind == "similarity",
+            bounds=_bounds,
+        )
+    )

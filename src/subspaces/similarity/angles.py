@@ -37,7 +37,7 @@ from subspaces.linalg.decomp import eigh, svdvals
 from subspaces.linalg.moments import paired_moments
 
 __all__ = [
-    "GRASSMANN_METRICS",
+    "GRASSMANN_DISTANCES",
     "eigenspace_overlap",
     "grassmann_distance",
     "principal_angles",
@@ -45,7 +45,7 @@ __all__ = [
     "subspace_overlap",
 ]
 
-GRASSMANN_METRICS = (
+GRASSMANN_DISTANCES = (
     "geodesic",
     "chordal",
     "projection",
@@ -174,32 +174,40 @@ def principal_angles(a: Any, b: Any, *, orthonormalize: bool = True) -> Tensor:
     Returns:
         A 1-D float64 tensor of the min(p, q) angles in radians, increasing, on the inputs'
         device (scipy.linalg.subspace_angles returns the same angles decreasing).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import principal_angles
+        >>> a = torch.eye(3)[:, :2]
+        >>> b = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+        >>> [round(float(t), 4) for t in principal_angles(a, b)]
+        [0.0, 0.7854]
     """
     qa, qb = _bases(a, b, orthonormalize=orthonormalize)
     return _angles(qa, qb)
 
 
-def _distance_from_angles(theta: Tensor, metric: str) -> Tensor:
-    """One of :data:`GRASSMANN_METRICS` from (padded) principal angles."""
-    if metric == "geodesic":
+def _distance_from_angles(theta: Tensor, distance: str) -> Tensor:
+    """One of :data:`GRASSMANN_DISTANCES` from (padded) principal angles."""
+    if distance == "geodesic":
         return torch.linalg.vector_norm(theta)
-    if metric == "chordal":
+    if distance == "chordal":
         return torch.linalg.vector_norm(torch.sin(theta))
-    if metric == "projection":
+    if distance == "projection":
         return torch.sin(theta.max())
-    if metric == "procrustes":
+    if distance == "procrustes":
         return 2.0 * torch.linalg.vector_norm(torch.sin(theta / 2.0))
-    if metric == "spectral":
+    if distance == "spectral":
         return 2.0 * torch.sin(theta.max() / 2.0)
-    if metric == "asimov":
+    if distance == "asimov":
         return theta.max()
     # The product forms, through logarithms so that small angles keep their precision:
     # log Π cos²θ = Σ log1p(−sin²θ) (−inf as soon as one angle is π/2).
     sin = torch.sin(theta)
     log_cos2 = torch.log1p(-(sin * sin)).sum()
-    if metric == "binet_cauchy":
+    if distance == "binet_cauchy":
         return torch.sqrt(-torch.expm1(log_cos2))
-    if metric == "fubini_study":
+    if distance == "fubini_study":
         return torch.atan2(torch.sqrt(-torch.expm1(log_cos2)), torch.exp(0.5 * log_cos2))
     return torch.sqrt(-log_cos2)  # martin
 
@@ -208,7 +216,7 @@ def grassmann_distance(
     a: Any,
     b: Any,
     *,
-    metric: str = "geodesic",
+    distance: str = "geodesic",
     unequal_dims: str = "infinite",
     orthonormalize: bool = True,
 ) -> Tensor:
@@ -219,7 +227,7 @@ def grassmann_distance(
     Table 2, itself after Edelman, Arias & Smith (1998) and Hamm & Lee (2008):
 
     ================  ===============================  ============================  ============
-    ``metric``        formula                          as a matrix norm              range
+    ``distance``      formula                          as a matrix norm              range
     ================  ===============================  ============================  ============
     ``geodesic``      ||θ||₂                           arc length on Gr(p, D)        [0, √m π/2]
     ``chordal``       ||sin θ||₂                       ||Pa − Pb||_F / √2            [0, √m]
@@ -254,18 +262,28 @@ def grassmann_distance(
 
     Invariant to a change of basis of either subspace and to a common orthogonal transform
     of the ambient space; symmetric; zero exactly for equal subspaces (p = q). Every
-    metric except ``martin`` satisfies the triangle inequality on Gr(p, D).
+    distance except ``martin`` satisfies the triangle inequality on Gr(p, D).
 
     Args:
         a: (D, p) basis of the first subspace. b: (D, q) basis of the second.
-        metric: one of :data:`GRASSMANN_METRICS`.
+        distance: one of :data:`GRASSMANN_DISTANCES`.
         unequal_dims: ``"infinite"`` or ``"schubert"``, see above.
         orthonormalize: as in :func:`principal_angles`.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import grassmann_distance
+        >>> a = torch.eye(3)[:, :1]
+        >>> b = torch.tensor([[1.0], [1.0], [0.0]])
+        >>> round(float(grassmann_distance(a, b)), 4)
+        0.7854
+        >>> round(float(grassmann_distance(a, b, distance="chordal")), 4)
+        0.7071
     """
-    check_choice(metric, name="metric", choices=GRASSMANN_METRICS)
+    check_choice(distance, name="distance", choices=GRASSMANN_DISTANCES)
     check_choice(unequal_dims, name="unequal_dims", choices=_UNEQUAL_DIMS)
     qa, qb = _bases(a, b, orthonormalize=orthonormalize)
     theta = _angles(qa, qb)
@@ -273,15 +291,15 @@ def grassmann_distance(
     if missing and unequal_dims == "infinite":
         pad = torch.full((missing,), math.pi / 2, dtype=_F64, device=theta.device)
         theta = torch.cat([theta, pad])
-    return _distance_from_angles(theta, metric)
+    return _distance_from_angles(theta, distance)
 
 
 def _top_eigenvectors(x: Tensor, *, k: int | None, variance: float | None, name: str) -> Tensor:
     d = x.shape[1]
     if k is not None and k > d:
         raise InvalidOptionError(
-            f"k = {k} is larger than the feature dimension of {name} (shape {tuple(x.shape)}, "
-            f"D = {d}); the top-k subspace needs k <= {d}."
+            f"n_components = {k} is larger than the feature dimension of {name} (shape "
+            f"{tuple(x.shape)}, D = {d}); the top-k subspace needs n_components <= {d}."
         )
     cov = paired_moments(x).cxx
     if cov is None:  # pragma: no cover - paired_moments always accumulates X^T X here
@@ -300,24 +318,27 @@ def _top_eigenvectors(x: Tensor, *, k: int | None, variance: float | None, name:
     rank = min(x.shape[0] - 1, int((evals > tol).sum()))
     if k is None:
         if variance is None:  # pragma: no cover - the callers check this
-            raise InvalidOptionError("pass k or variance")
+            raise InvalidOptionError("pass n_components or variance")
         ratio = torch.cumsum(evals, 0) / total
         k = min(int((ratio < variance - 1e-12).sum()) + 1, rank)
     if k > rank:
         raise DegenerateInputError(
             f"{name} (shape {tuple(x.shape)}) varies in only {rank} directions, so its top-{k} "
-            f"principal subspace is not determined; use k <= {rank} (with n samples the "
+            f"principal subspace is not determined; use n_components <= {rank} (with n samples the "
             "covariance has rank at most n - 1)."
         )
     return evecs[:, :k]
 
 
-def subspace_of(x: Any, *, k: int | None = None, variance: float | None = None) -> Tensor:
+def subspace_of(
+    x: Any, *, n_components: int | None = None, variance: float | None = None
+) -> Tensor:
     """The top principal subspace of a representation: an orthonormal D × k basis.
 
     The eigenvectors of the k largest eigenvalues of the covariance of ``x`` (n × D) after
     centering, computed from the D × D covariance accumulated in float64 (never an n × n
-    Gram). Give exactly one of ``k``, or ``variance``: the smallest k whose eigenvalues
+    Gram). Give exactly one of ``n_components`` (k), or ``variance``: the smallest k whose
+    eigenvalues
     explain at least that fraction of the total variance.
 
     The subspace (not the basis, whose columns have arbitrary signs) is invariant to
@@ -330,21 +351,34 @@ def subspace_of(x: Any, *, k: int | None = None, variance: float | None = None) 
 
     Args:
         x: (n, D) representation, n >= 2.
-        k: dimension of the subspace, 1 <= k <= D.
+        n_components: k, the dimension of the subspace, 1 <= k <= D.
         variance: fraction of variance to explain, in (0, 1].
 
     Returns:
         A (D, k) float64 tensor with orthonormal columns, on ``x``'s device, columns in
         decreasing order of variance.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import subspace_of
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> tuple(subspace_of(x, n_components=2).shape)
+        (5, 2)
+        >>> tuple(subspace_of(x, variance=0.5).shape)
+        (5, 3)
     """
     t = check_matrix(x, name="x", min_samples=2)
-    if (k is None) == (variance is None):
+    if (n_components is None) == (variance is None):
         raise InvalidOptionError(
-            f"pass exactly one of k (the subspace dimension) or variance (the fraction of "
-            f"variance to explain); got k={k!r} and variance={variance!r}."
+            "pass exactly one of n_components (the subspace dimension) or variance (the "
+            f"fraction of variance to explain); got n_components={n_components!r} and "
+            f"variance={variance!r}."
         )
-    if k is not None:
-        k = check_positive_int(k, name="k")
+    k = None
+    if n_components is not None:
+        k = check_positive_int(n_components, name="n_components")
     else:
         variance = check_scalar_in_range(
             variance, name="variance", low=0.0, high=1.0, low_open=True
@@ -382,12 +416,20 @@ def subspace_overlap(a: Any, b: Any, *, orthonormalize: bool = True) -> Tensor:
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import subspace_overlap
+        >>> a = torch.eye(3)[:, :2]
+        >>> b = torch.tensor([[1.0], [1.0], [0.0]])
+        >>> round(float(subspace_overlap(a, b)), 4)
+        0.5
     """
     qa, qb = _bases(a, b, orthonormalize=orthonormalize)
     return _overlap(qa, qb)
 
 
-def eigenspace_overlap(x: Any, y: Any, *, k: int) -> Tensor:
+def eigenspace_overlap(x: Any, y: Any, *, n_components: int) -> Tensor:
     """Overlap of the top-k principal subspaces of two representations of one feature space.
 
     EOS = ||U_kᵀ V_k||²_F / k = (1/k) Σ cos²θ_i, with U_k, V_k the top-k eigenvectors of
@@ -404,10 +446,23 @@ def eigenspace_overlap(x: Any, y: Any, *, k: int) -> Tensor:
 
     Args:
         x: (n1, D) representation. y: (n2, D) representation, same D and device.
-        k: dimension of the eigenspaces, 1 <= k <= D, at most the rank of each covariance.
+        n_components: k, the dimension of the eigenspaces, 1 <= k <= D, at most the rank of
+            each covariance.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import eigenspace_overlap
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> z = torch.randn(100, 5, generator=g)
+        >>> round(float(eigenspace_overlap(x, z, n_components=2)), 4)
+        0.4173
+        >>> round(float(eigenspace_overlap(x, 3 * x + 1, n_components=2)), 4)
+        1.0
     """
     tx = check_matrix(x, name="x", min_samples=2)
     ty = check_matrix(y, name="y", min_samples=2)
@@ -418,7 +473,7 @@ def eigenspace_overlap(x: Any, y: Any, *, k: int) -> Tensor:
             f"{tuple(tx.shape)} and {tuple(ty.shape)}; for representations of the same inputs "
             "with different widths use CCA-based measures instead."
         )
-    k = check_positive_int(k, name="k")
+    k = check_positive_int(n_components, name="n_components")
     u = _top_eigenvectors(tx, k=k, variance=None, name="x")
     v = _top_eigenvectors(ty, k=k, variance=None, name="y")
     return _overlap(u, v)

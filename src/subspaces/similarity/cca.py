@@ -41,23 +41,19 @@ from torch import Tensor
 
 from subspaces._checks import (
     check_choice,
+    check_float_dtype,
     check_optional_rtol,
-    check_paired,
     check_scalar_in_range,
 )
-from subspaces.linalg.decomp import psd_range, svd
+from subspaces.linalg.decomp import psd_range, scatter_tolerance, svd
 from subspaces.linalg.moments import (
-    DEFAULT_CHUNK_SIZE,
+    CHUNK_SIZE,
     CenteredMoments,
+    check_variance,
+    require_moments,
 )
-from subspaces.similarity._streaming import (
-    _check_variance,
-    _Float64MomentsMetric,
-    _input_dtype,
-    _paired_moments64,
-    _require_moments,
-    _side_rtol,
-)
+from subspaces.linalg.streaming import Float64MomentsMetric
+from subspaces.similarity._moments import paired_float64_moments
 
 __all__ = [
     "CCA",
@@ -75,11 +71,11 @@ __all__ = [
     "svcca_from_moments",
 ]
 
-CCAStatistic = Literal["correlations", "mean", "r2"]
+CCAMethod = Literal["correlations", "mean", "r2"]
 WeightsFrom = Literal["x", "y", "smaller"]
 
 _F64 = torch.float64
-_STATISTICS = ("correlations", "mean", "r2")
+_METHODS = ("correlations", "mean", "r2")
 _WEIGHTS_FROM = ("x", "y", "smaller")
 
 
@@ -119,11 +115,12 @@ def _canonical(
     measure: str,
     keep_variance: float | None = None,
 ) -> _Canonical:
-    cxx, cyy, cxy = _require_moments(m, measure)
-    _check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
-    _check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
-    lx, ux = psd_range(cxx, rtol=_side_rtol(rtol, cxx.shape[0], input_dtype))
-    ly, uy = psd_range(cyy, rtol=_side_rtol(rtol, cyy.shape[0], input_dtype))
+    check_float_dtype(input_dtype, name="input_dtype", optional=False)
+    cxx, cyy, cxy = require_moments(m, measure)
+    check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
+    check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
+    lx, ux = psd_range(cxx, rtol=scatter_tolerance(rtol, cxx.shape[0], input_dtype))
+    ly, uy = psd_range(cyy, rtol=scatter_tolerance(rtol, cyy.shape[0], input_dtype))
     if keep_variance is not None:
         kx, ky = _n_kept_for_variance(lx, keep_variance), _n_kept_for_variance(ly, keep_variance)
         lx, ux, ly, uy = lx[:kx], ux[:, :kx], ly[:ky], uy[:, :ky]
@@ -142,6 +139,16 @@ def cca_correlations_from_moments(
         rtol: relative eigenvalue tolerance of each side's numerical range; default
             ``scatter_rtol(d, input_dtype)`` per side.
         input_dtype: the dtype of the data the moments were accumulated from.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import cca_correlations_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> tuple(cca_correlations_from_moments(paired_moments64(x, y)).shape)
+        (4,)
     """
     return _canonical(m, rtol=check_optional_rtol(rtol), input_dtype=input_dtype, measure="CCA").rho
 
@@ -149,14 +156,36 @@ def cca_correlations_from_moments(
 def mean_cca_from_moments(
     m: CenteredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
 ) -> Tensor:
-    """Mean canonical correlation ρ̄ from centered moments (core of :func:`mean_cca`)."""
+    """Mean canonical correlation ρ̄ from centered moments (core of :func:`mean_cca`).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import mean_cca_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(mean_cca_from_moments(paired_moments64(x, y))), 4)
+        0.9182
+    """
     return cca_correlations_from_moments(m, rtol=rtol, input_dtype=input_dtype).mean()
 
 
 def cca_r2_from_moments(
     m: CenteredMoments, *, rtol: float | None = None, input_dtype: torch.dtype = torch.float32
 ) -> Tensor:
-    """Mean squared canonical correlation R²_CCA from centered moments (core of :func:`cca_r2`)."""
+    """Mean squared canonical correlation R²_CCA from centered moments (core of :func:`cca_r2`).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import cca_r2_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(cca_r2_from_moments(paired_moments64(x, y))), 4)
+        0.8488
+    """
     return cca_correlations_from_moments(m, rtol=rtol, input_dtype=input_dtype).square().mean()
 
 
@@ -178,7 +207,18 @@ def svcca_from_moments(
     rtol: float | None = None,
     input_dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """SVCCA from centered moments (core of :func:`svcca`)."""
+    """SVCCA from centered moments (core of :func:`svcca`).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import svcca_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(svcca_from_moments(paired_moments64(x, y))), 4)
+        0.9182
+    """
     keep_variance = check_scalar_in_range(
         keep_variance, name="keep_variance", low=0.0, high=1.0, low_open=True
     )
@@ -204,6 +244,16 @@ def pwcca_from_moments(
     With the canonical directions ``a_i = Cxx^{-1/2} u_i`` of x, the canonical variates
     ``h_i = Xc a_i`` have unit norm and ``⟨h_i, xc_j⟩ = (Cxx a_i)_j`` for the centered
     neuron (column) ``xc_j``, so the weights need only ``Cxx``.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import pwcca_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(pwcca_from_moments(paired_moments64(x, y))), 4)
+        0.9194
     """
     side = check_choice(weights_from, name="weights_from", choices=_WEIGHTS_FROM)
     parts = _canonical(m, rtol=check_optional_rtol(rtol), input_dtype=input_dtype, measure="PWCCA")
@@ -222,7 +272,7 @@ def pwcca_from_moments(
 
 
 def cca_correlations(
-    x: Any, y: Any, *, rtol: float | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
+    x: Any, y: Any, *, rtol: float | None = None, chunk_size: int = CHUNK_SIZE
 ) -> Tensor:
     """Canonical correlations between two representations of the same inputs.
 
@@ -242,15 +292,21 @@ def cca_correlations(
 
     Returns:
         A 1-D float64 tensor of ``min(r_x, r_y)`` correlations on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import cca_correlations
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> [round(float(r), 4) for r in cca_correlations(x, y)]
+        [0.9827, 0.9579, 0.9436, 0.7884]
     """
-    x, y = check_paired(x, y)
-    moments = _paired_moments64(x, y, chunk_size=chunk_size)
-    return cca_correlations_from_moments(moments, rtol=rtol, input_dtype=_input_dtype(x, y))
+    moments, input_dtype = paired_float64_moments(x, y, chunk_size=chunk_size)
+    return cca_correlations_from_moments(moments, rtol=rtol, input_dtype=input_dtype)
 
 
-def mean_cca(
-    x: Any, y: Any, *, rtol: float | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Tensor:
+def mean_cca(x: Any, y: Any, *, rtol: float | None = None, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Mean canonical correlation ρ̄ = (1/k) Σ_i ρ_i (Kornblith et al. 2019 notation).
 
     The mean of :func:`cca_correlations` over the ``k = min(r_x, r_y)`` correlations
@@ -264,13 +320,20 @@ def mean_cca(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import mean_cca
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(mean_cca(x, y)), 4)
+        0.9182
     """
     return cca_correlations(x, y, rtol=rtol, chunk_size=chunk_size).mean()
 
 
-def cca_r2(
-    x: Any, y: Any, *, rtol: float | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Tensor:
+def cca_r2(x: Any, y: Any, *, rtol: float | None = None, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """R²_CCA = (1/k) Σ_i ρ_i², the mean squared canonical correlation.
 
     Kornblith et al. (2019), Yanai's generalized coefficient of determination: equals
@@ -285,6 +348,15 @@ def cca_r2(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import cca_r2
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(cca_r2(x, y)), 4)
+        0.8488
     """
     return cca_correlations(x, y, rtol=rtol, chunk_size=chunk_size).square().mean()
 
@@ -295,7 +367,7 @@ def svcca(
     *,
     keep_variance: float = 0.99,
     rtol: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """SVCCA: mean canonical correlation after keeping each side's top principal directions.
 
@@ -318,14 +390,22 @@ def svcca(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import svcca
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(svcca(x, y, keep_variance=0.99)), 4)
+        0.9182
     """
     keep_variance = check_scalar_in_range(
         keep_variance, name="keep_variance", low=0.0, high=1.0, low_open=True
     )
-    x, y = check_paired(x, y)
-    moments = _paired_moments64(x, y, chunk_size=chunk_size)
+    moments, input_dtype = paired_float64_moments(x, y, chunk_size=chunk_size)
     return svcca_from_moments(
-        moments, keep_variance=keep_variance, rtol=rtol, input_dtype=_input_dtype(x, y)
+        moments, keep_variance=keep_variance, rtol=rtol, input_dtype=input_dtype
     )
 
 
@@ -335,7 +415,7 @@ def pwcca(
     *,
     weights_from: WeightsFrom = "x",
     rtol: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Projection-weighted CCA (PWCCA) similarity, Σ_i α_i ρ_i.
 
@@ -365,12 +445,20 @@ def pwcca(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import pwcca
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(pwcca(x, y)), 4)
+        0.9194
     """
     check_choice(weights_from, name="weights_from", choices=_WEIGHTS_FROM)
-    x, y = check_paired(x, y)
-    moments = _paired_moments64(x, y, chunk_size=chunk_size)
+    moments, input_dtype = paired_float64_moments(x, y, chunk_size=chunk_size)
     return pwcca_from_moments(
-        moments, weights_from=weights_from, rtol=rtol, input_dtype=_input_dtype(x, y)
+        moments, weights_from=weights_from, rtol=rtol, input_dtype=input_dtype
     )
 
 
@@ -378,18 +466,30 @@ def pwcca(
 # Streaming classes
 
 
-class CCA(_Float64MomentsMetric):
+class CCA(Float64MomentsMetric):
     """Streaming CCA: ``update(x, y)`` per batch, ``compute()`` at the end.
 
-    ``statistic="correlations"`` (default) returns the canonical correlations of
+    ``method="correlations"`` (default) returns the canonical correlations of
     :func:`cca_correlations` (a 1-D tensor); ``"mean"`` returns ρ̄ (:func:`mean_cca`);
     ``"r2"`` returns R²_CCA (:func:`cca_r2`). Equals the function on the concatenated
     batches, whatever the split; under ``torch.distributed``, the global value.
 
     Args:
-        statistic: ``"correlations"``, ``"mean"`` or ``"r2"``.
+        method: ``"correlations"``, ``"mean"`` or ``"r2"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import CCA
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = CCA(method="mean")
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.9182
     """
 
     higher_is_better = True
@@ -397,21 +497,21 @@ class CCA(_Float64MomentsMetric):
     def __init__(
         self,
         *,
-        statistic: CCAStatistic = "correlations",
+        method: CCAMethod = "correlations",
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
         self.rtol = check_optional_rtol(rtol)
-        self.statistic = check_choice(statistic, name="statistic", choices=_STATISTICS)
+        self.method = check_choice(method, name="method", choices=_METHODS)
 
     def compute(self) -> Tensor:
         """The chosen CCA statistic of every sample seen so far."""
-        return _cca_statistic(self.moments(), self.statistic, self.rtol, self.input_dtype())
+        return _cca_statistic(self.moments(), self.method, self.rtol, self.input_dtype())
 
 
-class SVCCA(_Float64MomentsMetric):
+class SVCCA(Float64MomentsMetric):
     """Streaming SVCCA (:func:`svcca`): ``update(x, y)`` per batch, ``compute()`` at the end.
 
     The principal directions are those of the covariance of every sample seen (not per
@@ -421,6 +521,18 @@ class SVCCA(_Float64MomentsMetric):
         keep_variance: fraction of variance kept on each side, in (0, 1].
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import SVCCA
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = SVCCA()
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.9182
     """
 
     higher_is_better = True
@@ -430,7 +542,7 @@ class SVCCA(_Float64MomentsMetric):
         *,
         keep_variance: float = 0.99,
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
@@ -449,13 +561,25 @@ class SVCCA(_Float64MomentsMetric):
         )
 
 
-class PWCCA(_Float64MomentsMetric):
+class PWCCA(Float64MomentsMetric):
     """Streaming PWCCA similarity (:func:`pwcca`; not symmetric, weights from one side).
 
     Args:
         weights_from: ``"x"`` (default), ``"y"`` or ``"smaller"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import PWCCA
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = PWCCA()
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.9194
     """
 
     higher_is_better = True
@@ -465,7 +589,7 @@ class PWCCA(_Float64MomentsMetric):
         *,
         weights_from: WeightsFrom = "x",
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)

@@ -14,13 +14,14 @@ from subspaces._checks import (
     check_paired,
 )
 from subspaces.linalg.moments import (
-    DEFAULT_CHUNK_SIZE,
+    CHUNK_SIZE,
     CenteredMoments,
     check_moments,
+    check_variance,
     paired_moments,
 )
 from subspaces.linalg.scaling import sqrt_product
-from subspaces.similarity._streaming import PairedMomentsMetric, _check_variance
+from subspaces.linalg.streaming import PairedMomentsMetric
 
 __all__ = ["LinearCKA", "linear_cka", "linear_cka_from_moments"]
 
@@ -35,12 +36,23 @@ def _hsic_debiased(cross_sq: Tensor, sq_xy: Tensor, sq_x: Tensor, sq_y: Tensor, 
 
 
 def linear_cka_from_moments(m: CenteredMoments, *, debiased: bool = False) -> Tensor:
-    """Linear CKA from centered moments (the maths core shared by function and class)."""
+    """Linear CKA from centered moments (the maths core shared by function and class).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import linear_cka_from_moments
+        >>> from subspaces.linalg.moments import paired_moments
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(linear_cka_from_moments(paired_moments(x, y))), 4)
+        0.6838
+    """
     check_moments(m, what="linear CKA", needs=("cxx", "cyy", "cxy"))
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
     debiased = check_flag(debiased, name="debiased")
-    _check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA")
-    _check_variance(m.cyy, m.mean_y, m.n, name="y", measure="CKA")
+    check_variance(m.cxx, m.mean_x, m.n, name="x", measure="CKA")
+    check_variance(m.cyy, m.mean_y, m.n, name="y", measure="CKA")
     cross = (m.cxy * m.cxy).sum()
     self_x = (m.cxx * m.cxx).sum()
     self_y = (m.cyy * m.cyy).sum()
@@ -66,9 +78,7 @@ def linear_cka_from_moments(m: CenteredMoments, *, debiased: bool = False) -> Te
     return hxy / sqrt_product(hxx, hyy)
 
 
-def linear_cka(
-    x: Any, y: Any, *, debiased: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Tensor:
+def linear_cka(x: Any, y: Any, *, debiased: bool = False, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Linear CKA between two representations of the same inputs.
 
     CKA(X, Y) = ||Yc^T Xc||_F² / (||Xc^T Xc||_F ||Yc^T Yc||_F), Xc = X centered over samples
@@ -89,6 +99,17 @@ def linear_cka(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import linear_cka
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(linear_cka(x, y)), 4)
+        0.6838
+        >>> round(float(linear_cka(x, y, debiased=True)), 4)
+        0.6722
     """
     debiased = check_flag(debiased, name="debiased")
     x, y = check_paired(x, y, min_samples=4 if debiased else 2)
@@ -102,17 +123,23 @@ class LinearCKA(PairedMomentsMetric):
     Equals :func:`linear_cka` on the concatenated batches, whatever the split, and under
     ``torch.distributed`` the global value over every rank's batches (states sum).
 
-    Example:
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import LinearCKA
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
         >>> metric = LinearCKA()
-        >>> for xb, yb in batches:           # doctest: +SKIP
-        ...     metric.update(xb, yb)
-        >>> metric.compute()                  # doctest: +SKIP
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.6838
     """
 
     higher_is_better = True
 
     def __init__(
-        self, *, debiased: bool = False, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any
+        self, *, debiased: bool = False, chunk_size: int = CHUNK_SIZE, **kwargs: Any
     ) -> None:
         debiased = check_flag(debiased, name="debiased")
         super().__init__(

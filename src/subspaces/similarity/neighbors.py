@@ -4,9 +4,9 @@ Every measure here is built on the blocked exact kNN of :mod:`subspaces.linalg.k
 representation's ``k`` nearest neighbors are found with O(block × n) memory, and the
 measures are then computed from the ``(n, k)`` neighbor lists (and their similarities) only.
 Nothing ``n × n`` is allocated. A sample is never its own neighbor (self-exclusion by index,
-so duplicated points are still neighbors of each other), except in ``cknna(debiased=False)``
-which, like its reference, lets a point attend to itself. Ties between equally near points go
-to the lower index.
+so duplicated points are still neighbors of each other). Ties between equally near points go
+to the lower index. CKNNA, a kernel alignment on these neighbors, is in
+:mod:`subspaces.similarity.cknna`.
 
 Exact means: the neighbors are those of the similarities computed in float64 from the
 data as given (the kNN kernel's certified screen re-searches in float64 any sample whose
@@ -26,7 +26,7 @@ dot products (invariant to orthogonal transforms and positive scaling only).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor
@@ -38,13 +38,21 @@ from subspaces._checks import (
     ShapeError,
     check_choice,
     check_dense,
-    check_flag,
     check_matrix,
     check_not_constant,
     check_paired,
     check_positive_int,
     check_same_device,
 )
+from subspaces.linalg.ann import (
+    ANNOptions,
+    ApproximateKNNResult,
+    ApproximateValue,
+    approximate_knn,
+    check_neighbor_search,
+    recall_of,
+)
+from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.knn import (
     _EPS64,
     DEFAULT_MEMORY_BUDGET,
@@ -59,7 +67,6 @@ from subspaces.linalg.knn import (
 from subspaces.linalg.scaling import rescaled
 
 __all__ = [
-    "cknna",
     "knn_jaccard",
     "knn_jaccard_from_neighbors",
     "mutual_knn",
@@ -95,12 +102,12 @@ def _validated(x: Any, y: Any, *, min_samples: int = 2) -> tuple[Tensor, Tensor]
     return rescaled(tx), rescaled(ty)
 
 
-def _check_block(block_size: Any) -> int | None:
-    return None if block_size is None else check_positive_int(block_size, name="block_size")
+def _check_block(chunk_size: Any) -> int:
+    return check_positive_int(chunk_size, name="chunk_size")
 
 
 def _neighbors(
-    t: Tensor, k: int, metric: str, block_size: int | None, *, exclude_self: bool = True
+    t: Tensor, k: int, metric: str, chunk_size: int, *, exclude_self: bool = True
 ) -> KNNResult:
     return _knn_blocked(
         t,
@@ -109,43 +116,74 @@ def _neighbors(
         metric=metric,
         exclude_self=exclude_self,
         rerank=True,
-        block_size=block_size,
+        chunk_size=chunk_size,
         memory_budget=DEFAULT_MEMORY_BUDGET,
     )
 
 
 def _paired_neighbors(
-    x: Any, y: Any, k: Any, metric: Any, block_size: Any, *, sets_only: bool = False
-) -> tuple[Tensor, Tensor, int]:
-    """Validate and return the (n, k) neighbor index lists of x and y.
+    x: Any,
+    y: Any,
+    k: Any,
+    metric: Any,
+    chunk_size: Any,
+    *,
+    sets_only: bool = False,
+    neighbors: Any = "exact",
+) -> tuple[Tensor, Tensor, int, list[ApproximateKNNResult]]:
+    """Validate and return the (n, k) neighbor index lists of x and y, and the approximate
+    searches (none for ``neighbors="exact"``).
 
     ``sets_only``: the caller uses each list as a set (mutual kNN, Jaccard), so the order
     within a list may follow float32 scores; the sets are still exact (see
     :func:`_cosine_neighbor_sets`).
     """
     metric = check_choice(metric, name="metric", choices=KNN_METRICS)
+    options = check_neighbor_search(neighbors)
     tx, ty = _validated(x, y)
     k = _check_k(k, tx.shape[0])
-    block = _check_block(block_size)
+    block = _check_block(chunk_size)
+    if options is not None:
+        sx, sy = (
+            approximate_knn(t, k, metric=metric, exclude_self=True, options=options)
+            for t in (tx, ty)
+        )
+        return sx.indices, sy.indices, k, [sx, sy]
     find = _neighbor_sets if sets_only else _neighbor_indices
-    return find(tx, k, metric, block), find(ty, k, metric, block), k
+    return find(tx, k, metric, block), find(ty, k, metric, block), k, []
 
 
-def _neighbor_indices(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
+def _with_recall(value: Tensor, searches: list[ApproximateKNNResult]) -> Any:
+    """``value`` after exact searches; with the searches' recall after approximate ones."""
+    if not searches:
+        return value
+    recall, count = recall_of(*searches)
+    return ApproximateValue(value, recall.to(value.device), count)
+
+
+def _refuse_approximate(neighbors: Any, measure: str, why: str) -> None:
+    """Only the exact search for ``measure``: refuse ``neighbors="approximate"``."""
+    if check_neighbor_search(neighbors) is not None:
+        raise InvalidOptionError(
+            f"{measure} supports only neighbors='exact', got neighbors={neighbors!r}: {why}"
+        )
+
+
+def _neighbor_indices(t: Tensor, k: int, metric: str, block: int) -> Tensor:
     return _neighbors(t, k, metric, block).indices
 
 
-def _neighbor_sets(t: Tensor, k: int, metric: str, block: int | None) -> Tensor:
+def _neighbor_sets(t: Tensor, k: int, metric: str, block: int) -> Tensor:
     if metric == "cosine" and t.dtype == torch.float32 and k + 1 < t.shape[0]:
         return _cosine_neighbor_sets(t, k, block)
     return _neighbor_indices(t, k, metric, block)
 
 
-_SET_BLOCK = 2048  # rows per block of the symmetric score products
+_SET_BLOCK = 2048  # the most rows per block of the symmetric score products
 _GATHER_ELEMENTS = 1 << 17  # gathered float64 elements per sub-block (~1 MiB)
 
 
-def _cosine_neighbor_sets(t: Tensor, k: int, block: int | None) -> Tensor:
+def _cosine_neighbor_sets(t: Tensor, k: int, block: int) -> Tensor:
     """The exact sets of the k cosine-nearest neighbors (self excluded) of float32 rows.
 
     Rows are screened as centered unit vectors, â_i = x_i / ||x_i|| − mean_j x_j / ||x_j||
@@ -173,7 +211,7 @@ def _cosine_neighbor_sets(t: Tensor, k: int, block: int | None) -> Tensor:
     unit, sq = prep.ref_screen, prep.ref_sq
     centered = prep.space.shift is not None
     half = (0.5 * sq).to(t.dtype)
-    size = min(block or _SET_BLOCK, n)
+    size = min(block, _SET_BLOCK, n)
     keep = k + 1
     best_vals = torch.full((n, keep), -torch.inf, dtype=t.dtype, device=t.device)
     best_idx = torch.zeros((n, keep), dtype=torch.long, device=t.device)
@@ -230,7 +268,7 @@ def _cosine_neighbor_sets(t: Tensor, k: int, block: int | None) -> Tensor:
         metric="cosine",
         exclude_self=True,
         rerank=True,
-        block_size=block,
+        chunk_size=block,
         memory_budget=DEFAULT_MEMORY_BUDGET,
         prepared=prep,
         rows=unsure,
@@ -291,14 +329,39 @@ def _overlap_counts(ix: Tensor, iy: Tensor) -> Tensor:
     return counts
 
 
+@overload
+def mutual_knn(
+    x: Any,
+    y: Any,
+    *,
+    k: int = ...,
+    metric: NeighborMetric = ...,
+    chunk_size: int = ...,
+    neighbors: Literal["exact"] = ...,
+) -> Tensor: ...
+
+
+@overload
+def mutual_knn(
+    x: Any,
+    y: Any,
+    *,
+    k: int = ...,
+    metric: NeighborMetric = ...,
+    chunk_size: int = ...,
+    neighbors: Literal["approximate"] | ANNOptions,
+) -> ApproximateValue: ...
+
+
 def mutual_knn(
     x: Any,
     y: Any,
     *,
     k: int = 10,
     metric: NeighborMetric = "cosine",
-    block_size: int | None = None,
-) -> Tensor:
+    chunk_size: int = CHUNK_SIZE,
+    neighbors: str | ANNOptions = "exact",
+) -> Tensor | ApproximateValue:
     """Mutual k-nearest-neighbor alignment (Huh et al., 2024, "The Platonic Representation
     Hypothesis").
 
@@ -324,39 +387,110 @@ def mutual_knn(
         k: neighbors per sample, ``1 <= k < n``.
         metric: how neighbors are ranked: ``"cosine"`` (default, as the reference),
             ``"euclidean"`` (or ``"sqeuclidean"``, the same neighbors), ``"inner_product"``.
-        block_size: query rows per kNN block; default from a 256 MiB budget.
+        chunk_size: the most query rows per kNN block (default ``CHUNK_SIZE``; fewer
+            where a block would exceed 256 MiB).
+        neighbors: ``"exact"`` (default) or ``"approximate"`` (or an
+            :class:`~subspaces.linalg.ann.ANNOptions`): the neighbor search of each side
+            (:mod:`subspaces.linalg.ann`).
 
     Returns:
-        A 0-dim float64 tensor on the inputs' device.
+        A 0-dim float64 tensor on the inputs' device; with ``neighbors="approximate"`` an
+        :class:`~subspaces.linalg.ann.ApproximateValue` ``(value, recall, recall_queries)``
+        (the recall averaged over both sides' searches).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import mutual_knn
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> round(float(mutual_knn(x, y, k=5)), 4)
+        0.62
     """
-    ix, iy, k = _paired_neighbors(x, y, k, metric, block_size, sets_only=True)
-    return mutual_knn_from_neighbors(ix, iy)
+    ix, iy, k, searches = _paired_neighbors(
+        x, y, k, metric, chunk_size, sets_only=True, neighbors=neighbors
+    )
+    return _with_recall(mutual_knn_from_neighbors(ix, iy), searches)
 
 
 def neighbor_lists(
-    x: Any, *, k: int = 10, metric: NeighborMetric = "cosine", block_size: int | None = None
+    x: Any, *, k: int = 10, metric: NeighborMetric = "cosine", chunk_size: int = CHUNK_SIZE
 ) -> Tensor:
     """The ``(n, k)`` indices of each sample's nearest neighbors (itself excluded), nearest
     first: what the ``*_from_neighbors`` functions compare, computed once per representation
-    (e.g. by :func:`~subspaces.similarity.pairwise`)."""
+    (e.g. by :func:`~subspaces.similarity.pairwise`).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import neighbor_lists
+        >>> x = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+        >>> tuple(neighbor_lists(x, k=5).shape)
+        (50, 5)
+    """
     chosen = check_choice(metric, name="metric", choices=KNN_METRICS)
     t = check_matrix(x, name="x", min_samples=2)
     check_not_constant(t, name="x", measure="the neighborhoods")
     t = rescaled(t)  # the neighbors do not depend on the scale: bring extreme data into range
-    return _neighbors(t, _check_k(k, t.shape[0]), chosen, _check_block(block_size)).indices
+    return _neighbors(t, _check_k(k, t.shape[0]), chosen, _check_block(chunk_size)).indices
 
 
 def mutual_knn_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
-    """:func:`mutual_knn` from two ``(n, k)`` neighbor lists."""
+    """:func:`mutual_knn` from two ``(n, k)`` neighbor lists.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import neighbor_lists, mutual_knn_from_neighbors
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> ix, iy = neighbor_lists(x, k=5), neighbor_lists(y, k=5)
+        >>> round(float(mutual_knn_from_neighbors(ix, iy)), 4)
+        0.62
+    """
     ix, iy = _check_neighbor_lists(ix, iy)
     return _overlap_counts(ix, iy).to(torch.float64).mean() / ix.shape[1]
 
 
 def knn_jaccard_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
-    """:func:`knn_jaccard` from two ``(n, k)`` neighbor lists."""
+    """:func:`knn_jaccard` from two ``(n, k)`` neighbor lists.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import neighbor_lists, knn_jaccard_from_neighbors
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> ix, iy = neighbor_lists(x, k=5), neighbor_lists(y, k=5)
+        >>> round(float(knn_jaccard_from_neighbors(ix, iy)), 4)
+        0.4849
+    """
     ix, iy = _check_neighbor_lists(ix, iy)
     c = _overlap_counts(ix, iy).to(torch.float64)
     return (c / (2 * ix.shape[1] - c)).mean()
+
+
+@overload
+def knn_jaccard(
+    x: Any,
+    y: Any,
+    *,
+    k: int = ...,
+    metric: NeighborMetric = ...,
+    chunk_size: int = ...,
+    neighbors: Literal["exact"] = ...,
+) -> Tensor: ...
+
+
+@overload
+def knn_jaccard(
+    x: Any,
+    y: Any,
+    *,
+    k: int = ...,
+    metric: NeighborMetric = ...,
+    chunk_size: int = ...,
+    neighbors: Literal["approximate"] | ANNOptions,
+) -> ApproximateValue: ...
 
 
 def knn_jaccard(
@@ -365,8 +499,9 @@ def knn_jaccard(
     *,
     k: int = 10,
     metric: NeighborMetric = "cosine",
-    block_size: int | None = None,
-) -> Tensor:
+    chunk_size: int = CHUNK_SIZE,
+    neighbors: str | ANNOptions = "exact",
+) -> Tensor | ApproximateValue:
     """Mean Jaccard index of the k-nearest-neighbor sets (Klabunde et al., 2023; ReSi's
     ``JaccardSimilarity``).
 
@@ -381,13 +516,51 @@ def knn_jaccard(
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
         k: neighbors per sample, ``1 <= k < n``.
         metric: how neighbors are ranked (see :func:`mutual_knn`).
-        block_size: query rows per kNN block; default from a 256 MiB budget.
+        chunk_size: the most query rows per kNN block (default ``CHUNK_SIZE``; fewer
+            where a block would exceed 256 MiB).
+        neighbors: ``"exact"`` (default) or ``"approximate"`` (see :func:`mutual_knn`).
 
     Returns:
-        A 0-dim float64 tensor on the inputs' device.
+        A 0-dim float64 tensor on the inputs' device (an
+        :class:`~subspaces.linalg.ann.ApproximateValue` with ``neighbors="approximate"``).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import knn_jaccard
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> round(float(knn_jaccard(x, y, k=5)), 4)
+        0.4849
     """
-    ix, iy, k = _paired_neighbors(x, y, k, metric, block_size, sets_only=True)
-    return knn_jaccard_from_neighbors(ix, iy)
+    ix, iy, k, searches = _paired_neighbors(
+        x, y, k, metric, chunk_size, sets_only=True, neighbors=neighbors
+    )
+    return _with_recall(knn_jaccard_from_neighbors(ix, iy), searches)
+
+
+@overload
+def rank_similarity(
+    x: Any,
+    y: Any,
+    *,
+    k: int = ...,
+    metric: NeighborMetric = ...,
+    chunk_size: int = ...,
+    neighbors: Literal["exact"] = ...,
+) -> Tensor: ...
+
+
+@overload
+def rank_similarity(
+    x: Any,
+    y: Any,
+    *,
+    k: int = ...,
+    metric: NeighborMetric = ...,
+    chunk_size: int = ...,
+    neighbors: Literal["approximate"] | ANNOptions,
+) -> ApproximateValue: ...
 
 
 def rank_similarity(
@@ -396,8 +569,9 @@ def rank_similarity(
     *,
     k: int = 10,
     metric: NeighborMetric = "cosine",
-    block_size: int | None = None,
-) -> Tensor:
+    chunk_size: int = CHUNK_SIZE,
+    neighbors: str | ANNOptions = "exact",
+) -> Tensor | ApproximateValue:
     """Rank similarity of the k-nearest-neighbor lists (Wang et al., 2022; as in ReSi's
     ``RankSimilarity``, Klabunde et al., 2023).
 
@@ -421,17 +595,40 @@ def rank_similarity(
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
         k: neighbors per sample, ``1 <= k < n``.
         metric: how neighbors are ranked (see :func:`mutual_knn`).
-        block_size: query rows per kNN block; default from a 256 MiB budget.
+        chunk_size: the most query rows per kNN block (default ``CHUNK_SIZE``; fewer
+            where a block would exceed 256 MiB).
+        neighbors: ``"exact"`` (default) or ``"approximate"`` (see :func:`mutual_knn`).
 
     Returns:
-        A 0-dim float64 tensor on the inputs' device.
+        A 0-dim float64 tensor on the inputs' device (an
+        :class:`~subspaces.linalg.ann.ApproximateValue` with ``neighbors="approximate"``).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import rank_similarity
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> round(float(rank_similarity(x, y, k=5)), 4)
+        0.5866
     """
-    ix, iy, k = _paired_neighbors(x, y, k, metric, block_size)
-    return rank_similarity_from_neighbors(ix, iy)
+    ix, iy, k, searches = _paired_neighbors(x, y, k, metric, chunk_size, neighbors=neighbors)
+    return _with_recall(rank_similarity_from_neighbors(ix, iy), searches)
 
 
 def rank_similarity_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
-    """:func:`rank_similarity` from two ``(n, k)`` neighbor lists, nearest first."""
+    """:func:`rank_similarity` from two ``(n, k)`` neighbor lists, nearest first.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import neighbor_lists, rank_similarity_from_neighbors
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> ix, iy = neighbor_lists(x, k=5), neighbor_lists(y, k=5)
+        >>> round(float(rank_similarity_from_neighbors(ix, iy)), 4)
+        0.5866
+    """
     ix, iy = _check_neighbor_lists(ix, iy)
     k = ix.shape[1]
     device = ix.device
@@ -478,8 +675,9 @@ def second_order_cosine_similarity(
     y: Any,
     *,
     k: int = 10,
-    entries: Literal["similarity", "distance"] = "similarity",
-    block_size: int | None = None,
+    method: Literal["similarity", "distance"] = "similarity",
+    chunk_size: int = CHUNK_SIZE,
+    neighbors: str = "exact",
 ) -> Tensor:
     """Second-order cosine similarity (Hamilton, Leskovec & Jurafsky, 2016).
 
@@ -488,8 +686,8 @@ def second_order_cosine_similarity(
 
         SOCS(X, Y) = (1/n) Σ_i cos(s^X_i, s^Y_i).
 
-    ``entries="similarity"`` follows the paper (vectors of cosine similarities);
-    ``entries="distance"`` follows ReSi's ``second_order_cosine_similarity``, whose vectors
+    ``method="similarity"`` follows the paper (vectors of cosine similarities);
+    ``method="distance"`` follows ReSi's ``second_order_cosine_similarity``, whose vectors
     hold cosine *distances* 1 − cos (another value in general).
 
     Invariant to orthogonal transforms and isotropic scaling of either side, not to
@@ -499,21 +697,39 @@ def second_order_cosine_similarity(
     Args:
         x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
         k: neighbors per sample, ``1 <= k < n``.
-        entries: ``"similarity"`` (the paper) or ``"distance"`` (ReSi).
-        block_size: query rows per kNN block; default from a 256 MiB budget.
+        method: ``"similarity"`` (the paper) or ``"distance"`` (ReSi).
+        chunk_size: the most query rows per kNN block (default ``CHUNK_SIZE``; fewer
+            where a block would exceed 256 MiB).
+        neighbors: ``"exact"`` only (``"approximate"`` raises
+            :class:`~subspaces.InvalidOptionError`).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
 
     Raises:
         DegenerateInputError: a zero row, or a sample whose second-order vector is zero
-            (only possible with ``entries="distance"`` when all its neighbors coincide
+            (only possible with ``method="distance"`` when all its neighbors coincide
             with it).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import second_order_cosine_similarity
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 8, generator=g)
+        >>> y = x + 0.3 * torch.randn(50, 8, generator=g)
+        >>> round(float(second_order_cosine_similarity(x, y, k=5)), 4)
+        0.9193
     """
-    mode = check_choice(entries, name="entries", choices=("similarity", "distance"))
+    entries = check_choice(method, name="method", choices=("similarity", "distance"))
+    _refuse_approximate(
+        neighbors,
+        "second_order_cosine_similarity",
+        "its value compares cosines over the union of both neighbor sets, which an "
+        "approximate search would change without a recall to report per sample.",
+    )
     tx, ty = _validated(x, y)
     k = _check_k(k, tx.shape[0])
-    block = _check_block(block_size)
+    block = _check_block(chunk_size)
     inv_x = _inverse_row_norms(tx, "x")
     inv_y = _inverse_row_norms(ty, "y")
     ix = _neighbors(tx, k, "cosine", block).indices
@@ -525,7 +741,7 @@ def second_order_cosine_similarity(
     keep = torch.cat([torch.ones_like(ix, dtype=torch.bool), ~shared], dim=1).to(torch.float64)
     sx = _pair_cosines(tx, inv_x, cand)
     sy = _pair_cosines(ty, inv_y, cand)
-    if mode == "distance":
+    if entries == "distance":
         sx, sy = 1.0 - sx, 1.0 - sy
     sx, sy = sx * keep, sy * keep
     nx, ny = (sx * sx).sum(dim=1), (sy * sy).sum(dim=1)
@@ -534,169 +750,6 @@ def second_order_cosine_similarity(
         raise DegenerateInputError(
             f"{int(bad.sum())} samples have an all-zero second-order vector (every neighbor "
             "coincides with the sample), so their cosine is undefined; remove duplicated "
-            "points or use entries='similarity'."
+            "points or use method='similarity'."
         )
     return ((sx * sy).sum(dim=1) / (nx * ny).sqrt()).mean()
-
-
-def _sparse_hsic(
-    rows: Tensor, cols: Tensor, a: Tensor, b: Tensor, n: int, *, debiased: bool
-) -> Tensor:
-    """HSIC of two n × n matrices A, B given by their common support (rows, cols).
-
-    Matches the reference's ``hsic_unbiased`` / ``hsic_biased`` on dense matrices, which
-    need not be symmetric here: with u = A1, v = Aᵀ1 (and likewise for B),
-      debiased: [tr(AB) + ΣA ΣB / ((n−1)(n−2)) − 2 1ᵀAB1 / (n−2)] / (n(n−3)), diagonal zeroed;
-      biased:   tr(AHBH) = tr(AB) − 1ᵀBA1 / n − 1ᵀAB1 / n + ΣA ΣB / n².
-    """
-    if debiased:
-        off = rows != cols
-        rows, cols, a, b = rows[off], cols[off], a[off], b[off]
-    keys = rows * n + cols
-    if keys.numel():
-        keys_sorted, order = keys.sort()
-        transposed = cols * n + rows
-        pos = torch.searchsorted(keys_sorted, transposed).clamp_(max=keys.numel() - 1)
-        found = keys_sorted[pos] == transposed
-        tr_ab = (a * torch.where(found, b[order][pos], torch.zeros_like(a))).sum()
-    else:
-        tr_ab = a.sum()  # an empty sum, 0
-    row_a = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, rows, a)
-    col_a = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, cols, a)
-    row_b = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, rows, b)
-    col_b = torch.zeros(n, dtype=torch.float64, device=a.device).index_add_(0, cols, b)
-    sum_a, sum_b = a.sum(), b.sum()
-    ab_ones = col_a @ row_b  # 1ᵀ A B 1
-    if debiased:
-        value = tr_ab + sum_a * sum_b / ((n - 1) * (n - 2)) - 2.0 * ab_ones / (n - 2)
-        return value / (n * (n - 3))
-    ba_ones = col_b @ row_a  # 1ᵀ B A 1
-    return tr_ab - ba_ones / n - ab_ones / n + sum_a * sum_b / n**2
-
-
-def _mutual_pairs(nx: KNNResult, ny: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(i, j, K_ij, L_ij) for every j in both i's X-neighbors and i's Y-neighbors."""
-    rows_l, cols_l, a_l, b_l = [], [], [], []
-    for start, stop, match in _match_blocks(nx.indices, ny.indices):
-        r, pa, pb = match.nonzero(as_tuple=True)
-        rows_l.append(r + start)
-        cols_l.append(nx.indices[start:stop][r, pa])
-        a_l.append(nx.values[start:stop][r, pa])
-        b_l.append(ny.values[start:stop][r, pb])
-    return torch.cat(rows_l), torch.cat(cols_l), torch.cat(a_l), torch.cat(b_l)
-
-
-def _self_pairs(nx: KNNResult) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    n, k = nx.indices.shape
-    rows = torch.arange(n, device=nx.indices.device).repeat_interleave(k)
-    vals = nx.values.reshape(-1)
-    return rows, nx.indices.reshape(-1), vals, vals
-
-
-def _kernel_neighbors(
-    t: Tensor, name: str, k: int, block: int | None, *, normalize: bool, exclude_self: bool
-) -> KNNResult:
-    """Each row's k largest kernel values and their columns.
-
-    ``normalize``: the kernel of the L2-normalized rows, i.e. the cosine; its neighbors are
-    the cosine neighbors of the rows as given (certified, exact), and its values
-    1 − (1 − cos) from the kNN kernel's float64 values, computed from the rows as given:
-    float32 and float64 inputs holding the same numbers give the same kernel entries
-    (normalizing in float32 first would move them by ~1e-7 and, with near ties, change
-    the neighbors). Otherwise the raw inner products.
-    """
-    if not normalize:
-        return _neighbors(t, k, "inner_product", block, exclude_self=exclude_self)
-    _inverse_row_norms(t, name)  # refuses zero rows, naming the argument
-    found = _neighbors(t, k, "cosine", block, exclude_self=exclude_self)
-    return KNNResult(1.0 - found.values, found.indices)
-
-
-def _cknna_terms(
-    x: Any,
-    y: Any,
-    *,
-    k: int = 10,
-    normalize: bool = True,
-    debiased: bool = True,
-    block_size: int | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The three alignments (KL, KK, LL) behind :func:`cknna`, float64 0-dim tensors."""
-    normalize = check_flag(normalize, name="normalize")
-    debiased = check_flag(debiased, name="debiased")
-    tx, ty = _validated(x, y, min_samples=4 if debiased else 2)
-    n = tx.shape[0]
-    k = _check_k(k, n, minimum=2)
-    block = _check_block(block_size)
-    # debiased: a point is not its own neighbor (the reference fills the diagonal with -inf)
-    nx = _kernel_neighbors(tx, "x", k, block, normalize=normalize, exclude_self=debiased)
-    ny = _kernel_neighbors(ty, "y", k, block, normalize=normalize, exclude_self=debiased)
-    kl = _sparse_hsic(*_mutual_pairs(nx, ny), n, debiased=debiased)
-    kk = _sparse_hsic(*_self_pairs(nx), n, debiased=debiased)
-    ll = _sparse_hsic(*_self_pairs(ny), n, debiased=debiased)
-    return kl, kk, ll
-
-
-def cknna(
-    x: Any,
-    y: Any,
-    *,
-    k: int = 10,
-    normalize: bool = True,
-    debiased: bool = True,
-    block_size: int | None = None,
-) -> Tensor:
-    """Centered Kernel Nearest-Neighbor Alignment (Huh et al., 2024), as in their code.
-
-    With K = X̂X̂ᵀ and L = ŶŶᵀ the linear kernels of the L2-normalized rows (``normalize``),
-    let M_ij = 1[j ∈ kNN_K(i) and j ∈ kNN_L(i)] (neighbors by kernel value, self excluded
-    when ``debiased``) and M^K_ij = 1[j ∈ kNN_K(i)]. Then
-
-        CKNNA(X, Y) = HSIC(M∘K, M∘L) / sqrt(HSIC(M^K∘K, M^K∘K) · HSIC(M^L∘L, M^L∘L)),
-
-    with HSIC Song et al.'s unbiased estimator (``debiased=True``, the reference's default
-    ``unbiased=True``)
-    or tr(AHBH) (``debiased=False``). This is the definition of the reference implementation
-    (``AlignmentMetrics.cknna`` in minyoungg/platonic-rep, used for the paper's figures),
-    which masks the kernels *before* centering; the paper's appendix writes the alignment as a
-    row-centered sum over mutual neighbors instead. Differences from the reference code:
-    it allocates several ``n × n`` matrices, we never do (M∘K has at most ``k`` entries per
-    row, so every HSIC term is computed from the ``(n, k)`` neighbor lists in O(nk log nk));
-    and it divides by sqrt(KK · LL) + 1e-6, we divide by sqrt(KK · LL) exactly (the 1e-6 is a
-    relative change of order 1e-6 / sqrt(KK · LL), up to ~1e-2 at n ~ 1e3 and growing with n).
-    With ``k = n − 1`` and ``debiased=True`` it equals debiased linear CKA of the normalized
-    rows.
-
-    The masked kernels are not symmetric, so the debiased value is not exactly symmetric in
-    (x, y) (the 1ᵀAB1 term); ``debiased=False`` is symmetric. Invariant to orthogonal
-    transforms and isotropic scaling of either side (with ``normalize``), not translation.
-    1 when y = x; typically in [0, 1] but not bounded by construction (it can be slightly
-    negative).
-
-    Args:
-        x: ``(n, d1)`` representation. y: ``(n, d2)`` representation of the same n inputs.
-        k: neighbors per sample, ``2 <= k < n`` (the reference requires k >= 2).
-        normalize: L2-normalize rows first (the reference pipeline does); ``False`` uses the
-            raw inner products as kernel and neighbor ranking. The normalized kernel's
-            entries are the cosines computed in float64 from the rows as given (not from
-            rows normalized in float32), and its neighbors the exact cosine neighbors.
-        debiased: debiased HSIC and self excluded from the neighbors (reference default).
-        block_size: query rows per kNN block; default from a 256 MiB budget.
-
-    Returns:
-        A 0-dim float64 tensor on the inputs' device.
-
-    Raises:
-        DegenerateInputError: a zero row with ``normalize``, or a non-positive
-            self-alignment HSIC(M^K∘K, M^K∘K) (too few samples or a degenerate kernel).
-    """
-    kl, kk, ll = _cknna_terms(
-        x, y, k=k, normalize=normalize, debiased=debiased, block_size=block_size
-    )
-    for name, value in (("x", kk), ("y", ll)):
-        if float(value) <= 0.0:
-            raise DegenerateInputError(
-                f"the kNN-masked HSIC of {name} with itself is {float(value):.3g} (not positive), "
-                "so CKNNA is undefined; use more samples, a larger k, or debiased=False."
-            )
-    return kl / torch.sqrt(kk * ll)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -20,7 +20,7 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CenteredMoments, RowNormSums
+from subspaces.linalg.moments import CHUNK_SIZE, CenteredMoments, RowNormSums
 from subspaces.linalg.scaling import check_no_overflow, ldexp, scale_exponent
 
 __all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "register_measure"]
@@ -45,6 +45,21 @@ class PairwiseMeasure:
     such as CCA, amplify rounding by the condition number); ``from_moments`` then also
     receives ``input_dtype``, the dtype of the data, which sets its rank tolerance.
     ``options`` names the options the measure takes (see :meth:`accepted_options`).
+
+    What the measure means, for reports and plots: ``label`` is its display name (default:
+    ``name`` with spaces); ``kind`` is ``"similarity"`` (larger is more alike) or
+    ``"distance"`` (0 when alike); ``higher_is_better`` says whether a larger value means
+    more alike (``None``: unknown); ``bounds`` is its ``(low, high)`` range at the default
+    options, ``None`` at an open end (a non-default option may change it, e.g. debiased
+    CKA can be negative).
+
+    Examples:
+        >>> from subspaces.similarity import MEASURES
+        >>> cka = MEASURES["linear_cka"]
+        >>> cka.label, cka.kind, cka.higher_is_better, cka.bounds
+        ('linear CKA', 'similarity', True, (0.0, 1.0))
+        >>> MEASURES["procrustes_distance"].higher_is_better
+        False
     """
 
     name: str
@@ -57,6 +72,14 @@ class PairwiseMeasure:
     min_samples: int = 2
     float64_products: bool = False
     options: tuple[str, ...] | None = None
+    label: str = ""
+    kind: Literal["similarity", "distance"] = "similarity"
+    higher_is_better: bool | None = None
+    bounds: tuple[float | None, float | None] = (None, None)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " "))
 
     def accepted_options(self) -> tuple[str, ...] | None:
         """The options :func:`pairwise` passes on to this measure: ``options`` when set,
@@ -79,7 +102,24 @@ MEASURES: dict[str, PairwiseMeasure] = {}
 
 
 def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
-    """Add (or replace) a measure that :func:`pairwise` can compute by name."""
+    """Add (or replace) a measure that :func:`pairwise` can compute by name.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import MEASURES, PairwiseMeasure, pairwise, register_measure
+        >>> mean_gap = PairwiseMeasure(
+        ...     "mean_gap",
+        ...     symmetric=True,
+        ...     function=lambda x, y: (x.mean() - y.mean()).abs().double(),
+        ...     kind="distance",
+        ...     higher_is_better=False,
+        ...     bounds=(0.0, None),
+        ... )
+        >>> _ = register_measure(mean_gap)
+        >>> pairwise([torch.zeros(4, 2), torch.ones(4, 2)], measure="mean_gap").tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+        >>> del MEASURES["mean_gap"]
+    """
     if not isinstance(measure, PairwiseMeasure):
         raise InputTypeError(
             f"measure must be a PairwiseMeasure, got {type(measure).__name__} ({measure!r})."
@@ -93,6 +133,10 @@ def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
         raise InvalidOptionError(
             f"measure {measure.name!r} must set exactly one of from_moments, "
             "prepare + compare, or function"
+        )
+    if measure.kind not in ("similarity", "distance"):
+        raise InvalidOptionError(
+            f"measure {measure.name!r} has kind {measure.kind!r}; use 'similarity' or 'distance'."
         )
     MEASURES[measure.name] = measure
     return measure
@@ -118,7 +162,7 @@ def pairwise(
     *,
     measure: str | PairwiseMeasure = "linear_cka",
     progress: bool | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     **options: Any,
 ) -> Tensor:
     """The matrix of ``measure`` between every representation of ``xs`` and of ``ys``.
@@ -139,11 +183,24 @@ def pairwise(
         measure: a name in :data:`MEASURES` (``sorted(MEASURES)`` lists them) or a
             :class:`PairwiseMeasure`.
         progress: show a progress bar; ``None`` shows one when there are more than 16 pairs.
-        chunk_size: rows per float32 product for moment-based measures.
+        chunk_size: rows processed at once: per float32 product for moment-based measures
+            (default :data:`~subspaces.linalg.CHUNK_SIZE`), and passed on to the measures
+            that take a ``chunk_size`` of their own (RSA, RBF CKA, uniformity...; default
+            theirs).
         **options: passed to the measure (e.g. ``debiased=True``, ``k=10``).
 
     Returns:
         A ``(len(xs), len(ys))`` float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import pairwise
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> m = pairwise([x, y, x + 1], measure="linear_cka")
+        >>> [[round(float(v), 4) for v in row] for row in m]
+        [[1.0, 0.6838, 1.0], [0.6838, 1.0, 0.6838], [1.0, 0.6838, 1.0]]
     """
     if isinstance(measure, str):
         if measure not in MEASURES:
@@ -159,8 +216,12 @@ def pairwise(
         )
     if progress is not None:
         check_flag(progress, name="progress")
-    chunk_size = check_positive_int(chunk_size, name="chunk_size")
+    if chunk_size is not None:
+        chunk_size = check_positive_int(chunk_size, name="chunk_size")
     accepted = spec.accepted_options()
+    forward = spec.from_moments is None and accepted is not None and "chunk_size" in accepted
+    if chunk_size is not None and forward:
+        options = {**options, "chunk_size": chunk_size}
     unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
     if unknown:
         listing = ", ".join(accepted) if accepted else "none"
@@ -188,7 +249,8 @@ def pairwise(
     )
     try:
         if spec.from_moments is not None:
-            _moment_route(spec, xs_t, ys_t, same, pairs, out, bar, chunk_size, options)
+            chunk = CHUNK_SIZE if chunk_size is None else chunk_size
+            _moment_route(spec, xs_t, ys_t, same, pairs, out, bar, chunk, options)
         elif spec.prepare is not None and spec.compare is not None:
             px = [spec.prepare(x, **options) for x in xs_t]
             py = px if same else [spec.prepare(y, **options) for y in ys_t]

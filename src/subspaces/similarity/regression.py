@@ -20,22 +20,20 @@ from typing import Any, Literal, cast
 import torch
 from torch import Tensor
 
+from subspaces._base import Result
 from subspaces._checks import (
     check_choice,
     check_optional_rtol,
-    check_paired,
-    check_positive_real,
 )
-from subspaces.linalg.decomp import psd_eigh, psd_range
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CenteredMoments
-from subspaces.similarity._streaming import (
-    _check_variance,
-    _Float64MomentsMetric,
-    _input_dtype,
-    _paired_moments64,
-    _require_moments,
-    _side_rtol,
+from subspaces.linalg.lstsq import check_ridge, ridge_eigh
+from subspaces.linalg.moments import (
+    CHUNK_SIZE,
+    CenteredMoments,
+    check_variance,
+    require_moments,
 )
+from subspaces.linalg.streaming import Float64MomentsMetric
+from subspaces.similarity._moments import paired_float64_moments
 
 __all__ = [
     "LinearRegressionR2",
@@ -53,8 +51,19 @@ _MEASURE = "linear regression R²"
 
 
 @dataclass(frozen=True)
-class RegressionR2:
-    """R² in both directions: ``x_to_y`` predicts y from x, ``y_to_x`` predicts x from y."""
+class RegressionR2(Result):
+    """R² in both directions: ``x_to_y`` predicts y from x, ``y_to_x`` predicts x from y.
+
+    Both are 0-dim float64 tensors; :attr:`symmetric` is their mean.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import linear_regression_r2_both_ways
+        >>> x = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
+        >>> r2 = linear_regression_r2_both_ways(x, x[:, :2])
+        >>> round(float(r2.x_to_y), 4), round(float(r2.y_to_x), 4) < 1
+        (1.0, True)
+    """
 
     x_to_y: Tensor
     y_to_x: Tensor
@@ -65,41 +74,44 @@ class RegressionR2:
         return 0.5 * (self.x_to_y + self.y_to_x)
 
 
-def _check_ridge(ridge: float) -> float:
-    return check_positive_real(ridge, name="ridge", allow_zero=True)
+def _one_way(
+    c_in: Tensor,
+    c_out: Tensor,
+    cross: Tensor,
+    *,
+    ridge: float,
+    rtol: float | None,
+    input_dtype: torch.dtype,
+) -> Tensor:
+    """R² of predicting the ``out`` side from the ``in`` side; ``cross`` is (d_in, d_out).
 
-
-def _one_way(c_in: Tensor, c_out: Tensor, cross: Tensor, *, ridge: float, rtol: float) -> Tensor:
-    """R² of predicting the ``out`` side from the ``in`` side; ``cross`` is (d_in, d_out)."""
+    With the eigenpairs ``(s_i, u_i)`` of ``C_in + λI`` (:func:`~subspaces.linalg.lstsq.ridge_eigh`,
+    on the numerical range when λ = 0) and ``p_i = u_iᵀ C_cross``, the fit
+    ``B = (C_in + λI)⁺ C_cross`` leaves ``||Yc - Xc B||² = tr C_out - Σ p_i² (s_i + λ) / s_i²``.
+    """
     total = torch.trace(c_out)
-    cross = cross.to(_F64)
-    if ridge == 0.0:
-        evals, evecs = psd_range(c_in, rtol=rtol)
-        proj = evecs.T @ cross  # (r, d_out): coordinates of Cxy on the range of Cxx
-        explained = (proj.square().sum(1) / evals).sum()
-    else:
-        # B = (Cxx + λI)^{-1} Cxy; ||Yc - Xc B||² = tr Cyy - Σ p² (λ_i + 2λ) / (λ_i + λ)².
-        evals, evecs = psd_eigh(c_in)
-        lam = ridge * float(torch.trace(c_in)) / c_in.shape[0]
-        proj = evecs.T @ cross
-        shrink = (evals + 2.0 * lam) / (evals + lam).square()
-        explained = (proj.square().sum(1) * shrink).sum()
+    e = ridge_eigh(c_in, ridge=ridge, rtol=rtol, input_dtype=input_dtype)
+    weights = (e.eigenvectors.T @ cross.to(_F64)).square().sum(1)  # (r,): |p_i|²
+    s = e.eigenvalues
+    # the shrink factor first: |p|² · (s + λ) alone over- or underflows at extreme scales
+    explained = (
+        (weights / s).sum() if e.ridge == 0.0 else (weights * ((s + e.ridge) / s.square())).sum()
+    )
     return (explained / total).clamp(0.0, 1.0)
 
 
 def _both(
     m: CenteredMoments, *, ridge: float, rtol: float | None, input_dtype: torch.dtype, which: str
 ) -> tuple[Tensor | None, Tensor | None]:
-    cxx, cyy, cxy = _require_moments(m, _MEASURE)
-    _check_variance(cxx, m.mean_x, m.n, name="x", measure=_MEASURE)
-    _check_variance(cyy, m.mean_y, m.n, name="y", measure=_MEASURE)
+    cxx, cyy, cxy = require_moments(m, _MEASURE)
+    check_variance(cxx, m.mean_x, m.n, name="x", measure=_MEASURE)
+    check_variance(cyy, m.mean_y, m.n, name="y", measure=_MEASURE)
     forward = backward = None
+    options = {"ridge": ridge, "rtol": rtol, "input_dtype": input_dtype}
     if which in ("x_to_y", "symmetric", "both"):
-        tol = _side_rtol(rtol, cxx.shape[0], input_dtype)
-        forward = _one_way(cxx, cyy, cxy, ridge=ridge, rtol=tol)
+        forward = _one_way(cxx, cyy, cxy, **options)  # type: ignore[arg-type]
     if which in ("y_to_x", "symmetric", "both"):
-        tol = _side_rtol(rtol, cyy.shape[0], input_dtype)
-        backward = _one_way(cyy, cxx, cxy.T, ridge=ridge, rtol=tol)
+        backward = _one_way(cyy, cxx, cxy.T, **options)  # type: ignore[arg-type]
     return forward, backward
 
 
@@ -120,11 +132,21 @@ def linear_regression_r2_from_moments(
         rtol: relative rank tolerance of the predictor's scatter; default
             ``scatter_rtol(d, input_dtype)``.
         input_dtype: the dtype of the data the moments were accumulated from.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import linear_regression_r2_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(linear_regression_r2_from_moments(paired_moments64(x, y), ridge=0.1)), 4)
+        0.9126
     """
     which = check_choice(direction, name="direction", choices=_DIRECTIONS)
     forward, backward = _both(
         m,
-        ridge=_check_ridge(ridge),
+        ridge=check_ridge(ridge),
         rtol=check_optional_rtol(rtol),
         input_dtype=input_dtype,
         which=which,
@@ -142,7 +164,7 @@ def linear_regression_r2(
     direction: Direction = "x_to_y",
     ridge: float = 0.0,
     rtol: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """In-sample R² of the linear least-squares fit (with intercept) of y from x.
 
@@ -171,14 +193,22 @@ def linear_regression_r2(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import linear_regression_r2
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(linear_regression_r2(x, y)), 4)
+        0.9202
     """
     check_choice(direction, name="direction", choices=_DIRECTIONS)
-    ridge = _check_ridge(ridge)
+    ridge = check_ridge(ridge)
     rtol = check_optional_rtol(rtol)
-    x, y = check_paired(x, y)
-    moments = _paired_moments64(x, y, chunk_size=chunk_size)
+    moments, input_dtype = paired_float64_moments(x, y, chunk_size=chunk_size)
     return linear_regression_r2_from_moments(
-        moments, direction=direction, ridge=ridge, rtol=rtol, input_dtype=_input_dtype(x, y)
+        moments, direction=direction, ridge=ridge, rtol=rtol, input_dtype=input_dtype
     )
 
 
@@ -188,25 +218,34 @@ def linear_regression_r2_both_ways(
     *,
     ridge: float = 0.0,
     rtol: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> RegressionR2:
     """R² of :func:`linear_regression_r2` in both directions, from one pass over the data.
 
     Returns:
         A :class:`RegressionR2` with ``x_to_y`` (y predicted from x), ``y_to_x`` and the
         property ``symmetric`` (their mean); 0-dim float64 tensors.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import linear_regression_r2_both_ways
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> r2 = linear_regression_r2_both_ways(x, y)
+        >>> round(float(r2.x_to_y), 4), round(float(r2.y_to_x), 4)
+        (0.9202, 0.6879)
     """
-    ridge = _check_ridge(ridge)
+    ridge = check_ridge(ridge)
     rtol = check_optional_rtol(rtol)
-    x, y = check_paired(x, y)
-    moments = _paired_moments64(x, y, chunk_size=chunk_size)
+    moments, input_dtype = paired_float64_moments(x, y, chunk_size=chunk_size)
     forward, backward = _both(
-        moments, ridge=ridge, rtol=rtol, input_dtype=_input_dtype(x, y), which="both"
+        moments, ridge=ridge, rtol=rtol, input_dtype=input_dtype, which="both"
     )
     return RegressionR2(cast(Tensor, forward), cast(Tensor, backward))
 
 
-class LinearRegressionR2(_Float64MomentsMetric):
+class LinearRegressionR2(Float64MomentsMetric):
     """Streaming linear regression R² (:func:`linear_regression_r2`).
 
     ``update(x, y)`` per batch, ``compute()`` at the end; equals the function on the
@@ -218,6 +257,18 @@ class LinearRegressionR2(_Float64MomentsMetric):
         ridge: relative ridge penalty, >= 0.
         rtol: relative rank tolerance; default ``scatter_rtol(d, batches' dtype)``.
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import LinearRegressionR2
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = LinearRegressionR2(direction="y_to_x")
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.6879
     """
 
     higher_is_better = True
@@ -228,14 +279,14 @@ class LinearRegressionR2(_Float64MomentsMetric):
         direction: Direction = "x_to_y",
         ridge: float = 0.0,
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
         self.rtol = check_optional_rtol(rtol)
         check_choice(direction, name="direction", choices=_DIRECTIONS)
         self.direction: Direction = direction
-        self.ridge = _check_ridge(ridge)
+        self.ridge = check_ridge(ridge)
 
     def compute(self) -> Tensor:
         """R² of every sample seen so far."""

@@ -39,6 +39,7 @@ and L∞ norms); a general rotation changes L1 and L∞ distances.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from subspaces._base import Result
 from subspaces._checks import (
     DegenerateInputError,
     InputTypeError,
@@ -54,12 +56,16 @@ from subspaces._checks import (
     TooFewSamplesError,
     check_choice,
     check_flag,
-    check_generator,
     check_matrix,
     check_paired,
     check_positive_int,
+    check_positive_ints,
     check_same_device,
+    seed_generator,
 )
+from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.kmeans import kmeans
+from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.retrieval import paired_ranks
 from subspaces.linalg.scaling import ldexp, rescaled, row_norms, scale_exponent, unscale
 
@@ -84,7 +90,6 @@ RELATIVE_SIMILARITIES: tuple[str, ...] = ("cosine", "linear", "euclidean", "l1",
 _DISTANCE_P = {"euclidean": 2.0, "l1": 1.0, "linf": float("inf")}
 DEFAULT_KMEANS_ITER = 100
 
-DEFAULT_BLOCK_SIZE = 512
 MIN_ANCHORS = 2
 """Fewest anchors for comparing relative vectors: with one, every cosine is ±1."""
 
@@ -94,13 +99,14 @@ def select_anchors(
     *,
     n_anchors: int,
     method: AnchorMethod = "random",
-    generator: torch.Generator | None = None,
+    seed: int | torch.Generator | None = None,
     max_iter: int = DEFAULT_KMEANS_ITER,
 ) -> Tensor:
     """Choose ``n_anchors`` distinct rows of ``x`` as anchors; returns their indices.
 
-    * ``"random"``: a uniformly random subset (``torch.randperm``; pass ``generator`` for
-      reproducibility), in the order drawn. The paper's choice.
+    * ``"random"``: a uniformly random subset (``torch.randperm``; pass ``seed`` for
+      reproducibility), in the order drawn. The paper's choice. The subset is drawn by
+      position, so it depends on the order of the rows.
     * ``"farthest_point"``: greedy max-min (farthest-point) sampling. Deterministic: it
       starts at the row farthest from the mean row, then repeatedly adds the row whose
       Euclidean distance to the nearest chosen anchor is largest (ties: lowest index).
@@ -112,7 +118,7 @@ def select_anchors(
       the index of the sample nearest to it, so that the anchors are actual inputs that
       can be embedded by another model. Distinct: centers are served in order of their
       distance to their nearest sample, each taking the nearest sample not yet taken.
-      Returned in the order of the centers' seeding. Reproducible with ``generator``
+      Returned in the order of the centers' seeding. Reproducible with ``seed``
       (the seeding is random). An empty cluster keeps its previous center. O(n k d) time
       per iteration, O(n k) memory.
 
@@ -121,16 +127,27 @@ def select_anchors(
             use the same indices in both).
         n_anchors: how many, 1 <= n_anchors <= n.
         method: how to choose.
-        generator: random generator for ``"random"`` and ``"kmeans"`` (ignored by
-            ``"farthest_point"``).
+        seed: an int, a ``torch.Generator`` or ``None`` (torch's global generator) for
+            ``"random"`` and ``"kmeans"`` (ignored by ``"farthest_point"``).
         max_iter: the most Lloyd iterations of ``"kmeans"`` (ignored otherwise).
 
     Returns:
         A (n_anchors,) int64 tensor of distinct row indices on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import select_anchors
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> select_anchors(x, n_anchors=3, method="farthest_point").tolist()
+        [78, 22, 95]
+        >>> len(select_anchors(x, n_anchors=3, seed=0))
+        3
     """
     check_choice(method, name="method", choices=ANCHOR_METHODS)
     k = check_positive_int(n_anchors, name="n_anchors")
-    generator = check_generator(generator)
+    generator = seed_generator(seed)
     t = check_matrix(x, name="x", min_samples=1)
     n = t.shape[0]
     if k > n:
@@ -164,49 +181,14 @@ def _farthest_point(x: Tensor, k: int) -> Tensor:
     return torch.tensor(chosen, dtype=torch.int64, device=x.device)
 
 
-def _squared_distances(x: Tensor, centers: Tensor) -> Tensor:
-    """(n, k) squared Euclidean distances, without the cancellation of the ‖x‖² − 2x·c form."""
-    return torch.cdist(x, centers, compute_mode="donot_use_mm_for_euclid_dist") ** 2
-
-
-def _draw(weights: Tensor, generator: torch.Generator | None) -> int:
-    """One index drawn with probability proportional to ``weights`` (on the generator's device)."""
-    device = generator.device if generator is not None else weights.device
-    return int(torch.multinomial(weights.to(device, torch.float64), 1, generator=generator))
-
-
 def _kmeans_anchors(x: Tensor, k: int, generator: torch.Generator | None, max_iter: int) -> Tensor:
-    n = x.shape[0]
-    # k-means++ seeding (Arthur & Vassilvitskii, 2007) on sample rows.
-    seeds = [_draw(torch.ones(n, device=x.device), generator)]
-    nearest = _squared_distances(x, x[seeds[0]][None])[:, 0]
-    taken = torch.zeros(n, dtype=torch.bool, device=x.device)
-    taken[seeds[0]] = True
-    for _ in range(k - 1):
-        weights = nearest.masked_fill(taken, 0.0)
-        if not bool((weights > 0).any()):  # fewer distinct rows than k: any untaken row
-            weights = (~taken).to(x.dtype)
-        nxt = _draw(weights, generator)
-        seeds.append(nxt)
-        taken[nxt] = True
-        nearest = torch.minimum(nearest, _squared_distances(x, x[nxt][None])[:, 0])
-    centers = x[seeds].clone()
-    assign = torch.full((n,), -1, dtype=torch.int64, device=x.device)
-    for _ in range(max_iter):
-        new_assign = torch.argmin(_squared_distances(x, centers), dim=1)
-        if bool((new_assign == assign).all()):
-            break
-        assign = new_assign
-        sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
-        sums.index_add_(0, assign, x.to(torch.float64))
-        counts = torch.bincount(assign, minlength=k)
-        filled = counts > 0
-        centers[filled] = (sums[filled] / counts[filled, None]).to(x.dtype)
-    # The sample nearest each center, distinct: centers closest to a sample choose first.
-    dist = _squared_distances(x, centers)
+    """The samples nearest the k-means centers (:func:`~subspaces.linalg.kmeans.kmeans`),
+    distinct: centers closest to a sample choose first."""
+    centers = kmeans(x, k, max_iter=max_iter, seed=generator).centers
+    dist = torch.cdist(x.to(torch.float64), centers, compute_mode="donot_use_mm_for_euclid_dist")
     order = torch.argsort(dist.min(dim=0).values, stable=True)
     chosen = torch.empty(k, dtype=torch.int64, device=x.device)
-    free = torch.ones(n, dtype=torch.bool, device=x.device)
+    free = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     for c in order.tolist():
         pick = int(torch.argmin(dist[:, c].masked_fill(~free, float("inf"))))
         chosen[c] = pick
@@ -217,13 +199,6 @@ def _kmeans_anchors(x: Tensor, k: int, generator: torch.Generator | None, max_it
 def _norms(x: Tensor, *, keepdim: bool = False) -> Tensor:
     """Row norms taken in float64 (no float32 square overflows or vanishes), in x's dtype."""
     return row_norms(x, keepdim=keepdim).to(x.dtype)
-
-
-def _unit(x: Tensor) -> Tensor:
-    """Rows divided by their norm; zero rows stay zero."""
-    x = rescaled(x)
-    norms = _norms(x, keepdim=True)
-    return x / torch.where(norms > 0, norms, torch.ones_like(norms))
 
 
 _POWER = {"cosine": 0, "linear": 2}
@@ -256,7 +231,7 @@ def _relative(
     """The relative representation of validated tensors of the same width."""
     r, power = _scaled_relative(x, anchors, similarity, center, name)
     if normalize:
-        return _unit(r)
+        return normalize_rows(r, zero_rows="keep")
     return unscale(r, power, name="x", what=f"the {similarity} relative representation")
 
 
@@ -279,7 +254,7 @@ def _raw_relative(x: Tensor, anchors: Tensor, similarity: str, center: bool, nam
             f"{int(zero.sum())} anchors of {name} are the zero vector{where} (first indices "
             f"{first}), so the cosine to them is undefined; choose other anchors."
         )
-    return _unit(x) @ (anchors / norms[:, None]).T
+    return normalize_rows(x, zero_rows="keep") @ (anchors / norms[:, None]).T
 
 
 def _check_anchors(anchors: Any, x: Tensor, *, name: str, x_name: str) -> Tensor:
@@ -350,6 +325,16 @@ def relative_representation(
         NumericRangeError: values that do not fit the dtype (e.g. ``"linear"`` products of
             float32 data beyond 1e19); data at any other scale are brought into range by an
             exact power of two, so cosines and normalized vectors never over- or underflow.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import relative_representation
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> r = relative_representation(x, x[:3])
+        >>> tuple(r.shape), round(float(r[0, 0]), 4)
+        ((100, 3), 1.0)
     """
     check_choice(similarity, name="similarity", choices=RELATIVE_SIMILARITIES)
     center = check_flag(center, name="center")
@@ -400,7 +385,7 @@ def _resolve_anchors(
     anchor_indices: Any,
     n_anchors: int | None,
     method: str,
-    generator: torch.Generator | None,
+    seed: int | torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     """The anchors in each space, from explicit anchors, indices, or a selection on ``x``."""
     explicit = anchors_x is not None or anchors_y is not None
@@ -443,7 +428,7 @@ def _resolve_anchors(
             "anchor_indices, or anchors_x and anchors_y."
         )
     k = check_positive_int(n_anchors, name="n_anchors", minimum=MIN_ANCHORS)
-    idx = select_anchors(x, n_anchors=k, method=cast(AnchorMethod, method), generator=generator)
+    idx = select_anchors(x, n_anchors=k, method=cast(AnchorMethod, method), seed=seed)
     return x[idx], y[idx]
 
 
@@ -458,7 +443,7 @@ def _paired_relative(
     method: str,
     similarity: str,
     center: bool,
-    generator: torch.Generator | None,
+    seed: int | torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
     """The relative representations of x and y, each times its own power of two (the
     callers compare them by cosine, which does not depend on it)."""
@@ -474,7 +459,7 @@ def _paired_relative(
         anchor_indices=anchor_indices,
         n_anchors=n_anchors,
         method=method,
-        generator=generator,
+        seed=seed,
     )
     rx = _scaled_relative(tx.to(ax.dtype), ax, similarity, center, "anchors_x")[0]
     ry = _scaled_relative(ty.to(ay.dtype), ay, similarity, center, "anchors_y")[0]
@@ -507,7 +492,7 @@ def relative_similarity(
     method: AnchorMethod = "random",
     similarity: RelativeKind = "cosine",
     center: bool = False,
-    generator: torch.Generator | None = None,
+    seed: int | torch.Generator | None = None,
 ) -> Tensor:
     """Mean cosine similarity of the paired relative representations of ``x`` and ``y``.
 
@@ -543,10 +528,23 @@ def relative_similarity(
         similarity: the relative representation's similarity (see
             :func:`relative_representation`).
         center: center each space on its anchors' mean first.
-        generator: random generator for ``method="random"``.
+        seed: an int, a ``torch.Generator`` or ``None`` for ``method="random"`` and
+            ``"kmeans"``.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import relative_similarity
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> z = y @ torch.randn(4, 5, generator=g)
+        >>> round(float(relative_similarity(x, z, anchor_indices=[0, 1, 2, 3])), 4)
+        0.5995
+        >>> round(float(relative_similarity(x, 2 * x, n_anchors=10, seed=0)), 4)
+        1.0
     """
     rx, ry = _paired_relative(
         x,
@@ -558,20 +556,29 @@ def relative_similarity(
         method=method,
         similarity=similarity,
         center=center,
-        generator=generator,
+        seed=seed,
     )
     return _row_cosines(rx, ry).mean()
 
 
 @dataclass(frozen=True)
-class RelativeRetrieval:
+class RelativeRetrieval(Result):
     """Retrieval of each sample of ``x`` among all samples of ``y`` by relative vectors.
 
-    ``top1``: the fraction of samples whose own counterpart is the most similar;
-    ``mrr``: the mean reciprocal rank of the counterpart. 0-dim float64 tensors.
+    ``top_k`` maps each k to the fraction of samples whose own counterpart is among their k
+    most similar (``top_k[1]`` is top-1 accuracy); ``mrr`` is the mean reciprocal rank of
+    the counterpart. 0-dim float64 tensors.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import relative_retrieval
+        >>> x = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
+        >>> found = relative_retrieval(x, 2 * x, n_anchors=8, seed=0)
+        >>> round(float(found.top_k[1]), 4), round(float(found.mrr), 4)
+        (1.0, 1.0)
     """
 
-    top1: Tensor
+    top_k: dict[int, Tensor]
     mrr: Tensor
 
 
@@ -586,28 +593,49 @@ def relative_retrieval(
     method: AnchorMethod = "random",
     similarity: RelativeKind = "cosine",
     center: bool = False,
-    generator: torch.Generator | None = None,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    seed: int | torch.Generator | None = None,
+    ks: Sequence[int] = (1, 5),
+    chunk_size: int = CHUNK_SIZE,
 ) -> RelativeRetrieval:
-    """Top-1 accuracy and mean reciprocal rank of matching relative representations.
+    """Top-k accuracies and mean reciprocal rank of matching relative representations.
 
     For each sample i, the relative vector r_X(x_i) queries all r_Y(y_j) by cosine
     similarity; rank_i = 1 + #{j ≠ i : cos(r_X(x_i), r_Y(y_j)) ≥ cos(r_X(x_i), r_Y(y_i))}
     (ties count against the query, as in
-    :func:`subspaces.align.translators.translation_scores`, so that a zero relative
+    :func:`subspaces.align.scores.translation_scores`, so that a zero relative
     vector, whose cosine with every row is 0, or duplicated rows never score a hit).
-    top1 = mean_i [rank_i = 1], MRR = mean_i 1/rank_i,
+    top_k[k] = mean_i [rank_i <= k] (top-1 accuracy at k = 1), MRR = mean_i 1/rank_i,
     as in the retrieval tables of Moschella et al. (2023). Direction x → y; swap the
-    arguments for y → x. Computed in blocks of queries: O(block_size × n) memory.
+    arguments for y → x. Computed in chunks of queries: O(chunk_size × n) memory.
 
-    Same anchor options and invariances as :func:`relative_similarity`. Both in (0, 1]
-    (top1 in [0, 1]); 1 when y is x up to an angle-preserving map (and no two relative
-    vectors coincide). Chance level: top1 ≈ 1/n.
+    Same anchor options and invariances as :func:`relative_similarity`. MRR in (0, 1],
+    top-k in [0, 1]; 1 when y is x up to an angle-preserving map (and no two relative
+    vectors coincide). Chance level: top_k[k] ≈ k/n.
+
+    Args:
+        x: (n, d1) representation (the queries). y: (n, d2) representation of the same n
+            inputs (the candidates).
+        anchors_x, anchors_y, anchor_indices, n_anchors, method, similarity, center, seed:
+            the anchors and relative representation, as in :func:`relative_similarity`.
+        ks: the cut-offs k of ``top_k`` (default 1 and 5).
+        chunk_size: queries ranked at once (memory O(chunk_size × n)).
 
     Returns:
-        A :class:`RelativeRetrieval` with 0-dim float64 tensors ``top1`` and ``mrr``.
+        A :class:`RelativeRetrieval` with ``top_k`` (a dict from k to a 0-dim float64 tensor)
+        and ``mrr``.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import relative_retrieval
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> found = relative_retrieval(x, -3 * x, n_anchors=10, seed=0)
+        >>> {k: round(float(v), 4) for k, v in found.top_k.items()}, round(float(found.mrr), 4)
+        ({1: 1.0, 5: 1.0}, 1.0)
     """
-    block_size = check_positive_int(block_size, name="block_size")
+    cutoffs = tuple(sorted(set(check_positive_ints(ks, name="ks"))))
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     rx, ry = _paired_relative(
         x,
         y,
@@ -618,10 +646,13 @@ def relative_retrieval(
         method=method,
         similarity=similarity,
         center=center,
-        generator=generator,
+        seed=seed,
     )
     dtype = torch.promote_types(rx.dtype, ry.dtype)
-    ranks = paired_ranks(_unit(rx.to(dtype)), _unit(ry.to(dtype)), block_size=block_size)
-    return RelativeRetrieval(
-        top1=(ranks == 1).to(torch.float64).mean(), mrr=ranks.reciprocal().mean()
+    ranks = paired_ranks(
+        normalize_rows(rx.to(dtype), zero_rows="keep"),
+        normalize_rows(ry.to(dtype), zero_rows="keep"),
+        chunk_size=chunk_size,
     )
+    top_k = {k: (ranks <= k).to(torch.float64).mean() for k in cutoffs}
+    return RelativeRetrieval(top_k=top_k, mrr=ranks.reciprocal().mean())

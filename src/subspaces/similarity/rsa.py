@@ -6,10 +6,10 @@ correlating their RDMs (Kriegeskorte, Mur & Bandettini, 2008). The RDM is n × n
 it is built here in row blocks, so that
 
 * :func:`rdm` holds the condensed vector (n(n-1)/2 entries) plus one block of
-  ``block_size × n`` products;
-* :func:`rsa` with ``compare="pearson"`` or ``"cosine"`` never holds an RDM: it accumulates
-  float64 statistics block by block, in O(block_size × n) memory;
-* ``compare="spearman"`` and ``"kendall_tau_a"`` rank all entries, so they hold both
+  ``chunk_size × n`` products;
+* :func:`rsa` with ``method="pearson"`` or ``"cosine"`` never holds an RDM: it accumulates
+  float64 statistics block by block, in O(chunk_size × n) memory;
+* ``method="spearman"`` and ``"kendall_tau_a"`` rank all entries, so they hold both
   condensed RDMs, their ranks and the sort's indices: at peak about 48 bytes per pair,
   48 × n(n-1)/2 bytes (n = 10,000: 2.4 GB; n = 20,000: 9.6 GB). Subsample the inputs
   where that is too much.
@@ -42,19 +42,20 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
+from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.scaling import (
     check_no_overflow,
     ldexp,
     max_abs,
     rescaled,
-    row_norms,
     to_safe_range,
     unscale,
 )
 
 __all__ = [
     "RDM_COMPARISONS",
-    "RDM_METRICS",
+    "RDM_DISSIMILARITIES",
     "RSM_KINDS",
     "RSMNormDifference",
     "compare_rdms",
@@ -63,19 +64,17 @@ __all__ = [
     "rsm_norm_difference",
 ]
 
-RdmMetric = Literal["euclidean", "sqeuclidean", "correlation", "cosine"]
+RdmDissimilarity = Literal["euclidean", "sqeuclidean", "correlation", "cosine"]
 RdmComparison = Literal["pearson", "spearman", "kendall_tau_a", "cosine"]
 RsmKind = Literal["linear", "cosine", "correlation", "euclidean", "sqeuclidean"]
 
-RDM_METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "correlation", "cosine")
+RDM_DISSIMILARITIES: tuple[str, ...] = ("euclidean", "sqeuclidean", "correlation", "cosine")
 """Dissimilarities :func:`rdm` computes (as in ``scipy.spatial.distance.pdist``)."""
 RDM_COMPARISONS: tuple[str, ...] = ("pearson", "spearman", "kendall_tau_a", "cosine")
 """How :func:`rsa` and :func:`compare_rdms` compare two RDMs."""
 RSM_KINDS: tuple[str, ...] = ("linear", "cosine", "correlation", "euclidean", "sqeuclidean")
 """Similarity / dissimilarity matrices :func:`rsm_norm_difference` compares."""
 
-DEFAULT_BLOCK_SIZE = 512
-"""Rows of the n × n matrices processed at a time: memory O(block_size × n)."""
 
 _FEATURE_SPACE_RSMS = ("linear", "cosine", "correlation")
 
@@ -85,26 +84,14 @@ _FEATURE_SPACE_RSMS = ("linear", "cosine", "correlation")
 
 
 def _unit_rows(x: Tensor, *, center_rows: bool, name: str, metric: str) -> Tensor:
-    """Rows divided by their norm (after removing each row's mean over features if asked).
-
-    At any finite scale: ``x`` is brought into range by an exact power of two and the norms
-    are taken in float64 (float32 squares of 1e20 overflow, those of 1e-25 vanish).
-    """
-    x = rescaled(x)
-    z = x - x.mean(dim=1, keepdim=True) if center_rows else x
-    norms = row_norms(z, keepdim=True)
-    # A constant row, once centered, is zero up to the rounding of its mean.
-    scale = x.abs().amax(dim=1, keepdim=True) * (64 * torch.finfo(x.dtype).eps)
-    zero = (norms <= scale).squeeze(1) if center_rows else norms.squeeze(1) == 0
-    if bool(zero.any()):
-        what = "constant rows (zero variance across features)" if center_rows else "zero rows"
-        first = zero.nonzero()[:5, 0].tolist()
-        raise DegenerateInputError(
-            f"{name} has {int(zero.sum())} {what} (first indices {first}), for which the "
-            f"{metric} dissimilarity is undefined; drop those samples or use a Euclidean "
-            "dissimilarity."
-        )
-    return z / norms.to(z.dtype)
+    """Unit rows (centered first for the correlation dissimilarity), zero rows refused."""
+    return normalize_rows(
+        x,
+        center_rows=center_rows,
+        name=name,
+        purpose=f"the {metric} dissimilarity",
+        advice="drop those samples or use a Euclidean dissimilarity",
+    )
 
 
 def _prepare(x: Tensor, metric: str, name: str) -> tuple[Tensor, Tensor | None]:
@@ -137,12 +124,12 @@ def _condensed_offset(n: int, i: int) -> int:
 
 
 def _condensed_blocks(
-    z: Tensor, sq: Tensor | None, metric: str, block_size: int
+    z: Tensor, sq: Tensor | None, metric: str, chunk_size: int
 ) -> Iterator[tuple[int, Tensor]]:
     """Yield ``(offset, values)``: the condensed entries of rows ``start:stop``, in order."""
     n = z.shape[0]
-    for start in range(0, n - 1, block_size):
-        stop = min(start + block_size, n - 1)
+    for start in range(0, n - 1, chunk_size):
+        stop = min(start + chunk_size, n - 1)
         block = _block(z, sq, start, stop, metric)
         # Row r of the block is sample start + r; its pairs j > start + r are columns > r.
         upper = torch.cat([block[r, r + 1 :] for r in range(stop - start)])
@@ -158,13 +145,13 @@ def _n_pairs(n: int) -> int:
 def rdm(
     x: Any,
     *,
-    metric: RdmMetric = "euclidean",
+    dissimilarity: RdmDissimilarity = "euclidean",
     square: bool = False,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Representational dissimilarity matrix of the rows of ``x``.
 
-    ``metric`` (as ``scipy.spatial.distance.pdist``):
+    ``dissimilarity`` (as ``scipy.spatial.distance.pdist``):
 
     * ``"euclidean"``: ||x_i - x_j||; ``"sqeuclidean"``: ||x_i - x_j||²;
     * ``"correlation"``: 1 - Pearson correlation of rows i and j across features;
@@ -180,10 +167,10 @@ def rdm(
 
     Args:
         x: (n, d) representation, n >= 2.
-        metric: the dissimilarity.
+        dissimilarity: the dissimilarity.
         square: return the symmetric n × n matrix (zero diagonal) instead of the condensed
             vector. Needs n × n memory.
-        block_size: rows per block of products (memory O(block_size × n)).
+        chunk_size: rows per block of products (memory O(chunk_size × n)).
 
     Returns:
         The condensed vector of the n(n-1)/2 pairs i < j in ``pdist`` order (row-major
@@ -196,19 +183,32 @@ def rdm(
         NumericRangeError: (squared) distances that do not fit ``x``'s dtype, e.g.
             ``"sqeuclidean"`` for float32 data beyond 1e19 or below 1e-19 (cast to float64);
             the computation itself is brought into range by an exact power of two.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import rdm
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> d = rdm(x[:4])
+        >>> tuple(d.shape), round(float(d[0]), 4)
+        ((6,), 3.5374)
     """
-    metric = cast(RdmMetric, check_choice(metric, name="metric", choices=RDM_METRICS))
-    block_size = check_positive_int(block_size, name="block_size")
+    dissimilarity = cast(
+        RdmDissimilarity,
+        check_choice(dissimilarity, name="dissimilarity", choices=RDM_DISSIMILARITIES),
+    )
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     square = check_flag(square, name="square")
     t = check_matrix(x, name="x", min_samples=2)
     # an exact power of two brings extreme data into range; distances are scaled back
     scaled, e = to_safe_range(t)
-    z, sq = _prepare(scaled, metric, "x")
+    z, sq = _prepare(scaled, dissimilarity, "x")
     n = t.shape[0]
     out = torch.empty(_n_pairs(n), dtype=t.dtype, device=t.device)
-    for offset, values in _condensed_blocks(z, sq, metric, block_size):
+    for offset, values in _condensed_blocks(z, sq, dissimilarity, chunk_size):
         out[offset : offset + values.numel()] = values
-    power = {"euclidean": 1, "sqeuclidean": 2}.get(metric, 0)
+    power = {"euclidean": 1, "sqeuclidean": 2}.get(dissimilarity, 0)
     what = "the distances" if power == 1 else "the squared distances"
     if power and e:  # the largest magnitude only names the input in an error message
         out = unscale(out, power * e, name="x", what=what, top=max_abs(t))
@@ -340,10 +340,10 @@ def _min_samples(compare: str) -> int:
     return 2 if compare == "cosine" else 3
 
 
-def compare_rdms(rdm_x: Any, rdm_y: Any, *, compare: RdmComparison = "pearson") -> Tensor:
+def compare_rdms(rdm_x: Any, rdm_y: Any, *, method: RdmComparison = "pearson") -> Tensor:
     """Compare two condensed RDMs (as returned by :func:`rdm`) of the same n samples.
 
-    ``compare``: ``"pearson"`` (rsatoolbox ``"corr"``), ``"spearman"`` (Pearson of ranks,
+    ``method``: ``"pearson"`` (rsatoolbox ``"corr"``), ``"spearman"`` (Pearson of ranks,
     ties averaged; rsatoolbox ``"spearman"``), ``"kendall_tau_a"`` (Kendall's tau-a,
     (C - D)/(m(m-1)/2), recommended by Nili et al. 2014 when RDMs have ties; rsatoolbox
     ``"tau-a"``) or ``"cosine"`` (uncentered; rsatoolbox ``"cosine"``). All in [-1, 1].
@@ -351,12 +351,21 @@ def compare_rdms(rdm_x: Any, rdm_y: Any, *, compare: RdmComparison = "pearson") 
 
     Args:
         rdm_x, rdm_y: 1-D tensors or arrays of the same length m.
-        compare: the comparison.
+        method: the comparison.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import compare_rdms, rdm
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(compare_rdms(rdm(x), rdm(y), method="spearman")), 4)
+        0.6849
     """
-    check_choice(compare, name="compare", choices=RDM_COMPARISONS)
+    check_choice(method, name="method", choices=RDM_COMPARISONS)
     vectors = []
     for name, v in (("rdm_x", rdm_x), ("rdm_y", rdm_y)):
         t = check_matrix(_as_column(v, name), name=name, min_samples=2)
@@ -368,7 +377,7 @@ def compare_rdms(rdm_x: Any, rdm_y: Any, *, compare: RdmComparison = "pearson") 
             f"{b.numel()} entries; compute both with rdm() on representations of the same inputs."
         )
     check_same_device(a, b, names=("rdm_x", "rdm_y"))
-    value = _compare_vectors(a, b, compare, ("rdm_x", "rdm_y"))
+    value = _compare_vectors(a, b, method, ("rdm_x", "rdm_y"))
     return torch.tensor(value, dtype=torch.float64, device=a.device)
 
 
@@ -388,9 +397,9 @@ def rsa(
     x: Any,
     y: Any,
     *,
-    metric: RdmMetric = "euclidean",
-    compare: RdmComparison = "pearson",
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    dissimilarity: RdmDissimilarity = "euclidean",
+    method: RdmComparison = "pearson",
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Representational similarity analysis: the correlation of the two representations' RDMs.
 
@@ -405,35 +414,46 @@ def rsa(
     and ``"kendall_tau_a"`` (so euclidean and sqeuclidean give the same value).
     Symmetric in x and y; in [-1, 1]; 1 for y = x (for tau-a only when the RDM has no ties).
 
-    Memory: ``"pearson"`` and ``"cosine"`` are accumulated block by block, O(block_size × n);
+    Memory: ``"pearson"`` and ``"cosine"`` are accumulated block by block, O(chunk_size × n);
     ``"spearman"`` and ``"kendall_tau_a"`` hold both condensed RDMs and their ranks, at peak
     about 48 × n(n-1)/2 bytes (n = 10,000: 2.4 GB). Kendall's tau-a runs on the CPU (scipy's
     O(m log m) merge-sort count), so its RDMs are copied there from a GPU.
 
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs (n >= 3,
-            or n >= 2 for ``compare="cosine"``).
-        metric: dissimilarity of the RDMs.
-        compare: how the RDMs are compared.
-        block_size: rows per block (memory O(block_size × n)).
+            or n >= 2 for ``method="cosine"``).
+        dissimilarity: dissimilarity of the RDMs.
+        method: how the RDMs are compared.
+        chunk_size: rows per block (memory O(chunk_size × n)).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import rsa
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(rsa(x, y)), 4)
+        0.7009
+        >>> round(float(rsa(x, y, dissimilarity="cosine", method="kendall_tau_a")), 4)
+        0.4607
     """
-    check_choice(metric, name="metric", choices=RDM_METRICS)
-    check_choice(compare, name="compare", choices=RDM_COMPARISONS)
-    block_size = check_positive_int(block_size, name="block_size")
-    tx, ty = check_paired(x, y, min_samples=_min_samples(compare))
+    check_choice(dissimilarity, name="dissimilarity", choices=RDM_DISSIMILARITIES)
+    check_choice(method, name="method", choices=RDM_COMPARISONS)
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
+    tx, ty = check_paired(x, y, min_samples=_min_samples(method))
     # every comparison is invariant to scaling either side: bring extreme data into range
-    zx, sqx = _prepare(rescaled(tx), metric, "x")
-    zy, sqy = _prepare(rescaled(ty), metric, "y")
+    zx, sqx = _prepare(rescaled(tx), dissimilarity, "x")
+    zy, sqy = _prepare(rescaled(ty), dissimilarity, "y")
     blocks = zip(
-        _condensed_blocks(zx, sqx, metric, block_size),
-        _condensed_blocks(zy, sqy, metric, block_size),
+        _condensed_blocks(zx, sqx, dissimilarity, chunk_size),
+        _condensed_blocks(zy, sqy, dissimilarity, chunk_size),
         strict=True,
     )
-    if compare in ("pearson", "cosine"):
-        stats = _PairedStats(centered=compare == "pearson")
+    if method in ("pearson", "cosine"):
+        stats = _PairedStats(centered=method == "pearson")
         for (_, a), (_, b) in blocks:
             stats.add(a, b)
         value = stats.value(("x", "y"))
@@ -444,7 +464,7 @@ def rsa(
         for (offset, va), (_, vb) in blocks:
             a[offset : offset + va.numel()] = va
             b[offset : offset + vb.numel()] = vb
-        value = _compare_vectors(a, b, compare, ("x", "y"))
+        value = _compare_vectors(a, b, method, ("x", "y"))
     return torch.tensor(value, dtype=torch.float64, device=tx.device)
 
 
@@ -459,7 +479,9 @@ def _rsm_rows(x: Tensor, kind: str, name: str) -> Tensor:
     return _unit_rows(x, center_rows=kind == "correlation", name=name, metric=kind)
 
 
-def _accumulate_gram_sums(state: Any, x: Tensor, y: Tensor, *, chunk_size: int = 4096) -> None:
+def _accumulate_gram_sums(
+    state: Any, x: Tensor, y: Tensor, *, chunk_size: int = CHUNK_SIZE
+) -> None:
     """Add X^T X, Y^T Y, X^T Y of the rows ``x``, ``y`` to ``state`` in float64 (exact products)."""
     for start in range(0, x.shape[0], chunk_size):
         xb = x[start : start + chunk_size].to(torch.float64)
@@ -487,7 +509,7 @@ def rsm_norm_difference(
     y: Any,
     *,
     rsm: RsmKind = "linear",
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Frobenius norm of the difference of the two representational similarity matrices.
 
@@ -505,7 +527,7 @@ def rsm_norm_difference(
       centered and normalized, then linear). Invariant to feature permutations and positive
       affine maps of each row (a_i x_i + b_i 1), not to rotations.
     * ``"euclidean"`` / ``"sqeuclidean"``: S = the (squared) distance matrix, built in row
-      blocks (O(n² d) time, O(block_size × n) memory). Invariant to orthogonal transforms
+      blocks (O(n² d) time, O(chunk_size × n) memory). Invariant to orthogonal transforms
       and translation.
 
     Not normalized: it grows with n (about n times the typical entry difference) and with
@@ -518,13 +540,22 @@ def rsm_norm_difference(
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         rsm: which RSM.
-        block_size: rows per block for the distance RSMs.
+        chunk_size: rows per block for the distance RSMs.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import rsm_norm_difference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(rsm_norm_difference(x, y, rsm="cosine")), 4)
+        42.7008
     """
     check_choice(rsm, name="rsm", choices=RSM_KINDS)
-    block_size = check_positive_int(block_size, name="block_size")
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     tx, ty = check_paired(x, y, min_samples=2)
     if rsm in _FEATURE_SPACE_RSMS:
         state = _GramSums(*(torch.zeros(0, dtype=torch.float64) for _ in range(3)))
@@ -538,8 +569,8 @@ def rsm_norm_difference(
     zy, sqy = _prepare(sy, rsm, "y")
     total = torch.zeros((), dtype=torch.float64, device=tx.device)
     for (_, a), (_, b) in zip(
-        _condensed_blocks(zx, sqx, rsm, block_size),
-        _condensed_blocks(zy, sqy, rsm, block_size),
+        _condensed_blocks(zx, sqx, rsm, chunk_size),
+        _condensed_blocks(zy, sqy, rsm, chunk_size),
         strict=True,
     ):
         diff = ldexp(a.to(torch.float64), power * ex) - ldexp(b.to(torch.float64), power * ey)
@@ -558,6 +589,18 @@ class RSMNormDifference(Metric):
     Args:
         rsm: ``"linear"``, ``"cosine"`` or ``"correlation"`` (the distance RSMs are not sums
             over samples and have no streaming form).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import RSMNormDifference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = RSMNormDifference(rsm="linear")
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        640.741
     """
 
     full_state_update = False

@@ -45,19 +45,17 @@ from subspaces._checks import (
     check_choice,
     check_float_dtype,
     check_optional_rtol,
-    check_paired,
     check_scalar_in_range,
 )
-from subspaces.linalg.decomp import psd_range, svdvals
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE, CenteredMoments
-from subspaces.similarity._streaming import (
-    _check_variance,
-    _Float64MomentsMetric,
-    _input_dtype,
-    _paired_moments64,
-    _require_moments,
-    _side_rtol,
+from subspaces.linalg.decomp import psd_range, scatter_tolerance, svdvals
+from subspaces.linalg.moments import (
+    CHUNK_SIZE,
+    CenteredMoments,
+    check_variance,
+    require_moments,
 )
+from subspaces.linalg.streaming import Float64MomentsMetric
+from subspaces.similarity._moments import paired_float64_moments
 
 __all__ = [
     "PermutationProcrustesDistance",
@@ -86,9 +84,9 @@ def _to_distance(cosine: Tensor, distance: str) -> Tensor:
 
 
 def _traces(m: CenteredMoments, measure: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    cxx, cyy, cxy = _require_moments(m, measure)
-    tx = _check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
-    ty = _check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
+    cxx, cyy, cxy = require_moments(m, measure)
+    tx = check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
+    ty = check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
     return cxx, cyy, cxy.to(_F64), tx, ty
 
 
@@ -125,6 +123,16 @@ def procrustes_distance_from_moments(
     Args:
         m: centered moments with ``cxx``, ``cyy``, ``cxy``.
         distance: ``"euclidean"`` (sqrt(2 - 2 cos θ)) or ``"angular"`` (θ).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import procrustes_distance_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(procrustes_distance_from_moments(paired_moments64(x, y))), 4)
+        0.6392
     """
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
     cxx, cyy, cxy, tx, ty = _traces(m, "the Procrustes distance")
@@ -149,6 +157,16 @@ def shape_metric_from_moments(
         distance: ``"angular"`` (θ) or ``"euclidean"`` (sqrt(2 - 2 cos θ)).
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, input_dtype)``.
         input_dtype: the dtype of the data the moments were accumulated from.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import shape_metric_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(shape_metric_from_moments(paired_moments64(x, y))), 4)
+        0.6506
     """
     alpha = check_scalar_in_range(alpha, name="alpha", low=0.0, high=1.0)
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
@@ -160,8 +178,8 @@ def shape_metric_from_moments(
         return _zero(cxy)
     if alpha == 1.0:
         return _to_distance(_nuclear(cxy) / torch.sqrt(tx * ty), kind)
-    lx, ux = psd_range(cxx, rtol=_side_rtol(rtol, cxx.shape[0], input_dtype))
-    ly, uy = psd_range(cyy, rtol=_side_rtol(rtol, cyy.shape[0], input_dtype))
+    lx, ux = psd_range(cxx, rtol=scatter_tolerance(rtol, cxx.shape[0], input_dtype))
+    ly, uy = psd_range(cyy, rtol=scatter_tolerance(rtol, cyy.shape[0], input_dtype))
     # Partial whitening φ_α(Xc) = Xc (α I + (1 - α) Σ̃x)^{-1/2} on the numerical range, with
     # Σ̃x = Cxx / mean(λ_r): weights w = (α + (1 - α) λ / mean(λ_r))^{-1/2} per eigenvector.
     wx = (alpha + (1.0 - alpha) * lx / lx.mean()).rsqrt()
@@ -183,7 +201,18 @@ def _best_permutation_score(cxy: Tensor) -> Tensor:
 def permutation_procrustes_distance_from_moments(
     m: CenteredMoments, *, distance: Distance = "euclidean"
 ) -> Tensor:
-    """Permutation Procrustes distance from moments (core of the function of that name)."""
+    """Permutation Procrustes distance from moments (core of the function of that name).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import permutation_procrustes_distance_from_moments
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(permutation_procrustes_distance_from_moments(paired_moments64(x, y))), 4)
+        1.0305
+    """
     kind = check_choice(distance, name="distance", choices=_DISTANCES)
     cxx, cyy, cxy, tx, ty = _traces(m, "the permutation Procrustes distance")
     if _same_centered_data(cxx, cyy, cxy):
@@ -195,7 +224,7 @@ def permutation_procrustes_distance_from_moments(
 # Functions
 
 
-def procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
+def procrustes_distance(x: Any, y: Any, *, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Orthogonal Procrustes (Euclidean shape) distance between two representations.
 
     d(X, Y) = min_Q ||X̂ Q - Ŷ||_F = sqrt(2 - 2 ||Cxy||_* / sqrt(tr Cxx · tr Cyy)), with
@@ -214,12 +243,21 @@ def procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE)
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import procrustes_distance
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(procrustes_distance(x, y)), 4)
+        0.6392
     """
-    x, y = check_paired(x, y)
-    return procrustes_distance_from_moments(_paired_moments64(x, y, chunk_size=chunk_size))
+    moments, _ = paired_float64_moments(x, y, chunk_size=chunk_size)
+    return procrustes_distance_from_moments(moments)
 
 
-def angular_procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
+def angular_procrustes_distance(x: Any, y: Any, *, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Angular Procrustes (Riemannian shape) distance, θ = arccos(||Cxy||_* / sqrt(tr Cxx tr Cyy)).
 
     The angle between the pre-shapes X̂ Q and Ŷ after the best orthogonal alignment
@@ -233,11 +271,18 @@ def angular_procrustes_distance(x: Any, y: Any, *, chunk_size: int = DEFAULT_CHU
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import angular_procrustes_distance
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(angular_procrustes_distance(x, y)), 4)
+        0.6506
     """
-    x, y = check_paired(x, y)
-    return procrustes_distance_from_moments(
-        _paired_moments64(x, y, chunk_size=chunk_size), distance="angular"
-    )
+    moments, _ = paired_float64_moments(x, y, chunk_size=chunk_size)
+    return procrustes_distance_from_moments(moments, distance="angular")
 
 
 def shape_metric(
@@ -247,7 +292,7 @@ def shape_metric(
     alpha: float = 1.0,
     distance: Distance = "angular",
     rtol: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Generalized shape metric of Williams et al. (2021), with partial whitening.
 
@@ -281,22 +326,27 @@ def shape_metric(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import shape_metric
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(shape_metric(x, y, alpha=0.5)), 4)
+        0.6102
     """
     alpha = check_scalar_in_range(alpha, name="alpha", low=0.0, high=1.0)
     kind = cast(Distance, check_choice(distance, name="distance", choices=_DISTANCES))
     rtol = check_optional_rtol(rtol)
-    x, y = check_paired(x, y)
+    moments, input_dtype = paired_float64_moments(x, y, chunk_size=chunk_size)
     return shape_metric_from_moments(
-        _paired_moments64(x, y, chunk_size=chunk_size),
-        alpha=alpha,
-        distance=kind,
-        rtol=rtol,
-        input_dtype=_input_dtype(x, y),
+        moments, alpha=alpha, distance=kind, rtol=rtol, input_dtype=input_dtype
     )
 
 
 def permutation_procrustes_distance(
-    x: Any, y: Any, *, distance: Distance = "euclidean", chunk_size: int = DEFAULT_CHUNK_SIZE
+    x: Any, y: Any, *, distance: Distance = "euclidean", chunk_size: int = CHUNK_SIZE
 ) -> Tensor:
     """Procrustes distance under the best one-to-one matching of neurons (permutation).
 
@@ -317,24 +367,43 @@ def permutation_procrustes_distance(
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import permutation_procrustes_distance
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(permutation_procrustes_distance(x, y)), 4)
+        1.0305
     """
     kind = cast(Distance, check_choice(distance, name="distance", choices=_DISTANCES))
-    x, y = check_paired(x, y)
-    return permutation_procrustes_distance_from_moments(
-        _paired_moments64(x, y, chunk_size=chunk_size), distance=kind
-    )
+    moments, _ = paired_float64_moments(x, y, chunk_size=chunk_size)
+    return permutation_procrustes_distance_from_moments(moments, distance=kind)
 
 
 # ---------------------------------------------------------------------------------------
 # Streaming classes
 
 
-class ProcrustesDistance(_Float64MomentsMetric):
+class ProcrustesDistance(Float64MomentsMetric):
     """Streaming orthogonal Procrustes distance (:func:`procrustes_distance`).
 
     ``distance="euclidean"`` (default) gives sqrt(2 - 2 cos θ), ``"angular"`` gives θ
     (:func:`angular_procrustes_distance`). Equals the function on the concatenated
     batches, whatever the split; under ``torch.distributed``, the global value.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import ProcrustesDistance
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = ProcrustesDistance()
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.6392
     """
 
     higher_is_better = False
@@ -343,7 +412,7 @@ class ProcrustesDistance(_Float64MomentsMetric):
         self,
         *,
         distance: Distance = "euclidean",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
@@ -354,7 +423,7 @@ class ProcrustesDistance(_Float64MomentsMetric):
         return procrustes_distance_from_moments(self.moments(), distance=self.distance)
 
 
-class ShapeMetric(_Float64MomentsMetric):
+class ShapeMetric(Float64MomentsMetric):
     """Streaming generalized shape metric (:func:`shape_metric`).
 
     Args:
@@ -362,6 +431,18 @@ class ShapeMetric(_Float64MomentsMetric):
         distance: ``"angular"`` (default) or ``"euclidean"``.
         rtol: relative rank tolerance per side; default ``scatter_rtol(d, batches' dtype)``.
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import ShapeMetric
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = ShapeMetric(alpha=0.5)
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.6102
     """
 
     higher_is_better = False
@@ -372,7 +453,7 @@ class ShapeMetric(_Float64MomentsMetric):
         alpha: float = 1.0,
         distance: Distance = "angular",
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)
@@ -391,8 +472,21 @@ class ShapeMetric(_Float64MomentsMetric):
         )
 
 
-class PermutationProcrustesDistance(_Float64MomentsMetric):
-    """Streaming permutation Procrustes distance (:func:`permutation_procrustes_distance`)."""
+class PermutationProcrustesDistance(Float64MomentsMetric):
+    """Streaming permutation Procrustes distance (:func:`permutation_procrustes_distance`).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import PermutationProcrustesDistance
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = PermutationProcrustesDistance()
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        1.0305
+    """
 
     higher_is_better = False
 
@@ -400,7 +494,7 @@ class PermutationProcrustesDistance(_Float64MomentsMetric):
         self,
         *,
         distance: Distance = "euclidean",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(chunk_size=chunk_size, **kwargs)

@@ -10,7 +10,7 @@ and two representations are compared by the absolute difference of their numbers
 
 Magnitude and concentricity are sums over samples and stream (:class:`Magnitude`,
 :class:`Concentricity` and their ``*Difference`` counterparts); uniformity is a sum over
-pairs, computed in row blocks in O(block_size × n) memory.
+pairs, computed in row blocks in O(chunk_size × n) memory.
 
 The two representations of a difference need not have the same samples (or the same
 number of them): each statistic is computed on its own.
@@ -37,10 +37,12 @@ from subspaces._checks import (
     check_positive_real,
     check_same_device,
 )
+from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.scaling import row_norms, to_safe_range, unscale
 
 __all__ = [
-    "MAGNITUDE_MODES",
+    "MAGNITUDE_METHODS",
     "Concentricity",
     "ConcentricityDifference",
     "Magnitude",
@@ -53,12 +55,10 @@ __all__ = [
     "uniformity_difference",
 ]
 
-MagnitudeMode = Literal["norm_of_mean", "mean_norm"]
-MAGNITUDE_MODES: tuple[str, ...] = ("norm_of_mean", "mean_norm")
+MagnitudeMethod = Literal["norm_of_mean", "mean_norm"]
+MAGNITUDE_METHODS: tuple[str, ...] = ("norm_of_mean", "mean_norm")
 """``"norm_of_mean"``: ||mean_i x_i|| (ReSi); ``"mean_norm"``: mean_i ||x_i||."""
 
-DEFAULT_BLOCK_SIZE = 512
-_CHUNK = 4096
 _ROW_STATES = ("n", "sum", "sum_unit", "sum_norm")
 _STREAMING_EPS = float(torch.finfo(torch.float32).eps)
 """Streaming classes do not know the batches' dtype: they judge a zero mean as for float32."""
@@ -79,10 +79,10 @@ def _row_sums_update(state: Any, x: Tensor, prefix: str = "") -> None:
         return
     f64 = torch.float64
     _add(state, prefix + "n", torch.tensor(float(x.shape[0]), dtype=f64, device=x.device))
-    for start in range(0, x.shape[0], _CHUNK):
-        xb = x[start : start + _CHUNK].to(f64)
+    for start in range(0, x.shape[0], CHUNK_SIZE):
+        xb = x[start : start + CHUNK_SIZE].to(f64)
         norms = torch.linalg.vector_norm(xb, dim=1)
-        unit = xb / torch.where(norms > 0, norms, torch.ones_like(norms))[:, None]
+        unit = normalize_rows(xb, zero_rows="keep")
         _add(state, prefix + "sum", xb.sum(0))
         _add(state, prefix + "sum_unit", unit.sum(0))
         _add(state, prefix + "sum_norm", norms.sum())
@@ -94,8 +94,8 @@ def _empty_row_sums(device: torch.device) -> SimpleNamespace:
     )
 
 
-def _magnitude_compute(n: Tensor, total: Tensor, sum_norm: Tensor, mode: str) -> Tensor:
-    if mode == "mean_norm":
+def _magnitude_compute(n: Tensor, total: Tensor, sum_norm: Tensor, method: str) -> Tensor:
+    if method == "mean_norm":
         return sum_norm / n
     return torch.linalg.vector_norm(total / n)
 
@@ -120,8 +120,8 @@ def _concentricity_compute(
     return (sum_unit @ mean) / (n * norm)
 
 
-def _check_mode(mode: Any) -> str:
-    return check_choice(mode, name="mode", choices=MAGNITUDE_MODES)
+def _check_method(method: Any) -> str:
+    return check_choice(method, name="method", choices=MAGNITUDE_METHODS)
 
 
 def _check_two(x: Any, y: Any, *, min_samples: int = 1) -> tuple[Tensor, Tensor]:
@@ -131,11 +131,11 @@ def _check_two(x: Any, y: Any, *, min_samples: int = 1) -> tuple[Tensor, Tensor]
     return tx, ty
 
 
-def magnitude(x: Any, *, mode: MagnitudeMode = "norm_of_mean") -> Tensor:
+def magnitude(x: Any, *, method: MagnitudeMethod = "norm_of_mean") -> Tensor:
     """Magnitude of a representation.
 
-    ``mode="norm_of_mean"`` (default, ReSi's ``magnitude_difference``, Klabunde et al. 2023):
-    ||(1/n) Σ_i x_i||_2, the length of the mean row. ``mode="mean_norm"``:
+    ``method="norm_of_mean"`` (default, ReSi's ``magnitude_difference``, Klabunde et al. 2023):
+    ||(1/n) Σ_i x_i||_2, the length of the mean row. ``method="mean_norm"``:
     (1/n) Σ_i ||x_i||_2, the mean length of the rows. No normalization (ReSi's per-sample
     ``magnitude_nrmse`` is a different measure, not provided here).
 
@@ -144,16 +144,27 @@ def magnitude(x: Any, *, mode: MagnitudeMode = "norm_of_mean") -> Tensor:
 
     Args:
         x: (n, d) representation.
-        mode: which magnitude.
+        method: which magnitude.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import magnitude
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(magnitude(x + 1.0)), 4)
+        2.3873
+        >>> round(float(magnitude(x, method="mean_norm")), 4)
+        2.1336
     """
-    _check_mode(mode)
+    _check_method(method)
     t = check_matrix(x, name="x", min_samples=1)
     sums = _empty_row_sums(t.device)
     _row_sums_update(sums, t)
-    return _magnitude_compute(sums.n, sums.sum, sums.sum_norm, mode)
+    return _magnitude_compute(sums.n, sums.sum, sums.sum_norm, method)
 
 
 def concentricity(x: Any) -> Tensor:
@@ -176,6 +187,15 @@ def concentricity(x: Any) -> Tensor:
         DegenerateInputError: the mean row is zero (e.g. centered data): shorter than 100 ulps
             of ``x``'s dtype times the mean row length (float32's ulp for the streaming
             classes, which do not know the dtype).
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import concentricity
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(concentricity(x + 1.0)), 4)
+        0.7419
     """
     t = check_matrix(x, name="x", min_samples=1)
     sums = _empty_row_sums(t.device)
@@ -184,15 +204,24 @@ def concentricity(x: Any) -> Tensor:
     return _concentricity_compute(sums.n, sums.sum, sums.sum_unit, sums.sum_norm, "x", eps)
 
 
-def magnitude_difference(x: Any, y: Any, *, mode: MagnitudeMode = "norm_of_mean") -> Tensor:
-    """|magnitude(x) - magnitude(y)| (ReSi's ``magnitude_difference`` for the default mode).
+def magnitude_difference(x: Any, y: Any, *, method: MagnitudeMethod = "norm_of_mean") -> Tensor:
+    """|magnitude(x) - magnitude(y)| (ReSi's ``magnitude_difference`` for the default method).
 
     Invariant to orthogonal transforms and sample permutations of either side; symmetric;
     in [0, ∞), 0 for y = x. ``x`` and ``y`` may have different numbers of samples.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import magnitude_difference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(magnitude_difference(x + 1.0, y)), 4)
+        2.0486
     """
-    _check_mode(mode)
+    _check_method(method)
     tx, ty = _check_two(x, y)
-    return (magnitude(tx, mode=mode) - magnitude(ty, mode=mode)).abs()
+    return (magnitude(tx, method=method) - magnitude(ty, method=method)).abs()
 
 
 def concentricity_difference(x: Any, y: Any) -> Tensor:
@@ -200,6 +229,15 @@ def concentricity_difference(x: Any, y: Any) -> Tensor:
 
     Invariant to orthogonal transforms, isotropic scaling and sample permutations of either
     side; symmetric; in [0, 2], 0 for y = x.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import concentricity_difference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(concentricity_difference(x + 1.0, y)), 4)
+        0.6616
     """
     tx, ty = _check_two(x, y)
     return (concentricity(tx) - concentricity(ty)).abs()
@@ -209,7 +247,7 @@ def concentricity_difference(x: Any, y: Any) -> Tensor:
 # Uniformity (blocked over pairs)
 
 
-def _log_potential_sum(z: Tensor, t: float, block_size: int, scale: int = 0) -> Tensor:
+def _log_potential_sum(z: Tensor, t: float, chunk_size: int, scale: int = 0) -> Tensor:
     """log Σ_{i<j} exp(-t ||z_i - z_j||²) in float64, by row blocks over the upper triangle.
 
     ``z`` may be the data divided by a power of two: each squared distance is multiplied by
@@ -218,8 +256,8 @@ def _log_potential_sum(z: Tensor, t: float, block_size: int, scale: int = 0) -> 
     n = z.shape[0]
     sq = (z * z).sum(dim=1)
     parts = []
-    for start in range(0, n - 1, block_size):
-        stop = min(start + block_size, n - 1)
+    for start in range(0, n - 1, chunk_size):
+        stop = min(start + chunk_size, n - 1)
         d2 = torch.addmm(sq[None, start:], z[start:stop], z[start:].T, alpha=-2.0)
         d2.add_(sq[start:stop, None]).clamp_min_(0.0)
         # Row r of the block is sample start + r; its pairs j > start + r are columns > r.
@@ -250,7 +288,7 @@ def uniformity(
     t: float = 2.0,
     normalize: bool = False,
     exclude_self: bool = False,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Uniformity (Wang & Isola, 2020) as in ReSi: log of the mean Gaussian potential.
 
@@ -260,7 +298,7 @@ def uniformity(
     drop i = j) of L2-normalized features (``normalize=True``).
 
     Computed with a running float64 log-sum-exp (no underflow for spread-out data) in row
-    blocks over the upper triangle: O(n² d) time, O(block_size × n) memory.
+    blocks over the upper triangle: O(n² d) time, O(chunk_size × n) memory.
 
     Invariant to orthogonal transforms, translation and sample permutations
     (``normalize=True``: orthogonal transforms and positive scaling of each row, not
@@ -272,13 +310,22 @@ def uniformity(
         t: the temperature, > 0.
         normalize: L2-normalize the rows first.
         exclude_self: average over the n(n-1) pairs i != j only.
-        block_size: rows per block.
+        chunk_size: rows per block.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import uniformity
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(uniformity(x, normalize=True)), 4)
+        -2.5569
     """
     t = check_positive_real(t, name="t")
-    block_size = check_positive_int(block_size, name="block_size")
+    chunk_size = check_positive_int(chunk_size, name="chunk_size")
     normalize = check_flag(normalize, name="normalize")
     exclude_self = check_flag(exclude_self, name="exclude_self")
     tx = check_matrix(x, name="x", min_samples=2)
@@ -288,7 +335,7 @@ def uniformity(
     z = _prepare_uniformity(scaled, normalize, "x")
     n = z.shape[0]
     # Each unordered pair counts twice among the ordered pairs.
-    log_sum = _log_potential_sum(z, t, block_size, 0 if normalize else 2 * e) + math.log(2.0)
+    log_sum = _log_potential_sum(z, t, chunk_size, 0 if normalize else 2 * e) + math.log(2.0)
     if exclude_self:
         return log_sum - math.log(n * (n - 1))
     # The n pairs i = j each contribute exp(0) = 1.
@@ -303,19 +350,28 @@ def uniformity_difference(
     t: float = 2.0,
     normalize: bool = False,
     exclude_self: bool = False,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """|uniformity(x) - uniformity(y)| (ReSi's ``uniformity_difference`` with the defaults).
 
     Invariant to orthogonal transforms, translation and sample permutations of either side
     (see :func:`uniformity` for ``normalize``); symmetric; in [0, ∞), 0 for y = x.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import uniformity_difference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> round(float(uniformity_difference(x, y, normalize=True)), 4)
+        0.4263
     """
     tx, ty = _check_two(x, y, min_samples=2)
     options: dict[str, Any] = {
         "t": t,
         "normalize": normalize,
         "exclude_self": exclude_self,
-        "block_size": block_size,
+        "chunk_size": chunk_size,
     }
     return (uniformity(tx, **options) - uniformity(ty, **options)).abs()
 
@@ -372,11 +428,23 @@ class Magnitude(_RowSumsMetric):
 
     Equals :func:`magnitude` of the concatenated batches, whatever the split; its float64
     states sum across ``torch.distributed`` ranks.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import Magnitude
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = Magnitude(method="mean_norm")
+        >>> metric.update(x[:50])
+        >>> metric.update(x[50:])
+        >>> round(float(metric.compute()), 4)
+        2.1336
     """
 
-    def __init__(self, *, mode: MagnitudeMode = "norm_of_mean", **kwargs: Any) -> None:
+    def __init__(self, *, method: MagnitudeMethod = "norm_of_mean", **kwargs: Any) -> None:
         super().__init__(paired=False, **kwargs)
-        self.mode = _check_mode(mode)
+        self.method = _check_method(method)
 
     def update(self, x: Any) -> None:
         """Add a batch of rows ``x`` (m, d)."""
@@ -385,7 +453,7 @@ class Magnitude(_RowSumsMetric):
     def compute(self) -> Tensor:
         """The magnitude of every row seen so far."""
         n, total, _, sum_norm = self._sums("", "x")
-        return _magnitude_compute(n, total, sum_norm, self.mode)
+        return _magnitude_compute(n, total, sum_norm, self.method)
 
 
 class Concentricity(_RowSumsMetric):
@@ -393,6 +461,18 @@ class Concentricity(_RowSumsMetric):
 
     Exact for any split: mean_i cos(x_i, m) = (Σ_i x_i/||x_i||)·m/(n||m||) needs only the
     float64 sums of the rows and of the unit rows, which sum across ranks.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import Concentricity
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = Concentricity()
+        >>> metric.update(x[:50])
+        >>> metric.update(x[50:])
+        >>> round(float(metric.compute()), 4)
+        0.0906
     """
 
     higher_is_better = None
@@ -424,24 +504,50 @@ class _PairedRowSumsMetric(_RowSumsMetric):
 
 
 class MagnitudeDifference(_PairedRowSumsMetric):
-    """Streaming :func:`magnitude_difference`: ``update(x, y)`` per batch, ``compute()``."""
+    """Streaming :func:`magnitude_difference`: ``update(x, y)`` per batch, ``compute()``.
 
-    def __init__(self, *, mode: MagnitudeMode = "norm_of_mean", **kwargs: Any) -> None:
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import MagnitudeDifference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = MagnitudeDifference()
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.1081
+    """
+
+    def __init__(self, *, method: MagnitudeMethod = "norm_of_mean", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.mode = _check_mode(mode)
+        self.method = _check_method(method)
 
     def compute(self) -> Tensor:
         """|magnitude(x) - magnitude(y)| over every row seen so far."""
         nx, sx, _, normx = self._sums("", "x")
         ny, sy, _, normy = self._sums("y_", "y")
         return (
-            _magnitude_compute(nx, sx, normx, self.mode)
-            - _magnitude_compute(ny, sy, normy, self.mode)
+            _magnitude_compute(nx, sx, normx, self.method)
+            - _magnitude_compute(ny, sy, normy, self.method)
         ).abs()
 
 
 class ConcentricityDifference(_PairedRowSumsMetric):
-    """Streaming :func:`concentricity_difference`: ``update(x, y)`` per batch, ``compute()``."""
+    """Streaming :func:`concentricity_difference`: ``update(x, y)`` per batch, ``compute()``.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.similarity import ConcentricityDifference
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 5, generator=g)
+        >>> y = x @ torch.randn(5, 4, generator=g) + 0.5 * torch.randn(100, 4, generator=g)
+        >>> metric = ConcentricityDifference()
+        >>> metric.update(x[:50], y[:50])
+        >>> metric.update(x[50:], y[50:])
+        >>> round(float(metric.compute()), 4)
+        0.0102
+    """
 
     def compute(self) -> Tensor:
         """|concentricity(x) - concentricity(y)| over every row seen so far."""
