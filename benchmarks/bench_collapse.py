@@ -91,7 +91,7 @@ def main() -> None:
         - centers.mean(0)
         + 0.5 * torch.randn(centers.shape, generator=g, device=args.device)
     )
-    metric = NeuralCollapse(args.classes, classifier=w, chunk_size=args.chunk_size)
+    metric = NeuralCollapse(num_classes=args.classes, classifier=w, chunk_size=args.chunk_size)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
 

@@ -16,7 +16,7 @@ Two benchmarks (results go to BENCHMARKS.md with the command that made them):
              subprocess.
 ``large``    n = 1,000,000 × 100 by default: ``subspaces`` TwoNN and MLE only. The exact kNN
              costs n² D multiply-adds (2·10^14 flops at 1M × 100): it is a GPU job, or a long
-             one on a CPU. ``--block-size`` sets the query rows per block (the score block is
+             one on a CPU. ``--chunk-size`` sets the query rows per block (the score block is
              block × n floats; a few hundred rows keep the matmul efficient).
 
 Each prints markdown table rows: implementation, estimator, time, estimate, and the relative
@@ -26,7 +26,7 @@ Usage::
 
     python benchmarks/bench_intrinsic_dimension.py compare --n 20000 --d 100 \\
         --dadapy-python /path/to/dadapy-venv/bin/python
-    python benchmarks/bench_intrinsic_dimension.py large --n 1000000 --d 100 --block-size 256
+    python benchmarks/bench_intrinsic_dimension.py large --n 1000000 --d 100 --chunk-size 256
     python benchmarks/bench_intrinsic_dimension.py compare --n 2000  # a quick check
 """
 
@@ -47,6 +47,7 @@ import torch
 
 from subspaces.data.manifolds import benchmark_manifold, random_isometric_embedding
 from subspaces.geometry.intrinsic_dimension import mle_id, twonn
+from subspaces.linalg import CHUNK_SIZE
 
 DADAPY_SCRIPT = """
 import json, sys, time
@@ -64,10 +65,8 @@ print(json.dumps({"time": elapsed, "estimate": float(estimate)}))
 
 def make_data(n: int, d: int, seed: int = 0) -> torch.Tensor:
     """n points of S^10 in R^d, float32."""
-    sphere, _ = benchmark_manifold(
-        "M1_Sphere", n, generator=torch.Generator().manual_seed(seed), dtype=torch.float32
-    )
-    return random_isometric_embedding(sphere, d, generator=torch.Generator().manual_seed(seed + 1))
+    sphere, _ = benchmark_manifold("M1_Sphere", n, seed=seed, dtype=torch.float32)
+    return random_isometric_embedding(sphere, d, seed=seed + 1)
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -108,9 +107,9 @@ def bench_compare(args: argparse.Namespace) -> None:
     x = make_data(args.n, args.d, args.seed)
     x64 = x.double().numpy()  # the peers get exactly the same points
     header(f"TwoNN and MLE, S^10 in R^{args.d}, n={args.n}")
-    t_twonn, ours_twonn = timed(lambda: float(twonn(x, block_size=args.block_size)), args.repeats)
+    t_twonn, ours_twonn = timed(lambda: float(twonn(x, chunk_size=args.chunk_size)), args.repeats)
     t_mle, ours_mle = timed(
-        lambda: float(mle_id(x, k=20, block_size=args.block_size)), args.repeats
+        lambda: float(mle_id(x, k=20, chunk_size=args.chunk_size)), args.repeats
     )
     row("subspaces", "TwoNN", t_twonn, ours_twonn, ours_twonn)
     row("subspaces", "MLE k=20", t_mle, ours_mle, ours_mle)
@@ -150,9 +149,9 @@ def bench_large(args: argparse.Namespace) -> None:
         sync()
         return time.perf_counter() - start, value
 
-    t, ours_twonn = run(lambda: twonn(x, block_size=args.block_size))
+    t, ours_twonn = run(lambda: twonn(x, chunk_size=args.chunk_size))
     row("subspaces", "TwoNN", t, ours_twonn, ours_twonn)
-    t, ours_mle = run(lambda: mle_id(x, k=20, block_size=args.block_size))
+    t, ours_mle = run(lambda: mle_id(x, k=20, chunk_size=args.chunk_size))
     row("subspaces", "MLE k=20", t, ours_mle, ours_mle)
 
 
@@ -163,14 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     compare.add_argument("--n", type=int, default=20_000)
     compare.add_argument("--d", type=int, default=100)
     compare.add_argument("--repeats", type=int, default=3)
-    compare.add_argument("--block-size", type=int, default=None)
+    compare.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
     compare.add_argument("--skip-skdim", action="store_true")
     compare.add_argument("--dadapy-python", default=None, help="python of a venv with dadapy")
     compare.add_argument("--seed", type=int, default=0)
     large = sub.add_parser("large", help="subspaces alone at n = 1,000,000")
     large.add_argument("--n", type=int, default=1_000_000)
     large.add_argument("--d", type=int, default=100)
-    large.add_argument("--block-size", type=int, default=256)
+    large.add_argument("--chunk-size", type=int, default=256)
     large.add_argument("--device", default="cpu", help="e.g. cuda")
     large.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -273,7 +273,7 @@ def test_streaming_reduction_equals_one_shot_over_any_split(
 ) -> None:
     z = features(seed)
     labels = soft_membership(seed) if soft else labels_for(seed)
-    metric = CodingRateReduction(3, eps=EPS)
+    metric = CodingRateReduction(num_classes=3, eps=EPS)
     for a, b in split_edges(40, cuts):
         metric.update(z[a:b], labels[a:b])
     got, expected = metric.compute(), coding_rate_reduction(z, labels, eps=EPS)
@@ -287,7 +287,7 @@ def test_streaming_reduction_equals_one_shot_over_any_split(
 def test_streaming_wide_batches_equal_the_one_shot_row_gram_form() -> None:
     """Streaming always uses d × d; the function uses m × m when m < d: same value."""
     z, y = features(8, m=12, d=30), labels_for(8, m=12)
-    metric = CodingRateReduction(3, eps=EPS)
+    metric = CodingRateReduction(num_classes=3, eps=EPS)
     metric.update(z[:5], y[:5])
     metric.update(z[5:], y[5:])
     expected = coding_rate_reduction(z, y, eps=EPS)
@@ -393,9 +393,9 @@ def test_non_numeric_eps_is_refused() -> None:
 
 @pytest.mark.parametrize("cls", [CodingRate, CodingRateReduction], ids=["rate", "reduction"])
 def test_streaming_classes_refuse_bad_eps(cls: type) -> None:
-    args = () if cls is CodingRate else (3,)
+    kwargs = {} if cls is CodingRate else {"num_classes": 3}
     with pytest.raises(InvalidOptionError, match="not ε²"):
-        cls(*args, eps=0.0)
+        cls(**kwargs, eps=0.0)
 
 
 def test_no_samples_are_too_few() -> None:
@@ -408,13 +408,13 @@ def test_no_samples_are_too_few() -> None:
 @pytest.mark.filterwarnings("ignore:The ``compute`` method:UserWarning")
 @pytest.mark.parametrize("cls", [CodingRate, CodingRateReduction], ids=["rate", "reduction"])
 def test_streaming_compute_before_update_is_refused(cls: type) -> None:
-    metric = cls(eps=EPS) if cls is CodingRate else cls(3, eps=EPS)
+    metric = cls(eps=EPS) if cls is CodingRate else cls(num_classes=3, eps=EPS)
     with pytest.raises(TooFewSamplesError, match="has seen 0 samples"):
         metric.compute()
 
 
 def test_streaming_batches_of_other_widths_are_refused() -> None:
-    metric = CodingRateReduction(3, eps=EPS)
+    metric = CodingRateReduction(num_classes=3, eps=EPS)
     metric.update(features(21), labels_for(21))
     with pytest.raises(ShapeError, match="earlier batches had 6"):
         metric.update(features(21, d=4), labels_for(21))
@@ -424,37 +424,37 @@ def test_streaming_batches_of_other_widths_are_refused() -> None:
         rate.update(features(21, d=4))
 
 
-def test_streaming_labels_beyond_n_classes_are_refused() -> None:
-    metric = CodingRateReduction(2, eps=EPS)
+def test_streaming_labels_beyond_num_classes_are_refused() -> None:
+    metric = CodingRateReduction(num_classes=2, eps=EPS)
     with pytest.raises(InvalidOptionError, match="holds class 2 but this metric was built"):
         metric.update(features(22), labels_for(22, k=3))
 
 
-def test_streaming_n_classes_that_cannot_fit_is_refused() -> None:
+def test_streaming_num_classes_that_cannot_fit_is_refused() -> None:
     with (
         address_space_headroom(),
         pytest.raises(
-            InvalidOptionError, match=r"n_classes=1000000000000 needs the per-class weights"
+            InvalidOptionError, match=r"num_classes=1000000000000 needs the per-class weights"
         ),
     ):
-        CodingRateReduction(10**12, eps=EPS)
+        CodingRateReduction(num_classes=10**12, eps=EPS)
 
 
 def test_streaming_class_grams_that_cannot_fit_are_refused() -> None:
-    metric = CodingRateReduction(10**6, eps=EPS)
+    metric = CodingRateReduction(num_classes=10**6, eps=EPS)
     z = torch.eye(2, 2000, dtype=F64)
     with (
         address_space_headroom(),
         pytest.raises(
-            InvalidOptionError, match=r"n_classes=1000000 needs the per-class Gram matrices"
+            InvalidOptionError, match=r"num_classes=1000000 needs the per-class Gram matrices"
         ),
     ):
         metric.update(z, torch.tensor([0, 1]))
 
 
 def test_streaming_membership_with_other_class_count_is_refused() -> None:
-    metric = CodingRateReduction(4, eps=EPS)
-    with pytest.raises(ShapeError, match=r"3 columns .* n_classes=4"):
+    metric = CodingRateReduction(num_classes=4, eps=EPS)
+    with pytest.raises(ShapeError, match=r"3 columns .* num_classes=4"):
         metric.update(features(23), soft_membership(23, k=3))
 
 

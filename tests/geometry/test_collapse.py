@@ -1,10 +1,9 @@
-"""Tests of subspaces.geometry.collapse: neural collapse (NC1-NC4, CDNV, ETF distances),
-its streaming class, the imbalanced orthogonal frame, mixup geometry and classifier geometry."""
+"""Tests of subspaces.geometry.collapse: neural collapse (NC1-NC4, CDNV, ETF distances)
+and its streaming class."""
 
 from __future__ import annotations
 
 import itertools
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,25 +12,18 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from subspaces._checks import (
     DegenerateInputError,
-    InputTypeError,
     InvalidOptionError,
     ShapeError,
     TooFewSamplesError,
 )
-from subspaces.geometry.collapse import (
+from subspaces.geometry import (
     NeuralCollapse,
-    NeuralCollapseResult,
-    classifier_geometry,
-    compare_classifier_geometry,
-    mixup_geometry,
     neural_collapse,
-    orthogonal_frame_distances,
-    orthogonal_frame_scales,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,157 +31,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _distributed import ProcessGroupPool, distributed_available, rank_rows
 from _memory import address_space_headroom
 
-F64 = torch.float64
-SEEDS = st.integers(0, 2**31 - 1)
-FAST = settings(max_examples=25, deadline=None)
-SCALARS = (
-    "nc1",
-    "trace_ratio",
-    "cdnv",
-    "equinorm_means",
-    "equiangularity_means",
-    "etf_distance_means",
-    "equinorm_classifier",
-    "equiangularity_classifier",
-    "etf_distance_classifier",
-    "self_duality",
-    "nc4",
+from ._classes_data import (
+    F64,
+    FAST,
+    SCALARS,
+    SEEDS,
+    SIGMA,
+    assert_results_close,
+    clustered,
+    etf_with_isotropic_noise,
+    naive_collapse,
+    orthogonal,
+    simplex_etf,
 )
-
-
-# ---------------------------------------------------------------------------------------
-# Data
-
-
-def orthogonal(rng: np.random.Generator, d: int) -> torch.Tensor:
-    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    return torch.from_numpy(q)
-
-
-def simplex_etf(c: int, d: int, seed: int = 0) -> torch.Tensor:
-    """(C, d) unit-norm rows of a simplex ETF, randomly rotated in R^d (d >= C - 1)."""
-    centering = torch.eye(c, dtype=F64) - torch.full((c, c), 1.0 / c, dtype=F64)
-    basis, _, _ = torch.linalg.svd(centering)  # first C-1 columns span the centered space
-    rows = centering @ basis[:, : c - 1] * math.sqrt(c / (c - 1.0))  # (C, C-1), unit norm
-    embedded = torch.zeros(c, d, dtype=F64)
-    embedded[:, : c - 1] = rows
-    return embedded @ orthogonal(np.random.default_rng(seed), d).T
-
-
-def etf_with_isotropic_noise(
-    c: int, d: int, sigma: float, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Features μ_c ± σ√d q_j (j = 1..d, q an orthonormal basis): within-class covariance
-    exactly σ² I and class means exactly the unit-norm ETF rows. Returns (x, labels, means)."""
-    means = simplex_etf(c, d, seed)
-    q = orthogonal(np.random.default_rng(seed + 1), d)
-    noise = torch.cat([q, -q]) * sigma * math.sqrt(d)  # (2d, d), mean 0, covariance σ² I
-    x = (means[:, None, :] + noise[None, :, :]).reshape(-1, d)
-    labels = torch.arange(c).repeat_interleave(2 * d)
-    return x, labels, means
-
-
-def clustered(
-    seed: int, c: int = 4, d: int = 6, per_class: tuple[int, int] = (2, 7), noise: float = 0.5
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random imbalanced classes around random centers; a random classifier and bias."""
-    rng = np.random.default_rng(seed)
-    sizes = rng.integers(per_class[0], per_class[1] + 1, size=c)
-    labels = np.repeat(np.arange(c), sizes)
-    rng.shuffle(labels)
-    centers = rng.normal(size=(c, d)) * 2.0 + rng.normal(size=d)
-    x = centers[labels] + noise * rng.normal(size=(labels.size, d))
-    w = rng.normal(size=(c, d))
-    b = rng.normal(size=c)
-    return (torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(w), torch.from_numpy(b))
-
-
-def naive_collapse(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor,
-    b: torch.Tensor | None = None,
-    *,
-    global_mean: str = "classes",
-) -> dict[str, float]:
-    """Textbook formulas, one step at a time, float64, loops where the paper sums."""
-    x, w = x.double(), w.double()
-    c = int(y.max()) + 1
-    means = torch.stack([x[y == k].mean(0) for k in range(c)])
-    mu_g = means.mean(0) if global_mean == "classes" else x.mean(0)
-    within = sum(torch.outer(x[i] - means[y[i]], x[i] - means[y[i]]) for i in range(len(y)))
-    within = within / len(y)
-    m = means - mu_g
-    between = m.T @ m / c
-    nc1 = torch.trace(within @ torch.linalg.pinv(between, hermitian=True)) / c
-    var = torch.stack([((x[y == k] - means[k]) ** 2).sum(1).mean() for k in range(c)])
-    cdnv = np.mean(
-        [
-            float((var[i] + var[j]) / (2 * ((means[i] - means[j]) ** 2).sum()))
-            for i in range(c)
-            for j in range(c)
-            if i != j
-        ]
-    )
-
-    def geometry(v: torch.Tensor) -> tuple[float, float, float]:
-        norms = v.norm(dim=1)
-        cos = [
-            float(v[i] @ v[j] / (norms[i] * norms[j])) for i in range(c) for j in range(c) if i != j
-        ]
-        gram = v @ v.T
-        etf = torch.eye(c, dtype=F64) - 1.0 / c
-        dist = (gram / gram.norm() - etf / etf.norm()).norm()
-        return (
-            float(norms.std() / norms.mean()),
-            float(np.mean([abs(v + 1.0 / (c - 1)) for v in cos])),
-            float(dist),
-        )
-
-    eqn_m, eqa_m, etf_m = geometry(m)
-    eqn_w, eqa_w, etf_w = geometry(w)
-    nc3 = float(((w.T / w.norm() - m.T / m.norm()) ** 2).sum())
-    logits = x @ w.T + (0 if b is None else b.double())
-    nearest = torch.cdist(x, means).argmin(1)
-    nc4 = float((logits.argmax(1) != nearest).double().mean())
-    return {
-        "nc1": float(nc1),
-        "trace_ratio": float(torch.trace(within) / torch.trace(between)),
-        "cdnv": cdnv,
-        "equinorm_means": eqn_m,
-        "equiangularity_means": eqa_m,
-        "etf_distance_means": etf_m,
-        "equinorm_classifier": eqn_w,
-        "equiangularity_classifier": eqa_w,
-        "etf_distance_classifier": etf_w,
-        "self_duality": nc3,
-        "nc4": nc4,
-    }
-
-
-def assert_results_close(
-    a: NeuralCollapseResult,
-    b: NeuralCollapseResult,
-    *,
-    rtol: float = 1e-9,
-    atol: float = 1e-12,
-    skip: tuple[str, ...] = (),
-) -> None:
-    for name in SCALARS:
-        if name in skip:
-            continue
-        va, vb = getattr(a, name), getattr(b, name)
-        if va is None or vb is None:
-            assert va is None and vb is None, name
-            continue
-        np.testing.assert_allclose(float(va), float(vb), rtol=rtol, atol=atol, err_msg=name)
-
 
 # ---------------------------------------------------------------------------------------
 # Closed forms on an exact simplex ETF with isotropic noise
 
 ETF_SHAPES = [(2, 3), (3, 4), (5, 8), (10, 12)]
-SIGMA = 0.1
 
 
 def _closed_form(name: str, c: int, d: int) -> float:
@@ -420,7 +279,7 @@ def test_scale_and_translation_invariance_with_classifier(
 def test_streaming_over_any_split_equals_one_shot(seed: int, cuts: list[int]) -> None:
     x, y, w, b = clustered(seed)
     bounds = sorted({0, len(y), *(min(c, len(y)) for c in cuts)})
-    metric = NeuralCollapse(4, classifier=w, bias=b)
+    metric = NeuralCollapse(num_classes=4, classifier=w, bias=b)
     for lo, hi in itertools.pairwise(bounds):
         metric.update(x[lo:hi], y[lo:hi])
     for lo, hi in itertools.pairwise(bounds):
@@ -441,7 +300,7 @@ def test_chunk_size_does_not_change_the_result(seed: int, chunk: int) -> None:
 
 def test_streaming_first_pass_has_no_nc4_and_the_second_pass_adds_it() -> None:
     x, y, w, b = clustered(11)
-    metric = NeuralCollapse(4, classifier=w, bias=b)
+    metric = NeuralCollapse(num_classes=4, classifier=w, bias=b)
     metric.update(x, y)
     assert metric.compute().nc4 is None
     metric.update_nc4(x[:10])
@@ -452,7 +311,7 @@ def test_streaming_first_pass_has_no_nc4_and_the_second_pass_adds_it() -> None:
 
 def test_update_after_update_nc4_starts_a_new_first_pass() -> None:
     x, y, w, _ = clustered(12)
-    metric = NeuralCollapse(4, classifier=w)
+    metric = NeuralCollapse(num_classes=4, classifier=w)
     metric.update(x, y)
     metric.update_nc4(x)
     metric.update(x, y)
@@ -461,7 +320,7 @@ def test_update_after_update_nc4_starts_a_new_first_pass() -> None:
 
 def test_reset_forgets_both_passes() -> None:
     x, y, w, _ = clustered(13)
-    metric = NeuralCollapse(4, classifier=w)
+    metric = NeuralCollapse(num_classes=4, classifier=w)
     metric.update(x + 100.0, y)
     metric.update_nc4(x)
     metric.reset()
@@ -472,7 +331,7 @@ def test_reset_forgets_both_passes() -> None:
 
 def test_calling_the_metric_updates_it_and_returns_none() -> None:
     x, y, _, _ = clustered(14)
-    metric = NeuralCollapse(4, num_features=6)
+    metric = NeuralCollapse(num_classes=4, num_features=6)
     assert metric(x, y) is None
     assert_results_close(metric.compute(), neural_collapse(x, y))
 
@@ -483,7 +342,7 @@ def test_compute_midway_then_more_batches() -> None:
     order = torch.argsort(y, stable=True)
     first = torch.cat([order[y[order] == k][:2] for k in range(4)])  # 2 samples per class
     rest = torch.cat([order[y[order] == k][2:] for k in range(4)])
-    metric = NeuralCollapse(4, num_features=6)
+    metric = NeuralCollapse(num_classes=4, num_features=6)
     metric.update(x[first], y[first])
     midway = metric.compute()
     assert_results_close(midway, neural_collapse(x[first], y[first]))
@@ -495,7 +354,10 @@ def test_compute_midway_then_more_batches() -> None:
 
 def test_merge_state_of_two_shards() -> None:
     x, y, w, b = clustered(16)
-    first, second = NeuralCollapse(4, classifier=w, bias=b), NeuralCollapse(4, classifier=w)
+    first, second = (
+        NeuralCollapse(num_classes=4, classifier=w, bias=b),
+        NeuralCollapse(num_classes=4, classifier=w),
+    )
     first.update(x[:15], y[:15])
     second.update(x[15:], y[15:])
     first.merge_state(second)
@@ -510,7 +372,7 @@ def test_class_means_that_drift_between_batches() -> None:
     x = x.clone()
     half = len(y) // 2
     x[half:] += 1000.0 * (y[half:, None] + 1)
-    metric = NeuralCollapse(4, num_features=6)
+    metric = NeuralCollapse(num_classes=4, num_features=6)
     metric.update(x[:half], y[:half])
     metric.update(x[half:], y[half:])
     assert_results_close(metric.compute(), neural_collapse(x, y), rtol=1e-8)
@@ -520,7 +382,7 @@ def test_float64_then_float32_batches() -> None:
     # A shift set from float64 data is rounded to float32, so float32 batches use it exactly.
     x, y, _, _ = clustered(18, per_class=(6, 9))
     x32 = x.float()
-    metric = NeuralCollapse(4, num_features=6)
+    metric = NeuralCollapse(num_classes=4, num_features=6)
     metric.update(x[:20], y[:20])
     metric.update(x32[20:], y[20:])
     expected = neural_collapse(torch.cat([x[:20], x32[20:].double()]), y)
@@ -536,7 +398,7 @@ def test_thousand_classes_by_512_dims_streams_like_one_shot() -> None:
     y = torch.arange(c).repeat(3)[torch.randperm(3 * c, generator=g)]
     x = centers[y] + 0.3 * torch.randn(3 * c, d, generator=g)
     w = torch.randn(c, d, generator=g)
-    metric = NeuralCollapse(c, classifier=w)
+    metric = NeuralCollapse(num_classes=c, classifier=w)
     for xb, yb in zip(x.chunk(7), y.chunk(7), strict=True):
         metric.update(xb, yb)
     for xb in x.chunk(7):
@@ -648,7 +510,9 @@ def test_zero_classifier_row() -> None:
     x, y, means = etf_with_isotropic_noise(3, 4, SIGMA)
     w = means.clone()
     w[1] = 0.0
-    with pytest.raises(DegenerateInputError, match=r"classifier rows \[1\] have zero norm"):
+    with pytest.raises(
+        DegenerateInputError, match=r"the classifier has 1 rows of zero norm .*first indices \[1\]"
+    ):
         neural_collapse(x, y, classifier=w)
 
 
@@ -669,29 +533,38 @@ def test_invalid_options(kwargs: dict[str, Any], match: str) -> None:
 
 def test_streaming_needs_num_features_or_classifier() -> None:
     with pytest.raises(InvalidOptionError, match=r"needs num_features \(d\) or a classifier"):
-        NeuralCollapse(3)
+        NeuralCollapse(num_classes=3)
+
+
+def test_streaming_takes_num_classes_from_the_classifier() -> None:
+    w = torch.eye(3, 4, dtype=F64)
+    metric = NeuralCollapse(classifier=w)
+    assert (metric.num_classes, metric.num_features) == (3, 4)
+    with pytest.raises(InvalidOptionError, match=r"needs num_classes \(C\) or a classifier"):
+        NeuralCollapse(num_features=4)
 
 
 def test_streaming_batch_of_another_width() -> None:
-    metric = NeuralCollapse(3, num_features=4)
+    metric = NeuralCollapse(num_classes=3, num_features=4)
     with pytest.raises(ShapeError, match=r"features have 5 columns .* num_features=4"):
         metric.update(torch.randn(6, 5), torch.zeros(6, dtype=torch.int64))
 
 
 def test_streaming_labels_out_of_range() -> None:
-    metric = NeuralCollapse(3, num_features=4)
+    metric = NeuralCollapse(num_classes=3, num_features=4)
     with pytest.raises(ShapeError, match=r"labels must lie in \[0, 3\)"):
         metric.update(torch.randn(2, 4), torch.tensor([0, 3]))
 
 
 def test_streaming_nc4_without_classifier() -> None:
-    metric = NeuralCollapse(3, num_features=4)
+    metric = NeuralCollapse(num_classes=3, num_features=4)
     with pytest.raises(InvalidOptionError, match=r"NC4 needs the classifier"):
         metric.update_nc4(torch.randn(2, 4))
 
 
+@pytest.mark.filterwarnings("ignore:The ``compute`` method:UserWarning")
 def test_streaming_compute_before_any_data() -> None:
-    metric = NeuralCollapse(3, num_features=4)
+    metric = NeuralCollapse(num_classes=3, num_features=4)
     with pytest.raises(TooFewSamplesError, match=r"classes \[0, 1, 2\] have \[0, 0, 0\] samples"):
         metric.compute()
 
@@ -730,7 +603,7 @@ def test_num_classes_beyond_the_samples_is_refused_before_allocating() -> None:
 def test_streaming_honors_num_classes_missing_from_early_batches() -> None:
     x, y, _ = etf_with_isotropic_noise(4, 5, SIGMA)
     order = torch.argsort(y, stable=True)  # class 3 only in the last batch
-    metric = NeuralCollapse(4, num_features=5)
+    metric = NeuralCollapse(num_classes=4, num_features=5)
     for xb, yb in zip(x[order].chunk(4), y[order].chunk(4), strict=True):
         metric.update(xb, yb)
     assert_results_close(metric.compute(), neural_collapse(x, y), rtol=1e-9, atol=1e-12)
@@ -743,7 +616,7 @@ def test_streaming_num_classes_that_cannot_fit_is_refused() -> None:
             InvalidOptionError, match=r"num_classes=1000000000000 needs the float64 states"
         ),
     ):
-        NeuralCollapse(10**12, num_features=16)
+        NeuralCollapse(num_classes=10**12, num_features=16)
 
 
 # ---------------------------------------------------------------------------------------
@@ -754,7 +627,7 @@ def _collapse_on_ranks(
     rank: int, world_size: int, x: np.ndarray, y: np.ndarray, w: np.ndarray
 ) -> dict[str, float]:
     rows = rank_rows(len(y), rank, world_size)
-    metric = NeuralCollapse(int(w.shape[0]), classifier=torch.from_numpy(w))
+    metric = NeuralCollapse(num_classes=int(w.shape[0]), classifier=torch.from_numpy(w))
     xr, yr = torch.from_numpy(x[rows]), torch.from_numpy(y[rows])
     for start in range(0, len(yr), 7):
         metric.update(xr[start : start + 7], yr[start : start + 7])
@@ -779,388 +652,3 @@ def test_every_rank_gets_the_one_shot_result(pool: ProcessGroupPool) -> None:
     for value in pool.run(_collapse_on_ranks, x.numpy(), y.numpy(), w.numpy()):
         for name in SCALARS:
             assert value[name] == pytest.approx(float(getattr(expected, name)), rel=1e-9)
-
-
-# ---------------------------------------------------------------------------------------
-# Imbalanced classes: orthogonal frame (Dang et al. 2023)
-
-COUNTS = [60.0, 30.0, 12.0, 5.0]
-
-
-def _objective(s: torch.Tensor, n_k: torch.Tensor, n: float, depth: int, lh: float, lw: float):
-    x = s**2
-    return n_k * lh / (2 * (x**depth + n * lh)) + depth * lw * x / 2
-
-
-def test_scales_for_one_layer_have_the_closed_form() -> None:
-    n_k = torch.tensor(COUNTS, dtype=F64)
-    s = orthogonal_frame_scales(n_k, feature_decay=1e-3, weight_decay=2e-3)
-    expected = (torch.sqrt(n_k * 1e-3 / 2e-3) - n_k.sum() * 1e-3).clamp(min=0).sqrt()
-    torch.testing.assert_close(s, expected, rtol=1e-14, atol=0.0)
-
-
-@pytest.mark.parametrize("depth", [1, 2, 3])
-def test_scales_minimize_each_class_share_of_the_objective(depth: int) -> None:
-    # g(s) on a fine grid never goes below g(s_k): s_k is the global minimizer per class.
-    n_k = torch.tensor(COUNTS, dtype=F64)
-    lh, lw = 2e-3, 1e-3
-    s = orthogonal_frame_scales(n_k, depth=depth, feature_decay=lh, weight_decay=lw)
-    grid = torch.linspace(0.0, 3.0 * float(s.max()) + 1.0, 20001, dtype=F64)
-    for k in range(len(COUNTS)):
-        at_s = _objective(s[k], n_k[k], n_k.sum(), depth, lh, lw)
-        on_grid = _objective(grid, n_k[k], n_k.sum(), depth, lh, lw)
-        assert float(at_s) <= float(on_grid.min()) + 1e-12
-
-
-def test_minority_classes_collapse_to_zero() -> None:
-    s = orthogonal_frame_scales(
-        torch.tensor([1000.0, 1.0], dtype=F64), feature_decay=1e-2, weight_decay=1e-2
-    )
-    assert float(s[0]) > 0 and float(s[1]) == 0.0
-
-
-def test_per_layer_weight_decays_enter_by_their_geometric_mean() -> None:
-    n_k = torch.tensor(COUNTS, dtype=F64)
-    a = orthogonal_frame_scales(n_k, depth=2, feature_decay=1e-3, weight_decay=[1e-3, 4e-3])
-    b = orthogonal_frame_scales(n_k, depth=2, feature_decay=1e-3, weight_decay=2e-3)
-    torch.testing.assert_close(a, b, rtol=1e-12, atol=0.0)
-
-
-def frame_data(
-    depth: int, seed: int = 0, noise: float = 0.05
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """Features and classifier exactly at the predicted geometry, symmetric noise around
-    the class means (so that H̄ is exact)."""
-    options = {"depth": depth, "feature_decay": 1e-3, "weight_decay": 1e-3}
-    n_k = torch.tensor(COUNTS, dtype=F64)
-    s = orthogonal_frame_scales(n_k, **options)
-    a = s ** (2 * depth)
-    d = 6
-    q = orthogonal(np.random.default_rng(seed), d)[:, :4]  # orthonormal columns
-    w = (a.sqrt()[:, None] * q.T) * 1.7  # any common scale
-    h_bar = w / (a + n_k.sum() * 1e-3)[:, None] * 0.3
-    xs, ys = [], []
-    rng = np.random.default_rng(seed + 1)
-    for k, n in enumerate(COUNTS):
-        e = torch.from_numpy(rng.normal(size=(int(n) // 2, d))) * noise
-        xs.append(h_bar[k] + torch.cat([e, -e]))
-        ys.append(torch.full((2 * (int(n) // 2),), k))
-    # the odd class (5 samples) gets its mean once more: H̄ unchanged
-    xs.append(h_bar[3:4])
-    ys.append(torch.tensor([3]))
-    return torch.cat(xs), torch.cat(ys), w, options
-
-
-@pytest.mark.parametrize("depth", [1, 2])
-def test_orthogonal_frame_distances_vanish_at_the_targets(depth: int) -> None:
-    x, y, w, options = frame_data(depth)
-    result = orthogonal_frame_distances(x, y, w, **options)
-    for name in ("classifier_gram", "mean_gram", "classifier_means"):
-        assert float(getattr(result, name)) == pytest.approx(0.0, abs=1e-12), name
-
-
-def test_orthogonal_frame_distances_see_a_balanced_etf_as_off_target() -> None:
-    x, y, means = etf_with_isotropic_noise(4, 5, SIGMA)
-    result = orthogonal_frame_distances(x, y, means)
-    assert float(result.classifier_gram) > 0.1
-
-
-@FAST
-@given(seed=SEEDS)
-def test_orthogonal_frame_distances_are_rotation_and_relabeling_invariant(seed: int) -> None:
-    x, y, w, _ = clustered(seed, c=4, d=6)
-    rng = np.random.default_rng(seed)
-    q = orthogonal(rng, 6)
-    perm = torch.from_numpy(rng.permutation(4))
-    w2 = torch.empty_like(w)
-    w2[perm] = w
-    base = orthogonal_frame_distances(x, y, w)
-    for other in (
-        orthogonal_frame_distances(x @ q, y, w @ q),
-        orthogonal_frame_distances(x, perm[y], w2),
-    ):
-        for name in ("classifier_gram", "mean_gram", "classifier_means"):
-            assert float(getattr(other, name)) == pytest.approx(
-                float(getattr(base, name)), rel=1e-9, abs=1e-12
-            )
-
-
-def test_orthogonal_frame_scales_can_be_given() -> None:
-    x, y, w, options = frame_data(1)
-    s = orthogonal_frame_scales(torch.tensor(COUNTS), **options)
-    result = orthogonal_frame_distances(x, y, w, scales=s, feature_decay=1e-3)
-    assert float(result.mean_gram) == pytest.approx(0.0, abs=1e-12)
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, match",
-    [
-        ({"class_counts": [1.0, 2.0]}, ShapeError, r"class_counts must have one entry per class"),
-        ({"scales": [1.0, -1.0, 1.0, 1.0]}, ShapeError, r"scales must hold \(4,\) finite"),
-        ({"depth": 2, "weight_decay": [1e-3]}, InvalidOptionError, r"weight_decay has 1 entries"),
-        ({"feature_decay": 0.0}, InvalidOptionError, r"feature_decay must lie in \(0.0, inf\)"),
-        ({"feature_decay": 10.0, "weight_decay": 10.0}, DegenerateInputError, r"every s_k is 0"),
-    ],
-    ids=["class_counts", "scales", "weight_decay", "feature_decay", "all-collapsed"],
-)
-def test_orthogonal_frame_bad_input(kwargs: dict[str, Any], error: type, match: str) -> None:
-    x, y, w, _ = clustered(0)
-    with pytest.raises(error, match=match):
-        orthogonal_frame_distances(x, y, w, **kwargs)
-
-
-def test_orthogonal_frame_refuses_a_class_without_samples() -> None:
-    x, y, w, _ = clustered(0)
-    keep = y != 1
-    with pytest.raises(TooFewSamplesError, match=r"labels imply 4 classes .* \(empty: \[1\]\)"):
-        orthogonal_frame_distances(x[keep], y[keep], w)
-
-
-def test_orthogonal_frame_needs_a_classifier() -> None:
-    x, y, _, _ = clustered(0)
-    with pytest.raises(
-        InvalidOptionError, match=r"orthogonal_frame_distances needs the classifier"
-    ):
-        orthogonal_frame_distances(x, y, None)
-
-
-# ---------------------------------------------------------------------------------------
-# Mixup geometry (Fisher et al. 2024)
-
-
-def mixup_case(seed: int = 0, n: int = 60, c: int = 4, d: int = 5) -> dict[str, torch.Tensor]:
-    rng = np.random.default_rng(seed)
-    return {
-        "features": torch.from_numpy(rng.normal(size=(n, d))),
-        "labels_a": torch.from_numpy(rng.integers(0, c, size=n)),
-        "labels_b": torch.from_numpy(rng.integers(0, c, size=n)),
-        "lam": torch.from_numpy(rng.uniform(size=n)),
-        "classifier": torch.from_numpy(rng.normal(size=(c, d))),
-        "bias": torch.from_numpy(rng.normal(size=c)),
-    }
-
-
-def test_mixup_on_the_pair_boundary_and_on_the_classifier_row() -> None:
-    w = simplex_etf(3, 4)
-    features = torch.stack([w[0] + w[1], w[0], 2.0 * w[2]])
-    result = mixup_geometry(
-        features, torch.tensor([0, 0, 2]), torch.tensor([1, 1, 2]), 0.5, w, bins=2
-    )
-    assert float(result.margin[0]) == pytest.approx(0.0, abs=1e-12)  # on the 0|1 boundary
-    assert float(result.cos_a[0]) == pytest.approx(float(result.cos_b[0]))
-    assert float(result.cos_a[1]) == pytest.approx(1.0)
-    # h = w_0: ((w_0 - w_1)·w_0)/||w_0 - w_1|| = (1 + 1/2)/sqrt(3) for a unit ETF with C = 3
-    assert float(result.margin[1]) == pytest.approx(1.5 / math.sqrt(3.0))
-    # same-class: distance 2·(1.5/sqrt 3) to the nearest boundary of class 2
-    assert float(result.margin[2]) == pytest.approx(3.0 / math.sqrt(3.0))
-    assert bool(result.same_class.tolist() == [False, False, True])
-
-
-def test_mixup_same_class_margin_is_the_nearest_boundary() -> None:
-    case = mixup_case(1)
-    case["labels_b"] = case["labels_a"]
-    result = mixup_geometry(**case)
-    w, b, h = case["classifier"], case["bias"], case["features"]
-    logits = h @ w.T + b
-    for i in range(5):
-        a = int(case["labels_a"][i])
-        dists = [
-            float((logits[i, a] - logits[i, k]) / (w[a] - w[k]).norm())
-            for k in range(w.shape[0])
-            if k != a
-        ]
-        assert float(result.margin[i]) == pytest.approx(min(dists))
-
-
-def test_mixup_bins_are_means_of_their_samples() -> None:
-    case = mixup_case(2)
-    result = mixup_geometry(**case, bins=[0.0, 0.3, 0.7, 1.0])
-    lam, same = case["lam"], result.same_class
-    for kind, stats in (("same", result.same), ("different", result.different)):
-        mask_kind = same if kind == "same" else ~same
-        for i, (lo, hi) in enumerate([(0.0, 0.3), (0.3, 0.7), (0.7, 1.0)]):
-            mask = mask_kind & (lam >= lo) & (lam < hi)
-            assert int(stats.count[i]) == int(mask.sum())
-            if mask.any():
-                assert float(stats.cos_a[i]) == pytest.approx(float(result.cos_a[mask].mean()))
-                assert float(stats.margin_std[i]) == pytest.approx(
-                    float(result.margin[mask].std(unbiased=False)), abs=1e-12
-                )
-                assert float(stats.prob_b[i]) == pytest.approx(float(result.prob_b[mask].mean()))
-
-
-def test_mixup_empty_bins_have_count_zero_and_nan_statistics() -> None:
-    case = mixup_case(3)
-    case["lam"] = torch.full_like(case["lam"], 0.95)
-    result = mixup_geometry(**case, bins=4)
-    assert int(result.different.count[0]) == 0
-    assert math.isnan(float(result.different.margin[0]))
-
-
-def test_mixup_swapping_the_pair_flips_the_margin() -> None:
-    case = mixup_case(4)
-    swapped = dict(case, labels_a=case["labels_b"], labels_b=case["labels_a"], lam=1 - case["lam"])
-    a, b = mixup_geometry(**case), mixup_geometry(**swapped)
-    diff = ~a.same_class
-    torch.testing.assert_close(a.margin[diff], -b.margin[diff], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(a.cos_a, b.cos_b, rtol=0.0, atol=0.0)
-
-
-@FAST
-@given(seed=SEEDS)
-def test_mixup_rotation_invariance(seed: int) -> None:
-    case = mixup_case(seed)
-    q = orthogonal(np.random.default_rng(seed), 5)
-    rotated = dict(case, features=case["features"] @ q, classifier=case["classifier"] @ q)
-    a, b = mixup_geometry(**case), mixup_geometry(**rotated)
-    for name in ("cos_a", "cos_b", "margin", "prob_a", "prob_b"):
-        torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-9, atol=1e-12)
-
-
-@pytest.mark.parametrize(
-    "change, error, match",
-    [
-        ({"lam": 1.5}, InvalidOptionError, r"lam must lie in \[0.0, 1.0\]"),
-        ({"lam": torch.full((60,), -0.1, dtype=F64)}, InvalidOptionError, r"lam must lie in"),
-        ({"lam": torch.zeros(3)}, ShapeError, r"lam must be a number or hold one weight"),
-        ({"bins": [0.5, 0.2]}, InvalidOptionError, r"bins must be a positive integer or an"),
-        ({"bins": [0.2, 0.5]}, InvalidOptionError, r"lie outside the bins"),
-        ({"labels_b": torch.full((60,), 4)}, ShapeError, r"labels_b must lie in \[0, 4\)"),
-        ({"labels_a": torch.zeros(5, dtype=torch.int64)}, ShapeError, r"labels_a has 5 entries"),
-        ({"classifier": torch.zeros(4, 5, dtype=F64)}, DegenerateInputError, r"zero norm"),
-    ],
-    ids=[
-        "lam-scalar",
-        "lam-negative",
-        "lam-shape",
-        "bins-order",
-        "bins-range",
-        "labels_b",
-        "labels_a-length",
-        "zero-classifier",
-    ],
-)
-def test_mixup_bad_input(change: dict[str, Any], error: type, match: str) -> None:
-    case = dict(mixup_case(5), **change)
-    if "classifier" in change:
-        case["bias"] = None
-    with pytest.raises(error, match=match):
-        mixup_geometry(**case)
-
-
-def test_mixup_identical_classifier_rows() -> None:
-    case = mixup_case(6)
-    case["classifier"][1] = case["classifier"][0]
-    with pytest.raises(DegenerateInputError, match=r"classifier rows 0 and 1 are identical"):
-        mixup_geometry(**case)
-
-
-def test_mixup_bins_that_cannot_fit_are_refused() -> None:
-    with (
-        address_space_headroom(),
-        pytest.raises(
-            InvalidOptionError, match=r"bins=1000000000000000 needs the λ bins and their statistics"
-        ),
-    ):
-        mixup_geometry(**mixup_case(7), bins=10**15)
-
-
-# ---------------------------------------------------------------------------------------
-# Classifier geometry ("Understanding Robustness Lottery")
-
-
-def test_classifier_geometry_on_a_hand_example() -> None:
-    w = torch.eye(2, dtype=F64)
-    features = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=F64)
-    result = classifier_geometry(features, torch.tensor([0, 0]), w, bias=torch.tensor([0.0, 0.5]))
-    torch.testing.assert_close(result.feature_norm, torch.tensor([10.0, 5.0], dtype=F64).sqrt())
-    torch.testing.assert_close(result.cos_true, torch.tensor([3 / 10**0.5, 1 / 5**0.5], dtype=F64))
-    torch.testing.assert_close(result.margin, torch.tensor([1.5, -1.5], dtype=F64))
-    assert result.correct.tolist() == [True, False]
-    assert float(result.accuracy) == 0.5
-
-
-@FAST
-@given(seed=SEEDS)
-def test_classifier_margin_is_positive_exactly_when_correct(seed: int) -> None:
-    x, y, w, b = clustered(seed)
-    result = classifier_geometry(x, y, w, bias=b)
-    assert torch.equal(result.margin > 0, result.correct)
-
-
-@FAST
-@given(seed=SEEDS)
-def test_classifier_geometry_rotation_invariance(seed: int) -> None:
-    x, y, w, b = clustered(seed)
-    q = orthogonal(np.random.default_rng(seed), x.shape[1])
-    a = classifier_geometry(x, y, w, bias=b)
-    r = classifier_geometry(x @ q, y, w @ q, bias=b)
-    for name in ("feature_norm", "row_norms", "cos_true", "margin"):
-        torch.testing.assert_close(getattr(a, name), getattr(r, name), rtol=1e-9, atol=1e-10)
-
-
-def test_compare_a_model_with_itself() -> None:
-    x, y, w, b = clustered(30)
-    g = classifier_geometry(x, y, w, bias=b)
-    cmp = compare_classifier_geometry(g, g)
-    assert float(cmp.agreement) == 1.0 and float(cmp.gained) == float(cmp.lost) == 0.0
-    assert float(cmp.margin_change.abs().max()) == 0.0
-
-
-def test_compare_dense_and_pruned() -> None:
-    # "Pruning" half of the classifier's columns: changes are the differences b - a.
-    x, y, w, b = clustered(31)
-    pruned = w.clone()
-    pruned[:, ::2] = 0.0
-    dense_g = classifier_geometry(x, y, w, bias=b)
-    pruned_g = classifier_geometry(x, y, pruned, bias=b)
-    cmp = compare_classifier_geometry(dense_g, pruned_g)
-    torch.testing.assert_close(cmp.margin_change, pruned_g.margin - dense_g.margin)
-    torch.testing.assert_close(cmp.row_norm_change, pruned_g.row_norms - dense_g.row_norms)
-    assert float(cmp.accuracy_b - cmp.accuracy_a) == pytest.approx(float(cmp.gained - cmp.lost))
-
-
-def test_compare_needs_the_same_samples() -> None:
-    x, y, w, b = clustered(32)
-    a = classifier_geometry(x, y, w, bias=b)
-    other = classifier_geometry(x[:-1], y[:-1], w, bias=b)
-    with pytest.raises(ShapeError, match=r"a and b must describe the same samples"):
-        compare_classifier_geometry(a, other)
-
-
-def test_compare_needs_classifier_geometries() -> None:
-    x, y, w, _ = clustered(33)
-    a = classifier_geometry(x, y, w)
-    with pytest.raises(InputTypeError, match=r"b must be a ClassifierGeometry"):
-        compare_classifier_geometry(a, "dense")  # type: ignore[arg-type]
-
-
-def test_classifier_geometry_zero_feature_row() -> None:
-    x, y, w, _ = clustered(34)
-    x = x.clone()
-    x[2] = 0.0
-    with pytest.raises(
-        DegenerateInputError, match=r"1 feature rows have zero norm \(first: \[2\]\)"
-    ):
-        classifier_geometry(x, y, w)
-
-
-def test_classifier_geometry_allows_classes_without_samples() -> None:
-    x, y, w, b = clustered(36)
-    keep = y != 2  # class 2 keeps its classifier row but has no sample
-    result = classifier_geometry(x[keep], y[keep], w, bias=b)
-    assert result.row_norms.shape == (4,)
-
-
-def test_classifier_geometry_refuses_a_stray_label() -> None:
-    x, y, w, _ = clustered(37)
-    y = y.clone()
-    y[0] = 10**9
-    with address_space_headroom(), pytest.raises(ShapeError, match=r"labels must lie in \[0, 4\)"):
-        classifier_geometry(x, y, w)
-
-
-def test_classifier_geometry_wrong_classifier_shape() -> None:
-    x, y, _, _ = clustered(35)
-    with pytest.raises(ShapeError, match=r"= \(4, 6\), got \(4, 5\)"):
-        classifier_geometry(x, y, torch.randn(4, 5, dtype=F64))

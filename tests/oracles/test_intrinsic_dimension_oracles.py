@@ -29,7 +29,7 @@ import torch
 from subspaces.data.manifolds import BENCHMARK_MANIFOLDS
 from subspaces.geometry.intrinsic_dimension import (
     GRIDE,
-    LPCA_VERSIONS,
+    LPCA_METHODS,
     correlation_dimension,
     gride,
     gride_multiscale,
@@ -111,16 +111,16 @@ def test_mle_unbiased(data: np.ndarray) -> None:
 )
 def test_gride(data: np.ndarray, n1: int, n2: int) -> None:
     ref = skdim.id.GRIDE(n1=n1, n2=n2).fit(data)
-    ours = GRIDE(n1=n1, n2=n2).fit(data)
+    ours = GRIDE(k=(n1, n2)).fit(data)
     _close(ours.dimension_, ref.dimension_)
-    _close(gride(data, n1=n1, n2=n2), ref.dimension_)
+    _close(gride(data, k=(n1, n2)), ref.dimension_)
     _close(ours.error_, ref.error_, rtol=1e-8)  # error at the root: a derivative, 1e-8
 
 
 def test_gride_multiscale(data: np.ndarray) -> None:
     ref = skdim.id.GRIDE(multiscale=True, range_max=32).fit(data)
     ours = gride_multiscale(data, range_max=32)
-    np.testing.assert_array_equal(ours.n1.numpy(), ref.scales_)
+    np.testing.assert_array_equal(ours.k[:, 0].numpy(), ref.scales_)
     _close(ours.dimension, ref.dimension_scales_)
     _close(ours.error, ref.error_scales_, rtol=1e-8)
     _close(ours.radius, ref.radius_scales_)
@@ -130,30 +130,30 @@ def test_gride_multiscale(data: np.ndarray) -> None:
 LPCA_OPTIONS = {"alphaRatio": 0.95}
 
 
-@pytest.mark.parametrize("ver", LPCA_VERSIONS)
+@pytest.mark.parametrize("ver", LPCA_METHODS)
 def test_local_pca_global(data: np.ndarray, ver: str) -> None:
     ref = skdim.id.lPCA(ver=ver, **LPCA_OPTIONS).fit(data)
-    _close(local_pca_id(data, ver=ver), ref.dimension_)
+    _close(local_pca_id(data, method=ver), ref.dimension_)
 
 
 def test_local_pca_ratio_with_skdim_default_threshold(data: np.ndarray) -> None:
     ref = skdim.id.lPCA(ver="ratio").fit(data)  # alphaRatio = 0.05
-    _close(local_pca_id(data, ver="ratio", alpha_ratio=0.05), ref.dimension_)
+    _close(local_pca_id(data, method="ratio", alpha_ratio=0.05), ref.dimension_)
 
 
-@pytest.mark.parametrize("ver", LPCA_VERSIONS)
+@pytest.mark.parametrize("ver", LPCA_METHODS)
 def test_local_pca_pointwise(ver: str) -> None:
     x = skdim.datasets.hyperTwinPeaks(200, 3, random_state=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skdim's own deprecation noise
         ref = skdim.id.lPCA(ver=ver, **LPCA_OPTIONS).fit_pw(x, n_neighbors=30)
-    _close(local_pca_id(x, ver=ver, pointwise=True, n_neighbors=30), ref.dimension_pw_)
+    _close(local_pca_id(x, method=ver, pointwise=True, k=30), ref.dimension_pw_)
 
 
 @pytest.mark.parametrize(("k1", "k2"), [(10, 20), (3, 12)], ids=["default", "3-12"])
 def test_correlation_dimension(data: np.ndarray, k1: int, k2: int) -> None:
     ref = skdim.id.CorrInt(k1=k1, k2=k2).fit(data)
-    ours = correlation_dimension(data, k1=k1, k2=k2)
+    ours = correlation_dimension(data, k=(k1, k2))
     # A median radius can equal a pair's distance (mutual neighbors give it twice). We leave
     # such a pair out (strict <, the pair measured as the kNN measured it); skdim measures the
     # pairs with sklearn's |a|² + |b|² - 2ab and includes or excludes it by rounding. Then one
@@ -183,7 +183,7 @@ def test_gride_drops_duplicates_like_skdim() -> None:
     with pytest.warns(UserWarning, match="dropping 14 points"):
         ref = skdim.id.GRIDE(n1=1, n2=3).fit(x)
     with pytest.warns(UserWarning, match="leaving out 14 of 307 points"):
-        ours = gride(x, n1=1, n2=3, duplicates="drop")
+        ours = gride(x, k=(1, 3), duplicates="drop")
     _close(ours, ref.dimension_)
 
 

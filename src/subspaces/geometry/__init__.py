@@ -2,10 +2,18 @@
 
 Every function takes ``x`` (n × d), numpy or torch, samples as rows. Sums over samples
 (covariance spectrum, coding rate, collapse statistics) also exist as streaming classes;
-estimators with a fit step offer a scikit-learn-style class (``fit(x).dimension_``).
+estimators with a fit step are scikit-learn estimators (``fit(x).dimension_``). One module
+per idea: ``spectrum``, ``coding_rate``, ``intrinsic_dimension`` (a package, one estimator
+per module), ``collapse`` (NC1-NC4), ``orthogonal_frame``, ``mixup``, ``classifier``.
 Formulas and references: docs/measures.md.
 """
 
+from subspaces.geometry.classifier import (
+    ClassifierGeometry,
+    ClassifierGeometryComparison,
+    classifier_geometry,
+    compare_classifier_geometry,
+)
 from subspaces.geometry.coding_rate import (
     CodingRate,
     CodingRateReduction,
@@ -14,24 +22,10 @@ from subspaces.geometry.coding_rate import (
     coding_rate,
     coding_rate_reduction,
 )
-from subspaces.geometry.collapse import (
-    ClassifierGeometry,
-    ClassifierGeometryComparison,
-    MixupBinStats,
-    MixupGeometry,
-    NeuralCollapse,
-    NeuralCollapseResult,
-    OrthogonalFrameDistances,
-    classifier_geometry,
-    compare_classifier_geometry,
-    mixup_geometry,
-    neural_collapse,
-    orthogonal_frame_distances,
-    orthogonal_frame_scales,
-)
+from subspaces.geometry.collapse import NeuralCollapse, NeuralCollapseResult, neural_collapse
 from subspaces.geometry.intrinsic_dimension import (
     GRIDE,
-    LPCA_VERSIONS,
+    LPCA_METHODS,
     MLE,
     MLE_AVERAGES,
     SWEEP_METHODS,
@@ -49,6 +43,12 @@ from subspaces.geometry.intrinsic_dimension import (
     mle_id,
     twonn,
 )
+from subspaces.geometry.mixup import MixupBinStats, MixupGeometry, mixup_geometry
+from subspaces.geometry.orthogonal_frame import (
+    OrthogonalFrameDistances,
+    orthogonal_frame_distances,
+    orthogonal_frame_scales,
+)
 from subspaces.geometry.spectrum import (
     CovarianceSpectrum,
     Spectrum,
@@ -64,7 +64,7 @@ from subspaces.geometry.spectrum import (
 
 __all__ = [
     "GRIDE",
-    "LPCA_VERSIONS",
+    "LPCA_METHODS",
     "MLE",
     "MLE_AVERAGES",
     "SWEEP_METHODS",

@@ -1,6 +1,6 @@
 """Neural collapse and the geometry of a classifier's last layer, exact and streaming.
 
-Notation: features ``h_i`` are the rows of ``features`` (n × d), ``y_i`` their classes in
+Notation: features ``h_i`` are the rows of ``x`` (n × d), ``y_i`` their classes in
 ``0..C-1``, ``n_c`` the class sizes, ``N = Σ n_c``; ``μ_c`` the class means, ``μ_G`` the global
 mean, ``M`` the d × C matrix of centered class means ``μ_c - μ_G`` (its transpose, C × d, is
 what :attr:`NeuralCollapseResult.class_means` minus ``global_mean`` holds); the classifier
@@ -61,37 +61,25 @@ within-class scatter keeps its accuracy when features are collapsed (within-clas
 variation far below the means' norms: float32 features with a squared ratio of 1e10 give
 NC1 to ~1e-6 relative), at the cost of one input-dtype product per chunk, as for a plain
 Σ h hᵀ. :func:`neural_collapse` runs the same code on the whole data.
-
-Also here: :func:`orthogonal_frame_distances` (imbalanced classes, Dang et al. 2023),
-:func:`mixup_geometry` (Fisher et al. 2024) and :func:`classifier_geometry` /
-:func:`compare_classifier_geometry` (the classification-loss geometry of "Understanding
-Robustness Lottery", 2022).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from subspaces._base import Result
 from subspaces._checks import (
     DegenerateInputError,
     DeviceMismatchError,
-    InputTypeError,
     InvalidOptionError,
     ShapeError,
     TooFewSamplesError,
-    as_float_tensor,
     check_choice,
-    check_class_count,
-    check_finite,
     check_fits_in_memory,
     check_flag,
     check_label_range,
@@ -99,153 +87,25 @@ from subspaces._checks import (
     check_matrix,
     check_optional_rtol,
     check_positive_int,
-    check_positive_real,
-    check_same_device,
-    check_scalar_in_range,
+)
+from subspaces.geometry._classes import (
+    _F64,
+    _block_rows,
+    _check_bias,
+    _check_classifier,
+    _check_num_classes,
+    _compute_dtype,
+    _prepare,
 )
 from subspaces.linalg.decomp import psd_range
-from subspaces.linalg.moments import DEFAULT_CHUNK_SIZE
+from subspaces.linalg.moments import CHUNK_SIZE
+from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.scaling import ldexp, row_norms, scale_exponent, to_safe_range
+from subspaces.linalg.streaming import DataclassResultMetric
 
-__all__ = [
-    "ClassifierGeometry",
-    "ClassifierGeometryComparison",
-    "MixupBinStats",
-    "MixupGeometry",
-    "NeuralCollapse",
-    "NeuralCollapseResult",
-    "OrthogonalFrameDistances",
-    "classifier_geometry",
-    "compare_classifier_geometry",
-    "mixup_geometry",
-    "neural_collapse",
-    "orthogonal_frame_distances",
-    "orthogonal_frame_scales",
-]
+__all__ = ["NeuralCollapse", "NeuralCollapseResult", "neural_collapse"]
 
-_F64 = torch.float64
 _GLOBAL_MEANS = ("classes", "samples")
-_BLOCK_ENTRIES = 1 << 22  # entries of an n × C (or C × C) block held at once
-
-
-# ---------------------------------------------------------------------------------------
-# Validation shared by every function of the module
-
-
-def _check_num_classes(num_classes: Any, *, name: str = "num_classes") -> int:
-    c = check_positive_int(num_classes, name=name)
-    if c < 2:
-        raise TooFewSamplesError(
-            f"{name} is {c}, but collapse measures need at least 2 classes; pass the "
-            "features of a classification layer with two or more classes."
-        )
-    return c
-
-
-def _check_classifier(classifier: Any, num_classes: int | None, d: int, device: Any) -> Tensor:
-    w = check_matrix(classifier, name="classifier", min_samples=1)
-    rows = num_classes if num_classes is not None else w.shape[0]
-    if w.shape != (rows, d):
-        hint = (
-            " It looks transposed: pass classifier.T (rows are classes, as in "
-            "torch.nn.Linear(d, C).weight)."
-            if w.shape == (d, rows)
-            else ""
-        )
-        raise ShapeError(
-            f"classifier must have shape (num_classes, n_features) = ({rows}, {d}), got "
-            f"{tuple(w.shape)}.{hint}"
-        )
-    if device is not None and w.device != torch.device(device):
-        raise DeviceMismatchError(
-            f"classifier is on {w.device} but the features are on {device}; move it with .to()."
-        )
-    return w
-
-
-def _check_bias(bias: Any, num_classes: int, device: Any) -> Tensor:
-    b = as_float_tensor(bias, name="bias")
-    if b.ndim != 1 or b.shape[0] != num_classes:
-        raise ShapeError(
-            f"bias must be 1-D with one entry per class ({num_classes},), got shape "
-            f"{tuple(b.shape)}."
-        )
-    check_finite(b, name="bias")
-    if device is not None and b.device != torch.device(device):
-        raise DeviceMismatchError(
-            f"bias is on {b.device} but the features are on {device}; move it with .to()."
-        )
-    return b
-
-
-def _resolve_classes(
-    labels: Tensor, num_classes: Any, classifier: Any, *, every_class: bool, name: str
-) -> int:
-    """C: ``num_classes``, else the classifier's rows, else ``max(labels) + 1``; checked
-    against the labels before anything is sized by it (:func:`check_class_count`): labels in
-    [0, C) and, when ``every_class``, every class populated (so C <= n)."""
-    given = None
-    if num_classes is not None:
-        given = _check_num_classes(num_classes)
-    elif classifier is not None and hasattr(classifier, "shape") and len(classifier.shape) == 2:
-        given = _check_num_classes(int(classifier.shape[0]), name="classifier.shape[0]")
-    c = check_class_count(labels, given, name=name, allow_empty=not every_class)
-    if c < 2:
-        raise TooFewSamplesError(
-            f"labels hold {c} class(es) (max label {c - 1}), but collapse measures need at "
-            "least 2 classes."
-        )
-    return c
-
-
-def _prepare(
-    features: Any,
-    labels: Any,
-    classifier: Any,
-    bias: Any,
-    num_classes: Any,
-    *,
-    min_samples: int = 2,
-    labels_name: str = "labels",
-    every_class: bool = True,
-) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, int]:
-    x = check_matrix(features, name="features", min_samples=min_samples).detach()
-    y = check_labels(labels, x.shape[0], name=labels_name, device=x.device)
-    c = _resolve_classes(y, num_classes, classifier, every_class=every_class, name=labels_name)
-    w = None if classifier is None else _check_classifier(classifier, c, x.shape[1], x.device)
-    if bias is not None and w is None:
-        raise InvalidOptionError("bias was given without classifier; pass classifier=W too.")
-    b = None if bias is None else _check_bias(bias, c, x.device)
-    # measurements, not losses: no autograd graph through n × C logits
-    return x, y, None if w is None else w.detach(), None if b is None else b.detach(), c
-
-
-def _require_classifier(w: Tensor | None, *, measure: str) -> Tensor:
-    if w is None:
-        raise InvalidOptionError(f"{measure} needs the classifier (C, d); got classifier=None.")
-    return w
-
-
-def _compute_dtype(*tensors: Tensor | None) -> torch.dtype:
-    dtype = torch.float32
-    for t in tensors:
-        if t is not None:
-            dtype = torch.promote_types(dtype, t.dtype)
-    return dtype
-
-
-def _as_vector(value: Any, *, name: str) -> Tensor:
-    """A small option given as a list, tuple, numpy array or tensor, as a float tensor."""
-    if isinstance(value, (list, tuple)):
-        try:
-            value = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise InputTypeError(f"{name} must hold numbers, got {value!r}.") from err
-    return check_finite(as_float_tensor(value, name=name), name=name)
-
-
-def _block_rows(width: int) -> int:
-    return max(1, _BLOCK_ENTRIES // max(width, 1))
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,7 +225,7 @@ def _group_sum(values: Tensor, inverse: Tensor, groups: int) -> Tensor:
 
 
 @dataclass(frozen=True)
-class NeuralCollapseResult:
+class NeuralCollapseResult(Result):
     """The neural-collapse measures of one layer (see the module docstring for formulas).
 
     Scalars are 0-dim float64 tensors. Entries that need the classifier are ``None`` when
@@ -388,6 +248,21 @@ class NeuralCollapseResult:
         class_variances: (C,) σ_c², the mean squared distance to the class mean.
         between_rank: numerical rank of Σ_B, the number of directions Σ_B⁺ inverts.
         num_samples: N. num_classes: C.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> w = 5.0 * torch.eye(3, 4, dtype=torch.float64)  # classifier rows (C, d)
+        >>> labels = torch.arange(60) % 3
+        >>> x = w[labels] + 0.1 * torch.randn(60, 4, generator=g, dtype=torch.float64)
+        >>> from subspaces.geometry import neural_collapse
+        >>> result = neural_collapse(x, labels)
+        >>> result.num_classes, result.num_samples, result.between_rank
+        (3, 60, 2)
+        >>> result.self_duality is None
+        True
+        >>> round(result.as_dict()['trace_ratio'], 4)
+        0.0024
     """
 
     nc1: Tensor
@@ -428,19 +303,6 @@ def _equinorm(norms: Tensor) -> Tensor:
     return norms.std() / norms.mean()
 
 
-def _unit_rows(v: Tensor, *, what: str) -> tuple[Tensor, Tensor]:
-    norms = v.norm(dim=1)
-    scale = norms.max()
-    zero = (norms <= 1e-12 * scale).nonzero().flatten() if float(scale) > 0 else None
-    if zero is None or zero.numel():
-        which = "all" if zero is None else str(zero[:10].tolist())
-        raise DegenerateInputError(
-            f"{what} {which} have zero norm, so their angles are undefined; check that the "
-            "classes are separated (or that the classifier rows are non-zero)."
-        )
-    return v / norms[:, None], norms
-
-
 def _gram_geometry(v: Tensor, *, what: str) -> tuple[Tensor, Tensor, Tensor]:
     """(equinorm, equiangularity, ETF distance) of the rows of ``v`` (C × d, float64).
 
@@ -448,7 +310,14 @@ def _gram_geometry(v: Tensor, *, what: str) -> tuple[Tensor, Tensor, Tensor]:
     comes from the d × d side.
     """
     c = v.shape[0]
-    unit, norms = _unit_rows(v, what=what)
+    unit = normalize_rows(
+        v,
+        rtol=1e-12,
+        name=what,
+        purpose="the angle between them",
+        advice="check that the classes are separated (or that the classifier rows are non-zero)",
+    )
+    norms = row_norms(v)
     gram_norm = torch.linalg.matrix_norm(v.T @ v) if v.shape[1] < c else None
     if gram_norm is None:
         gram_norm = torch.linalg.matrix_norm(v @ v.T)
@@ -543,11 +412,11 @@ def _collapse_compute(
     # Σ_W is PSD; rounding of S - Σ n μ μᵀ can leave it a hair indefinite at exact collapse
     nc1 = ((((within @ basis) * basis).sum(0) / evals).sum() / c).clamp(min=0.0)
     cdnv, cdnv_mat = _pairwise_cdnv(centered, variances, want_matrix=cdnv_matrix)
-    eqn_m, eqa_m, etf_m = _gram_geometry(centered, what="centered class means of classes")
+    eqn_m, eqa_m, etf_m = _gram_geometry(centered, what="the centered class means")
     eqn_w = eqa_w = etf_w = nc3 = None
     if classifier is not None:
         w = classifier.to(_F64)
-        eqn_w, eqa_w, etf_w = _gram_geometry(w, what="classifier rows")
+        eqn_w, eqa_w, etf_w = _gram_geometry(w, what="the classifier")
         nc3 = ((w / w.norm() - centered / centered.norm()) ** 2).sum()
     return NeuralCollapseResult(
         nc1=nc1,
@@ -603,7 +472,7 @@ def _nc4_mismatches(
 
 
 def neural_collapse(
-    features: Any,
+    x: Any,
     labels: Any,
     *,
     classifier: Any = None,
@@ -612,7 +481,7 @@ def neural_collapse(
     global_mean: str = "classes",
     rtol: float | None = None,
     cdnv_matrix: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> NeuralCollapseResult:
     """Neural-collapse measures NC1-NC4, CDNV and distances to a simplex ETF of one layer.
 
@@ -635,7 +504,7 @@ def neural_collapse(
     blocks of at most 4M entries for the C × C and n × C products.
 
     Args:
-        features: (n, d) representation, e.g. penultimate-layer activations.
+        x: (n, d) features, e.g. penultimate-layer activations.
         labels: (n,) integer classes in [0, C).
         classifier: (C, d) last-layer weight W (``nn.Linear(d, C).weight``); enables the
             classifier's NC2, NC3 and NC4.
@@ -660,8 +529,21 @@ def neural_collapse(
             before any (C, d) buffer exists) or with fewer than 2 samples.
         DegenerateInputError: all class means equal, two equal class means (CDNV), a class
             mean at the global mean or a zero classifier row (angles undefined).
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> w = 5.0 * torch.eye(3, 4, dtype=torch.float64)  # classifier rows (C, d)
+        >>> labels = torch.arange(60) % 3
+        >>> x = w[labels] + 0.1 * torch.randn(60, 4, generator=g, dtype=torch.float64)
+        >>> from subspaces.geometry import neural_collapse
+        >>> result = neural_collapse(x, labels, classifier=w)
+        >>> round(float(result.nc1), 4), round(float(result.self_duality), 4)
+        (0.0009, 0.367)
+        >>> float(result.nc4)
+        0.0
     """
-    x, y, w, b, c = _prepare(features, labels, classifier, bias, num_classes)
+    x, y, w, b, c = _prepare(x, labels, classifier, bias, num_classes)
     global_mean = check_choice(global_mean, name="global_mean", choices=_GLOBAL_MEANS)
     cdnv_matrix = check_flag(cdnv_matrix, name="cdnv_matrix")
     rtol = check_optional_rtol(rtol)
@@ -689,7 +571,20 @@ def _replace_nc4(result: NeuralCollapseResult, nc4: Tensor) -> NeuralCollapseRes
 # The streaming class
 
 
-class NeuralCollapse(Metric):
+def _size_or_classifier(size: Any, w: Tensor | None, axis: int, what: str, hint: str) -> Any:
+    """``size``, or when ``None`` the classifier's extent along ``axis`` (one of the two needed)."""
+    if size is not None:
+        return size
+    if w is None:
+        name = what.split()[0]
+        raise InvalidOptionError(
+            f"NeuralCollapse needs {what} or a classifier (C, d) to size its states; pass "
+            f"{name}={hint}."
+        )
+    return w.shape[axis]
+
+
+class NeuralCollapse(DataclassResultMetric):
     """Streaming neural-collapse measures: the :func:`neural_collapse` of all batches seen.
 
     States (float64, summed across ``torch.distributed`` ranks): per-class counts (C,),
@@ -712,18 +607,30 @@ class NeuralCollapse(Metric):
     Args:
         num_classes: C, honored as given: a batch (or a rank) may lack classes that other
             batches bring; ``compute()`` needs every class with 2 samples. A C whose states
-            exceed the device's memory is refused (:class:`InvalidOptionError`).
+            exceed the device's memory is refused (:class:`InvalidOptionError`). Default: the
+            classifier's rows (one of the two is needed).
         num_features: d; default the classifier's columns (one of the two is needed).
         classifier: (C, d) last-layer weight, for the classifier's NC2, NC3 and NC4.
         bias: (C,) last-layer bias (NC4).
         global_mean, rtol, cdnv_matrix, chunk_size: as in :func:`neural_collapse`.
 
-    Example:
-        >>> metric = NeuralCollapse(10, classifier=model.fc.weight)   # doctest: +SKIP
-        >>> for h, y in loader: metric.update(h, y)                    # doctest: +SKIP
-        >>> first = metric.compute()                                   # doctest: +SKIP
-        >>> for h, _ in loader: metric.update_nc4(h)                   # doctest: +SKIP
-        >>> metric.compute().nc4                                       # doctest: +SKIP
+    Examples:
+        >>> import torch
+        >>> from subspaces.geometry import NeuralCollapse
+        >>> w = 5.0 * torch.eye(3, 4, dtype=torch.float64)  # classifier rows (C, d)
+        >>> labels = torch.arange(60) % 3
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = w[labels] + 0.1 * torch.randn(60, 4, generator=g, dtype=torch.float64)
+        >>> metric = NeuralCollapse(num_classes=3, classifier=w)
+        >>> for xb, yb in zip(x.split(25), labels.split(25)):  # first pass: NC1-NC3
+        ...     metric.update(xb, yb)
+        >>> first = metric.compute()
+        >>> round(float(first.nc1), 4), first.nc4 is None
+        (0.0009, True)
+        >>> for xb in x.split(25):  # second pass: NC4 against the class means
+        ...     metric.update_nc4(xb)
+        >>> float(metric.compute().nc4)
+        0.0
     """
 
     full_state_update = False
@@ -732,31 +639,25 @@ class NeuralCollapse(Metric):
 
     def __init__(
         self,
-        num_classes: int,
-        num_features: int | None = None,
         *,
+        num_classes: int | None = None,
+        num_features: int | None = None,
         classifier: Any = None,
         bias: Any = None,
         global_mean: str = "classes",
         rtol: float | None = None,
         cdnv_matrix: bool = False,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        c = _check_num_classes(num_classes)
         w = (
             None
             if classifier is None
             else check_matrix(classifier, name="classifier", min_samples=1)
         )
-        if num_features is None:
-            if w is None:
-                raise InvalidOptionError(
-                    "NeuralCollapse needs num_features (d) or a classifier (C, d) to size its "
-                    "states; pass num_features=features.shape[1]."
-                )
-            num_features = w.shape[1]
+        c = _check_num_classes(_size_or_classifier(num_classes, w, 0, "num_classes (C)", "C"))
+        num_features = _size_or_classifier(num_features, w, 1, "num_features (d)", "x.shape[1]")
         d = check_positive_int(num_features, name="num_features")
         device = None if w is None else w.device
         if w is not None:
@@ -803,8 +704,8 @@ class NeuralCollapse(Metric):
         setattr(self, "_nc4_means", means)  # noqa: B010 - registered buffers
         setattr(self, "_nc4_global", mu_g)  # noqa: B010
 
-    def _check_batch(self, features: Any) -> Tensor:
-        x = check_matrix(features, name="features", min_samples=1)
+    def _check_batch(self, x: Any) -> Tensor:
+        x = check_matrix(x, name="x", min_samples=1)
         if x.shape[1] != self.num_features:
             raise ShapeError(
                 f"features have {x.shape[1]} columns (shape {tuple(x.shape)}) but this "
@@ -815,13 +716,13 @@ class NeuralCollapse(Metric):
         if x.device != state_device:
             raise DeviceMismatchError(
                 f"features are on {x.device} but the metric's states are on {state_device}; "
-                "move the metric with metric.to(features.device)."
+                "move the metric with metric.to(x.device)."
             )
         return x
 
-    def update(self, features: Any, labels: Any) -> None:
-        """Add a batch: ``features`` (m, d) and their classes ``labels`` (m,) in [0, C)."""
-        x = self._check_batch(features)
+    def update(self, x: Any, labels: Any) -> None:
+        """Add a batch: features ``x`` (m, d) and their classes ``labels`` (m,) in [0, C)."""
+        x = self._check_batch(x)
         y = check_labels(labels, x.shape[0], device=x.device)
         check_label_range(y, self.num_classes)
         if self._optional("_nc4_means") is not None:
@@ -833,7 +734,7 @@ class NeuralCollapse(Metric):
         self.nc4_mismatch = torch.zeros_like(self._tensor("nc4_mismatch"))
         self.nc4_count = torch.zeros_like(self._tensor("nc4_count"))
 
-    def update_nc4(self, features: Any) -> None:
+    def update_nc4(self, x: Any) -> None:
         """Second pass: count the samples where the classifier and the nearest class mean
         disagree (NC4). The class means are those of every :meth:`update` so far."""
         classifier = self._optional("classifier")
@@ -841,7 +742,7 @@ class NeuralCollapse(Metric):
             raise InvalidOptionError(
                 "NC4 needs the classifier: build NeuralCollapse(..., classifier=W, bias=b)."
             )
-        x = self._check_batch(features)
+        x = self._check_batch(x)
         means, mu_g = self._optional("_nc4_means"), self._optional("_nc4_global")
         if means is None or mu_g is None:
             with self.sync_context(
@@ -859,6 +760,7 @@ class NeuralCollapse(Metric):
         mismatched = _nc4_mismatches(x, means, mu_g, classifier, self._optional("bias"))
         self.nc4_mismatch = self._tensor("nc4_mismatch") + mismatched.to(_F64)
         self.nc4_count = self._tensor("nc4_count") + float(x.shape[0])
+        self._clear_computed()  # a change of the states outside update()
 
     def compute(self) -> NeuralCollapseResult:
         """The collapse measures of every sample seen (``nc4`` after :meth:`update_nc4`)."""
@@ -895,699 +797,3 @@ class NeuralCollapse(Metric):
         if isinstance(incoming_state, NeuralCollapse):
             _collapse_flush(incoming_state)
         super().merge_state(incoming_state)
-
-    def _wrap_compute(self, compute: Callable[..., Any]) -> Callable[..., Any]:
-        # torchmetrics' wrapper clones results through apply_to_collection, which refuses
-        # frozen dataclasses, and caches them; here: sync, compute, unsync, no cache.
-        @functools.wraps(compute)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with self.sync_context(
-                dist_sync_fn=self.dist_sync_fn,
-                should_sync=self._to_sync,
-                should_unsync=self._should_unsync,
-            ):
-                return compute(*args, **kwargs)
-
-        return wrapped
-
-
-# ---------------------------------------------------------------------------------------
-# Imbalanced classes: the orthogonal frame of Dang et al. (2023)
-
-
-@dataclass(frozen=True)
-class OrthogonalFrameDistances:
-    """Distances of the last layer to the imbalanced-MSE orthogonal frame (Dang et al. 2023).
-
-    Each distance is ||A/||A||_F - T/||T||_F||_F (in [0, 2]) between an observed C × C matrix
-    A and its target T = diag(t):
-
-    Attributes:
-        classifier_gram: A = W Wᵀ, t_k = s_k^{2M}.
-        mean_gram: A = H̄ᵀ H̄ (uncentered class means as columns of H̄), t_k = s_k^{2M} /
-            (s_k^{2M} + N λ_H)².
-        classifier_means: A = W H̄, t_k = s_k^{2M} / (s_k^{2M} + N λ_H).
-        scales: (C,) the s_k used. target_classifier_gram, target_mean_gram,
-        target_classifier_means: (C,) the target diagonals t.
-    """
-
-    classifier_gram: Tensor
-    mean_gram: Tensor
-    classifier_means: Tensor
-    scales: Tensor
-    target_classifier_gram: Tensor
-    target_mean_gram: Tensor
-    target_classifier_means: Tensor
-
-
-def _positive_float(value: Any, *, name: str) -> float:
-    return check_positive_real(value, name=name)
-
-
-def _effective_weight_decay(weight_decay: Any, depth: int) -> float:
-    if isinstance(weight_decay, (np.ndarray, Tensor)):
-        weight_decay = np.asarray(weight_decay, dtype=np.float64).ravel().tolist()
-        if len(weight_decay) == 1 and depth != 1:
-            weight_decay = weight_decay[0]
-    if isinstance(weight_decay, Sequence) and not isinstance(weight_decay, str):
-        values = [_positive_float(v, name="weight_decay") for v in weight_decay]
-        if len(values) != depth:
-            raise InvalidOptionError(
-                f"weight_decay has {len(values)} entries but depth is {depth}; give one "
-                "value per layer or a single number."
-            )
-        return math.exp(sum(math.log(v) for v in values) / depth)
-    return _positive_float(weight_decay, name="weight_decay")
-
-
-def orthogonal_frame_scales(
-    class_counts: Any,
-    *,
-    depth: int = 1,
-    feature_decay: float = 5e-4,
-    weight_decay: float | Sequence[float] = 5e-4,
-    n_samples: int | None = None,
-) -> Tensor:
-    """The s_k of the imbalanced bias-free MSE global minimizer (Dang et al. 2023).
-
-    For the regularized deep linear model (1/2N)||W_M⋯W_1 H - Y||_F² + Σ_m (λ_W/2)||W_m||_F²
-    + (λ_H/2)||H||_F² with n_k samples of class k (N = Σ n_k), the minimizer has collapsed
-    features and orthogonal classifier rows; class k's share of the objective is
-    g(s) = n_k λ_H / (2(s^{2M} + N λ_H)) + M λ_W s² / 2 and s_k minimizes it: the largest
-    positive root of n_k λ_H s^{2M-2} = λ_W (s^{2M} + N λ_H)² when that beats s = 0
-    (g(0) = n_k / 2N), else 0 (the class collapses to zero, "minority collapse"). For
-    M = 1: s_k² = max(0, sqrt(n_k λ_H / λ_W) - N λ_H). This is our derivation from their
-    model; per-layer decays λ_{W_m} enter through their geometric mean (balanced layers).
-
-    Args:
-        class_counts: (C,) n_k.
-        depth: M, the number of linear layers between the features H and the outputs.
-        feature_decay: λ_H. weight_decay: λ_W, or one value per layer.
-        n_samples: N; default Σ n_k.
-
-    Returns:
-        (C,) float64 tensor of s_k ≥ 0.
-    """
-    counts = _as_vector(class_counts, name="class_counts").to(_F64)
-    if counts.ndim != 1 or counts.numel() == 0 or bool((counts < 0).any()):
-        raise ShapeError(
-            f"class_counts must be a non-empty 1-D array of non-negative counts, got shape "
-            f"{tuple(counts.shape)}."
-        )
-    m = check_positive_int(depth, name="depth")
-    lam_h = _positive_float(feature_decay, name="feature_decay")
-    lam_w = _effective_weight_decay(weight_decay, m)
-    n = (
-        float(counts.sum())
-        if n_samples is None
-        else float(check_positive_int(n_samples, name="n_samples"))
-    )
-    c = n * lam_h
-    if m == 1:
-        x = (torch.sqrt(counts * lam_h / lam_w) - c).clamp(min=0.0)
-        return x.sqrt()
-    # x = s²: ψ(x) = log(n_k λ_H) + (M-1) log x - log λ_W - 2 log(x^M + Nλ_H) rises then falls,
-    # with its peak at x* = ((M-1) Nλ_H / (M+1))^{1/M}; the largest root lies beyond x*.
-    peak = ((m - 1) * c / (m + 1)) ** (1.0 / m)
-    safe = counts.clamp(min=1e-300)
-
-    def psi(x: Tensor) -> Tensor:
-        return (
-            torch.log(safe * lam_h)
-            + (m - 1) * torch.log(x)
-            - math.log(lam_w)
-            - 2 * torch.log(x**m + c)
-        )
-
-    lo = torch.full_like(counts, peak)
-    hi = torch.maximum(lo, (safe * lam_h / lam_w) ** (1.0 / (m + 1))) * 2.0 + 1.0
-    has_root = (psi(lo) > 0) & (counts > 0)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        up = psi(mid) > 0
-        lo = torch.where(up, mid, lo)
-        hi = torch.where(up, hi, mid)
-    x = 0.5 * (lo + hi)
-    g_root = counts * lam_h / (2 * (x**m + c)) + m * lam_w * x / 2
-    g_zero = counts / (2 * n)
-    x = torch.where(has_root & (g_root < g_zero), x, torch.zeros_like(x))
-    return x.sqrt()
-
-
-def _normalized_distance(a: Tensor, target_diag: Tensor, *, what: str) -> Tensor:
-    a_norm = torch.linalg.matrix_norm(a)
-    t_norm = target_diag.norm()
-    if float(a_norm) == 0.0:
-        raise DegenerateInputError(f"{what} is zero, so its direction is undefined.")
-    if float(t_norm) == 0.0:
-        raise DegenerateInputError(
-            f"the target of {what} is zero: every s_k is 0 (the regularization collapses all "
-            "classes); lower feature_decay / weight_decay or pass scales=."
-        )
-    diff = a / a_norm
-    diff = diff - torch.diag(target_diag / t_norm)
-    return torch.linalg.matrix_norm(diff)
-
-
-def orthogonal_frame_distances(
-    features: Any,
-    labels: Any,
-    classifier: Any,
-    *,
-    num_classes: int | None = None,
-    depth: int = 1,
-    feature_decay: float = 5e-4,
-    weight_decay: float | Sequence[float] = 5e-4,
-    n_samples: int | None = None,
-    class_counts: Any = None,
-    scales: Any = None,
-) -> OrthogonalFrameDistances:
-    """Distances of W Wᵀ, H̄ᵀH̄ and W H̄ to the imbalanced orthogonal frame of Dang et al.
-
-    "Neural Collapse in Deep Linear Networks: From Balanced to Imbalanced Data" (Dang, Tran,
-    Osher, Tran-The, Ho & Nguyen 2023): with imbalanced classes, bias-free MSE and weight
-    decay, the last-layer classifier rows and class means converge to orthogonal vectors
-    whose lengths depend on the class sizes, W Wᵀ ∝ diag(s_k^{2M}), H̄ᵀH̄ ∝ diag(s_k^{2M} /
-    (s_k^{2M} + Nλ_H)²), W H̄ ∝ diag(s_k^{2M} / (s_k^{2M} + Nλ_H)). Each observed C × C matrix A
-    is compared with its target T after Frobenius normalization: ||A/||A||_F - T/||T||_F||_F,
-    in [0, 2], 0 at the predicted geometry (any common scale of W, of H̄).
-
-    H̄ holds the *uncentered* class means (bias-free model). For a deep linear head
-    W_M⋯W_1, pass the product as ``classifier`` and the features entering W_1; for an
-    ordinary last layer, depth = 1. Invariant to rotations of the features (W → W Qᵀ), to
-    sample order and to class relabeling (with the classifier's rows); not to translation.
-
-    Args:
-        features: (n, d) features. labels: (n,) classes in [0, C).
-        classifier: (C, d) W (the product of the linear layers for depth > 1).
-        num_classes: C; default the classifier's rows. Every class needs a sample (checked
-            before anything is sized by C).
-        depth: M. feature_decay: λ_H. weight_decay: λ_W (or one per layer): the training
-            run's regularization; the defaults (5e-4, a common weight decay) are a guess.
-        n_samples: N, the training-set size; default Σ n_k.
-        class_counts: (C,) training class sizes n_k; default the counts of ``labels``.
-        scales: (C,) s_k to use directly instead of solving for them
-            (:func:`orthogonal_frame_scales`).
-
-    Returns:
-        An :class:`OrthogonalFrameDistances`.
-    """
-    _require_classifier(classifier, measure="orthogonal_frame_distances")
-    x, y, w_opt, _, c = _prepare(features, labels, classifier, None, num_classes, min_samples=1)
-    w = _require_classifier(w_opt, measure="orthogonal_frame_distances")
-    counts = torch.bincount(y, minlength=c).to(_F64)  # every class populated: _prepare
-    n_k = counts if class_counts is None else _as_vector(class_counts, name="class_counts")
-    if n_k.shape != (c,):
-        raise ShapeError(
-            f"class_counts must have one entry per class ({c},), got shape {tuple(n_k.shape)}."
-        )
-    m = check_positive_int(depth, name="depth")
-    lam_h = _positive_float(feature_decay, name="feature_decay")
-    if n_samples is not None:
-        n_total = float(check_positive_int(n_samples, name="n_samples"))
-    else:
-        n_total = float(n_k.to(_F64).sum())
-    if scales is not None:
-        s = _as_vector(scales, name="scales").to(_F64)
-        if s.shape != (c,) or bool((s < 0).any()) or not bool(torch.isfinite(s).all()):
-            raise ShapeError(
-                f"scales must hold ({c},) finite non-negative values, got shape {tuple(s.shape)}."
-            )
-    else:
-        s = orthogonal_frame_scales(
-            n_k.detach().to(x.device),
-            depth=m,
-            feature_decay=lam_h,
-            weight_decay=weight_decay,
-            n_samples=n_samples,
-        )
-    s = s.to(x.device)
-    sums = torch.zeros(c, x.shape[1], dtype=_F64, device=x.device)
-    sums.index_add_(0, y, x.to(_F64))
-    means = sums / counts[:, None]  # (C, d): H̄ᵀ
-    w64 = w.to(_F64)
-    a = s ** (2 * m)
-    t_ww = a
-    t_hh = a / (a + n_total * lam_h) ** 2
-    t_wh = a / (a + n_total * lam_h)
-    return OrthogonalFrameDistances(
-        classifier_gram=_normalized_distance(w64 @ w64.T, t_ww, what="W Wᵀ"),
-        mean_gram=_normalized_distance(means @ means.T, t_hh, what="H̄ᵀ H̄"),
-        classifier_means=_normalized_distance(w64 @ means.T, t_wh, what="W H̄"),
-        scales=s,
-        target_classifier_gram=t_ww,
-        target_mean_gram=t_hh,
-        target_classifier_means=t_wh,
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Mixup geometry (Fisher et al. 2024)
-
-
-@dataclass(frozen=True)
-class MixupBinStats:
-    """Per-bin means over mixed samples of one kind (same-class or different-class pairs).
-
-    Each attribute is a (B,) float64 tensor over the λ bins; a bin with no sample has
-    ``count`` 0 and NaN statistics.
-
-    Attributes:
-        count: samples in the bin. lam: their mean λ.
-        cos_a, cos_b: mean cosine of the feature with w_a, w_b.
-        margin: mean signed distance to the decision boundary (see :class:`MixupGeometry`).
-        margin_std: its standard deviation (population, 0 for one sample).
-        abs_margin: mean |margin|.
-        prob_a, prob_b: mean softmax probability of classes a and b (calibration: mixup
-            trains them towards λ and 1 - λ).
-        in_pair: fraction predicted as a or b.
-    """
-
-    count: Tensor
-    lam: Tensor
-    cos_a: Tensor
-    cos_b: Tensor
-    margin: Tensor
-    margin_std: Tensor
-    abs_margin: Tensor
-    prob_a: Tensor
-    prob_b: Tensor
-    in_pair: Tensor
-
-
-@dataclass(frozen=True)
-class MixupGeometry:
-    """Last-layer geometry of mixed-up samples, split by pair kind and by λ bin.
-
-    A sample is the feature h of the input λ x_a + (1 - λ) x_b (label λ e_a + (1 - λ) e_b).
-    ``margin`` is a signed Euclidean distance to a decision boundary, positive on class a's
-    side: for a ≠ b, to the a|b boundary, ((w_a - w_b)·h + b_a - b_b)/||w_a - w_b||; for
-    a = b, to the nearest boundary of class a's region, min_{c≠a} ((w_a - w_c)·h + b_a -
-    b_c)/||w_a - w_c||. Fisher et al. find same-class mixups aligned with w_a (large cos_a,
-    margin > 0) and different-class mixups on "channels" along the a|b boundary, their
-    margin moving with λ.
-
-    Attributes:
-        bin_edges: (B + 1,) λ bin edges; bin i is [e_i, e_{i+1}), the last one closed.
-        same, different: :class:`MixupBinStats` of same-class and different-class pairs.
-        same_class: (n,) bool. bin_index: (n,) int64.
-        cos_a, cos_b, margin, prob_a, prob_b: (n,) per-sample values (float64).
-    """
-
-    bin_edges: Tensor
-    same: MixupBinStats
-    different: MixupBinStats
-    same_class: Tensor
-    bin_index: Tensor
-    cos_a: Tensor
-    cos_b: Tensor
-    margin: Tensor
-    prob_a: Tensor
-    prob_b: Tensor
-
-
-_BIN_VECTORS = 40  # (B,) float64 vectors held for B bins: edges, 2 kinds × counts, means
-
-
-def _bin_edges(bins: Any, device: Any) -> Tensor:
-    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        count = check_positive_int(bins, name="bins")
-        check_fits_in_memory(
-            _BIN_VECTORS * count,
-            dtype=_F64,
-            device=device,
-            name="bins",
-            value=count,
-            what="the λ bins and their statistics",
-        )
-        return torch.linspace(0.0, 1.0, count + 1, dtype=_F64, device=device)
-    edges = _as_vector(bins, name="bins").to(_F64).to(device)
-    if edges.ndim != 1 or edges.numel() < 2 or bool((edges[1:] <= edges[:-1]).any()):
-        raise InvalidOptionError(
-            f"bins must be a positive integer or an increasing 1-D array of at least 2 edges, "
-            f"got {tuple(edges.shape)} values."
-        )
-    return edges
-
-
-def _bin_stats(values: dict[str, Tensor], index: Tensor, mask: Tensor, nbins: int) -> MixupBinStats:
-    idx = index[mask]
-    count = torch.bincount(idx, minlength=nbins).to(_F64)
-
-    def mean_of(v: Tensor) -> Tensor:
-        total = torch.zeros(nbins, dtype=_F64, device=v.device).index_add_(0, idx, v[mask])
-        return total / count  # NaN for an empty bin (0 / 0), documented
-
-    margin = mean_of(values["margin"])
-    second = mean_of(values["margin"] ** 2)
-    return MixupBinStats(
-        count=count,
-        lam=mean_of(values["lam"]),
-        cos_a=mean_of(values["cos_a"]),
-        cos_b=mean_of(values["cos_b"]),
-        margin=margin,
-        margin_std=(second - margin**2).clamp(min=0.0).sqrt(),
-        abs_margin=mean_of(values["margin"].abs()),
-        prob_a=mean_of(values["prob_a"]),
-        prob_b=mean_of(values["prob_b"]),
-        in_pair=mean_of(values["in_pair"]),
-    )
-
-
-def _check_nonzero_rows(v: Tensor, *, what: str, fix: str) -> Tensor:
-    """The rows' norms in float64 (no float32 square overflows or vanishes at any scale)."""
-    norms = row_norms(v)
-    zero = (norms == 0).nonzero().flatten()
-    if zero.numel():
-        raise DegenerateInputError(
-            f"{zero.numel()} {what} have zero norm (first: {zero[:10].tolist()}), so their "
-            f"cosines are undefined; {fix}"
-        )
-    return norms
-
-
-def _row_distances(w: Tensor) -> Tensor:
-    """(C, C) float64 distances ||w_a - w_c|| between classifier rows; distinct rows required."""
-    w64 = w.to(_F64)
-    sq = (w64 * w64).sum(1)
-    scale = sq[:, None] + sq[None, :]
-    dist2 = (scale - 2.0 * w64 @ w64.T).clamp(min=0.0)
-    tied = dist2 <= 1e-12 * scale
-    tied.fill_diagonal_(False)
-    if bool(tied.any()):
-        i, j = (int(v) for v in tied.nonzero()[0])
-        raise DegenerateInputError(
-            f"classifier rows {i} and {j} are identical, so the decision boundary between "
-            f"classes {i} and {j} is undefined; check the classifier."
-        )
-    return dist2.sqrt()
-
-
-def mixup_geometry(
-    features: Any,
-    labels_a: Any,
-    labels_b: Any,
-    lam: Any,
-    classifier: Any,
-    *,
-    bias: Any = None,
-    bins: int | Sequence[float] = 10,
-) -> MixupGeometry:
-    """How mixed-up samples sit relative to the classifier (Fisher, Meng & Papyan 2024).
-
-    "Pushing Boundaries: Mixup's Influence on Neural Collapse": for the features h of
-    inputs λ x_a + (1 - λ) x_b, split by same-class (a = b) and different-class pairs and by
-    λ (binned), the mean cosine of h with the classifier rows w_a and w_b, the signed
-    distance of h to the decision boundary (see :class:`MixupGeometry`), the softmax
-    probabilities of a and b and how often the prediction is a or b. Per-sample values
-    are returned too, for plots.
-
-    Invariant to rotations of the features (W → W Qᵀ) and to class relabeling; the cosines
-    to isotropic scaling. Swapping (a, b, λ) for (b, a, 1 - λ) describes the same sample:
-    canonicalise beforehand if you want λ ≥ 1/2 only.
-
-    Args:
-        features: (n, d) features of the mixed inputs.
-        labels_a, labels_b: (n,) the two classes of each mix, in [0, C).
-        lam: the weight of ``labels_a``: a number for all samples or (n,) values in [0, 1].
-        classifier: (C, d) last-layer weight W. bias: (C,) its bias.
-        bins: number of equal-width λ bins on [0, 1], or increasing bin edges.
-
-    Returns:
-        A :class:`MixupGeometry`.
-    """
-    _require_classifier(classifier, measure="mixup_geometry")
-    x, ya, w_opt, b, c = _prepare(
-        features,
-        labels_a,
-        classifier,
-        bias,
-        None,
-        min_samples=1,
-        labels_name="labels_a",
-        every_class=False,
-    )
-    w = _require_classifier(w_opt, measure="mixup_geometry")
-    yb = check_labels(labels_b, x.shape[0], name="labels_b", device=x.device)
-    check_label_range(yb, c, name="labels_b")
-    if isinstance(lam, Tensor) and lam.ndim == 0:
-        lam = float(lam)
-    if isinstance(lam, (int, float, np.floating, np.integer)) and not isinstance(lam, bool):
-        weight = torch.full(
-            (x.shape[0],),
-            check_scalar_in_range(lam, name="lam", low=0.0, high=1.0),
-            dtype=_F64,
-            device=x.device,
-        )
-    else:
-        weight = as_float_tensor(lam, name="lam").to(_F64)
-        if weight.shape != (x.shape[0],):
-            raise ShapeError(
-                f"lam must be a number or hold one weight per sample ({x.shape[0]},), got "
-                f"shape {tuple(weight.shape)}."
-            )
-        check_same_device(x, weight, names=("features", "lam"))
-        check_finite(weight, name="lam")
-        if bool(((weight < 0) | (weight > 1)).any()):
-            raise InvalidOptionError(
-                f"lam must lie in [0, 1], got values from {float(weight.min())} to "
-                f"{float(weight.max())}."
-            )
-    edges = _bin_edges(bins, x.device)
-    if bool(((weight < edges[0]) | (weight > edges[-1])).any()):
-        raise InvalidOptionError(
-            f"some lam values lie outside the bins [{float(edges[0])}, {float(edges[-1])}]; "
-            "widen the bin edges."
-        )
-    nbins = edges.numel() - 1
-    index = (torch.bucketize(weight, edges, right=True) - 1).clamp(0, nbins - 1)
-
-    dtype = _compute_dtype(x, w, b)
-    wf = w.to(dtype)
-    bf = None if b is None else b.to(dtype)
-    row_norms = _check_nonzero_rows(wf, what="classifier rows", fix="check the classifier.")
-    feat_norms = _check_nonzero_rows(
-        x.to(dtype), what="feature rows", fix="drop those samples (e.g. dead units everywhere)."
-    )
-    pair_dist = _row_distances(w)
-    same = ya == yb
-    n = x.shape[0]
-    names = ("cos_a", "cos_b", "margin", "prob_a", "prob_b", "in_pair")
-    out = {k: torch.empty(n, dtype=_F64, device=x.device) for k in names}
-    rows = _block_rows(c)
-    for start in range(0, n, rows):
-        sl = slice(start, min(start + rows, n))
-        xb = x[sl].to(dtype)
-        a, bb = ya[sl], yb[sl]
-        logits = xb @ wf.T
-        if bf is not None:
-            logits = logits + bf
-        logits64 = logits.to(_F64)
-        log_p = torch.log_softmax(logits, dim=1)
-        out["prob_a"][sl] = log_p.gather(1, a[:, None]).squeeze(1).exp().to(_F64)
-        out["prob_b"][sl] = log_p.gather(1, bb[:, None]).squeeze(1).exp().to(_F64)
-        norm_h = feat_norms[sl]
-        out["cos_a"][sl] = ((xb * wf[a]).sum(1) / (norm_h * row_norms[a])).to(_F64)
-        out["cos_b"][sl] = ((xb * wf[bb]).sum(1) / (norm_h * row_norms[bb])).to(_F64)
-        pred = logits.argmax(1)
-        out["in_pair"][sl] = ((pred == a) | (pred == bb)).to(_F64)
-        # signed distances to every boundary of class a: (z_a - z_c) / ||w_a - w_c||
-        za = logits64.gather(1, a[:, None])
-        dist = pair_dist[a]
-        dist.scatter_(1, a[:, None], 1.0)
-        to_boundary = (za - logits64) / dist
-        to_pair = to_boundary.gather(1, bb[:, None]).squeeze(1)
-        to_boundary.scatter_(1, a[:, None], math.inf)
-        nearest = to_boundary.min(1).values
-        out["margin"][sl] = torch.where(same[sl], nearest, to_pair)
-    values = dict(out)
-    values["lam"] = weight
-    return MixupGeometry(
-        bin_edges=edges,
-        same=_bin_stats(values, index, same, nbins),
-        different=_bin_stats(values, index, ~same, nbins),
-        same_class=same,
-        bin_index=index,
-        cos_a=out["cos_a"],
-        cos_b=out["cos_b"],
-        margin=out["margin"],
-        prob_a=out["prob_a"],
-        prob_b=out["prob_b"],
-    )
-
-
-# ---------------------------------------------------------------------------------------
-# Classification-loss geometry ("Understanding Robustness Lottery", 2022)
-
-
-@dataclass(frozen=True)
-class ClassifierGeometry:
-    """The factors of each sample's logits, z_c = ||w_c|| ||h|| cos θ_c + b_c.
-
-    Attributes:
-        feature_norm: (n,) ||h||. row_norms: (C,) ||w_c||.
-        cos_true: (n,) cos θ_y between h and its class's row w_y.
-        logit_true: (n,) z_y. margin: (n,) z_y - max_{c≠y} z_c (> 0 iff correct, ties aside).
-        predicted: (n,) argmax_c z_c. correct: (n,) bool. labels: (n,) y.
-        accuracy, mean_feature_norm, mean_cos_true, mean_margin, median_margin,
-        mean_row_norm: 0-dim summaries.
-    """
-
-    feature_norm: Tensor
-    row_norms: Tensor
-    cos_true: Tensor
-    logit_true: Tensor
-    margin: Tensor
-    predicted: Tensor
-    correct: Tensor
-    labels: Tensor
-    accuracy: Tensor
-    mean_feature_norm: Tensor
-    mean_cos_true: Tensor
-    mean_margin: Tensor
-    median_margin: Tensor
-    mean_row_norm: Tensor
-
-
-def classifier_geometry(
-    features: Any, labels: Any, classifier: Any, *, bias: Any = None
-) -> ClassifierGeometry:
-    """Per-sample geometry of a softmax classifier's logits (feature norm, angle, margin).
-
-    The classification loss depends on the logits z_c = w_c·h + b_c = ||w_c|| ||h|| cos θ_c
-    + b_c; "Understanding Robustness Lottery: A Geometric Visual Comparative Analysis of
-    Neural Network Pruning Approaches" (2022) decomposes them into the feature norm ||h||,
-    the classifier row norms ||w_c||, the cosine between h and its class row w_y, and the
-    margin z_y - max_{c≠y} z_c, to compare models (e.g. dense and pruned) on the same
-    inputs: see :func:`compare_classifier_geometry`.
-
-    Invariant to rotations of the features (W → W Qᵀ), class relabeling and sample order
-    (per-sample values permute along). Norms and margins scale with the features.
-
-    Args:
-        features: (n, d) penultimate features. labels: (n,) classes in [0, C).
-        classifier: (C, d) last-layer weight. bias: (C,) last-layer bias.
-
-    Returns:
-        A :class:`ClassifierGeometry` (per-sample values and summaries, float64).
-    """
-    _require_classifier(classifier, measure="classifier_geometry")
-    x, y, w_opt, b, c = _prepare(
-        features, labels, classifier, bias, None, min_samples=1, every_class=False
-    )
-    w = _require_classifier(w_opt, measure="classifier_geometry")
-    dtype = _compute_dtype(x, w, b)
-    wf = w.to(dtype)
-    row_norms = _check_nonzero_rows(wf, what="classifier rows", fix="check the classifier.")
-    feat_norms = _check_nonzero_rows(
-        x.to(dtype), what="feature rows", fix="drop those samples (e.g. dead units everywhere)."
-    )
-    n = x.shape[0]
-    cos_true = torch.empty(n, dtype=_F64, device=x.device)
-    logit_true = torch.empty(n, dtype=_F64, device=x.device)
-    margin = torch.empty(n, dtype=_F64, device=x.device)
-    predicted = torch.empty(n, dtype=torch.int64, device=x.device)
-    rows = _block_rows(c)
-    for start in range(0, n, rows):
-        sl = slice(start, min(start + rows, n))
-        xb = x[sl].to(dtype)
-        yb = y[sl]
-        logits = xb @ wf.T
-        if b is not None:
-            logits = logits + b.to(dtype)
-        zy = logits.gather(1, yb[:, None]).squeeze(1)
-        others = logits.scatter(1, yb[:, None], -math.inf)
-        logit_true[sl] = zy.to(_F64)
-        margin[sl] = (zy - others.max(1).values).to(_F64)
-        predicted[sl] = logits.argmax(1)
-        cos_true[sl] = ((xb * wf[yb]).sum(1) / (feat_norms[sl] * row_norms[yb])).to(_F64)
-    correct = predicted == y
-    fn64 = feat_norms.to(_F64)
-    return ClassifierGeometry(
-        feature_norm=fn64,
-        row_norms=row_norms.to(_F64),
-        cos_true=cos_true,
-        logit_true=logit_true,
-        margin=margin,
-        predicted=predicted,
-        correct=correct,
-        labels=y,
-        accuracy=correct.to(_F64).mean(),
-        mean_feature_norm=fn64.mean(),
-        mean_cos_true=cos_true.mean(),
-        mean_margin=margin.mean(),
-        median_margin=margin.median(),
-        mean_row_norm=row_norms.to(_F64).mean(),
-    )
-
-
-@dataclass(frozen=True)
-class ClassifierGeometryComparison:
-    """Model b against model a on the same inputs: changes are b - a.
-
-    Attributes:
-        feature_norm_change, cos_true_change, margin_change: (n,) per-sample changes.
-        row_norm_change: (C,). agreement: fraction of samples with the same prediction.
-        accuracy_a, accuracy_b: accuracies. gained: fraction wrong in a and right in b;
-        lost: right in a and wrong in b.
-        mean_feature_norm_change, mean_cos_true_change, mean_margin_change: 0-dim means.
-    """
-
-    feature_norm_change: Tensor
-    cos_true_change: Tensor
-    margin_change: Tensor
-    row_norm_change: Tensor
-    agreement: Tensor
-    accuracy_a: Tensor
-    accuracy_b: Tensor
-    gained: Tensor
-    lost: Tensor
-    mean_feature_norm_change: Tensor
-    mean_cos_true_change: Tensor
-    mean_margin_change: Tensor
-
-
-def compare_classifier_geometry(
-    a: ClassifierGeometry, b: ClassifierGeometry
-) -> ClassifierGeometryComparison:
-    """Compare two models' :func:`classifier_geometry` on the same inputs (e.g. dense vs pruned).
-
-    Per-sample changes (b - a) of feature norm, cosine with the true class row and margin;
-    changes of classifier row norms; prediction agreement; the fractions of samples a model
-    gains (wrong in a, right in b) or loses. Both must describe the same samples with the
-    same labels and the same number of classes.
-    """
-    for name, g in (("a", a), ("b", b)):
-        if not isinstance(g, ClassifierGeometry):
-            raise InputTypeError(
-                f"{name} must be a ClassifierGeometry (from classifier_geometry), got "
-                f"{type(g).__name__}."
-            )
-    if a.labels.shape != b.labels.shape or not torch.equal(a.labels, b.labels):
-        raise ShapeError(
-            f"a and b must describe the same samples with the same labels, got {a.labels.shape[0]} "
-            f"and {b.labels.shape[0]} samples (or different labels); measure both models on the "
-            "same inputs in the same order."
-        )
-    if a.row_norms.shape != b.row_norms.shape:
-        raise ShapeError(
-            f"a and b must have the same number of classes, got {a.row_norms.shape[0]} and "
-            f"{b.row_norms.shape[0]}."
-        )
-    fn = b.feature_norm - a.feature_norm
-    cs = b.cos_true - a.cos_true
-    mg = b.margin - a.margin
-    return ClassifierGeometryComparison(
-        feature_norm_change=fn,
-        cos_true_change=cs,
-        margin_change=mg,
-        row_norm_change=b.row_norms - a.row_norms,
-        agreement=(a.predicted == b.predicted).to(_F64).mean(),
-        accuracy_a=a.accuracy,
-        accuracy_b=b.accuracy,
-        gained=(~a.correct & b.correct).to(_F64).mean(),
-        lost=(a.correct & ~b.correct).to(_F64).mean(),
-        mean_feature_norm_change=fn.mean(),
-        mean_cos_true_change=cs.mean(),
-        mean_margin_change=mg.mean(),
-    )

@@ -16,8 +16,8 @@ float64 streaming scatter matrix of :mod:`subspaces.linalg.moments` (d × d, nev
   Representation").
 
 All are invariant to translation, orthogonal transforms of the features and the order of
-the samples, and all but the eigenvalues themselves (and ``von_neumann_entropy`` with
-``eps > 0``) to isotropic scaling. Each has a function, and the streaming class
+the samples, and all but the eigenvalues themselves to isotropic scaling. Each has a
+function, and the streaming class
 :class:`CovarianceSpectrum` returns the :class:`Spectrum` from which every scalar follows
 (``spectrum.effective_rank()``, ``spectrum.summary()``): one maths core,
 :func:`spectrum_from_moments`.
@@ -37,15 +37,13 @@ A representation whose variance is zero to that level raises
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from subspaces._base import Result
 from subspaces._checks import (
     DegenerateInputError,
     InvalidOptionError,
@@ -61,7 +59,7 @@ from subspaces._checks import (
 )
 from subspaces.linalg.decomp import eigvalsh
 from subspaces.linalg.moments import (
-    DEFAULT_CHUNK_SIZE,
+    CHUNK_SIZE,
     CenteredMoments,
     MomentsMetric,
     accumulate_moments,
@@ -69,6 +67,7 @@ from subspaces.linalg.moments import (
     check_moments,
     paired_moments,
 )
+from subspaces.linalg.streaming import DataclassResultMetric
 
 __all__ = [
     "CovarianceSpectrum",
@@ -85,7 +84,7 @@ __all__ = [
 
 _F64 = torch.float64
 _EPS64 = float(torch.finfo(_F64).eps)
-EffectiveRankOf = Literal["singular", "eigen"]
+EffectiveRankMethod = Literal["singular", "eigen"]
 
 
 def _entropy(p: Tensor) -> Tensor:
@@ -112,7 +111,7 @@ def _check_fit_range(fit_range: Any) -> tuple[int, int | None]:
 
 
 @dataclass(frozen=True)
-class Spectrum:
+class Spectrum(Result):
     """The spectrum of a sample covariance, and every scalar summary of it.
 
     Attributes:
@@ -128,6 +127,22 @@ class Spectrum:
     can be passed: :meth:`effective_rank`, :meth:`participation_ratio`,
     :meth:`stable_rank`, :meth:`numerical_rank`, :meth:`spectral_decay`,
     :meth:`von_neumann_entropy`; :meth:`summary` returns all of them with their defaults.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> scale = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64) * scale
+        >>> from subspaces.geometry import covariance_spectrum
+        >>> spec = covariance_spectrum(x)
+        >>> spec.n_features, spec.n_samples
+        (3, 100)
+        >>> round(float(spec.effective_rank()), 3), round(float(spec.participation_ratio()), 3)
+        (2.723, 1.974)
+        >>> sorted(spec.summary())[:3]
+        ['effective_rank', 'numerical_rank', 'participation_ratio']
+        >>> spec.as_dict()['input_dtype']
+        'float64'
     """
 
     eigenvalues: Tensor
@@ -135,6 +150,12 @@ class Spectrum:
     n_samples: int
     input_dtype: torch.dtype
     noise_floor: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as plain Python values; ``input_dtype`` as its name (``"float32"``)."""
+        out = super().as_dict()
+        out["input_dtype"] = str(self.input_dtype).removeprefix("torch.")
+        return out
 
     @property
     def n_features(self) -> int:
@@ -151,16 +172,16 @@ class Spectrum:
         """Singular values of the centered data ``Xc``: σ_i = sqrt((n - 1) λ_i), ``(d,)``."""
         return ((self.n_samples - 1) * self.eigenvalues).sqrt()
 
-    def effective_rank(self, *, of: EffectiveRankOf = "singular") -> Tensor:
+    def effective_rank(self, *, method: EffectiveRankMethod = "singular") -> Tensor:
         """Effective rank, exp(H(p)) with H the Shannon entropy (nats) and 0 log 0 = 0.
 
-        ``of="singular"`` (default, Roy & Vetterli 2007): p_i = σ_i / Σ_j σ_j with σ_i the
-        singular values of the centered data, i.e. p_i ∝ sqrt(λ_i). ``of="eigen"``:
+        ``method="singular"`` (default, Roy & Vetterli 2007): p_i = σ_i / Σ_j σ_j with σ_i
+        the singular values of the centered data, i.e. p_i ∝ sqrt(λ_i). ``method="eigen"``:
         p_i = λ_i / Σ_j λ_j (the explained-variance ratios), which equals
-        exp(:meth:`von_neumann_entropy`) at ``eps=0``; it is smaller for any non-flat
+        exp(:meth:`von_neumann_entropy`) at ``ridge=0``; it is smaller for any non-flat
         spectrum. In [1, numerical rank]; d for isotropic data, 1 for rank one.
         """
-        which = check_choice(of, name="of", choices=("singular", "eigen"))
+        which = check_choice(method, name="method", choices=("singular", "eigen"))
         weights = self.eigenvalues.sqrt() if which == "singular" else self.eigenvalues
         return _entropy(weights / weights.sum()).exp()
 
@@ -220,15 +241,17 @@ class Spectrum:
         yc = log_lam - (w * log_lam).sum()
         return -(w * xc * yc).sum() / (w * xc * xc).sum()
 
-    def von_neumann_entropy(self, *, eps: float = 0.0) -> Tensor:
-        """Von Neumann entropy S = -tr(ρ log ρ) = -Σ μ_i log μ_i (nats) of ρ = Σ_ε / tr Σ_ε.
+    def von_neumann_entropy(self, *, ridge: float = 0.0) -> Tensor:
+        """Von Neumann entropy S = -tr(ρ log ρ) = -Σ μ_i log μ_i (nats) of ρ = Σ_r / tr Σ_r.
 
-        Σ_ε = Σ + ε I, ε ≥ 0 in covariance units (the Koopman paper adds ε I for stability in
-        training; with ε = 0 the closed forms are exact). In [0, log d]: log d for isotropic
-        data, 0 for rank one (at ε = 0). exp(S) is ``effective_rank(of="eigen")`` at ε = 0.
+        Σ_r = Σ + r · (tr Σ / d) I with the relative ``ridge`` r ≥ 0 (the Koopman paper adds
+        a multiple of I for stability in training; relative to the mean variance, so the
+        entropy does not change when the data are rescaled; with r = 0 the closed forms are
+        exact). In [0, log d]: log d for isotropic data, 0 for rank one (at r = 0). exp(S)
+        is ``effective_rank(method="eigen")`` at r = 0.
         """
-        e = check_positive_real(eps, name="eps", allow_zero=True)
-        lam = self.eigenvalues + e
+        r = check_positive_real(ridge, name="ridge", allow_zero=True)
+        lam = self.eigenvalues + r * self.eigenvalues.mean()
         return _entropy(lam / lam.sum())
 
     def summary(self) -> dict[str, Tensor]:
@@ -262,6 +285,16 @@ def spectrum_from_moments(m: CenteredMoments, *, input_dtype: torch.dtype = _F64
         m: moments of one representation with its scatter ``cxx`` (n ≥ 2).
         input_dtype: the dtype the data arrived in (float32 or float64): sets the rounding
             level of the products, hence ``noise_floor``.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64)
+        >>> from subspaces.geometry import spectrum_from_moments
+        >>> from subspaces.linalg.moments import paired_moments
+        >>> spec = spectrum_from_moments(paired_moments(x))
+        >>> [round(v, 3) for v in spec.eigenvalues.tolist()]
+        [1.175, 0.889, 0.795]
     """
     check_moments(m, what="the covariance spectrum", needs=("cxx",))
     assert m.cxx is not None
@@ -296,7 +329,7 @@ def _spectrum(x: Any, chunk_size: int) -> Spectrum:
     return spectrum_from_moments(paired_moments(t, chunk_size=chunk_size), input_dtype=t.dtype)
 
 
-def covariance_spectrum(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Spectrum:
+def covariance_spectrum(x: Any, *, chunk_size: int = CHUNK_SIZE) -> Spectrum:
     """Eigenvalues and explained-variance ratios of the sample covariance of ``x``.
 
     Σ = Xcᵀ Xc / (n - 1), Xc = x centered over samples; eigenvalues decreasing, clipped at 0,
@@ -310,18 +343,30 @@ def covariance_spectrum(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Spec
 
     Returns:
         A :class:`Spectrum`; its methods give every scalar of this module.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> scale = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64) * scale
+        >>> from subspaces.geometry import covariance_spectrum
+        >>> spec = covariance_spectrum(x)
+        >>> [round(v, 3) for v in spec.eigenvalues.tolist()]
+        [8.846, 4.003, 0.844]
+        >>> [round(v, 3) for v in spec.explained_variance_ratio.tolist()]
+        [0.646, 0.292, 0.062]
     """
     return _spectrum(x, chunk_size)
 
 
 def effective_rank(
-    x: Any, *, of: EffectiveRankOf = "singular", chunk_size: int = DEFAULT_CHUNK_SIZE
+    x: Any, *, method: EffectiveRankMethod = "singular", chunk_size: int = CHUNK_SIZE
 ) -> Tensor:
     """Effective rank of ``x`` (Roy & Vetterli 2007): exp of the entropy of its spectrum.
 
     erank = exp(-Σ p_i log p_i), p_i = σ_i / Σ_j σ_j, σ_i the singular values of the
     *centered* data ``Xc`` (σ_i = sqrt((n - 1) λ_i)), following the paper, which defines it on
-    singular values. ``of="eigen"`` uses p_i = λ_i / Σλ instead (the covariance-eigenvalue
+    singular values. ``method="eigen"`` uses p_i = λ_i / Σλ instead (the covariance-eigenvalue
     version some papers use; smaller for any non-flat spectrum). RankMe (Garrido et al.
     2023) is the singular-value version on *uncentered* embeddings, so it differs from this
     by the mean. In [1, numerical rank]: d for isotropic data, 1 for rank-one data.
@@ -329,16 +374,27 @@ def effective_rank(
 
     Args:
         x: (n, d) representation, n ≥ 2.
-        of: ``"singular"`` (default) or ``"eigen"``.
+        method: ``"singular"`` (default) or ``"eigen"``.
         chunk_size: rows per float32 product.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> scale = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64) * scale
+        >>> from subspaces.geometry import effective_rank
+        >>> round(float(effective_rank(x)), 3)
+        2.723
+        >>> round(float(effective_rank(x, method="eigen")), 3)
+        2.256
     """
-    return _spectrum(x, chunk_size).effective_rank(of=of)
+    return _spectrum(x, chunk_size).effective_rank(method=method)
 
 
-def participation_ratio(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
+def participation_ratio(x: Any, *, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Participation ratio (Σλ_i)² / Σλ_i² of the covariance eigenvalues of ``x``.
 
     A linear dimensionality (Gao et al. 2017; Recanatesi et al.): in [1, numerical rank],
@@ -347,11 +403,20 @@ def participation_ratio(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tens
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> scale = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64) * scale
+        >>> from subspaces.geometry import participation_ratio
+        >>> round(float(participation_ratio(x)), 3)
+        1.974
     """
     return _spectrum(x, chunk_size).participation_ratio()
 
 
-def stable_rank(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
+def stable_rank(x: Any, *, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Stable rank ||Xc||_F² / ||Xc||_2² = Σλ_i / λ_1 of the centered data ``Xc``.
 
     In [1, numerical rank]; d for isotropic data, 1 for rank one (Rudelson & Vershynin
@@ -359,13 +424,20 @@ def stable_rank(x: Any, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Tensor:
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> scale = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64) * scale
+        >>> from subspaces.geometry import stable_rank
+        >>> round(float(stable_rank(x)), 3)
+        1.548
     """
     return _spectrum(x, chunk_size).stable_rank()
 
 
-def numerical_rank(
-    x: Any, *, rtol: float | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Tensor:
+def numerical_rank(x: Any, *, rtol: float | None = None, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Numerical rank of the centered data: #{σ_i > rtol · σ_1}, σ the singular values of Xc.
 
     The default ``rtol = max(n, d) · eps`` of the input dtype is numpy's ``matrix_rank``
@@ -380,6 +452,15 @@ def numerical_rank(
 
     Returns:
         The rank as a 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> basis = torch.randn(2, 5, generator=g, dtype=torch.float64)
+        >>> x = torch.randn(100, 2, generator=g, dtype=torch.float64) @ basis
+        >>> from subspaces.geometry import numerical_rank
+        >>> float(numerical_rank(x))  # rank 2 in R^5
+        2.0
     """
     return _spectrum(x, chunk_size).numerical_rank(rtol=rtol)
 
@@ -389,7 +470,7 @@ def spectral_decay(
     *,
     fit_range: tuple[int, int | None] = (1, None),
     weighted: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Tensor:
     """Power-law decay exponent α of the covariance spectrum, λ_i ≈ c · i^(-α).
 
@@ -403,65 +484,53 @@ def spectral_decay(
 
     Returns:
         α as a 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.geometry import spectral_decay
+        >>> scales = torch.arange(1, 21, dtype=torch.float64) ** -0.5  # λ_i ∝ i^-1
+        >>> g = torch.Generator().manual_seed(0)
+        >>> q = torch.linalg.qr(torch.randn(200, 20, generator=g, dtype=torch.float64)).Q
+        >>> x = q * scales
+        >>> round(float(spectral_decay(x)), 3)
+        1.0
     """
     return _spectrum(x, chunk_size).spectral_decay(fit_range=fit_range, weighted=weighted)
 
 
-def von_neumann_entropy(
-    x: Any, *, eps: float = 0.0, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> Tensor:
+def von_neumann_entropy(x: Any, *, ridge: float = 0.0, chunk_size: int = CHUNK_SIZE) -> Tensor:
     """Von Neumann entropy of the normalized covariance of ``x`` (nats).
 
     As in "Information Shapes Koopman Representation": center Z, Σ = Zᵀ Z / (N - 1) + ε I,
-    ρ = Σ / tr Σ, S = -tr(ρ log ρ) = -Σ μ_i log μ_i over the eigenvalues μ of ρ (0 log 0 = 0).
-    In [0, log d]: log d for isotropic data, 0 for rank-one data (at ε = 0). ε ≥ 0 is in
-    covariance units (not relative), default 0. Invariant to translation, orthogonal
-    transforms and sample order; to scaling only at ε = 0.
+    ρ = Σ / tr Σ, S = -tr(ρ log ρ) = -Σ μ_i log μ_i over the eigenvalues μ of ρ (0 log 0 = 0),
+    with ε = ridge · tr(Zᵀ Z / (N - 1)) / d, the relative ridge (default 0). In [0, log d]:
+    log d for isotropic data, 0 for rank-one data (at ridge 0). Invariant to translation,
+    isotropic scaling, orthogonal transforms and sample order.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> scale = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+        >>> x = torch.randn(100, 3, generator=g, dtype=torch.float64) * scale
+        >>> from subspaces.geometry import von_neumann_entropy
+        >>> round(float(von_neumann_entropy(x)), 3)
+        0.814
+        >>> round(float(von_neumann_entropy(x, ridge=0.1)), 3)
+        0.869
+        >>> round(float(von_neumann_entropy(1e3 * x, ridge=0.1)), 3)  # the ridge is relative
+        0.869
     """
-    return _spectrum(x, chunk_size).von_neumann_entropy(eps=eps)
+    return _spectrum(x, chunk_size).von_neumann_entropy(ridge=ridge)
 
 
 # ---------------------------------------------------------------------------------------
 # Streaming
 
 
-class _Boxed:
-    """An opaque holder: torchmetrics leaves objects that are not collections untouched."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class _DataclassResultMetric(Metric):
-    """A ``Metric`` whose ``compute()`` returns a frozen dataclass.
-
-    torchmetrics' compute wrapper squeezes and clones every tensor inside the result,
-    rebuilding dataclasses field by field, which a frozen dataclass refuses (and which would
-    squeeze a ``(1,)`` spectrum to 0-dim). The result travels through the wrapper boxed, so
-    synchronization across ranks and caching work as usual and the dataclass comes back as
-    built (its tensors are fresh, never the states themselves).
-    """
-
-    def _wrap_compute(self, compute: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(compute)
-        def boxed(*args: Any, **kwargs: Any) -> _Boxed:
-            return _Boxed(compute(*args, **kwargs))
-
-        wrapped = super()._wrap_compute(boxed)
-
-        @functools.wraps(compute)
-        def unboxed(*args: Any, **kwargs: Any) -> Any:
-            return wrapped(*args, **kwargs).value
-
-        return unboxed
-
-
-class CovarianceSpectrum(_DataclassResultMetric, MomentsMetric):
+class CovarianceSpectrum(DataclassResultMetric, MomentsMetric):
     """Streaming covariance spectrum: ``update(x)`` per batch, ``compute()`` at the end.
 
     ``compute()`` returns the :class:`Spectrum` of every sample seen so far, equal to
@@ -470,18 +539,23 @@ class CovarianceSpectrum(_DataclassResultMetric, MomentsMetric):
     float64 sums (O(d²) memory), summed across ``torch.distributed`` ranks; each rank must
     have seen at least one batch before ``compute()`` (states are sized by the first batch).
 
-    Example:
+    Examples:
+        >>> import torch
+        >>> from subspaces.geometry import CovarianceSpectrum, effective_rank
+        >>> x = torch.randn(100, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         >>> metric = CovarianceSpectrum()
-        >>> for xb in batches:                 # doctest: +SKIP
+        >>> for xb in x.split(30):
         ...     metric.update(xb)
-        >>> metric.compute().effective_rank()  # doctest: +SKIP
+        >>> spec = metric.compute()
+        >>> round(float(spec.effective_rank()), 6) == round(float(effective_rank(x)), 6)
+        True
     """
 
     full_state_update = False
     is_differentiable = False
     higher_is_better: bool | None = None
 
-    def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE, **kwargs: Any) -> None:
+    def __init__(self, *, chunk_size: int = CHUNK_SIZE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chunk_size = check_positive_int(chunk_size, name="chunk_size")
         self.add_state("input_eps", default=torch.tensor(0.0, dtype=_F64), dist_reduce_fx="max")
