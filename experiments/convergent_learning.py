@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import common
 
-from subspaces.align.matching import (
+from subspaces.align import (
     matched_correlation_curves,
     sparse_prediction,
     spectral_unit_clusters,
@@ -70,7 +70,7 @@ def main() -> None:
         a, b = a[:, _alive(a)].double(), b[:, _alive(b)].double()
         kept.append((a, b))
         curves = matched_correlation_curves(
-            a, b, n_random=args.n_random, generator=torch.Generator().manual_seed(0)
+            a, b, n_random=args.n_random, seed=torch.Generator().manual_seed(0)
         )
         assert curves.baseline is not None
         one = curves.one_to_one[~torch.isnan(curves.one_to_one)]
@@ -104,9 +104,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for layer, (a, b) in enumerate(kept, start=1):
         k = max(2, (a.shape[1] + b.shape[1]) // 16)
-        clusters = spectral_unit_clusters(
-            a, b, n_clusters=k, generator=torch.Generator().manual_seed(0)
-        )
+        clusters = spectral_unit_clusters(a, b, n_clusters=k, seed=torch.Generator().manual_seed(0))
         in_a = set(clusters.labels_x.tolist())
         in_b = set(clusters.labels_y.tolist())
         print(f"| {layer} | {k} | {len(in_a & in_b)} | {len(in_a - in_b)} | {len(in_b - in_a)} |")

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).parent))
 import common
 
-from subspaces.align.oca import OCAHead, class_retrieval, oca_step, old_class_prototypes
+from subspaces.align import OCAHead, class_retrieval, oca_step, old_class_prototypes
 
 
 def embedder(widths: list[int]) -> nn.Sequential:

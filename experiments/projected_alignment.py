@@ -72,7 +72,7 @@ def evaluate(
     y_te: torch.Tensor,
     *,
     dims: list[int],
-    regularization: float,
+    ridge: float,
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     configs: list[tuple[str, int | None]] = [("none", None)]
@@ -80,9 +80,9 @@ def evaluate(
     configs += [(m, k) for m in ("cca", "pls", "pca") for k in dims if k <= limit]
     for method, k in configs:
         for translator in ("procrustes", "linear"):
-            reg = regularization if method == "cca" else 0.0
+            reg = ridge if method == "cca" else 0.0
             model = ProjectedAlignment(
-                method=method, n_components=k, translator=translator, regularization=reg
+                method=method, n_components=k, translator=translator, ridge=reg
             )
             model.fit(x_tr, y_tr)
             pred, target = model.transform(x_te), model.transform_y(y_te)
@@ -92,8 +92,8 @@ def evaluate(
                     "method": method,
                     "k": "full" if k is None else k,
                     "translator": translator,
-                    "top1": scores["top1"],
-                    "top5": scores["top5"],
+                    "top1": scores["top_k"][1],
+                    "top5": scores["top_k"][5],
                     "mrr": scores["mrr"],
                     "matching": matching_accuracy(pred, target),
                 }
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[4, 8, 16, 32, 64, 128])
     parser.add_argument("--lsa-dims", type=int, default=256)
     parser.add_argument("--pairs", nargs="+", default=["lsa", "layer0"], choices=["lsa", "layer0"])
-    parser.add_argument("--cca-regularization", type=float, default=0.0)
+    parser.add_argument("--cca-ridge", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -161,13 +161,11 @@ def main() -> None:
         else:
             y_tr, y_te = layers[0][train_idx], layers[0][test_idx]
             title = "MiniLM last layer (384) → MiniLM embedding layer 0 (384)"
-        rows = evaluate(
-            x_tr, y_tr, x_te, y_te, dims=args.dims, regularization=args.cca_regularization
-        )
+        rows = evaluate(x_tr, y_tr, x_te, y_te, dims=args.dims, ridge=args.cca_ridge)
         print(table(title, rows))
     print(
         f"\nchance: top-1 and matching {1 / args.n_test:.4f}, top-5 {5 / args.n_test:.4f}; "
-        f"CCA regularization {args.cca_regularization}; "
+        f"CCA ridge {args.cca_ridge}; "
         f"total {time.perf_counter() - start:.0f} s"
     )
 

@@ -151,10 +151,10 @@ def main() -> None:
         for method in methods:
             for k in counts:
                 gen = torch.Generator().manual_seed(1000 * pair + k)
-                idx = select_anchors(hb_tr, n_anchors=k, method=method, generator=gen)  # type: ignore[arg-type]
+                idx = select_anchors(hb_tr, n_anchors=k, method=method, seed=gen)  # type: ignore[arg-type]
                 for key, value in _relative_run(reps, idx, "cosine", False).items():
                     rel.setdefault((method, k), {}).setdefault(key, []).append(value)
-        idx = select_anchors(hb_tr, n_anchors=128, generator=torch.Generator().manual_seed(pair))
+        idx = select_anchors(hb_tr, n_anchors=128, seed=pair)
         for similarity in similarities:
             for normalize in (False, True):
                 if similarity == "cosine" and normalize:

@@ -94,7 +94,7 @@ def stitch_accuracy(
         stitch = StitchingLayer.from_least_squares(h_a, h_b, bias=bias)
     else:
         gen = torch.Generator().manual_seed(seed)
-        stitch = StitchingLayer(h_a.shape[1], h_b.shape[1], bias=bias, init="random", generator=gen)
+        stitch = StitchingLayer(h_a.shape[1], h_b.shape[1], bias=bias, init="random", seed=gen)
     model = StitchedModel(front, stitch, back)
     if mode.endswith("train"):
         fit_stitch(model, split.x_train, split.y_train, epochs=epochs, lr=lr, seed=seed)

@@ -24,10 +24,10 @@ from subspaces.align.oca import (
     OCAHead,
     OCALosses,
     OrthogonalExtension,
-    class_retrieval,
     oca_step,
     old_class_prototypes,
 )
+from subspaces.align.scores import class_retrieval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -293,111 +293,6 @@ def test_prototypes_opposite_features_raise() -> None:
     f = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
     with pytest.raises(DegenerateInputError, match=r"mean old feature of classes \[0\] is zero"):
         old_class_prototypes(f, torch.tensor([0, 0]))
-
-
-# --- class retrieval ------------------------------------------------------------------------
-
-
-def test_retrieval_scores_by_hand() -> None:
-    q = torch.tensor([[1.0, 0.0]])
-    gal = torch.tensor([[1.0, 0.1], [0.9, 0.5], [0.5, 0.9], [0.0, 1.0]])
-    # ranking by cosine: items 0, 1, 2, 3 with classes 1, 0, 0, 1; relevant (class 0): 1, 2
-    r = class_retrieval(q, gal, torch.tensor([0]), torch.tensor([1, 0, 0, 1]), ks=(1, 2))
-    assert float(r.top_k[1]) == 0.0
-    assert float(r.top_k[2]) == 1.0
-    # AP = (1/2)(1/2 + 2/3)
-    assert float(r.mean_average_precision) == pytest.approx(7 / 12)
-
-
-def test_retrieval_exclude_self_drops_the_diagonal() -> None:
-    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]])
-    y = torch.tensor([0, 1, 1])
-    # without exclusion every query finds itself first
-    assert float(class_retrieval(x, x, y, y).top_k[1]) == 1.0
-    r = class_retrieval(x, x, y, y, exclude_self=True)
-    # query 0 has no other class-0 item: skipped; query 1 → item 2 first? cos(1,2)=0.0995 vs
-    # cos(1,0)=0: yes; query 2 → item 0 first (wrong class)
-    assert r.n_queries == 2
-    assert float(r.top_k[1]) == 0.5
-    # AP: query 1 finds its one relevant item at rank 1 (AP 1), query 2 at rank 2 (AP 1/2);
-    # the excluded self item must not take a rank
-    assert float(r.mean_average_precision) == pytest.approx(0.75)
-
-
-@pytest.mark.parametrize("exclude_self", [False, True], ids=["gallery", "leave-one-out"])
-def test_retrieval_matches_a_brute_force_ranking_and_sklearn_ap(exclude_self: bool) -> None:
-    from sklearn.metrics import average_precision_score
-
-    g = torch.Generator().manual_seed(5)
-    q = torch.randn(40, 3, generator=g, dtype=torch.float64)  # float64: no ties
-    gal = q if exclude_self else torch.randn(33, 3, generator=g, dtype=torch.float64)
-    yq = torch.randint(0, 4, (40,), generator=g)
-    yg = yq if exclude_self else torch.randint(0, 4, (33,), generator=g)
-    r = class_retrieval(q, gal, yq, yg, ks=(1, 3), exclude_self=exclude_self, block_size=7)
-    sims = (F.normalize(q, dim=1) @ F.normalize(gal, dim=1).T).numpy()
-    aps, top1, top3 = [], [], []
-    for i in range(q.shape[0]):
-        keep = np.arange(gal.shape[0]) != i if exclude_self else np.ones(gal.shape[0], bool)
-        relevant = (yg.numpy() == int(yq[i]))[keep]
-        if not relevant.any():
-            continue
-        order = np.argsort(-sims[i][keep])
-        aps.append(average_precision_score(relevant, sims[i][keep]))
-        top1.append(relevant[order[0]])
-        top3.append(relevant[order[:3]].any())
-    assert r.n_queries == len(aps)
-    assert float(r.mean_average_precision) == pytest.approx(np.mean(aps), abs=1e-12)
-    assert float(r.top_k[1]) == pytest.approx(np.mean(top1))
-    assert float(r.top_k[3]) == pytest.approx(np.mean(top3))
-
-
-@settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000))
-def test_retrieval_invariant_to_row_scaling_and_common_rotation(seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
-    q, gal = (
-        torch.randn(12, 3, generator=g, dtype=torch.float64),
-        torch.randn(15, 3, generator=g, dtype=torch.float64),
-    )
-    yq, yg = torch.randint(0, 3, (12,), generator=g), torch.randint(0, 3, (15,), generator=g)
-    rot = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))[0]
-    scale_q = torch.rand(12, 1, generator=g, dtype=torch.float64) + 0.5
-    a = class_retrieval(q, gal, yq, yg)
-    b = class_retrieval(scale_q * q @ rot, gal @ rot, yq, yg)
-    torch.testing.assert_close(a.mean_average_precision, b.mean_average_precision)
-    torch.testing.assert_close(a.top_k[1], b.top_k[1])
-
-
-def test_retrieval_blocks_do_not_change_the_result() -> None:
-    g = torch.Generator().manual_seed(3)
-    x, y = torch.randn(30, 4, generator=g), torch.randint(0, 3, (30,), generator=g)
-    a = class_retrieval(x, x, y, y, exclude_self=True, block_size=7)
-    b = class_retrieval(x, x, y, y, exclude_self=True, block_size=100)
-    torch.testing.assert_close(a.mean_average_precision, b.mean_average_precision)
-    torch.testing.assert_close(a.top_k[5], b.top_k[5])
-
-
-def test_retrieval_width_mismatch_raises() -> None:
-    with pytest.raises(ShapeError, match=r"same width, got \(3, 5\) and \(4, 3\)"):
-        class_retrieval(torch.randn(3, 5), torch.randn(4, 3), torch.zeros(3), torch.zeros(4))
-
-
-def test_retrieval_exclude_self_needs_same_samples() -> None:
-    with pytest.raises(ShapeError, match="3 queries and 4 gallery items"):
-        class_retrieval(
-            torch.randn(3, 2), torch.randn(4, 2), torch.zeros(3), torch.zeros(4), exclude_self=True
-        )
-
-
-def test_retrieval_without_relevant_items_raises() -> None:
-    with pytest.raises(DegenerateInputError, match="no query has a gallery item of its class"):
-        class_retrieval(torch.randn(3, 2), torch.randn(4, 2), torch.zeros(3), torch.ones(4))
-
-
-def test_retrieval_zero_row_raises() -> None:
-    q = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
-    with pytest.raises(DegenerateInputError, match=r"query has 1 rows of zero norm \(shape"):
-        class_retrieval(q, q, torch.zeros(2), torch.zeros(2))
 
 
 # --- bad input ------------------------------------------------------------------------------

@@ -193,29 +193,55 @@ def test_cca_components_limited_by_rank() -> None:
     "args,kwargs,match",
     [
         (("none", 3), {}, "n_components must be None"),
-        (("cca",), {}, "needs n_components"),
-        (("pls", 2), {"regularization": 0.1}, "regularization applies to method='cca' only"),
+        (("pls", 2), {"ridge": 0.1}, "ridge applies to method='cca'"),
         (("cca", 2), {"translator": "mlp"}, "translator must be one of"),
-        (("cca", 2), {"ridge": 1.0}, "ridge applies to translator='linear' only"),
         (("svd", 2), {}, "method must be one of"),
         (("cca", 2), {"translator": "linear", "scale": True}, "scale=True applies to"),
+        (("cca", 2), {"ridge": -1.0}, "ridge must lie in"),
     ],
-    ids=[
-        "none-with-k",
-        "cca-without-k",
-        "reg-pls",
-        "bad-translator",
-        "ridge-procrustes",
-        "svd",
-        "scale-linear",
-    ],
+    ids=["none-with-k", "ridge-pls-procrustes", "bad-translator", "svd", "scale-linear", "ridge<0"],
 )
 def test_projected_alignment_bad_options(
     args: tuple[object, ...], kwargs: dict[str, object], match: str
 ) -> None:
-    with pytest.raises(InvalidOptionError, match=match):
-        method, n_components = (*args, None)[:2]
-        ProjectedAlignment(method=method, n_components=n_components, **kwargs)  # type: ignore[arg-type]
+    x, y, _ = shared_latent(0)
+    method, n_components = (*args, None)[:2]
+    model = ProjectedAlignment(method=method, n_components=n_components, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match=match):  # stored as given, checked at fit
+        model.fit(x, y)
+
+
+def test_projected_alignment_without_n_components_uses_every_direction() -> None:
+    x, y, _ = shared_latent(0)
+    model = ProjectedAlignment(method="pls").fit(x, y)
+    assert model.bases_ is not None
+    assert model.bases_.x_components.shape[1] == min(x.shape[1], y.shape[1])
+
+
+def test_ridge_applies_to_the_cca_whitening_and_to_the_linear_translator() -> None:
+    x, y, _ = shared_latent(0)
+    plain = ProjectedAlignment(method="pls", n_components=2, translator="linear").fit(x, y)
+    ridged = ProjectedAlignment(method="pls", n_components=2, translator="linear", ridge=1.0)
+    assert ridged.fit(x, y).transform(x).norm() < plain.transform(x).norm()
+
+
+def test_cca_ridge_is_the_relative_ridge_of_each_scatter() -> None:
+    # directions: whiten C + λ tr(C)/d I on each side, then the SVD of the whitened cross scatter
+    x, y, _ = shared_latent(1)
+    m = paired_moments(x.double(), y.double())
+    assert m.cxx is not None and m.cyy is not None and m.cxy is not None
+
+    def inv_sqrt(c: torch.Tensor) -> torch.Tensor:
+        c = c + 0.5 * torch.trace(c) / c.shape[0] * torch.eye(c.shape[0], dtype=c.dtype)
+        e, v = torch.linalg.eigh(c)
+        return v @ torch.diag(e.rsqrt()) @ v.T
+
+    wx, wy = inv_sqrt(m.cxx), inv_sqrt(m.cyy)
+    expected = torch.linalg.svdvals(wx @ m.cxy @ wy)[:2]
+    bases = subspace_projection(x, y, method="cca", n_components=2, ridge=0.5)
+    a, b = bases.x_components, bases.y_components
+    cross = (a.T @ m.cxy @ b).diagonal() / (m.n - 1)
+    torch.testing.assert_close(cross, expected, atol=1e-8, rtol=1e-8)
 
 
 def test_transform_before_fit_raises() -> None:

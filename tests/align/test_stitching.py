@@ -144,8 +144,8 @@ def test_rectangular_identity_copies_the_leading_coordinates() -> None:
 
 
 def test_random_init_is_reproducible_from_a_generator() -> None:
-    a = StitchingLayer(4, 3, init="random", generator=torch.Generator().manual_seed(0))
-    b = StitchingLayer(4, 3, init="random", generator=torch.Generator().manual_seed(0))
+    a = StitchingLayer(4, 3, init="random", seed=torch.Generator().manual_seed(0))
+    b = StitchingLayer(4, 3, init="random", seed=torch.Generator().manual_seed(0))
     torch.testing.assert_close(a.weight, b.weight, atol=0.0, rtol=0.0)
     assert float(a.weight.detach().abs().max()) <= 0.5 + 1e-7  # U(-1/sqrt(4), 1/sqrt(4))
 
@@ -288,7 +288,7 @@ def test_only_the_stitch_changes_during_training() -> None:
     net_a, net_b, x = _net(0), _net(1), _data(64)
     before_a = {k: v.clone() for k, v in net_a.state_dict().items()}
     before_b = {k: v.clone() for k, v in net_b.state_dict().items()}
-    stitch = StitchingLayer(10, 10, init="random", generator=torch.Generator().manual_seed(0))
+    stitch = StitchingLayer(10, 10, init="random", seed=torch.Generator().manual_seed(0))
     w0 = stitch.weight.detach().clone()
     model = StitchedModel(net_a[:2], stitch, net_b[2:])
     fit_stitch(model, x, net_b(x).argmax(1), epochs=3, batch_size=16, lr=1e-2, seed=0)
@@ -344,7 +344,7 @@ def test_training_is_reproducible_from_a_seed(seed: int | torch.Generator) -> No
     labels = net(x).argmax(1)
     weights = []
     for _ in range(2):
-        stitch = StitchingLayer(10, 10, init="random", generator=torch.Generator().manual_seed(1))
+        stitch = StitchingLayer(10, 10, init="random", seed=torch.Generator().manual_seed(1))
         s = seed if isinstance(seed, int) else torch.Generator().manual_seed(0)
         fit_stitch(
             StitchedModel(net[:2], stitch, net[2:]), x, labels, epochs=2, batch_size=8, seed=s

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from subspaces.align.matching import (
+from subspaces.align import (
     joint_correlation,
     sparse_prediction,
     spectral_unit_clusters,
@@ -98,7 +98,7 @@ def test_spectral_partition_equals_sklearn(seed: int, k: int) -> None:
     cluster = pytest.importorskip("sklearn.cluster")
     metrics = pytest.importorskip("sklearn.metrics")
     x, y = _block_case(seed, k)
-    ours = spectral_unit_clusters(x, y, n_clusters=k, generator=torch.Generator().manual_seed(0))
+    ours = spectral_unit_clusters(x, y, n_clusters=k, seed=torch.Generator().manual_seed(0))
     peer = cluster.SpectralClustering(k, affinity="precomputed", random_state=0)
     peer_labels = peer.fit(ours.affinity.numpy()).labels_
     labels = torch.cat([ours.labels_x, ours.labels_y]).numpy()
@@ -111,7 +111,7 @@ def test_spectral_positive_affinity_equals_sklearn() -> None:
     x, y = _block_case(4, 3, flip=False)  # negated units would split groups under max(r, 0)
     joint = joint_correlation(x, y)
     ours = spectral_unit_clusters_from_correlation(
-        joint, n_clusters=3, affinity="positive", generator=torch.Generator().manual_seed(0)
+        joint, n_clusters=3, affinity="positive", seed=torch.Generator().manual_seed(0)
     )
     peer = cluster.SpectralClustering(3, affinity="precomputed", random_state=0)
     peer_labels = peer.fit(ours.affinity.numpy()).labels_

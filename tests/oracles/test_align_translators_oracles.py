@@ -45,14 +45,16 @@ def test_procrustes_matches_scipy(seed: int) -> None:
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["affine", "linear"])
-@pytest.mark.parametrize("ridge", [0.0, 3.0], ids=["ols", "ridge"])
+@pytest.mark.parametrize("ridge", [0.0, 0.05], ids=["ols", "ridge"])
 def test_linear_map_matches_sklearn(bias: bool, ridge: float) -> None:
     lm = pytest.importorskip("sklearn.linear_model")
     x, y = data(3, d1=6, d2=4)
     if ridge == 0.0:
         ref = lm.LinearRegression(fit_intercept=bias).fit(x, y)
-    else:
-        ref = lm.Ridge(alpha=ridge, fit_intercept=bias, solver="cholesky").fit(x, y)
+    else:  # our ridge is relative: scikit-learn's alpha = ridge · tr(C) / d
+        xc = x - x.mean(0) if bias else x
+        alpha = ridge * np.trace(xc.T @ xc) / x.shape[1]
+        ref = lm.Ridge(alpha=alpha, fit_intercept=bias, solver="cholesky").fit(x, y)
     ours = linear_map(x, y, bias=bias, ridge=ridge)
     np.testing.assert_allclose(ours.weight.numpy(), ref.coef_.T, atol=1e-9)
     expected_bias = ref.intercept_ if bias else np.zeros(4)

@@ -4,14 +4,18 @@ Fitted on paired samples and applied to new ones, in the scikit-learn style (``f
 ``partial_fit``, ``transform``, attributes ending in ``_``) over a functional core:
 
 * :mod:`~subspaces.align.translators`: orthogonal Procrustes (optional centering and
-  isotropic scaling), least-squares linear / affine maps with ridge, and
-  :func:`translation_scores` (MSE, cosine, retrieval top-k, MRR) on held-out pairs;
+  isotropic scaling) and least-squares linear / affine maps with a relative ridge;
+* :mod:`~subspaces.align.scores`: :func:`translation_scores` (MSE, cosine, retrieval
+  top-k, MRR) on held-out pairs and :func:`class_retrieval` (CMC top-k, mAP);
 * :mod:`~subspaces.align.projected`: alignment after projecting both spaces onto CCA, PLS or
   PCA subspaces ("Escaping Plato's Cave");
 * :mod:`~subspaces.align.relative`: relative projections onto anchors and zero-shot stitching
   (Moschella et al., 2023);
-* :mod:`~subspaces.align.matching`: neuron matching one-to-one, one-to-many (lasso) and
-  many-to-many (spectral clustering) (Li et al., "Convergent Learning", 2016);
+* neuron matching (Li et al., "Convergent Learning", 2016): unit correlations
+  (:mod:`~subspaces.align.unit_correlation`), one-to-one matching
+  (:mod:`~subspaces.align.unit_matching`), one-to-many lasso prediction
+  (:mod:`~subspaces.align.sparse_prediction`) and many-to-many spectral clustering
+  (:mod:`~subspaces.align.unit_clusters`);
 * :mod:`~subspaces.align.oca`: backward-compatible representations through an orthogonal
   extension layer (Ricci et al., 2024);
 * :mod:`~subspaces.align.merging`: functionally equivalent features and Iterative Feature
@@ -20,27 +24,6 @@ Fitted on paired samples and applied to new ones, in the scikit-learn style (``f
   stitching penalty as a functional similarity (Lenc & Vedaldi, 2015; Bansal et al., 2021).
 """
 
-from subspaces.align.matching import (
-    JointCorrelation,
-    MatchingCurves,
-    SparsePrediction,
-    UnitClusters,
-    UnitCorrelation,
-    UnitMatching,
-    joint_correlation,
-    joint_correlation_from_moments,
-    match_units,
-    matched_correlation_curves,
-    matched_correlation_curves_from_correlation,
-    sparse_prediction,
-    sparse_prediction_from_moments,
-    spectral_unit_clusters,
-    spectral_unit_clusters_from_correlation,
-    unit_correlation,
-    unit_correlation_from_moments,
-    unit_matching,
-    unit_matching_from_correlation,
-)
 from subspaces.align.merging import (
     MergeReport,
     UnitMerge,
@@ -52,11 +35,9 @@ from subspaces.align.merging import (
     merge_units,
 )
 from subspaces.align.oca import (
-    ClassRetrieval,
     OCAHead,
     OCALosses,
     OrthogonalExtension,
-    class_retrieval,
     oca_step,
     old_class_prototypes,
 )
@@ -73,6 +54,17 @@ from subspaces.align.relative import (
     fit_classification_head,
     relative_projection,
 )
+from subspaces.align.scores import (
+    ClassRetrieval,
+    TranslationScores,
+    class_retrieval,
+    translation_scores,
+)
+from subspaces.align.sparse_prediction import (
+    SparsePrediction,
+    sparse_prediction,
+    sparse_prediction_from_moments,
+)
 from subspaces.align.stitching import (
     StitchedModel,
     StitchingLayer,
@@ -85,12 +77,32 @@ from subspaces.align.translators import (
     LinearTranslator,
     Procrustes,
     ProcrustesMap,
-    TranslationScores,
     linear_map,
     linear_map_from_moments,
     procrustes_map,
     procrustes_map_from_moments,
-    translation_scores,
+)
+from subspaces.align.unit_clusters import (
+    UnitClusters,
+    spectral_unit_clusters,
+    spectral_unit_clusters_from_correlation,
+)
+from subspaces.align.unit_correlation import (
+    JointCorrelation,
+    UnitCorrelation,
+    joint_correlation,
+    joint_correlation_from_moments,
+    unit_correlation,
+    unit_correlation_from_moments,
+)
+from subspaces.align.unit_matching import (
+    MatchingCurves,
+    UnitMatching,
+    match_units,
+    matched_correlation_curves,
+    matched_correlation_curves_from_correlation,
+    unit_matching,
+    unit_matching_from_correlation,
 )
 
 __all__ = [

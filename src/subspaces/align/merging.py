@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from subspaces._base import Result
 from subspaces._checks import (
     DeviceMismatchError,
     InputTypeError,
@@ -79,13 +80,26 @@ _LINEAR_PER_UNIT = (
 
 
 @dataclass(frozen=True)
-class UnitMerge:
+class UnitMerge(Result):
     """One merge: unit ``removed`` of hidden layer ``layer`` folded into unit ``kept``.
 
     ``z_removed ≈ scale · z_kept`` after the activation; ``distance`` is the
     :func:`equivalence_distances` entry of the pair. Indices count the layer's units before
     any merge of that layer. A dead unit (zero incoming weights and a bias that keeps it at
     zero) is dropped with ``kept = -1`` and ``scale = 0``.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> _, report = merge_sequential(net)
+        >>> m = report.merges[0]
+        >>> m.layer, m.kept, m.removed, round(m.scale, 4)
+        (0, 3, 0, 0.5)
     """
 
     layer: int
@@ -96,12 +110,24 @@ class UnitMerge:
 
 
 @dataclass(frozen=True)
-class UnitMerging:
+class UnitMerging(Result):
     """The result of :func:`merge_units` on one layer.
 
     ``weight`` / ``bias`` are the layer's parameters restricted to the ``kept`` units (indices
     into the original units, increasing), ``next_weight`` the next layer's weight with the
     removed units folded in and their input slices dropped.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> r = merge_units(net[0].weight, net[0].bias, net[2].weight)
+        >>> r.kept.tolist(), r.weight.shape, r.next_weight.shape
+        ([1, 2, 3], torch.Size([3, 3]), torch.Size([2, 3]))
     """
 
     weight: Tensor
@@ -112,12 +138,24 @@ class UnitMerging:
 
 
 @dataclass(frozen=True)
-class MergeReport:
+class MergeReport(Result):
     """What :func:`merge_layers` / :func:`merge_sequential` did.
 
     ``units_before`` / ``units_after`` hold each hidden layer's width (the layers whose
     outputs feed another merged layer); ``units_after`` is the feature complexity at the
     threshold. Parameter counts are over the returned modules.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> _, report = merge_sequential(net)
+        >>> report.units_before, report.units_after, report.parameters_removed
+        ((4,), (3,), 6)
     """
 
     merges: tuple[UnitMerge, ...]
@@ -160,7 +198,8 @@ def _distances(v: Tensor, activation: str) -> tuple[Tensor, Tensor]:
 
 
 def _check_weight(weight: Any, bias: Any, *, name: str) -> tuple[Tensor, Tensor | None]:
-    w = as_float_tensor(weight, name=name)
+    """The weight and bias as float tensors, detached (merging is data-free: no gradient)."""
+    w = as_float_tensor(weight, name=name).detach()
     if w.ndim < 2:
         raise ShapeError(
             f"{name} must have at least 2 dimensions (out_units, in_features, ...), got shape "
@@ -171,18 +210,23 @@ def _check_weight(weight: Any, bias: Any, *, name: str) -> tuple[Tensor, Tensor 
     check_finite(w, name=name)
     if bias is None:
         return w, None
-    b = as_float_tensor(bias, name="bias")
+    b = as_float_tensor(bias, name="bias").detach()
     if b.shape != (w.shape[0],):
         raise ShapeError(
             f"bias must have one entry per unit of {name}, shape ({w.shape[0]},), got shape "
             f"{tuple(b.shape)}."
         )
     check_finite(b, name="bias")
-    if b.device != w.device:
-        raise DeviceMismatchError(
-            f"bias is on {b.device} but {name} is on {w.device}; move it with .to()."
-        )
+    _check_device(b, "bias", w, name)
     return w, b.to(w.dtype)
+
+
+def _check_device(t: Tensor, name: str, w: Tensor, w_name: str) -> None:
+    """Raise :class:`DeviceMismatchError` unless ``t`` is on the weight's device."""
+    if t.device != w.device:
+        raise DeviceMismatchError(
+            f"{name} is on {t.device} but {w_name} is on {w.device}; move it with .to()."
+        )
 
 
 def equivalence_distances(weight: Any, bias: Any = None, *, activation: str = "relu") -> Tensor:
@@ -204,6 +248,18 @@ def equivalence_distances(weight: Any, bias: Any = None, *, activation: str = "r
 
     Returns:
         ``(d, d)`` float64 tensor on the weight's device.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> d = equivalence_distances(net[0].weight, net[0].bias)
+        >>> d.shape, round(float(d[0, 3]), 6)
+        (torch.Size([4, 4]), 0.0)
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     w, b = _check_weight(weight, bias, name="weight")
@@ -257,6 +313,18 @@ def merge_units(
 
     Returns:
         A :class:`UnitMerging` with new tensors (the inputs are not modified).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> r = merge_units(net[0].weight, net[0].bias, net[2].weight)
+        >>> len(r.merges), r.merges[0].kept, r.merges[0].removed
+        (1, 3, 0)
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     threshold = check_scalar_in_range(threshold, name="threshold", low=0.0, high=2.0)
@@ -283,7 +351,7 @@ def _merge_units(
     negative_is_dead: bool,
 ) -> UnitMerging:
     w, b = _check_weight(weight, bias, name="weight")
-    nxt = as_float_tensor(next_weight, name="next_weight")
+    nxt = as_float_tensor(next_weight, name="next_weight").detach()
     if nxt.ndim < 2 or nxt.shape[1] != w.shape[0]:
         raise ShapeError(
             f"next_weight must have shape (m, {w.shape[0]}, ...) so that its dimension 1 indexes "
@@ -291,10 +359,7 @@ def _merge_units(
             f"{tuple(nxt.shape)}; the layers must be consecutive."
         )
     check_finite(nxt, name="next_weight")
-    if nxt.device != w.device:
-        raise DeviceMismatchError(
-            f"next_weight is on {nxt.device} but weight is on {w.device}; move it with .to()."
-        )
+    _check_device(nxt, "next_weight", w, "weight")
     v = _incoming(w, b)
     dist, zero = _distances(v, activation)
     norms_list = (v * v).sum(dim=1).tolist()  # one transfer, read in the loop
@@ -464,6 +529,18 @@ def merge_layers(
             weights and a negative bias are dropped as dead, which holds for ReLU itself:
             use :func:`merge_sequential` for LeakyReLU or max-pooling alone) or
             ``"identity"``.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> layers, report = merge_layers([net[0], net[2]])
+        >>> layers[0].out_features, layers[1].in_features, report.units_after
+        (3, 3, (3,))
     """
     activation = check_choice(activation, name="activation", choices=_ACTIVATIONS)
     threshold = check_scalar_in_range(threshold, name="threshold", low=0.0, high=2.0)
@@ -518,6 +595,19 @@ def merge_sequential(
     kept as they are. The model is compared in eval mode (Dropout off). Returns a new model
     (a deep copy; ``model`` is untouched) and a :class:`MergeReport` whose layer indices count
     the parametric layers. Chen, Zhou & Yan (2023), arXiv:2310.06756.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> merged, report = merge_sequential(net)
+        >>> x = torch.randn(5, 3)
+        >>> bool(torch.allclose(merged(x), net(x), atol=1e-6)), merged[0].out_features
+        (True, 3)
     """
     if not isinstance(model, nn.Sequential):
         raise InputTypeError(
@@ -578,6 +668,17 @@ def feature_complexity(
 
     Returns:
         A 1-D int64 tensor, one entry per hidden layer.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the layers' initialization
+        >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     net[0].weight[3] = 2.0 * net[0].weight[0]
+        ...     net[0].bias[3] = 2.0 * net[0].bias[0]
+        >>> feature_complexity(net).tolist()
+        [3]
     """
     check_choice(activation, name="activation", choices=_ACTIVATIONS)  # also when unused
     if isinstance(model, nn.Sequential):

@@ -33,7 +33,7 @@ Euclidean distances; this module uses truncation throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
+from subspaces._base import Result
 from subspaces._checks import (
     DegenerateInputError,
     DeviceMismatchError,
@@ -57,18 +58,13 @@ from subspaces._checks import (
     check_labels,
     check_matrix,
     check_positive_int,
-    check_same_device,
     check_scalar_in_range,
 )
-from subspaces.align.translators import _check_ks
-from subspaces.linalg.retrieval import unit_rows
 
 __all__ = [
-    "ClassRetrieval",
     "OCAHead",
     "OCALosses",
     "OrthogonalExtension",
-    "class_retrieval",
     "oca_step",
     "old_class_prototypes",
 ]
@@ -125,6 +121,16 @@ class OrthogonalExtension(nn.Module):
         orthogonal_map: how torch parametrizes W: ``"matrix_exp"`` (default), ``"cayley"``
             or ``"householder"``.
         device, dtype: where to create W (it follows ``.to()`` like any module).
+
+    Examples:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)  # W's initialization
+        >>> ext = OrthogonalExtension(3, 2)
+        >>> w = ext.weight.detach()
+        >>> bool(torch.allclose(w.T @ w, torch.eye(5), atol=1e-5))
+        True
+        >>> ext.extra_part(torch.ones(4, 5)).shape
+        torch.Size([4, 2])
     """
 
     def __init__(
@@ -190,12 +196,24 @@ class OrthogonalExtension(nn.Module):
 
 
 @dataclass(frozen=True)
-class OCALosses:
+class OCALosses(Result):
     """The terms of the OCA loss for one batch (0-dim tensors, differentiable).
 
     ``total`` = new_weight · ``new_classification`` + old_weight · ``old_classification``
     + alignment_weight · ``alignment``. The old terms average over the samples whose class
     has a prototype; they are 0 when the batch holds none.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> old = torch.randn(40, 3, generator=g)
+        >>> labels = torch.arange(40) % 4
+        >>> prototypes = old_class_prototypes(old, labels)
+        >>> _ = torch.manual_seed(0)  # the head's initialization
+        >>> head = OCAHead(prototypes, num_classes=4, extra_dim=2)
+        >>> terms = head.losses(torch.randn(8, 5, generator=g), labels[:8])
+        >>> sorted(terms.as_dict())
+        ['alignment', 'new_classification', 'old_classification', 'total']
     """
 
     total: Tensor
@@ -226,6 +244,15 @@ def old_class_prototypes(
         ShapeError: labels out of [0, C) (negative labels included).
         TooFewSamplesError: a class 0..C-1 has no sample (e.g. one stray large label).
         DegenerateInputError: a feature or prototype is zero.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> old = torch.randn(40, 3, generator=g)
+        >>> labels = torch.arange(40) % 4
+        >>> prototypes = old_class_prototypes(old, labels)
+        >>> prototypes.shape, bool((prototypes.norm(dim=1) <= 1).all())
+        (torch.Size([4, 3]), True)
     """
     f = check_matrix(old_features, name="old_features", min_samples=1)
     normalize = check_flag(normalize, name="normalize")
@@ -284,6 +311,18 @@ class OCAHead(nn.Module):
             from :func:`old_class_prototypes`, lengths ≤ 1); ``False``: unit prototypes,
             s · ĥ_old P̂ᵀ. The alignment term is a cosine either way.
         orthogonal_map: the parametrization of W, see :class:`OrthogonalExtension`.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> old = torch.randn(40, 3, generator=g)
+        >>> labels = torch.arange(40) % 4
+        >>> prototypes = old_class_prototypes(old, labels)
+        >>> _ = torch.manual_seed(0)  # the head's initialization
+        >>> head = OCAHead(prototypes, num_classes=6, extra_dim=2)
+        >>> h = torch.randn(8, 5, generator=g)
+        >>> head(h).shape, head.old_logits(h).shape, head.compatible_features(h).shape
+        (torch.Size([8, 6]), torch.Size([8, 4]), torch.Size([8, 3]))
     """
 
     prototypes: Tensor
@@ -426,6 +465,23 @@ def oca_step(
     Zeroes the gradients, back-propagates ``total`` and steps ``optimizer`` (which should
     hold the parameters of ``model`` and ``head``). Usable inside any training loop; returns
     the detached loss terms for logging.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> old = torch.randn(40, 3, generator=g)
+        >>> labels = torch.arange(40) % 4
+        >>> prototypes = old_class_prototypes(old, labels)
+        >>> _ = torch.manual_seed(0)  # initializations
+        >>> model = torch.nn.Linear(6, 5)
+        >>> head = OCAHead(prototypes, num_classes=4, extra_dim=2)
+        >>> opt = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=0.1)
+        >>> inputs = torch.randn(40, 6, generator=g)
+        >>> first = oca_step(model, head, inputs, labels, opt).total
+        >>> for _ in range(20):
+        ...     last = oca_step(model, head, inputs, labels, opt).total
+        >>> bool(last < first), last.requires_grad
+        (True, False)
     """
     if not callable(model):
         raise InputTypeError(
@@ -454,109 +510,3 @@ def oca_step(
             )
         )
     )
-
-
-@dataclass(frozen=True)
-class ClassRetrieval:
-    """Class-level retrieval scores (0-dim float64 tensors, in [0, 1]).
-
-    ``top_k`` maps each k to the fraction of queries whose first k gallery items hold one of
-    their class (the CMC at k; ``top_k[1]`` is top-1 accuracy), as in
-    :class:`~subspaces.align.translators.TranslationScores`; ``mean_average_precision``: mean
-    over queries of the average precision of the ranked gallery; ``n_queries``: queries with
-    at least one relevant gallery item (the others are skipped).
-    """
-
-    top_k: dict[int, Tensor]
-    mean_average_precision: Tensor
-    n_queries: int
-
-    def as_dict(self) -> dict[str, float]:
-        """Plain floats, keyed ``top1``, ``top5``..., ``map`` (for tables)."""
-        out = {f"top{k}": float(v) for k, v in self.top_k.items()}
-        out["map"] = float(self.mean_average_precision)
-        return out
-
-
-def class_retrieval(
-    query: Any,
-    gallery: Any,
-    query_labels: Any,
-    gallery_labels: Any,
-    *,
-    ks: Sequence[int] = (1, 5),
-    exclude_self: bool = False,
-    block_size: int = 512,
-) -> ClassRetrieval:
-    """Rank a gallery by cosine similarity to each query and score it by class labels.
-
-    For query q, the gallery is sorted by cos(q, g) (descending; ties by lower gallery index);
-    g is relevant when it has q's class. top-k = mean of [a relevant item in the first k]
-    (CMC; top-1 accuracy at k = 1); AP(q) = (1/R) Σ_{r: item r relevant} precision@r;
-    mAP = mean AP (the CMC and mAP of the backward-compatibility literature). For backward
-    compatibility, pass new features of the queries and old features of the gallery, both
-    d wide (:meth:`OCAHead.compatible_features`).
-    Invariant to positive rescaling of each row and to a common orthogonal map of both sides.
-    Processed in row blocks: memory O(block_size × n_gallery).
-
-    Args:
-        query: ``(n_q, d)`` query features. gallery: ``(n_g, d)`` gallery features.
-        query_labels, gallery_labels: their integer classes.
-        ks: the cut-offs of ``top_k`` (default 1 and 5).
-        exclude_self: query i and gallery item i are the same sample (query set = gallery
-            set, leave-one-out): item i is dropped from query i's ranking.
-        block_size: queries per block.
-    """
-    q = check_matrix(query, name="query", min_samples=1)
-    g = check_matrix(gallery, name="gallery", min_samples=1)
-    if q.shape[1] != g.shape[1]:
-        raise ShapeError(
-            f"query and gallery must have the same width, got {tuple(q.shape)} and "
-            f"{tuple(g.shape)}; compare a new model with an old gallery through its first d "
-            "coordinates (OCAHead.compatible_features)."
-        )
-    check_same_device(q, g, names=("query", "gallery"))
-    yq = check_labels(query_labels, q.shape[0], name="query_labels", device=q.device)
-    yg = check_labels(gallery_labels, g.shape[0], name="gallery_labels", device=g.device)
-    cutoffs = _check_ks(ks)
-    block_size = check_positive_int(block_size, name="block_size")
-    exclude_self = check_flag(exclude_self, name="exclude_self")
-    if exclude_self and q.shape[0] != g.shape[0]:
-        raise ShapeError(
-            f"exclude_self needs the queries and the gallery to be the same samples, got "
-            f"{q.shape[0]} queries and {g.shape[0]} gallery items."
-        )
-    dtype = torch.promote_types(q.dtype, g.dtype)
-    qn = unit_rows(q.to(dtype), name="query")
-    gn = unit_rows(g.to(dtype), name="gallery")
-    n_g = g.shape[0]
-    ranks = torch.arange(1, n_g + 1, device=q.device, dtype=torch.float64)
-    hits = {k: torch.zeros((), dtype=torch.float64, device=q.device) for k in cutoffs}
-    ap_sum = torch.zeros((), dtype=torch.float64, device=q.device)
-    n_valid = 0
-    for start in range(0, q.shape[0], block_size):
-        stop = min(start + block_size, q.shape[0])
-        sims = qn[start:stop] @ gn.T
-        relevant = yq[start:stop, None] == yg[None, :]
-        if exclude_self:
-            rows = torch.arange(stop - start, device=q.device)
-            sims[rows, rows + start] = -torch.inf
-            relevant[rows, rows + start] = False
-        order = sims.argsort(dim=1, descending=True, stable=True)  # ties: lower gallery index
-        rel = relevant.gather(1, order)
-        n_rel = rel.sum(dim=1)
-        valid = n_rel > 0
-        rel = rel[valid]
-        relf = rel.double()
-        precision = relf.cumsum(dim=1) / ranks
-        ap_sum = ap_sum + ((precision * relf).sum(dim=1) / n_rel[valid].double()).sum()
-        first_hit = rel.double().argmax(dim=1)  # rank - 1 of the first relevant item
-        for k in cutoffs:
-            hits[k] = hits[k] + (first_hit < k).double().sum()
-        n_valid += int(valid.sum())
-    if n_valid == 0:
-        raise DegenerateInputError(
-            "no query has a gallery item of its class, so retrieval scores are undefined; "
-            "check the labels."
-        )
-    return ClassRetrieval({k: v / n_valid for k, v in hits.items()}, ap_sum / n_valid, n_valid)

@@ -14,8 +14,9 @@ With centered scatters ``Cxx = Xcᵀ Xc``, ``Cyy``, ``Cxy = Xcᵀ Yc`` (float64,
   ``sqrt(n - 1)`` so that each projected coordinate has unit variance; pairs of coordinates
   have correlation ρ_1 ≥ ρ_2 ≥ ... and distinct coordinates are uncorrelated. Inverse
   square roots on each side's numerical range (as :mod:`subspaces.similarity.cca`).
-  ``regularization = r`` shrinks each scatter towards its mean eigenvalue,
-  ``C ← (1 - r) C + r (tr C / d) I`` (regularized CCA, for d close to n);
+  ``ridge = λ`` adds ``λ tr(C) / d`` to the diagonal of each scatter,
+  ``C ← C + λ (tr C / d) I`` (regularized CCA, for d close to n; the conventions' relative
+  ridge, so the result does not change when a side is rescaled);
 * ``"pls"`` — partial least squares (PLS-SVD, Wegelin 2000; scikit-learn's ``PLSSVD``):
   the leading k left and right singular vectors of ``Cxy``, orthonormal, the directions of
   maximal covariance;
@@ -37,6 +38,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from subspaces._base import Result
 from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
@@ -47,27 +49,22 @@ from subspaces._checks import (
     check_optional_rtol,
     check_paired,
     check_positive_int,
-    check_scalar_in_range,
 )
+from subspaces.align._estimators import _checked_rows, _MomentTranslator, _PairedSumsFit
 from subspaces.align.translators import (
     LinearMap,
     ProcrustesMap,
-    _accumulate,
-    _check_ridge,
-    _check_spread,
-    _checked_rows,
-    _MomentTranslator,
-    _PairedSumsFit,
     linear_map_from_moments,
     procrustes_map_from_moments,
 )
 from subspaces.linalg.decomp import psd_eigh, psd_range, scatter_rtol, svd
+from subspaces.linalg.lstsq import check_ridge, ridge_value
 from subspaces.linalg.moments import (
-    DEFAULT_CHUNK_SIZE,
+    CHUNK_SIZE,
     CenteredMoments,
-    MomentSums,
-    center_moments,
     check_moments,
+    check_variance,
+    paired_moments64,
 )
 
 __all__ = [
@@ -89,12 +86,25 @@ _TRANSLATORS = ("procrustes", "linear")
 
 
 @dataclass(frozen=True)
-class SubspaceBases:
+class SubspaceBases(Result):
     """Fitted projections of both sides: ``z_x = (x - x_mean) @ x_components`` (likewise y).
 
     ``x_components`` (d1, k) and ``y_components`` (d2, k) float64; ``x_mean`` (d1,),
     ``y_mean`` (d2,); ``correlations`` (k,) the training correlation of each pair of
     projected coordinates (the canonical correlations for CCA); ``method`` the method name.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 2, generator=g, dtype=torch.float64)
+        >>> x = torch.cat([z, torch.randn(200, 3, generator=g, dtype=torch.float64)], 1)
+        >>> mix = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+        >>> y = torch.cat([z @ mix, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
+        >>> bases = subspace_projection(x, y, n_components=2)
+        >>> bases.x_components.shape, bases.project_y(y).shape
+        (torch.Size([5, 2]), torch.Size([200, 2]))
+        >>> [round(v, 4) for v in bases.correlations.tolist()]
+        [1.0, 1.0]
     """
 
     x_components: Tensor
@@ -130,19 +140,19 @@ def _too_many(k: int, available: int, method: str, why: str) -> InvalidOptionErr
     )
 
 
-def _shrink(c: Tensor, r: float) -> Tensor:
-    if r == 0.0:
+def _ridged(c: Tensor, ridge: float) -> Tensor:
+    """``C + λ tr(C) / d I``: the relative ridge of the conventions."""
+    if ridge == 0.0:
         return c
-    eye = torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
-    return (1.0 - r) * c + r * (torch.trace(c) / c.shape[0]) * eye
+    return c + ridge_value(c, ridge) * torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
 
 
 def subspace_projection_from_moments(
     m: CenteredMoments,
     *,
     method: ProjectionMethod = "cca",
-    n_components: int,
-    regularization: float = 0.0,
+    n_components: int | None = None,
+    ridge: float = 0.0,
     rtol: float | None = None,
     input_dtype: torch.dtype = torch.float32,
 ) -> SubspaceBases:
@@ -151,22 +161,34 @@ def subspace_projection_from_moments(
     Args:
         m: centered moments of paired ``(x, y)`` with ``cxx``, ``cyy`` and ``cxy``.
         method: ``"cca"``, ``"pls"`` or ``"pca"``.
-        n_components: k, the dimension of both subspaces.
-        regularization: CCA shrinkage r in [0, 1) (0 for the other methods).
+        n_components: k, the dimension of both subspaces; ``None``: as many as the method
+            offers (the smaller numerical rank for CCA, the smaller width otherwise).
+        ridge: CCA only: λ ≥ 0, ``λ tr(C) / d`` added to the diagonal of each scatter.
         rtol: relative rank tolerance of each side (CCA); default ``scatter_rtol(d, dtype)``.
         input_dtype: the dtype of the data the moments were accumulated from.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 2, generator=g, dtype=torch.float64)
+        >>> x = torch.cat([z, torch.randn(200, 3, generator=g, dtype=torch.float64)], 1)
+        >>> mix = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+        >>> y = torch.cat([z @ mix, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> m = paired_moments64(x, y)
+        >>> bases = subspace_projection_from_moments(m, method="pls", n_components=1)
+        >>> bases.method, bases.y_components.shape
+        ('pls', torch.Size([4, 1]))
     """
     kind = check_choice(method, name="method", choices=_METHODS)
-    k = check_positive_int(n_components, name="n_components")
-    reg = check_scalar_in_range(
-        regularization, name="regularization", low=0.0, high=1.0, high_open=True
-    )
+    k = None if n_components is None else check_positive_int(n_components, name="n_components")
+    reg = check_ridge(ridge)
     rtol = check_optional_rtol(rtol)
     check_float_dtype(input_dtype, name="input_dtype", optional=False)
     if reg and kind != "cca":
         raise InvalidOptionError(
-            f"regularization applies to method='cca' only, got regularization={reg} with "
-            f"method={kind!r}; leave it at 0."
+            f"ridge applies to method='cca' only, got ridge={reg} with method={kind!r}; "
+            "leave it at 0."
         )
     check_moments(m, what="the projection", needs=("cxx", "cyy", "cxy", "mean_y"))
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
@@ -174,14 +196,15 @@ def subspace_projection_from_moments(
     cxx, cyy, cxy = m.cxx.to(_F64), m.cyy.to(_F64), m.cxy.to(_F64)
     (d1, d2), n = cxy.shape, m.n
     what = f"the {kind.upper()} projection"
-    _check_spread(torch.trace(cxx), float(m.mean_x @ m.mean_x), n, d1, name="x", what=what)
-    _check_spread(torch.trace(cyy), float(m.mean_y @ m.mean_y), n, d2, name="y", what=what)
+    check_variance(cxx, m.mean_x.to(_F64), n, name="x", measure=what)
+    check_variance(cyy, m.mean_y.to(_F64), n, name="y", measure=what)
     if kind == "cca":
         tol_x = rtol if rtol is not None else scatter_rtol(d1, input_dtype)
         tol_y = rtol if rtol is not None else scatter_rtol(d2, input_dtype)
-        lx, ux = psd_range(_shrink(cxx, reg), rtol=tol_x)
-        ly, uy = psd_range(_shrink(cyy, reg), rtol=tol_y)
+        lx, ux = psd_range(_ridged(cxx, reg), rtol=tol_x)
+        ly, uy = psd_range(_ridged(cyy, reg), rtol=tol_y)
         available = min(lx.shape[0], ly.shape[0])
+        k = available if k is None else k
         if k > available:
             raise _too_many(k, available, kind, "the smaller numerical rank of the two sides")
         wx, wy = ux * lx.rsqrt(), uy * ly.rsqrt()
@@ -190,12 +213,14 @@ def subspace_projection_from_moments(
         a, b = wx @ u[:, :k] * unit, wy @ vh[:k].T * unit
     elif kind == "pls":
         available = min(d1, d2)
+        k = available if k is None else k
         if k > available:
             raise _too_many(k, available, kind, "the smaller width of the two sides")
         u, _, vh = svd(cxy, full_matrices=False)
         a, b = u[:, :k], vh[:k].T
     else:
         available = min(d1, d2)
+        k = available if k is None else k
         if k > available:
             raise _too_many(k, available, kind, "the smaller width of the two sides")
         a, b = psd_eigh(cxx)[1][:, :k], psd_eigh(cyy)[1][:, :k]
@@ -210,10 +235,10 @@ def subspace_projection(
     y: Any,
     *,
     method: ProjectionMethod = "cca",
-    n_components: int,
-    regularization: float = 0.0,
+    n_components: int | None = None,
+    ridge: float = 0.0,
     rtol: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = CHUNK_SIZE,
 ) -> SubspaceBases:
     """Fit k-dimensional subspaces of x and y from paired rows (CCA, PLS or PCA).
 
@@ -226,22 +251,32 @@ def subspace_projection(
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         method: ``"cca"`` (default), ``"pls"`` or ``"pca"``.
-        n_components: k ≥ 1; at most the smaller numerical rank (CCA) or width (PLS, PCA).
-        regularization: CCA shrinkage in [0, 1).
+        n_components: k ≥ 1; at most the smaller numerical rank (CCA) or width (PLS, PCA);
+            ``None`` (default): that many.
+        ridge: CCA only: λ ≥ 0, ``λ tr(C) / d`` added to the diagonal of each scatter.
         rtol: relative rank tolerance of each side (CCA).
         chunk_size: rows per product (upcast to float64).
 
     Returns:
         A :class:`SubspaceBases` (float64 tensors on the inputs' device).
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 2, generator=g, dtype=torch.float64)
+        >>> x = torch.cat([z, torch.randn(200, 3, generator=g, dtype=torch.float64)], 1)
+        >>> mix = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+        >>> y = torch.cat([z @ mix, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
+        >>> bases = subspace_projection(x, y, n_components=3, ridge=0.01)
+        >>> [round(v, 3) for v in bases.correlations.tolist()]
+        [1.0, 1.0, 0.108]
     """
     x, y = check_paired(x, y)
-    state = MomentSums()
-    _accumulate(state, x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size"))
     return subspace_projection_from_moments(
-        center_moments(state),
+        paired_moments64(x, y, chunk_size=check_positive_int(chunk_size, name="chunk_size")),
         method=method,
         n_components=n_components,
-        regularization=regularization,
+        ridge=ridge,
         rtol=rtol,
         input_dtype=torch.promote_types(x.dtype, y.dtype),
     )
@@ -252,6 +287,19 @@ def project_moments(m: CenteredMoments, bases: SubspaceBases) -> CenteredMoments
 
     ``z_x = (x - μx) A`` has mean ``(m.mean_x - μx) A`` (zero when the bases were fitted on
     the same data) and scatter ``Aᵀ Cxx A``; likewise ``Bᵀ Cyy B`` and ``Aᵀ Cxy B``.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 2, generator=g, dtype=torch.float64)
+        >>> x = torch.cat([z, torch.randn(200, 3, generator=g, dtype=torch.float64)], 1)
+        >>> mix = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+        >>> y = torch.cat([z @ mix, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
+        >>> from subspaces.linalg.moments import paired_moments64
+        >>> m = paired_moments64(x, y)
+        >>> zm = project_moments(m, subspace_projection_from_moments(m, n_components=2))
+        >>> zm.cxy.shape, round(float(zm.cxx[0, 0]) / (zm.n - 1), 4)
+        (torch.Size([2, 2]), 1.0)
     """
     check_moments(m, what="the projection", needs=("cxx", "cyy", "cxy", "mean_y"))
     assert m.cxx is not None and m.cyy is not None and m.cxy is not None
@@ -290,35 +338,54 @@ class SubspaceProjection(_PairedSumsFit):
 
     Args:
         method: ``"cca"`` (default), ``"pls"`` or ``"pca"``.
-        n_components: k.
-        regularization: CCA shrinkage in [0, 1).
+        n_components: k; ``None`` (default): as many as the method offers.
+        ridge: CCA only: λ ≥ 0, ``λ tr(C) / d`` added to the diagonal of each scatter.
         rtol: relative rank tolerance of each side (CCA).
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 2, generator=g, dtype=torch.float64)
+        >>> x = torch.cat([z, torch.randn(200, 3, generator=g, dtype=torch.float64)], 1)
+        >>> mix = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+        >>> y = torch.cat([z @ mix, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
+        >>> proj = SubspaceProjection(method="cca", n_components=2).fit(x, y)
+        >>> zx, zy = proj.transform(x, y)
+        >>> round(float(torch.corrcoef(torch.stack([zx[:, 0], zy[:, 0]]))[0, 1]), 4)
+        1.0
     """
 
     def __init__(
         self,
         *,
         method: ProjectionMethod = "cca",
-        n_components: int,
-        regularization: float = 0.0,
+        n_components: int | None = None,
+        ridge: float = 0.0,
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
-        self.method = check_choice(method, name="method", choices=_METHODS)
-        self.n_components = check_positive_int(n_components, name="n_components")
-        self.regularization = check_scalar_in_range(
-            regularization, name="regularization", low=0.0, high=1.0, high_open=True
-        )
-        self.rtol = check_optional_rtol(rtol)
-        super().__init__(chunk_size=chunk_size)
+        self.method = method
+        self.n_components = n_components
+        self.ridge = ridge
+        self.rtol = rtol
+        self.chunk_size = chunk_size
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        method = check_choice(self.method, name="method", choices=_METHODS)
+        if self.n_components is not None:
+            check_positive_int(self.n_components, name="n_components")
+        if check_ridge(self.ridge) and method != "cca":
+            raise InvalidOptionError("ridge applies to method='cca' only.")
+        check_optional_rtol(self.rtol)
 
     def _solve(self, m: CenteredMoments) -> SubspaceBases:
         return subspace_projection_from_moments(
             m,
-            method=self.method,  # type: ignore[arg-type]
+            method=self.method,
             n_components=self.n_components,
-            regularization=self.regularization,
+            ridge=self.ridge,
             rtol=self.rtol,
             input_dtype=self._input_dtype,
         )
@@ -384,7 +451,7 @@ class SubspaceProjection(_PairedSumsFit):
 
 
 @dataclass(frozen=True)
-class _ProjectedMap:
+class _ProjectedMap(Result):
     """Projection (or none) followed by a translator in the projected space."""
 
     bases: SubspaceBases | None
@@ -404,10 +471,10 @@ class ProjectedAlignment(_MomentTranslator):
     ``fit(x, y)`` fits the projections (:class:`SubspaceProjection`; ``method="none"`` skips
     them, the naive baseline) and a translator from the projected x to the projected y
     (``"procrustes"``: centered orthogonal Procrustes, optionally scaled; ``"linear"``:
-    affine least squares, optionally ridge), in one pass (the translator is solved from
+    affine least squares, optionally with a ridge), in one pass (the translator is solved from
     the projected moments). ``transform(x)`` gives ``T(z_x)`` in y's projected space
     (``(m, k)``; ``(m, d2)`` with ``method="none"``), ``transform_y(y)`` gives ``z_y``, and
-    ``score(x, y)`` compares them with :func:`~subspaces.align.translators.translation_scores`
+    ``score(x, y)`` compares them with :func:`~subspaces.align.scores.translation_scores`
     (retrieval among the held-out rows of y, in the subspace).
 
     Attributes (after fitting): ``bases_`` (:class:`SubspaceBases`, or ``None`` for
@@ -416,13 +483,28 @@ class ProjectedAlignment(_MomentTranslator):
 
     Args:
         method: ``"cca"`` (default), ``"pls"``, ``"pca"`` or ``"none"``.
-        n_components: k (required unless ``method="none"``, where it must be ``None``).
+        n_components: k; ``None`` (default): as many as the method offers (and nothing
+            else with ``method="none"``).
         translator: ``"procrustes"`` (default) or ``"linear"``.
         scale: Procrustes only: fit an isotropic scale.
-        ridge: linear only: ridge penalty on the weights.
-        regularization: CCA shrinkage in [0, 1).
+        ridge: λ ≥ 0, ``λ tr(C) / d`` added to the diagonal of every scatter the fit
+            inverts: each side's for ``method="cca"``, the projected x's for
+            ``translator="linear"``; used by one of them at least.
         rtol: relative rank tolerance (CCA sides, linear solve).
         chunk_size: rows per product (upcast to float64).
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> z = torch.randn(200, 2, generator=g, dtype=torch.float64)
+        >>> x = torch.cat([z, torch.randn(200, 3, generator=g, dtype=torch.float64)], 1)
+        >>> mix = torch.tensor([[1.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+        >>> y = torch.cat([z @ mix, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
+        >>> model = ProjectedAlignment(n_components=2).fit(x[:150], y[:150])
+        >>> model.transform(x[150:]).shape
+        torch.Size([50, 2])
+        >>> round(float(model.score(x[150:], y[150:]).top_k[5]), 2)
+        1.0
     """
 
     def __init__(
@@ -433,48 +515,44 @@ class ProjectedAlignment(_MomentTranslator):
         translator: TranslatorKind = "procrustes",
         scale: bool = False,
         ridge: float = 0.0,
-        regularization: float = 0.0,
         rtol: float | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
-        self.method = check_choice(method, name="method", choices=("none", *_METHODS))
-        if self.method == "none":
-            if n_components is not None:
+        self.method = method
+        self.n_components = n_components
+        self.translator = translator
+        self.scale = scale
+        self.ridge = ridge
+        self.rtol = rtol
+        self.chunk_size = chunk_size
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        method = check_choice(self.method, name="method", choices=("none", *_METHODS))
+        if self.n_components is not None:
+            if method == "none":
                 raise InvalidOptionError(
                     f"method='none' projects nothing, so n_components must be None; got "
-                    f"{n_components!r}."
+                    f"{self.n_components!r}."
                 )
-            self.n_components = None
-        else:
-            if n_components is None:
-                raise InvalidOptionError(
-                    f"method={self.method!r} needs n_components, the subspace dimension k."
-                )
-            self.n_components = check_positive_int(n_components, name="n_components")
-        self.translator = check_choice(translator, name="translator", choices=_TRANSLATORS)
-        self.scale = check_flag(scale, name="scale")
-        self.ridge = _check_ridge(ridge)
-        if self.scale and self.translator != "procrustes":
+            check_positive_int(self.n_components, name="n_components")
+        translator = check_choice(self.translator, name="translator", choices=_TRANSLATORS)
+        if check_flag(self.scale, name="scale") and translator != "procrustes":
             raise InvalidOptionError("scale=True applies to translator='procrustes' only.")
-        if self.ridge and self.translator != "linear":
-            raise InvalidOptionError("ridge applies to translator='linear' only.")
-        self.regularization = check_scalar_in_range(
-            regularization, name="regularization", low=0.0, high=1.0, high_open=True
-        )
-        if self.regularization and self.method != "cca":
-            raise InvalidOptionError("regularization applies to method='cca' only.")
-        self.rtol = check_optional_rtol(rtol)
-        super().__init__(chunk_size=chunk_size)
+        if check_ridge(self.ridge) and method != "cca" and translator != "linear":
+            raise InvalidOptionError(
+                "ridge applies to method='cca' (whitening) or translator='linear' only."
+            )
+        check_optional_rtol(self.rtol)
 
     def _solve(self, m: CenteredMoments) -> _ProjectedMap:
         bases = None
         if self.method != "none":
-            assert self.n_components is not None
             bases = subspace_projection_from_moments(
                 m,
-                method=self.method,  # type: ignore[arg-type]
+                method=self.method,
                 n_components=self.n_components,
-                regularization=self.regularization,
+                ridge=self.ridge if self.method == "cca" else 0.0,
                 rtol=self.rtol,
                 input_dtype=self._input_dtype,
             )

@@ -109,6 +109,18 @@ def relative_projection(
             or either is not 2-D.
         TooFewSamplesError: fewer than 2 anchors.
         DegenerateInputError: a zero anchor with cosine.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(30, 4, generator=g)
+        >>> q = torch.linalg.qr(torch.randn(4, 4, generator=g))[0]
+        >>> r = relative_projection(x, x[:5])
+        >>> r.shape
+        torch.Size([30, 5])
+        >>> moved = relative_projection(3.0 * x @ q, 3.0 * x[:5] @ q)  # rotated and scaled
+        >>> bool(torch.allclose(r, moved, atol=1e-5))
+        True
     """
     return relative_representation(
         x, anchors, similarity=similarity, center=center, normalize=normalize
@@ -128,6 +140,17 @@ class RelativeProjection(nn.Module):
         anchors: (k, d) anchors in the encoder's output space, k >= 2 (with one anchor a
             cosine relative vector is ±1 and carries nothing).
         similarity, center, normalize: as in :func:`relative_projection`.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(30, 4, generator=g)
+        >>> q = torch.linalg.qr(torch.randn(4, 4, generator=g))[0]
+        >>> proj = RelativeProjection.from_encoder(torch.nn.Identity(), x[:5])
+        >>> proj(x).shape
+        torch.Size([30, 5])
+        >>> proj
+        RelativeProjection(n_anchors=5, width=4, similarity='cosine', center=False, normalize=False)
     """
 
     anchors: Tensor
@@ -236,6 +259,16 @@ def fit_classification_head(
 
     Returns:
         An ``nn.Sequential`` mapping (m, d) features to (m, num_classes) logits.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(30, 4, generator=g)
+        >>> q = torch.linalg.qr(torch.randn(4, 4, generator=g))[0]
+        >>> labels = (x[:, 0] > 0).long()
+        >>> head = fit_classification_head(x, labels, epochs=100, lr=0.1, seed=0)
+        >>> float((head(x).argmax(1) == labels).float().mean())
+        1.0
     """
     x = check_matrix(features, name="features", min_samples=2).detach()
     y = check_labels(labels, x.shape[0], device=x.device)

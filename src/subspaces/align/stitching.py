@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from subspaces._base import Result
 from subspaces._checks import (
     MAX_RATE,
     DegenerateInputError,
@@ -54,12 +55,11 @@ from subspaces._checks import (
     check_fits_in_memory,
     check_flag,
     check_float_dtype,
-    check_generator,
     check_labels,
     check_positive_int,
     check_positive_real,
     check_same_device,
-    check_seed,
+    seed_generator,
 )
 from subspaces.align.translators import linear_map
 
@@ -96,12 +96,23 @@ class StitchingLayer(nn.Module):
         bias: affine (``True``) or linear (``False``) stitch.
         init: ``"identity"`` (``W = I``, rectangular when the widths differ: the first
             ``min(d1, d2)`` coordinates are copied, the rest are zero; ``b = 0``),
-            ``"random"`` (``nn.Linear``'s uniform initialization, drawn from ``generator``)
+            ``"random"`` (``nn.Linear``'s uniform initialization, drawn from ``seed``)
             or ``"zeros"``. Use :meth:`fit_least_squares` or :meth:`from_least_squares`
             for the closed-form initialization from paired activations.
         feature_dim: the input's dimension holding the features.
-        generator: random source of ``init="random"``.
+        seed: random source of ``init="random"``: an ``int``, a ``torch.Generator`` or
+            ``None`` (torch's global generator).
         device, dtype: of the parameters.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> h = torch.randn(30, 3, generator=g)
+        >>> stitch = StitchingLayer.from_least_squares(h, h @ torch.randn(3, 2, generator=g) + 1.0)
+        >>> stitch
+        StitchingLayer(in_features=3, out_features=2, affine, feature_dim=-1)
+        >>> StitchingLayer(4, 3, init="random", seed=0).weight.shape
+        torch.Size([3, 4])
     """
 
     weight: nn.Parameter
@@ -115,7 +126,7 @@ class StitchingLayer(nn.Module):
         bias: bool = True,
         init: str = "identity",
         feature_dim: int = -1,
-        generator: torch.Generator | None = None,
+        seed: int | torch.Generator | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -125,7 +136,7 @@ class StitchingLayer(nn.Module):
         self.init = check_choice(init, name="init", choices=_INITS)
         self.feature_dim = _check_feature_dim(feature_dim)
         bias = check_flag(bias, name="bias")
-        generator = check_generator(generator)
+        generator = seed_generator(seed)
         kw: dict[str, Any] = {"device": check_device(device), "dtype": check_float_dtype(dtype)}
         larger = "in_features" if self.in_features >= self.out_features else "out_features"
         check_fits_in_memory(
@@ -138,11 +149,11 @@ class StitchingLayer(nn.Module):
         )
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
         self.bias = nn.Parameter(torch.empty(self.out_features, **kw)) if bias else None
-        self.reset_parameters(generator=generator)
+        self.reset_parameters(seed=generator)
 
-    def reset_parameters(self, *, generator: torch.Generator | None = None) -> None:
-        """Re-initialize the parameters as ``init`` says."""
-        generator = check_generator(generator)
+    def reset_parameters(self, *, seed: int | torch.Generator | None = None) -> None:
+        """Re-initialize the parameters as ``init`` says (``seed``: the draws of ``"random"``)."""
+        generator = seed_generator(seed)
         with torch.no_grad():
             if self.init == "identity":
                 nn.init.eye_(self.weight)
@@ -150,11 +161,11 @@ class StitchingLayer(nn.Module):
                 self.weight.zero_()
             else:  # nn.Linear's default: U(-1/sqrt(d1), 1/sqrt(d1)) for weight and bias
                 bound = 1.0 / math.sqrt(self.in_features)
-                self.weight.uniform_(-bound, bound, generator=generator)
+                _uniform_(self.weight, bound, generator)
             if self.bias is not None:
                 if self.init == "random":
                     bound = 1.0 / math.sqrt(self.in_features)
-                    self.bias.uniform_(-bound, bound, generator=generator)
+                    _uniform_(self.bias, bound, generator)
                 else:
                     self.bias.zero_()
 
@@ -195,10 +206,11 @@ class StitchingLayer(nn.Module):
         replaces, for the same inputs, in the stitch's layout (features along
         ``feature_dim``; the other dimensions, e.g. spatial positions, count as samples).
         The closed form is :func:`~subspaces.align.translators.linear_map` (affine if the
-        stitch has a bias; ``ridge`` is its absolute penalty λ on the weights, ``rtol`` its
-        rank tolerance): ``Wᵀ = (Cxx + λI)⁺ Cxy``, ``b = ȳ − W x̄``, the minimum-norm solution
-        for dead or collinear units, and the "direct matching" initialization of Csiszárik
-        et al. (2021). Exact when ``y`` is an affine (linear) image of ``x``.
+        stitch has a bias; ``ridge`` is its relative ridge, ``λ = ridge · tr(Cxx) / d1``,
+        ``rtol`` its rank tolerance): ``Wᵀ = (Cxx + λI)⁺ Cxy``, ``b = ȳ − W x̄``, the
+        minimum-norm solution for dead or collinear units, and the "direct matching"
+        initialization of Csiszárik et al. (2021). Exact when ``y`` is an affine (linear)
+        image of ``x``.
         """
         tx = _features_last(x, "x", self.feature_dim)
         ty = _features_last(y, "y", self.feature_dim)
@@ -277,6 +289,16 @@ class StitchingLayer(nn.Module):
         )
 
 
+def _uniform_(t: Tensor, bound: float, generator: torch.Generator | None) -> None:
+    """Fill ``t`` with U(-bound, bound) drawn on the generator's device (an int seed gives a
+    CPU generator), so a seed draws the same numbers for parameters on any device."""
+    where = generator.device if generator is not None else t.device
+    draw = torch.empty(t.shape, dtype=t.dtype, device=where).uniform_(
+        -bound, bound, generator=generator
+    )
+    t.copy_(draw)
+
+
 def _check_feature_dim(feature_dim: Any) -> int:
     if isinstance(feature_dim, (bool, np.bool_)) or not isinstance(feature_dim, (int, np.integer)):
         raise InputTypeError(
@@ -334,6 +356,19 @@ class StitchedModel(nn.Module):
         front: callable, input → A's layer ``i``.
         stitch: the map between the layers, usually a :class:`StitchingLayer`.
         back: callable, B's layer ``j`` → output (logits).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the networks' initialization
+        >>> net_a = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> net_b = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(64, 2, generator=g)
+        >>> labels = (x[:, 0] > 0).long()
+        >>> model = StitchedModel(net_a[:2], StitchingLayer(4, 4), net_b[2:])
+        >>> model(x).shape, [p.shape for p in model.stitch.parameters()]
+        (torch.Size([64, 2]), [torch.Size([4, 4]), torch.Size([4])])
     """
 
     def __init__(
@@ -449,13 +484,6 @@ def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor
     return nn.functional.mse_loss
 
 
-def _resolve_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
-    seed = check_seed(seed)
-    if seed is None or isinstance(seed, torch.Generator):
-        return seed
-    return torch.Generator().manual_seed(seed)
-
-
 @contextlib.contextmanager
 def _eval_mode(*parts: Any) -> Iterator[None]:
     modules = [p for p in parts if isinstance(p, nn.Module)]
@@ -517,6 +545,20 @@ def fit_stitch(
 
     Returns:
         ``(epochs,)`` float64 tensor: the mean training loss of each epoch.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the networks' initialization
+        >>> net_a = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> net_b = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(64, 2, generator=g)
+        >>> labels = (x[:, 0] > 0).long()
+        >>> model = StitchedModel(net_a[:2], StitchingLayer(4, 4), net_b[2:])
+        >>> losses = fit_stitch(model, x, labels, epochs=5, lr=0.01, seed=0)
+        >>> losses.shape, bool(losses[-1] < losses[0])
+        (torch.Size([5]), True)
     """
     if not isinstance(model, StitchedModel):
         raise InputTypeError(
@@ -535,7 +577,7 @@ def fit_stitch(
     params = [p for p in model.stitch.parameters() if p.requires_grad]
     if not params:
         raise InputTypeError("the stitch has no trainable parameters; nothing to fit.")
-    generator = _resolve_generator(seed)
+    generator = seed_generator(seed)
     cache_front = check_flag(cache_front, name="cache_front")
     if not callable(progress):
         check_flag(progress, name="progress")
@@ -606,13 +648,27 @@ def fit_stitch(
 
 
 @dataclass(frozen=True)
-class StitchingScore:
+class StitchingScore(Result):
     """Held-out accuracy of a stitched network against the network it borrows its back from.
 
     ``accuracy`` and ``loss`` (mean cross-entropy) are the stitched network's;
     ``reference_accuracy`` and ``reference_loss`` those of network B alone; ``penalty =
     reference_accuracy - accuracy`` is Bansal et al.'s stitching penalty (0 or below: A's
     layer serves B as well as B's own). All 0-dim float64 tensors; accuracies in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the networks' initialization
+        >>> net_a = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> net_b = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(64, 2, generator=g)
+        >>> labels = (x[:, 0] > 0).long()
+        >>> model = StitchedModel(net_a[:2], StitchingLayer(4, 4), net_b[2:])
+        >>> score = stitching_score(model, x, labels, reference=net_b)
+        >>> sorted(score.as_dict())
+        ['accuracy', 'loss', 'n_samples', 'penalty', 'reference_accuracy', 'reference_loss']
     """
 
     accuracy: Tensor
@@ -696,6 +752,20 @@ def stitching_score(
             C logits (all checked at the first batch, before the others run).
         reference: network B, input → logits.
         batch_size: rows per forward pass.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # the networks' initialization
+        >>> net_a = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> net_b = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(64, 2, generator=g)
+        >>> labels = (x[:, 0] > 0).long()
+        >>> model = StitchedModel(net_b[:2], StitchingLayer(4, 4), net_b[2:])
+        >>> score = stitching_score(model, x, labels, reference=net_b)
+        >>> float(score.penalty), score.n_samples
+        (0.0, 64)
     """
     _check_callable(model, "model")
     _check_callable(reference, "reference")
