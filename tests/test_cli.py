@@ -78,6 +78,7 @@ def test_compare_lists_measures() -> None:
     result = runner.invoke(app, ["compare", "x", "--list"])
     assert result.exit_code == 0
     assert "linear_cka" in result.output and "procrustes_distance" in result.output
+    assert "linear CKA: similarity in [0, 1], higher is more alike" in result.output  # registry
 
 
 def test_unknown_measure_is_one_line_and_exit_2(two_models: tuple) -> None:

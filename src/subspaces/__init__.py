@@ -12,6 +12,16 @@ representations and weights. The families:
   feature merging).
 * :mod:`subspaces.linalg`: the shared numerics (streaming float64 moments, blocked kNN).
 * :mod:`subspaces.data`: generated data with known geometry.
+
+The face:
+
+* :mod:`subspaces.io`: activation stores (safetensors shards, checked on every read),
+  activation files, and extraction from torch and Hugging Face models.
+* :mod:`subspaces.report`: every number of a report as ``results.json``, and the
+  self-contained HTML report; the ``subspaces`` command line (:mod:`subspaces.cli`).
+
+Every error the package raises on purpose is a :class:`SubspacesError`; its kinds (bad
+shapes, types, options, degenerate input, ...) are exported here.
 """
 
 from subspaces._checks import (

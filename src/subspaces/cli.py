@@ -21,6 +21,7 @@ from rich.table import Table
 
 from subspaces import __version__
 from subspaces._checks import SubspacesError
+from subspaces.io.errors import one_line
 
 app = typer.Typer(
     name="subspaces",
@@ -71,8 +72,9 @@ def main(
 
 
 def _one_line(error: BaseException) -> str:
-    """The error's message on one line, safe from rich markup."""
-    return escape(" ".join(str(error).split()))
+    """The error's message on one line (:func:`subspaces.io.errors.one_line`), safe from rich
+    markup."""
+    return escape(one_line(error))
 
 
 def _run(job: Callable[[], None]) -> None:
@@ -390,8 +392,7 @@ def compare(
         from subspaces.similarity import MEASURES, pairwise
 
         if list_measures:
-            for name in sorted(MEASURES):
-                out.print(name)
+            _print_measures(MEASURES)
             return
         names = measure or ["linear_cka"]
         for name in names:
@@ -423,6 +424,26 @@ def compare(
             out.print(table)
 
     _run(job)
+
+
+def _print_measures(measures: Any) -> None:
+    """One line per measure: its name, then its label, kind, range and which way is more
+    alike, as the registry (:class:`subspaces.similarity.PairwiseMeasure`) states them."""
+    width = max(len(name) for name in measures)
+    for name in sorted(measures):
+        m = measures[name]
+        low, high = m.bounds
+        where = "" if low is None and high is None else f" in [{_bound(low)}, {_bound(high)}]"
+        alike = {True: ", higher is more alike", False: ", lower is more alike", None: ""}
+        out.print(
+            f"{name:<{width}}  {escape(m.label)}: {m.kind}{where}{alike[m.higher_is_better]}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _bound(value: float | None) -> str:
+    return "?" if value is None else f"{value:.4g}"
 
 
 def _finite(value: float) -> float | None:

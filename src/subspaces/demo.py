@@ -14,14 +14,27 @@ from pathlib import Path
 
 import torch
 
+from subspaces._base import Result
+
 __all__ = ["DemoData", "digits_split", "hidden_layer_names", "train_mlp"]
 
 WIDTHS = (64, 128, 128, 64)
 
 
 @dataclass(frozen=True)
-class DemoData:
-    """Digits scaled to [0, 1], split 60/40 with a fixed seed."""
+class DemoData(Result):
+    """Digits scaled to [0, 1], split 60/40 with a fixed seed.
+
+    Attributes:
+        x_train, y_train: the training images ``(n, 64)`` and their digits ``(n,)``.
+        x_test, y_test: the held-out images and digits.
+
+    Examples:
+        >>> from subspaces.demo import digits_split
+        >>> data = digits_split(seed=0)
+        >>> tuple(data.x_train.shape), tuple(data.x_test.shape)
+        ((1078, 64), (719, 64))
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -29,10 +42,23 @@ class DemoData:
     y_test: torch.Tensor
 
 
-def digits_split(seed: int = 0) -> DemoData:
-    """scikit-learn's 8 × 8 digits (1,797 images), 60% train / 40% held out."""
+def digits_split(*, seed: int = 0) -> DemoData:
+    """scikit-learn's 8 × 8 digits (1,797 images), 60% train / 40% held out.
+
+    Args:
+        seed: the seed of the random split.
+
+    Returns:
+        The split, as :class:`DemoData`.
+
+    Examples:
+        >>> from subspaces.demo import digits_split
+        >>> data = digits_split(seed=0)
+        >>> len(data.y_train) + len(data.y_test), int(data.y_test.max())
+        (1797, 9)
+    """
     try:
-        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
+        from sklearn.datasets import load_digits
     except ImportError as error:  # pragma: no cover - scikit-learn is a dependency
         raise ImportError("the demo needs scikit-learn: pip install scikit-learn") from error
     digits = load_digits()
@@ -47,7 +73,25 @@ def digits_split(seed: int = 0) -> DemoData:
 def train_mlp(
     data: DemoData, *, seed: int, epochs: int = 60, batch_size: int = 64
 ) -> torch.nn.Sequential:
-    """A ReLU MLP (64-128-128-64) trained with Adam; deterministic given ``seed``."""
+    """A ReLU MLP (64-128-128-64) trained with Adam; deterministic given ``seed``.
+
+    Args:
+        data: the digits split (:func:`digits_split`).
+        seed: the seed of the initial weights and of the batch order.
+        epochs: passes over the training images.
+        batch_size: images per step.
+
+    Returns:
+        The trained network, in eval mode.
+
+    Examples:
+        >>> from subspaces.demo import DemoData, digits_split, train_mlp
+        >>> data = digits_split(seed=0)
+        >>> small = DemoData(data.x_train[:128], data.y_train[:128], data.x_test, data.y_test)
+        >>> net = train_mlp(small, seed=0, epochs=1)
+        >>> sum(p.numel() for p in net.parameters()), net.training
+        (37898, False)
+    """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     layers: list[torch.nn.Module] = []
@@ -74,7 +118,15 @@ def train_mlp(
 
 
 def hidden_layer_names(model: torch.nn.Sequential) -> dict[str, str]:
-    """Module name -> readable layer name: each ReLU output, then the logits."""
+    """Module name -> readable layer name: each ReLU output, then the logits.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.demo import hidden_layer_names
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+        >>> hidden_layer_names(net)
+        {'1': 'relu1', '2': 'logits'}
+    """
     names = {}
     count = 0
     for name, module in model.named_children():
@@ -86,6 +138,7 @@ def hidden_layer_names(model: torch.nn.Sequential) -> dict[str, str]:
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of ``x`` that ``model`` classifies as ``y``."""
     with torch.no_grad():
         return float((model(x).argmax(1) == y).float().mean())
 

@@ -28,7 +28,7 @@ def _gen(seed: int = 0) -> torch.Generator:
 
 
 def sample(name: str, n: int = 400, seed: int = 0, **kwargs: float) -> tuple[Tensor, int]:
-    return benchmark_manifold(name, n, generator=_gen(seed), dtype=torch.float64, **kwargs)
+    return benchmark_manifold(name, n, seed=seed, dtype=torch.float64, **kwargs)
 
 
 def test_the_suite_has_the_standard_names_and_dimensions() -> None:
@@ -51,7 +51,7 @@ def test_shape_dtype_and_true_dimension(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_same_generator_seed_same_points(name: str) -> None:
+def test_same_seed_same_points(name: str) -> None:
     a, _ = sample(name, n=30, seed=4)
     b, _ = sample(name, n=30, seed=4)
     c, _ = sample(name, n=30, seed=5)
@@ -59,8 +59,16 @@ def test_same_generator_seed_same_points(name: str) -> None:
     assert not torch.equal(a, c)
 
 
+def test_seed_is_an_int_or_a_generator() -> None:
+    by_int = hyperball(10, 2, seed=3, dtype=torch.float64)
+    by_generator = hyperball(10, 2, seed=_gen(3), dtype=torch.float64)
+    torch.testing.assert_close(by_int, by_generator, rtol=0, atol=0)
+    with pytest.raises(InputTypeError, match=r"seed must be an integer"):
+        hyperball(10, 2, seed="3")  # type: ignore[arg-type]
+
+
 def test_default_dtype_is_torch_default() -> None:
-    x, _ = benchmark_manifold("M7_Roll", 10, generator=_gen())
+    x, _ = benchmark_manifold("M7_Roll", 10, seed=0)
     assert x.dtype == torch.get_default_dtype()
 
 
@@ -149,7 +157,7 @@ def test_noise_is_isotropic_gaussian_of_the_given_std() -> None:
 
 def test_hyperball_is_uniform_in_the_ball() -> None:
     d = 5
-    x = hyperball(20000, d, radius=2.0, generator=_gen(0), dtype=torch.float64)
+    x = hyperball(20000, d, radius=2.0, seed=0, dtype=torch.float64)
     r = x.norm(dim=1)
     assert float(r.max()) <= 2.0
     # P(|x| < 2 · 0.5^(1/d)) = 1/2 for a uniform ball; 20,000 draws: 5 standard errors
@@ -159,7 +167,7 @@ def test_hyperball_is_uniform_in_the_ball() -> None:
 
 
 def test_hypersphere_has_d_plus_one_coordinates_on_the_sphere() -> None:
-    x = hypersphere(100, 3, radius=3.0, generator=_gen(0), dtype=torch.float64)
+    x = hypersphere(100, 3, radius=3.0, seed=0, dtype=torch.float64)
     assert x.shape == (100, 4)
     torch.testing.assert_close(x.norm(dim=1), torch.full((100,), 3.0, dtype=torch.float64))
 
@@ -169,15 +177,15 @@ def _distances(x: Tensor) -> Tensor:
 
 
 def test_isometric_embedding_keeps_every_distance() -> None:
-    x = hyperball(60, 4, generator=_gen(0), dtype=torch.float64)
-    y = random_isometric_embedding(x, 50, generator=_gen(1))
+    x = hyperball(60, 4, seed=0, dtype=torch.float64)
+    y = random_isometric_embedding(x, 50, seed=1)
     assert y.shape == (60, 50)
     torch.testing.assert_close(_distances(y), _distances(x), rtol=1e-10, atol=1e-12)
 
 
 def test_isometric_embedding_keeps_dtype() -> None:
-    x = hyperball(10, 3, generator=_gen(0), dtype=torch.float32)
-    assert random_isometric_embedding(x, 8, generator=_gen(1)).dtype == torch.float32
+    x = hyperball(10, 3, seed=0, dtype=torch.float32)
+    assert random_isometric_embedding(x, 8, seed=1).dtype == torch.float32
 
 
 # --- bad input --------------------------------------------------------------------------

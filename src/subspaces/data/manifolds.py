@@ -4,8 +4,8 @@ The standard suite of Hein & Audibert (2005), extended by Campadelli et al. (201
 form that scikit-dimension's ``BenchmarkManifolds`` (after GeoMLE) made the common
 reference: the same names, intrinsic and ambient dimensions and parametrizations, written
 here from those definitions in torch. Every sampler is deterministic given a
-``torch.Generator`` (pass ``torch.Generator().manual_seed(s)``); without one the global
-torch generator is used.
+``seed`` (an ``int``, or a ``torch.Generator`` that keeps its state between calls);
+``seed=None`` uses torch's global generator.
 
 Differences from scikit-dimension, on purpose:
 
@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from subspaces._base import Result
 from subspaces._checks import (
     InvalidOptionError,
     NumericRangeError,
@@ -36,10 +37,10 @@ from subspaces._checks import (
     check_choice,
     check_fits_in_memory,
     check_float_dtype,
-    check_generator,
     check_matrix,
     check_positive_int,
     check_positive_real,
+    seed_generator,
 )
 
 __all__ = [
@@ -56,8 +57,17 @@ _F64 = torch.float64
 
 
 @dataclass(frozen=True)
-class ManifoldSpec:
-    """One benchmark manifold: its name, intrinsic and ambient dimensions, description."""
+class ManifoldSpec(Result):
+    """One benchmark manifold: its name, intrinsic and ambient dimensions, description.
+
+    Examples:
+        >>> from subspaces.data import BENCHMARK_MANIFOLDS
+        >>> spec = BENCHMARK_MANIFOLDS["M7_Roll"]
+        >>> spec.intrinsic_dimension, spec.ambient_dimension
+        (2, 3)
+        >>> sorted(spec.as_dict())
+        ['ambient_dimension', 'description', 'intrinsic_dimension', 'name']
+    """
 
     name: str
     intrinsic_dimension: int
@@ -268,7 +278,13 @@ _SAMPLERS: dict[str, _Sampler] = {name: fn for name, _, _, _, fn in _SUITE}
 
 
 def benchmark_manifold_names() -> tuple[str, ...]:
-    """Names accepted by :func:`benchmark_manifold`, in the suite's order (M1 ... Mp3)."""
+    """Names accepted by :func:`benchmark_manifold`, in the suite's order (M1 ... Mp3).
+
+    Examples:
+        >>> from subspaces.data import benchmark_manifold_names
+        >>> benchmark_manifold_names()[:3]
+        ('M1_Sphere', 'M2_Affine_3to5', 'M3_Nonlinear_4to6')
+    """
     return tuple(BENCHMARK_MANIFOLDS)
 
 
@@ -291,10 +307,10 @@ def _check_noise(noise: Any) -> float:
 
 
 def _check_sampling(
-    n: int, d: int, *, names: tuple[str, str], generator: Any, dtype: Any
+    n: int, d: int, *, names: tuple[str, str], seed: Any, dtype: Any
 ) -> tuple[torch.Generator | None, torch.dtype | None]:
     """The random source and dtype, and refuse an (n, d) sample that cannot fit in memory."""
-    generator = check_generator(generator)
+    generator = seed_generator(seed)
     dtype = check_float_dtype(dtype)
     larger = names[0] if n >= d else names[1]
     check_fits_in_memory(
@@ -313,7 +329,7 @@ def benchmark_manifold(
     n: int,
     *,
     noise: float = 0.0,
-    generator: torch.Generator | None = None,
+    seed: int | torch.Generator | None = None,
     dtype: torch.dtype | None = None,
 ) -> tuple[Tensor, int]:
     """Sample ``n`` points of a benchmark manifold of known intrinsic dimension.
@@ -332,19 +348,26 @@ def benchmark_manifold(
         n: number of points.
         noise: standard deviation of isotropic Gaussian noise added to every ambient
             coordinate (0: points on the manifold).
-        generator: a ``torch.Generator`` (CPU) for reproducible samples.
+        seed: an ``int`` or a (CPU) ``torch.Generator`` for reproducible samples; None uses
+            torch's global generator.
         dtype: floating dtype of the points (default: torch's default dtype); they are
             computed in float64 and then cast.
 
     Returns:
         ``(points, intrinsic_dimension)``: an ``(n, ambient_dimension)`` tensor and an int.
+
+    Examples:
+        >>> from subspaces.data import benchmark_manifold
+        >>> x, dim = benchmark_manifold("M7_Roll", 100, seed=0)
+        >>> tuple(x.shape), dim
+        ((100, 3), 2)
     """
     name = check_choice(name, name="name", choices=benchmark_manifold_names())
     n = check_positive_int(n, name="n")
     noise = _check_noise(noise)
     spec = BENCHMARK_MANIFOLDS[name]
     generator, dtype = _check_sampling(
-        n, spec.ambient_dimension, names=("n", "name"), generator=generator, dtype=dtype
+        n, spec.ambient_dimension, names=("n", "name"), seed=seed, dtype=dtype
     )
     x = _SAMPLERS[name](n, spec.intrinsic_dimension, spec.ambient_dimension, generator)
     return _finish(x, noise, generator, dtype), spec.intrinsic_dimension
@@ -356,7 +379,7 @@ def hyperball(
     *,
     radius: float = 1.0,
     noise: float = 0.0,
-    generator: torch.Generator | None = None,
+    seed: int | torch.Generator | None = None,
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """``n`` points uniform in the d-dimensional ball of ``radius`` in R^d (intrinsic dim d).
@@ -364,16 +387,29 @@ def hyperball(
     A Gaussian direction scaled by ``radius · U^(1/d)``, U uniform in (0, 1): the same law
     as scikit-dimension's ``hyperBall(n, d)``.
 
+    Args:
+        n: number of points. d: the ball's dimension.
+        radius: the ball's radius. noise: standard deviation of Gaussian noise added to
+            every coordinate.
+        seed: an ``int`` or a (CPU) ``torch.Generator`` for reproducible samples; None uses
+            torch's global generator.
+        dtype: floating dtype of the points (default: torch's default dtype).
+
     Returns:
         An ``(n, d)`` tensor.
+
+    Examples:
+        >>> from subspaces.data import hyperball
+        >>> x = hyperball(500, 3, radius=2.0, seed=0)
+        >>> tuple(x.shape), bool(x.norm(dim=1).max() <= 2.0)
+        ((500, 3), True)
     """
     n = check_positive_int(n, name="n")
     d = check_positive_int(d, name="d")
     radius = check_positive_real(radius, name="radius")
     noise = _check_noise(noise)
-    generator, dtype = _check_sampling(n, d, names=("n", "d"), generator=generator, dtype=dtype)
-    v = _normal(n, d, generator)
-    v = v / v.norm(dim=1, keepdim=True)
+    generator, dtype = _check_sampling(n, d, names=("n", "d"), seed=seed, dtype=dtype)
+    v = _sphere(n, d - 1, d, generator)  # a uniform direction in R^d
     r = radius * _uniform(n, 1, generator).pow(1.0 / d)
     return _finish(v * r, noise, generator, dtype)
 
@@ -384,7 +420,7 @@ def hypersphere(
     *,
     radius: float = 1.0,
     noise: float = 0.0,
-    generator: torch.Generator | None = None,
+    seed: int | torch.Generator | None = None,
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """``n`` points uniform on the d-sphere of ``radius`` in R^(d+1) (intrinsic dimension d).
@@ -392,19 +428,33 @@ def hypersphere(
     As scikit-dimension's ``hyperSphere(n, d)``: ``d`` is the sphere's own dimension, so the
     points have ``d + 1`` coordinates (a normalized Gaussian vector).
 
+    Args:
+        n: number of points. d: the sphere's own dimension.
+        radius: the sphere's radius. noise: standard deviation of Gaussian noise added to
+            every coordinate.
+        seed: an ``int`` or a (CPU) ``torch.Generator`` for reproducible samples; None uses
+            torch's global generator.
+        dtype: floating dtype of the points (default: torch's default dtype).
+
     Returns:
         An ``(n, d + 1)`` tensor.
+
+    Examples:
+        >>> from subspaces.data import hypersphere
+        >>> x = hypersphere(200, 2, radius=3.0, seed=0, dtype=torch.float64)
+        >>> tuple(x.shape), round(float(x.norm(dim=1).mean()), 4)
+        ((200, 3), 3.0)
     """
     n = check_positive_int(n, name="n")
     d = check_positive_int(d, name="d")
     radius = check_positive_real(radius, name="radius")
     noise = _check_noise(noise)
-    generator, dtype = _check_sampling(n, d + 1, names=("n", "d"), generator=generator, dtype=dtype)
+    generator, dtype = _check_sampling(n, d + 1, names=("n", "d"), seed=seed, dtype=dtype)
     return _finish(radius * _sphere(n, d, d + 1, generator), noise, generator, dtype)
 
 
 def random_isometric_embedding(
-    points: Any, ambient_dimension: int, *, generator: torch.Generator | None = None
+    points: Any, ambient_dimension: int, *, seed: int | torch.Generator | None = None
 ) -> Tensor:
     """Embed ``(n, d)`` points isometrically in R^D by a random orthonormal map.
 
@@ -414,10 +464,18 @@ def random_isometric_embedding(
 
     Args:
         points: ``(n, d)`` array. ambient_dimension: ``D >= d``.
-        generator: a ``torch.Generator`` (CPU) for a reproducible map.
+        seed: an ``int`` or a (CPU) ``torch.Generator`` for a reproducible map; None uses
+            torch's global generator.
 
     Returns:
         An ``(n, D)`` tensor of the points' dtype, on their device.
+
+    Examples:
+        >>> from subspaces.data import hyperball, random_isometric_embedding
+        >>> x = hyperball(50, 2, seed=0, dtype=torch.float64)
+        >>> y = random_isometric_embedding(x, 10, seed=1)
+        >>> tuple(y.shape), bool(torch.allclose(x @ x.T, y @ y.T))  # distances kept
+        ((50, 10), True)
     """
     x = as_float_tensor(points, name="points")
     if x.ndim != 2:
@@ -429,7 +487,7 @@ def random_isometric_embedding(
             f"ambient_dimension must be at least the points' dimension {x.shape[1]}, got {dim}; "
             "an isometric embedding cannot lower the dimension."
         )
-    generator = check_generator(generator)
+    generator = seed_generator(seed)
     check_fits_in_memory(
         max(x.shape[0], x.shape[1]) * dim,
         dtype=_F64,

@@ -82,6 +82,16 @@ def pool_tokens(hidden: Tensor, *, pooling: str, attention_mask: Tensor | None =
       left padding both work).
     * ``"first"``: ``h[i, t*]`` with ``t*`` the smallest ``t`` where ``m[i, t] = 1``.
     * ``"all"``: ``h * m[..., None]``, shape ``(b, t, d)``: every token, padding zeroed.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.io import pool_tokens
+        >>> h = torch.arange(12.0).reshape(1, 4, 3)  # 1 input, 4 tokens, 3 features
+        >>> mask = torch.tensor([[1, 1, 0, 0]])  # the last two tokens are padding
+        >>> pool_tokens(h, pooling="mean", attention_mask=mask).tolist()
+        [[1.5, 2.5, 3.5]]
+        >>> pool_tokens(h, pooling="last", attention_mask=mask).tolist()
+        [[3.0, 4.0, 5.0]]
     """
     check_choice(pooling, name="pooling", choices=POOLINGS)
     if hidden.ndim != 3:
@@ -173,6 +183,13 @@ def select_modules(model: nn.Module, modules: str | Sequence[str]) -> list[str]:
     the root module (name ``""``) is never matched. As in ``fnmatch``, ``*`` also matches
     dots (``"blocks.*"`` picks ``blocks.0`` and ``blocks.0.fc``; ``"blocks.?"`` only the
     former). Every entry must match something.
+
+    Examples:
+        >>> import torch
+        >>> from subspaces.io import select_modules
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> select_modules(net, "*"), select_modules(net, ["2", "0"])
+        (['0', '1', '2'], ['0', '2'])
     """
     patterns = [modules] if isinstance(modules, str) else list(modules)
     if not patterns or not all(isinstance(p, str) and p for p in patterns):
@@ -502,6 +519,16 @@ def extract(
     Raises:
         StoreError: among others, when another writer (another extraction, in this process
             or another) holds the store at ``out``.
+
+    Examples:
+        >>> import tempfile, torch
+        >>> from subspaces.io import extract
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> x = torch.randn(10, 4, generator=torch.Generator().manual_seed(0))
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = extract(net, x, modules=["1", "2"], out=folder, progress=False)
+        ...     print(store.layers, store.n_samples, tuple(store.load("1").shape))
+        ['1', '2'] 10 (10, 8)
     """
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")

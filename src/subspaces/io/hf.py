@@ -47,7 +47,13 @@ def _import_transformers() -> Any:
 
 def hidden_state_names(n_layers: int) -> list[str]:
     """``["embeddings", "layer_1", ..., "layer_<n_layers>"]``: the names of the
-    ``n_layers + 1`` hidden states (``hidden_states[0]`` is the embeddings' output)."""
+    ``n_layers + 1`` hidden states (``hidden_states[0]`` is the embeddings' output).
+
+    Examples:
+        >>> from subspaces.io import hidden_state_names
+        >>> hidden_state_names(2)
+        ['embeddings', 'layer_1', 'layer_2']
+    """
     return ["embeddings", *(f"layer_{i}" for i in range(1, n_layers + 1))]
 
 
@@ -132,6 +138,29 @@ def extract_hf(
         tokenizer: a tokenizer to use instead of loading one. If it has no padding token,
             its end-of-sequence token is used for padding (the attention mask excludes it).
         shard_size, progress, resume: as in :func:`~subspaces.io.extract`.
+
+    Examples:
+        A tiny random BERT and its tokenizer, built in place (skipped by the doctest run:
+        importing ``transformers`` takes seconds; tests/io/test_hf.py runs a real model):
+
+        >>> import os, tempfile, torch  # doctest: +SKIP
+        >>> import transformers  # doctest: +SKIP
+        >>> from subspaces.io import extract_hf  # doctest: +SKIP
+        >>> with tempfile.TemporaryDirectory() as folder:  # doctest: +SKIP
+        ...     vocab = os.path.join(folder, "vocab.txt")
+        ...     with open(vocab, "w") as fh:
+        ...         _ = fh.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c"]))
+        ...     tokenizer = transformers.BertTokenizer(vocab)
+        ...     config = transformers.BertConfig(
+        ...         vocab_size=7, hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+        ...         intermediate_size=16,
+        ...     )
+        ...     _ = torch.manual_seed(0)
+        ...     model = transformers.BertModel(config)  # a tiny random BERT
+        ...     store = extract_hf(model, ["a b", "b c a", "c"], out=os.path.join(folder, "store"),
+        ...                        tokenizer=tokenizer, progress=False)
+        ...     print(store.layers, store.n_samples, store.feature_shapes["layer_2"])
+        ['embeddings', 'layer_1', 'layer_2'] 3 (8,)
     """
     transformers = _import_transformers()
     if isinstance(texts, str) or not isinstance(texts, Sequence):

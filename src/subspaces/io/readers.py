@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from subspaces.io.store import MANIFEST_NAME, ActivationStore, StoreError
+from subspaces.io.errors import StoreError, one_line
+from subspaces.io.store import MANIFEST_NAME, ActivationStore
 
 __all__ = ["ARRAY_SUFFIXES", "open_activations", "read_array"]
 
@@ -54,7 +55,7 @@ def _read_numpy(path: Path) -> dict[str, Tensor]:
                 f"{path} could not be read as a numpy file: it is not in .npy / .npz format "
                 "(numpy would read it as a pickle, which subspaces never unpickles)."
             ) from None
-        raise StoreError(f"{path} could not be read as a numpy file: {_first_line(err)}.") from None
+        raise StoreError(f"{path} could not be read as a numpy file: {one_line(err)}.") from None
     if isinstance(loaded, np.ndarray):
         return {path.stem: _from_numpy(loaded, path=path, key=path.stem)}
     out: dict[str, Tensor] = {}
@@ -66,10 +67,10 @@ def _read_numpy(path: Path) -> dict[str, Tensor]:
                 if isinstance(err, ValueError) and "object arrays" in str(err).lower():
                     raise StoreError(
                         f"{path}: array {key!r} holds pickled Python objects, which subspaces "
-                        f"does not unpickle ({_first_line(err)}); save numeric arrays."
+                        f"does not unpickle ({one_line(err)}); save numeric arrays."
                     ) from None
                 raise StoreError(
-                    f"{path}: array {key!r} could not be read ({_first_line(err)}); the file "
+                    f"{path}: array {key!r} could not be read ({one_line(err)}); the file "
                     "is truncated or corrupt: save it again with np.savez."
                 ) from None
             if not isinstance(array, np.ndarray):  # numpy hands back a member's raw bytes
@@ -81,12 +82,6 @@ def _read_numpy(path: Path) -> dict[str, Tensor]:
     return out
 
 
-def _first_line(err: BaseException) -> str:
-    """An exception's message, first line only (or its type when it has none)."""
-    text = str(err).strip()
-    return text.splitlines()[0].strip() if text else type(err).__name__
-
-
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
@@ -94,7 +89,7 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
         return dict(load_file(str(path), device="cpu"))
     except Exception as err:  # safetensors raises its own error types
         raise StoreError(
-            f"{path} could not be read as safetensors (truncated or corrupt?): {_first_line(err)}."
+            f"{path} could not be read as safetensors (truncated or corrupt?): {one_line(err)}."
         ) from None
 
 
@@ -119,7 +114,7 @@ def _read_torch(path: Path) -> dict[str, Tensor]:
         ) from None
     except Exception as err:  # torch.load meets malformed bytes with many exception types
         raise StoreError(
-            f"{path} could not be read as a torch file: {_first_line(err)}; it is truncated, "
+            f"{path} could not be read as a torch file: {one_line(err)}; it is truncated, "
             "corrupt or not a torch file."
         ) from None
     if isinstance(loaded, Tensor):
@@ -154,6 +149,17 @@ def read_array(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     Pickled Python objects are never unpickled: object arrays and torch files holding
     other objects raise :class:`~subspaces.io.StoreError` with a message saying how to save
     plain arrays instead.
+
+    Examples:
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from subspaces.io import read_array
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "acts.npz")
+        ...     np.savez(path, fc1=np.ones((5, 3), dtype=np.float32), fc2=np.zeros((5, 2)))
+        ...     arrays = read_array(path)
+        >>> {name: tuple(t.shape) for name, t in arrays.items()}
+        {'fc1': (5, 3), 'fc2': (5, 2)}
     """
     p = Path(path)
     if not p.exists():
@@ -186,7 +192,20 @@ def open_activations(
     """Open activations at ``path``: an :class:`ActivationStore` for a store folder (or its
     ``manifest.json``), a ``{name: tensor}`` dict (see :func:`read_array`) for a file.
     ``verify``: check a store's reads against its checksums (see
-    :meth:`ActivationStore.open`); a single file has none."""
+    :meth:`ActivationStore.open`); a single file has none.
+
+    Examples:
+        >>> import os, tempfile, torch
+        >>> from subspaces.io import StoreWriter, open_activations
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with StoreWriter(os.path.join(folder, "store"), layers=["a"]) as writer:
+        ...         writer.write({"a": torch.ones(3, 2)})
+        ...     torch.save({"a": torch.ones(3, 2)}, os.path.join(folder, "acts.pt"))
+        ...     print(type(open_activations(os.path.join(folder, "store"))).__name__)
+        ...     print(sorted(open_activations(os.path.join(folder, "acts.pt"))))
+        ActivationStore
+        ['a']
+    """
     p = Path(path)
     if p.is_dir():
         return ActivationStore.open(p, verify=verify)

@@ -5,7 +5,8 @@ The face of the package: it calls the families (:func:`subspaces.similarity.pair
 
 * :func:`compute_results`: every number (layer × layer similarity per measure and pair of
   models, per-layer spectrum, effective rank, intrinsic dimension, neural collapse) as a
-  JSON-serializable dict; the schema is in :mod:`subspaces.report.results`.
+  JSON-serializable dict (:mod:`subspaces.report.compute`); the schema, its validation,
+  saving and loading are in :mod:`subspaces.report.schema`.
 * :func:`write_report`: ``report.html`` (offline, no request of any kind) and
   ``results.json`` beside it; :func:`load_results` reads ``results.json`` back.
 
@@ -21,13 +22,12 @@ collapse then uses its own, and labels that differ between models are flagged in
 ``results["meta"]["warnings"]`` and at the top of the report.
 """
 
+from subspaces.report.compute import DEFAULT_MEASURES, compute_results
 from subspaces.report.html import render_report, write_report
-from subspaces.report.results import (
-    DEFAULT_MEASURES,
+from subspaces.report.schema import (
     RESULTS_SCHEMA,
     SCHEMA_VERSION,
     ResultsFormatError,
-    compute_results,
     json_pointer,
     load_results,
     save_results,

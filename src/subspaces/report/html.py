@@ -32,7 +32,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
-from subspaces.report.results import (
+from subspaces.report.schema import (
     _atomic_write_text,
     json_pointer,
     save_results,
@@ -521,7 +521,21 @@ def _labels_text(meta: Mapping[str, Any]) -> str | None:
 
 
 def render_report(results: Mapping[str, Any], *, title: str | None = None) -> str:
-    """The report's HTML as a string (what :func:`write_report` writes)."""
+    """The report's HTML as a string (what :func:`write_report` writes).
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 6, generator=g)
+        >>> models = {"A": {"l1": x, "l2": torch.tanh(x @ torch.randn(6, 4, generator=g))}}
+        >>> from subspaces.report import compute_results, render_report
+        >>> results = compute_results(
+        ...     models, measures=["linear_cka"], geometry=False, progress=False
+        ... )
+        >>> page = render_report(results, title="One model")
+        >>> page.startswith("<!DOCTYPE html>"), "One model" in page
+        (True, True)
+    """
     results = validate_results(dict(results))
     meta = results["meta"]
     figures = _Figures()
@@ -640,6 +654,21 @@ def write_report(
 
     Returns:
         The path of ``report.html``.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 6, generator=g)
+        >>> models = {"A": {"l1": x, "l2": torch.tanh(x @ torch.randn(6, 4, generator=g))}}
+        >>> import tempfile
+        >>> from subspaces.report import compute_results, load_results, write_report
+        >>> results = compute_results(
+        ...     models, measures=["linear_cka"], geometry=False, progress=False
+        ... )
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = write_report(results, folder)
+        ...     print(path.name, load_results(folder)["meta"]["models"])
+        report.html ['A']
     """
     out = Path(out_dir)
     page = render_report(results, title=title)

@@ -79,7 +79,7 @@ def run(out):
 def install_kill(mode, at):
     """SIGKILL this process at the at-th atomic write: half-way ("mid-write") or just after
     the rename ("after-rename")."""
-    import subspaces.io.store as store
+    import subspaces.io.store.writer as store
 
     original = store._atomic_write
     count = [0]

@@ -164,7 +164,7 @@ def test_rewrite_marks_the_store_incomplete_before_deleting_it(
 
 
 def test_temporary_files_have_unique_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import subspaces.io.store as store_module
+    import subspaces.io.store._files as store_module
 
     names: list[str] = []
     original = os.replace

@@ -1,0 +1,572 @@
+"""The results document: its schema, validation, and saving and loading ``results.json``.
+
+:func:`~subspaces.report.compute_results` (in :mod:`subspaces.report.compute`) fills the
+document; :func:`validate_results` checks one against the schema below,
+:func:`save_results` writes it atomically and :func:`load_results` reads it back.
+
+Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema)::
+
+    {
+      "version": 1,
+      "meta": {
+        "subspaces_version": "0.1.0",
+        "created": "2025-01-01T12:00:00+00:00",     # UTC, ISO 8601
+        "n_samples": 200,                           # rows of every representation
+        "models": ["A", "B"],                       # in the order given
+        "layers": {"A": ["l1", "l2"], ...},         # per model, in the order given
+        "measures": ["linear_cka", ...],            # similarity measures computed
+        "measure_options": {"mutual_knn": {"k": 10}, ...},   # options passed (JSON values)
+        "geometry": true, "intrinsic_dimension": true,       # what was requested
+        "mle_k": 20,                                # neighbors of the MLE estimate
+        "top_eigenvalues": 100,                     # eigenvalues kept per layer (at most)
+        "has_labels": true,                         # some model has labels
+        "labels": {                                 # only with labels: per model
+          "A": {"num_classes": 4, "class_counts": [50, ...]},  # classes 0..C-1
+          "B": null},                               # a model without labels
+        "num_classes": 4, "class_counts": [50, ...],         # only when every model with
+                                                    # labels has the same labels
+        "warnings": ["the labels of A and B differ on 40 of 200 inputs; ..."],
+        "device": "cpu"
+      },
+      "measure_info": {                              # how to read each measure
+        "linear_cka": {"label": "linear CKA", "kind": "similarity",  # or "distance"
+                       "range": [0.0, 1.0]},        # null when not bounded / options change it
+        ...
+      },
+      "similarity": {
+        "linear_cka": [                              # one record per pair of models i <= j
+          {"x_model": "A", "y_model": "A",           # A with itself: layers × layers
+           "x_layers": ["l1", ...], "y_layers": ["l1", ...],
+           "matrix": [[1.0, 0.8], [0.8, 1.0]]},     # matrix[i][j] = measure(x_i, y_j)
+          {"x_model": "A", "y_model": "B", ...},
+          ...
+        ], ...
+      },
+      "geometry": {                                  # present when geometry=True
+        "A": {
+          "l1": {
+            "width": 64,                             # d, the layer's number of features
+            "total_variance": 3.2,                   # tr Σ (activation units²)
+            "effective_rank": 12.0, "participation_ratio": 8.1, "stable_rank": 3.0,
+            "numerical_rank": 64.0, "spectral_decay": 1.1, "von_neumann_entropy": 2.0,
+            "spectrum": {"eigenvalues": [...],       # top eigenvalues of Σ, decreasing
+                         "explained_variance_ratio": [...],   # λ_i / Σλ for the same i
+                         "n_eigenvalues": 64},      # d, how many exist in all
+            "twonn_id": 7.5, "mle_id": 8.0,          # when intrinsic_dimension=True
+            "neural_collapse": {                     # with labels; null (and a reason
+                                                     # in missing) for a model without
+              "nc1": ..., "trace_ratio": ..., "cdnv": ..., "equinorm": ...,
+              "equiangularity": ..., "etf_distance": ..., "between_rank": 3,
+              "num_classes": 4}
+          }, ...
+        }, ...
+      },
+      "missing": {                                   # why each null is null
+        "/geometry/A/l1/twonn_id": "DegenerateInputError: TwoNN: 12 points ...", ...
+      }
+    }
+
+A key that is absent was not requested; a value that is ``null`` was requested but is
+undefined for these data (a dead layer, duplicate points, a class with one sample, a NaN or
+infinite result, a model without labels): ``missing`` maps its JSON pointer (RFC 6901:
+``/``-separated keys and list indices, ``~`` written ``~0`` and ``/`` written ``~1``) to
+the reason. Every float is finite. The scalar definitions are those of
+:mod:`subspaces.geometry` (docs/measures.md).
+
+Models and labels: model names are the keys of ``models`` (distinct, as dict keys are) and
+name every record, so two models never merge; layer names are per model. Every model holds
+the same n inputs in the same order (refused otherwise). Each model's neural collapse uses
+that model's own labels; where the labeled models' labels differ, the results are still
+computed (a second labeling of the same inputs, e.g. coarse and fine classes, is legitimate)
+and ``meta.warnings`` says on how many inputs they differ, because it may also mean that the
+models saw different inputs or the same inputs in another order, which would make every
+similarity between them meaningless.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import subspaces
+from subspaces._checks import SubspacesError
+
+__all__ = [
+    "RESULTS_SCHEMA",
+    "SCHEMA_VERSION",
+    "ResultsFormatError",
+    "json_pointer",
+    "load_results",
+    "save_results",
+    "validate_results",
+]
+
+SCHEMA_VERSION = 1
+"""The version of the results schema written by :func:`~subspaces.report.compute_results`."""
+
+# the per-layer scalars of the covariance spectrum, and of neural collapse (our key: the
+# field of subspaces.geometry's NeuralCollapseResult it comes from)
+_SPECTRUM_SCALARS = (
+    "total_variance",
+    "effective_rank",
+    "participation_ratio",
+    "stable_rank",
+    "numerical_rank",
+    "spectral_decay",
+    "von_neumann_entropy",
+)
+_COLLAPSE_FIELDS = {  # our key: NeuralCollapseResult field
+    "nc1": "nc1",
+    "trace_ratio": "trace_ratio",
+    "cdnv": "cdnv",
+    "equinorm": "equinorm_means",
+    "equiangularity": "equiangularity_means",
+    "etf_distance": "etf_distance_means",
+}
+
+_NUMBER = {"type": "number"}
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+_NAME_LIST = {"type": "array", "items": {"type": "string"}}
+_NUMBER_LIST = {"type": "array", "items": _NUMBER}
+
+RESULTS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "subspaces results",
+    "type": "object",
+    "required": ["version", "meta", "measure_info", "similarity", "missing"],
+    "properties": {
+        "version": {"const": SCHEMA_VERSION},
+        "meta": {
+            "type": "object",
+            "required": [
+                "subspaces_version",
+                "created",
+                "n_samples",
+                "models",
+                "layers",
+                "measures",
+                "measure_options",
+                "geometry",
+                "intrinsic_dimension",
+                "has_labels",
+            ],
+            "properties": {
+                "subspaces_version": {"type": "string"},
+                "created": {"type": "string"},
+                "n_samples": {"type": "integer", "minimum": 1},
+                "models": {**_NAME_LIST, "minItems": 1, "uniqueItems": True},
+                "layers": {
+                    "type": "object",
+                    "additionalProperties": {**_NAME_LIST, "uniqueItems": True},
+                },
+                "measures": {**_NAME_LIST, "uniqueItems": True},
+                "measure_options": {"type": "object", "additionalProperties": {"type": "object"}},
+                "geometry": {"type": "boolean"},
+                "intrinsic_dimension": {"type": "boolean"},
+                "mle_k": {"type": "integer"},
+                "top_eigenvalues": {"type": "integer"},
+                "has_labels": {"type": "boolean"},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "null"},
+                            {
+                                "type": "object",
+                                "required": ["num_classes", "class_counts"],
+                                "properties": {
+                                    "num_classes": {"type": ["integer", "null"]},
+                                    "class_counts": {
+                                        "oneOf": [
+                                            {"type": "null"},
+                                            {"type": "array", "items": {"type": "integer"}},
+                                        ]
+                                    },
+                                },
+                            },
+                        ]
+                    },
+                },
+                "num_classes": {"type": "integer"},
+                "class_counts": {"type": "array", "items": {"type": "integer"}},
+                "warnings": _NAME_LIST,
+                "device": {"type": "string"},
+            },
+        },
+        "measure_info": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["label", "kind", "range"],
+                "properties": {
+                    "label": {"type": "string"},
+                    "kind": {"enum": ["similarity", "distance"]},
+                    "range": {
+                        "oneOf": [
+                            {"type": "null"},
+                            {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2},
+                        ]
+                    },
+                },
+            },
+        },
+        "similarity": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["x_model", "y_model", "x_layers", "y_layers", "matrix"],
+                    "properties": {
+                        "x_model": {"type": "string"},
+                        "y_model": {"type": "string"},
+                        "x_layers": _NAME_LIST,
+                        "y_layers": _NAME_LIST,
+                        "matrix": {
+                            "type": "array",
+                            "items": {"type": "array", "items": _NULLABLE_NUMBER},
+                        },
+                    },
+                },
+            },
+        },
+        "geometry": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["width", *_SPECTRUM_SCALARS, "spectrum"],
+                    "properties": {
+                        "width": {"type": "integer", "minimum": 1},
+                        **{key: _NULLABLE_NUMBER for key in _SPECTRUM_SCALARS},
+                        "spectrum": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": [
+                                        "eigenvalues",
+                                        "explained_variance_ratio",
+                                        "n_eigenvalues",
+                                    ],
+                                    "properties": {
+                                        "eigenvalues": _NUMBER_LIST,
+                                        "explained_variance_ratio": _NUMBER_LIST,
+                                        "n_eigenvalues": {"type": "integer"},
+                                    },
+                                },
+                            ]
+                        },
+                        "twonn_id": _NULLABLE_NUMBER,
+                        "mle_id": _NULLABLE_NUMBER,
+                        "neural_collapse": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": [*_COLLAPSE_FIELDS, "between_rank", "num_classes"],
+                                    "properties": {
+                                        **{key: _NULLABLE_NUMBER for key in _COLLAPSE_FIELDS},
+                                        "between_rank": {"type": "integer"},
+                                        "num_classes": {"type": "integer"},
+                                    },
+                                },
+                            ]
+                        },
+                    },
+                },
+            },
+        },
+        "missing": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+"""The results schema as JSON Schema (draft 2020-12), for tools that validate it."""
+
+
+class ResultsFormatError(SubspacesError, ValueError):
+    """A results dict or results.json that does not follow the results schema.
+
+    Examples:
+        >>> from subspaces.report import ResultsFormatError, validate_results
+        >>> try:
+        ...     validate_results({"version": 1})
+        ... except ResultsFormatError as error:
+        ...     print(str(error).split(".")[0])
+        results: the key 'meta' is missing
+    """
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def json_pointer(*keys: str | int) -> str:
+    """The RFC 6901 JSON pointer of a path of keys: ``json_pointer("a/b", 0) == "/a~1b/0"``.
+
+    Examples:
+        >>> from subspaces.report import json_pointer
+        >>> json_pointer("geometry", "A/B", "l1", 0)
+        '/geometry/A~1B/l1/0'
+    """
+    return "".join("/" + str(key).replace("~", "~0").replace("/", "~1") for key in keys)
+
+
+# Validation, saving, loading
+
+
+def _fail(where: str, problem: str) -> ResultsFormatError:
+    return ResultsFormatError(
+        f"results{where or ''}: {problem}. The results must be a dict written by "
+        "subspaces.report.compute_results (schema version "
+        f"{SCHEMA_VERSION}); recompute them if the file was edited or truncated."
+    )
+
+
+def _need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise _fail(where, f"the key {key!r} is missing")
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise _fail(f"{where}/{key}", f"expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _check_nulls(value: Any, pointer: str, missing: Mapping[str, str]) -> None:
+    if value is None:
+        if pointer not in missing:
+            raise _fail(pointer, "is null but 'missing' gives no reason for it")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _fail(pointer, f"holds {value}; results hold finite numbers or null")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_nulls(item, pointer + json_pointer(key), missing)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_nulls(item, pointer + json_pointer(i), missing)
+
+
+def validate_results(results: Any) -> dict[str, Any]:
+    """Check that ``results`` follows the results schema; return it unchanged.
+
+    Checks the version, the required keys and their types, that model names and each
+    model's layer names are distinct, that every matrix is ``len(x_layers) × len(y_layers)``
+    and names the layers of its models in ``meta.layers``, that geometry covers the layers
+    of ``meta``, that every float is finite and that every null has a reason in
+    ``missing``. Raises :class:`ResultsFormatError` naming the JSON pointer at fault.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 6, generator=g)
+        >>> models = {"A": {"l1": x, "l2": torch.tanh(x @ torch.randn(6, 4, generator=g))}}
+        >>> from subspaces.report import compute_results, validate_results
+        >>> results = compute_results(
+        ...     models, measures=["linear_cka"], geometry=False, progress=False
+        ... )
+        >>> validate_results(results) is results
+        True
+    """
+    if not isinstance(results, dict):
+        raise _fail("", f"expected a dict, got {type(results).__name__}")
+    version = _need(results, "version", int, "")
+    if version > SCHEMA_VERSION:
+        raise ResultsFormatError(
+            f"results have schema version {version}, newer than this subspaces "
+            f"({subspaces.__version__}) reads ({SCHEMA_VERSION}); upgrade subspaces."
+        )
+    if version != SCHEMA_VERSION:
+        raise _fail("/version", f"unknown schema version {version}")
+    meta = _need(results, "meta", dict, "")
+    _need(meta, "n_samples", int, "/meta")
+    models = _need(meta, "models", list, "/meta")
+    layers = _need(meta, "layers", dict, "/meta")
+    measures = _need(meta, "measures", list, "/meta")
+    for key, names in (("models", models), ("measures", measures)):
+        if not all(isinstance(name, str) for name in names):
+            raise _fail(f"/meta/{key}", "expected a list of names (strings)")
+    if not models or set(models) != set(layers):
+        raise _fail("/meta/layers", f"names models {sorted(layers)}, meta.models {models}")
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:
+        raise _fail("/meta/models", f"names {twice} more than once; model names are distinct")
+    for model, names in layers.items():
+        where = json_pointer("meta", "layers", model)
+        if not isinstance(names, list) or not all(isinstance(k, str) for k in names):
+            raise _fail(where, "expected a list of layer names")
+        twice = sorted({k for k in names if names.count(k) > 1})
+        if twice:
+            raise _fail(where, f"names {twice} more than once; a model's layers are distinct")
+    if "warnings" in meta:
+        warnings = _need(meta, "warnings", list, "/meta")
+        if not all(isinstance(w, str) for w in warnings):
+            raise _fail("/meta/warnings", "expected a list of strings")
+    if len(set(measures)) != len(measures):
+        raise _fail("/meta/measures", f"names a measure more than once: {measures}")
+    if "labels" in meta:
+        labeled = _need(meta, "labels", dict, "/meta")
+        if set(labeled) != set(models):
+            raise _fail("/meta/labels", f"names models {sorted(labeled)}, meta.models {models}")
+    info = _need(results, "measure_info", dict, "")
+    similarity = _need(results, "similarity", dict, "")
+    missing = _need(results, "missing", dict, "")
+    for name in measures:
+        _need(info, name, dict, "/measure_info")
+        records = _need(similarity, name, list, "/similarity")
+        pairs: set[tuple[str, str]] = set()
+        for r, record in enumerate(records):
+            where = json_pointer("similarity", name, r)
+            if not isinstance(record, dict):
+                raise _fail(where, "expected a dict")
+            xm = _need(record, "x_model", str, where)
+            ym = _need(record, "y_model", str, where)
+            for model in (xm, ym):
+                if model not in layers:
+                    raise _fail(where, f"model {model!r} is not in meta.models")
+            if (xm, ym) in pairs:
+                raise _fail(where, f"is a second record for {xm!r} × {ym!r}")
+            pairs.add((xm, ym))
+            xl = _need(record, "x_layers", list, where)
+            yl = _need(record, "y_layers", list, where)
+            for key, model, names in (("x_layers", xm, xl), ("y_layers", ym, yl)):
+                if names != layers[model]:
+                    raise _fail(
+                        f"{where}/{key}", f"is {names}, not the layers of {model!r} in meta.layers"
+                    )
+            matrix = _need(record, "matrix", list, where)
+            if len(matrix) != len(xl) or any(
+                not isinstance(row, list) or len(row) != len(yl) for row in matrix
+            ):
+                raise _fail(where + "/matrix", f"is not {len(xl)} × {len(yl)}")
+            for i, row in enumerate(matrix):
+                for j, v in enumerate(row):
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                        raise _fail(f"{where}/matrix/{i}/{j}", f"expected a number, got {v!r}")
+    if "geometry" in results:
+        geometry = _need(results, "geometry", dict, "")
+        for model, model_layers in geometry.items():
+            where = json_pointer("geometry", model)
+            if model not in layers or not isinstance(model_layers, dict):
+                raise _fail(where, "names a model not in meta.models, or is not a dict")
+            if list(model_layers) != layers[model]:
+                raise _fail(where, f"has layers {list(model_layers)}, meta.layers {layers[model]}")
+            for layer, values in model_layers.items():
+                if not isinstance(values, dict):
+                    raise _fail(where + json_pointer(layer), "expected a dict")
+                _need(values, "width", int, where + json_pointer(layer))
+    _check_nulls({k: v for k, v in results.items() if k != "missing"}, "", missing)
+    return results
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as handle:  # mode from the umask, as open() does
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_results(results: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``results`` as JSON (atomically: a temporary file, then a rename); return the path.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 6, generator=g)
+        >>> models = {"A": {"l1": x, "l2": torch.tanh(x @ torch.randn(6, 4, generator=g))}}
+        >>> import os, tempfile
+        >>> from subspaces.report import compute_results, load_results, save_results
+        >>> results = compute_results(
+        ...     models, measures=["linear_cka"], geometry=False, progress=False
+        ... )
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = save_results(results, os.path.join(folder, "results.json"))
+        ...     print(path.name, load_results(path)["similarity"] == results["similarity"])
+        results.json True
+    """
+    checked = validate_results(dict(results))
+    target = Path(path)
+    _atomic_write_text(
+        target, json.dumps(checked, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    )
+    return target
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read results written by :func:`save_results` or :func:`~subspaces.report.write_report`.
+
+    Args:
+        path: a ``results.json`` file, or a report folder holding one.
+
+    Returns:
+        The results dict, validated (:func:`validate_results`).
+
+    Raises:
+        FileNotFoundError: no such file. ResultsFormatError: not JSON, nested too deeply, a key
+            given twice in one object, or not the schema.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(50, 6, generator=g)
+        >>> models = {"A": {"l1": x, "l2": torch.tanh(x @ torch.randn(6, 4, generator=g))}}
+        >>> import os, tempfile
+        >>> from subspaces.report import compute_results, load_results, save_results
+        >>> results = compute_results(
+        ...     models, measures=["linear_cka"], geometry=False, progress=False
+        ... )
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = save_results(results, os.path.join(folder, "results.json"))
+        ...     again = load_results(folder)  # the folder of a report, or the file itself
+        >>> again["meta"]["layers"]
+        {'A': ['l1', 'l2']}
+    """
+    target = Path(path)
+    if target.is_dir():
+        target = target / "results.json"
+    if not target.is_file():
+        raise FileNotFoundError(
+            f"no results file at {target}; pass the results.json written beside a report."
+        )
+    try:
+        results = json.loads(target.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsFormatError(
+            f"{target} is not valid JSON ({error}); it may be truncated. Recompute the results."
+        ) from error
+    except RecursionError:
+        raise ResultsFormatError(
+            f"{target} is nested too deeply to be a results file (JSON lists or objects "
+            "inside one another thousands of levels deep); recompute the results."
+        ) from None
+    except _DuplicateKeyError as error:
+        raise ResultsFormatError(
+            f"{target} holds the key {error.args[0]!r} twice in one object (JSON keeps only "
+            "the last, which would drop a model or a layer); recompute the results."
+        ) from None
+    return validate_results(results)
+
+
+class _DuplicateKeyError(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a dict, refusing a key given twice (JSON would keep the last)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
