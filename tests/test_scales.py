@@ -123,7 +123,7 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "cca_correlations": S.cca_correlations,
     "mean_cca": S.mean_cca,
     "cca_r2": S.cca_r2,
-    "CCA": _stream(lambda: S.CCA(statistic="mean")),
+    "CCA": _stream(lambda: S.CCA(method="mean")),
     "svcca": S.svcca,
     "SVCCA": _stream(S.SVCCA),
     "pwcca": S.pwcca,
@@ -142,12 +142,14 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "PermutationProcrustesDistance": _stream(S.PermutationProcrustesDistance),
     # similarity: RSA
     "rsa": S.rsa,
-    "rsa-sqeuclidean-spearman": lambda x, y: S.rsa(x, y, metric="sqeuclidean", compare="spearman"),
-    "rsa-correlation": lambda x, y: S.rsa(x, y, metric="correlation"),
-    "rsa-cosine-kendall": lambda x, y: S.rsa(x, y, metric="cosine", compare="kendall_tau_a"),
-    "rsa-euclidean-cosine": lambda x, y: S.rsa(x, y, compare="cosine"),
-    "rdm-cosine": lambda x, y: S.rdm(x, metric="cosine"),
-    "rdm-correlation": lambda x, y: S.rdm(x, metric="correlation"),
+    "rsa-sqeuclidean-spearman": lambda x, y: S.rsa(
+        x, y, dissimilarity="sqeuclidean", method="spearman"
+    ),
+    "rsa-correlation": lambda x, y: S.rsa(x, y, dissimilarity="correlation"),
+    "rsa-cosine-kendall": lambda x, y: S.rsa(x, y, dissimilarity="cosine", method="kendall_tau_a"),
+    "rsa-euclidean-cosine": lambda x, y: S.rsa(x, y, method="cosine"),
+    "rdm-cosine": lambda x, y: S.rdm(x, dissimilarity="cosine"),
+    "rdm-correlation": lambda x, y: S.rdm(x, dissimilarity="correlation"),
     "rsm_norm_difference-cosine": lambda x, y: S.rsm_norm_difference(x, y, rsm="cosine"),
     "rsm_norm_difference-correlation": lambda x, y: S.rsm_norm_difference(x, y, rsm="correlation"),
     "RSMNormDifference-cosine": _stream(lambda: S.RSMNormDifference(rsm="cosine")),
@@ -165,8 +167,8 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "principal_angles": lambda x, y: S.principal_angles(x[:, :3], y[:, :2]),
     "grassmann_distance": lambda x, y: S.grassmann_distance(x[:, :3], y[:, :2]),
     "subspace_overlap": lambda x, y: S.subspace_overlap(x[:, :3], y[:, :2]),
-    "subspace_of": lambda x, y: _projector(S.subspace_of(x, k=2)),
-    "eigenspace_overlap": lambda x, y: S.eigenspace_overlap(x[:32], x[32:], k=2),
+    "subspace_of": lambda x, y: _projector(S.subspace_of(x, n_components=2)),
+    "eigenspace_overlap": lambda x, y: S.eigenspace_overlap(x[:32], x[32:], n_components=2),
     # similarity: statistics
     "concentricity": lambda x, y: S.concentricity(x),
     "Concentricity": _stream(S.Concentricity, paired=False),
@@ -191,7 +193,7 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     ),
     "relative_retrieval": lambda x, y: S.relative_retrieval(x, y, anchor_indices=ANCHORS),
     "select_anchors-farthest_point": lambda x, y: S.select_anchors(
-        x, n_anchors=5, method="farthest_point", generator=_gen()
+        x, n_anchors=5, method="farthest_point", seed=_gen()
     ),
     "pairwise-linear_cka": lambda x, y: S.pairwise([x, y]),
     "pairwise-rsa": lambda x, y: S.pairwise([x, y], measure="rsa"),
@@ -199,7 +201,7 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     # geometry: spectrum
     "explained_variance_ratio": lambda x, y: G.covariance_spectrum(x).explained_variance_ratio,
     "effective_rank": lambda x, y: G.effective_rank(x),
-    "effective_rank-eigen": lambda x, y: G.effective_rank(x, of="eigen"),
+    "effective_rank-eigen": lambda x, y: G.effective_rank(x, method="eigen"),
     "participation_ratio": lambda x, y: G.participation_ratio(x),
     "stable_rank": lambda x, y: G.stable_rank(x),
     "numerical_rank": lambda x, y: G.numerical_rank(x),
@@ -216,21 +218,21 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "mle_id-pointwise": lambda x, y: G.mle_id(x, k=10, pointwise=True),
     "MLE": lambda x, y: G.MLE(k=10).fit(x).dimension_,
     "gride": lambda x, y: G.gride(x),
-    "GRIDE": lambda x, y: G.GRIDE(n2=4).fit(x).dimension_,
+    "GRIDE": lambda x, y: G.GRIDE(k=(1, 4)).fit(x).dimension_,
     "gride_multiscale-dimension": lambda x, y: G.gride_multiscale(x, range_max=16).dimension,
     "correlation_dimension": lambda x, y: G.correlation_dimension(x),
     "CorrelationDimension": lambda x, y: G.CorrelationDimension().fit(x).dimension_,
     "id_scale_sweep-dimension": lambda x, y: G.id_scale_sweep(x, ks=[5, 10]).dimension,
     "local_pca_id": lambda x, y: G.local_pca_id(x),
-    "local_pca_id-pointwise": lambda x, y: G.local_pca_id(x, pointwise=True, n_neighbors=20),
-    "local_pca_id-maxgap": lambda x, y: G.local_pca_id(x, ver="maxgap"),
-    "LocalPCA": lambda x, y: G.LocalPCA(pointwise=True, n_neighbors=20).fit(x).dimension_pw_,
+    "local_pca_id-pointwise": lambda x, y: G.local_pca_id(x, pointwise=True, k=20),
+    "local_pca_id-maxgap": lambda x, y: G.local_pca_id(x, method="maxgap"),
+    "LocalPCA": lambda x, y: G.LocalPCA(pointwise=True, k=20).fit(x).dimension_pw_,
     # geometry: collapse
     "neural_collapse": lambda x, y: _collapse_invariants(
         G.neural_collapse(x, LABELS, classifier=W.to(x.dtype))
     ),
     "NeuralCollapse": lambda x, y: _collapse_invariants(
-        _stream_labels(lambda: G.NeuralCollapse(3, _D))(x, y)
+        _stream_labels(lambda: G.NeuralCollapse(num_classes=3, num_features=_D))(x, y)
     ),
     "mixup_geometry-cosines": lambda x, y: (lambda r: (r.cos_a, r.cos_b))(
         G.mixup_geometry(x, LABELS, (LABELS + 1) % 3, torch.linspace(0, 1, _N), W.float())
@@ -247,10 +249,10 @@ INVARIANT: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "joint_correlation": A.joint_correlation,
     "match_units": A.match_units,
     "unit_matching": A.unit_matching,
-    "matched_correlation_curves": lambda x, y: A.matched_correlation_curves(x, y, generator=_gen()),
+    "matched_correlation_curves": lambda x, y: A.matched_correlation_curves(x, y, seed=_gen()),
     "sparse_prediction-r2": lambda x, y: A.sparse_prediction(x, y, alphas=torch.tensor([0.01])).r2,
     "spectral_unit_clusters": lambda x, y: (
-        A.spectral_unit_clusters(x, y, n_clusters=2, generator=_gen()).affinity
+        A.spectral_unit_clusters(x, y, n_clusters=2, seed=_gen()).affinity
     ),
     "procrustes_map-rotation": lambda x, y: A.procrustes_map(x, y).rotation,
     "subspace_projection-cca": lambda x, y: (
@@ -304,12 +306,12 @@ def test_float64_at_the_edges_of_its_range_is_unchanged(name: str, scale: float)
 OTHERS: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "rbf_cka-fixed-sigma": lambda x, y: S.rbf_cka(x, y, sigma=float(x.abs().max())),
     "rdm": lambda x, y: S.rdm(x),
-    "rdm-sqeuclidean": lambda x, y: S.rdm(x, metric="sqeuclidean"),
+    "rdm-sqeuclidean": lambda x, y: S.rdm(x, dissimilarity="sqeuclidean"),
     "rsm_norm_difference": S.rsm_norm_difference,
     "rsm_norm_difference-euclidean": lambda x, y: S.rsm_norm_difference(x, y, rsm="euclidean"),
     "RSMNormDifference": _stream(S.RSMNormDifference),
     "magnitude": lambda x, y: S.magnitude(x),
-    "magnitude-mean_norm": lambda x, y: S.magnitude(x, mode="mean_norm"),
+    "magnitude-mean_norm": lambda x, y: S.magnitude(x, method="mean_norm"),
     "Magnitude": _stream(S.Magnitude, paired=False),
     "magnitude_difference": S.magnitude_difference,
     "MagnitudeDifference": _stream(S.MagnitudeDifference),
@@ -332,16 +334,16 @@ OTHERS: dict[str, Callable[[Tensor, Tensor], Any]] = {
     "CovarianceSpectrum": lambda x, y: (
         _stream(G.CovarianceSpectrum, paired=False)(x, y).eigenvalues
     ),
-    "von_neumann_entropy-eps": lambda x, y: G.von_neumann_entropy(x, eps=0.1),
+    "von_neumann_entropy-ridge": lambda x, y: G.von_neumann_entropy(x, ridge=0.1),
     "coding_rate": lambda x, y: G.coding_rate(x, eps=0.5),
     "CodingRate": _stream(lambda: G.CodingRate(eps=0.5), paired=False),
     "class_coding_rate": lambda x, y: G.class_coding_rate(x, LABELS, eps=0.5),
     "coding_rate_reduction": lambda x, y: G.coding_rate_reduction(x, LABELS, eps=0.5),
-    "CodingRateReduction": _stream_labels(lambda: G.CodingRateReduction(3, eps=0.5)),
+    "CodingRateReduction": _stream_labels(lambda: G.CodingRateReduction(num_classes=3, eps=0.5)),
     "gride_multiscale-radius": lambda x, y: G.gride_multiscale(x, range_max=16).radius,
     "id_scale_sweep-radius": lambda x, y: G.id_scale_sweep(x, ks=[5, 10]).radius,
     "neural_collapse": lambda x, y: G.neural_collapse(x, LABELS, classifier=W.to(x.dtype)),
-    "NeuralCollapse": _stream_labels(lambda: G.NeuralCollapse(3, _D)),
+    "NeuralCollapse": _stream_labels(lambda: G.NeuralCollapse(num_classes=3, num_features=_D)),
     "classifier_geometry": lambda x, y: G.classifier_geometry(x, LABELS, W.to(x.dtype)),
     "mixup_geometry": lambda x, y: G.mixup_geometry(
         x, LABELS, (LABELS + 1) % 3, torch.linspace(0, 1, _N, dtype=x.dtype), W.to(x.dtype)
