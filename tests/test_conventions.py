@@ -27,12 +27,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 import subspaces
+from tests._public import families
 
 ROOT = Path(__file__).resolve().parents[1]
 THIS_FILE = Path(__file__).resolve()
@@ -156,21 +156,6 @@ SCANNED_FOLDERS = ("src", "docs", "tests")
 # ------------------------------------------------------------------------------ discovery
 
 
-def _families() -> Iterator[tuple[str, ModuleType | BaseException]]:
-    """(family, package) for every package below subspaces (nested ones are named after
-    their top-level family), then subspaces itself, so that a name re-exported at the top
-    belongs to its family; a package that fails to import comes as its error."""
-    for info in pkgutil.walk_packages(subspaces.__path__, "subspaces.", onerror=lambda _: None):
-        if not info.ispkg:
-            continue
-        family = info.name.split(".")[1]
-        try:
-            yield family, importlib.import_module(info.name)
-        except Exception as error:  # a family mid-edit: its test fails, the others run
-            yield family, error
-    yield "subspaces", subspaces
-
-
 @cache
 def _public() -> tuple[dict[str, list[tuple[str, Any]]], dict[str, str]]:
     """Family -> [(public name, object)] over every ``__all__`` (each object once, under the
@@ -178,7 +163,7 @@ def _public() -> tuple[dict[str, list[tuple[str, Any]]], dict[str, str]]:
     names: dict[str, list[tuple[str, Any]]] = defaultdict(list)
     errors: dict[str, str] = {}
     seen: set[int] = set()
-    for family, package in _families():
+    for family, package in families():
         if isinstance(package, BaseException):
             errors[family] = f"{type(package).__name__}: {package}"
             continue

@@ -19,11 +19,8 @@ Run one family with ``-k geometry`` (test ids are ``family.Class``).
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
-from collections.abc import Callable, Iterator
-from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,9 +29,9 @@ import sklearn.base
 import torch
 from torchmetrics import Metric
 
-import subspaces
 from subspaces import NotFittedError, SubspacesError
 from subspaces._base import Estimator
+from tests._public import families
 
 # A value no parameter accepts: __init__ must store it, fit must refuse it.
 NONSENSE = "not-a-valid-value"
@@ -81,26 +78,11 @@ FIT_DATA: dict[str, Callable[[], tuple[Any, ...]]] = {
 # ------------------------------------------------------------------------------ discovery
 
 
-def _families() -> Iterator[tuple[str, ModuleType | BaseException]]:
-    """(family, package) for every package below subspaces (nested ones are named after
-    their top-level family), then subspaces itself, so that a name re-exported at the top
-    belongs to its family; a package that fails to import comes as its error."""
-    for info in pkgutil.walk_packages(subspaces.__path__, "subspaces.", onerror=lambda _: None):
-        if not info.ispkg:
-            continue
-        family = info.name.split(".")[1]
-        try:
-            yield family, importlib.import_module(info.name)
-        except Exception as error:  # a family mid-edit: its test fails, the others run
-            yield family, error
-    yield "subspaces", subspaces
-
-
 def _discover() -> tuple[dict[str, type], dict[str, str]]:
     found: dict[str, type] = {}
     errors: dict[str, str] = {}
     seen: set[int] = set()
-    for family, package in _families():
+    for family, package in families():
         if isinstance(package, BaseException):
             errors[f"{family}.<import>"] = f"{type(package).__name__}: {package}"
             continue

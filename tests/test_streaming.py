@@ -18,9 +18,7 @@ Run one family with ``-k similarity`` (test ids are ``family.Class``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
-import pkgutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -43,8 +41,8 @@ from _distributed import (
     to_plain,
 )
 
-import subspaces
 from subspaces._base import Result
+from tests._public import families
 
 # Streaming machinery, not measures (no function to match): these bases, and any Metric of
 # floor 1 (subspaces.linalg) that has no entry in CASES.
@@ -122,26 +120,11 @@ RTOL, ATOL = 1e-9, 1e-10  # float64 states: only the order of summation differs
 # ------------------------------------------------------------------------------ discovery
 
 
-def _families() -> Iterator[tuple[str, ModuleType | BaseException]]:
-    """(family, package) for every package below subspaces (nested ones are named after
-    their top-level family), then subspaces itself, so that a name re-exported at the top
-    belongs to its family; a package that fails to import comes as its error."""
-    for info in pkgutil.walk_packages(subspaces.__path__, "subspaces.", onerror=lambda _: None):
-        if not info.ispkg:
-            continue
-        family = info.name.split(".")[1]
-        try:
-            yield family, importlib.import_module(info.name)
-        except Exception as error:  # a family mid-edit: its test fails, the others run
-            yield family, error
-    yield "subspaces", subspaces
-
-
 def _discover() -> tuple[dict[str, tuple[str, ModuleType, type]], dict[str, str]]:
     found: dict[str, tuple[str, ModuleType, type]] = {}
     errors: dict[str, str] = {}
     seen: set[int] = set()
-    for family, package in _families():
+    for family, package in families():
         if isinstance(package, BaseException):
             errors[f"{family}.<import>"] = f"{type(package).__name__}: {package}"
             continue

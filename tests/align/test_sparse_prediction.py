@@ -15,22 +15,11 @@ from subspaces.align import (
     sparse_prediction,
     sparse_prediction_from_moments,
 )
-
-F64 = torch.float64
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _mixed(n: int, d: int, seed: int, dtype: torch.dtype = F64) -> torch.Tensor:
-    """Activations with correlated units (a random mixing of Gaussian sources)."""
-    g = _gen(seed)
-    return (torch.randn(n, d, generator=g) @ torch.randn(d, d, generator=g)).to(dtype)
+from tests.align._units import F64, gen, mixed
 
 
 def _sparse_targets(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    x = torch.randn(300, 8, generator=_gen(seed), dtype=F64)
+    x = torch.randn(300, 8, generator=gen(seed), dtype=F64)
     coefs = torch.zeros(8, 3, dtype=F64)
     coefs[0, 0], coefs[3, 0] = 1.0, -2.0  # y0 = x0 - 2 x3
     coefs[5, 1] = 1.5  # y1 = 1.5 x5
@@ -47,7 +36,7 @@ def test_lasso_recovers_the_support_of_sparse_combinations() -> None:
 
 
 def test_lasso_without_penalty_is_least_squares() -> None:
-    g = _gen(32)
+    g = gen(32)
     x, y = torch.randn(100, 5, generator=g, dtype=F64), torch.randn(100, 2, generator=g, dtype=F64)
     result = sparse_prediction(x, y, alphas=0.0, standardize=False, tol=1e-12)
     design = torch.cat([x, torch.ones(100, 1, dtype=F64)], 1)
@@ -68,7 +57,7 @@ def test_lasso_with_a_large_penalty_uses_no_predictor() -> None:
 
 @pytest.mark.parametrize("standardize", [True, False], ids=["standardized", "raw"])
 def test_lasso_weights_predict_in_raw_units_with_the_reported_r2(standardize: bool) -> None:
-    x, y = _mixed(120, 6, 35) * 3 + 1, _mixed(120, 2, 36) - 5
+    x, y = mixed(120, 6, 35) * 3 + 1, mixed(120, 2, 36) - 5
     result = sparse_prediction(x, y, alphas=[0.05, 0.3], standardize=standardize, tol=1e-10)
     for k in range(2):
         pred = x @ result.weights[k] + result.intercepts[k]
@@ -86,7 +75,7 @@ def test_lasso_keeps_the_order_of_the_penalties() -> None:
 
 
 def test_standardized_lasso_is_invariant_to_rescaling_units() -> None:
-    x, y = _mixed(100, 5, 38), _mixed(100, 2, 39)
+    x, y = mixed(100, 5, 38), mixed(100, 2, 39)
     scale = torch.tensor([0.01, 1.0, 30.0, 2.0, 0.5], dtype=F64)
     a = sparse_prediction(x, y, alphas=[0.1], tol=1e-12)
     b = sparse_prediction(x * scale + 3, y * 7, alphas=[0.1], tol=1e-12)
@@ -140,8 +129,8 @@ def test_bad_tolerance_is_refused() -> None:
 
 
 def test_lasso_warns_when_not_converged() -> None:
-    x = _mixed(50, 6, 42)
-    x = torch.cat([x, x[:, :3] + 1e-3 * _mixed(50, 3, 43)], 1)  # nearly collinear units
+    x = mixed(50, 6, 42)
+    x = torch.cat([x, x[:, :3] + 1e-3 * mixed(50, 3, 43)], 1)  # nearly collinear units
     with pytest.warns(UserWarning, match="did not converge for alpha=1e-06 in max_iter=1"):
-        result = sparse_prediction(x, _mixed(50, 2, 44), alphas=[1e-6], max_iter=1)
+        result = sparse_prediction(x, mixed(50, 2, 44), alphas=[1e-6], max_iter=1)
     assert result.converged.tolist() == [False]

@@ -14,29 +14,18 @@ from subspaces._checks import (
 from subspaces.align import (
     spectral_unit_clusters,
 )
-
-F64 = torch.float64
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _mixed(n: int, d: int, seed: int, dtype: torch.dtype = F64) -> torch.Tensor:
-    """Activations with correlated units (a random mixing of Gaussian sources)."""
-    g = _gen(seed)
-    return (torch.randn(n, d, generator=g) @ torch.randn(d, d, generator=g)).to(dtype)
+from tests.align._units import F64, gen, mixed
 
 
 def _latent(n: int, k: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, k, generator=_gen(seed), dtype=F64)
+    return torch.randn(n, k, generator=gen(seed), dtype=F64)
 
 
 def _blocks(
     latent: torch.Tensor, sizes: tuple[int, ...], seed: int, noise: float = 0.5
 ) -> torch.Tensor:
     """Units in groups, each a noisy copy of one latent (group k copies latent column k)."""
-    g, n = _gen(seed), latent.shape[0]
+    g, n = gen(seed), latent.shape[0]
     cols = [
         latent[:, [k]].repeat(1, size) + noise * torch.randn(n, size, generator=g, dtype=F64)
         for k, size in enumerate(sizes)
@@ -64,7 +53,7 @@ def test_spectral_absolute_affinity_ignores_sign_flips() -> None:
 
 
 def test_spectral_labels_are_reproducible_with_a_seed() -> None:
-    x, y = _mixed(80, 6, 47), _mixed(80, 5, 48)
+    x, y = mixed(80, 6, 47), mixed(80, 5, 48)
     a = spectral_unit_clusters(x, y, n_clusters=4, seed=3)
     b = spectral_unit_clusters(x, y, n_clusters=4, seed=3)
     assert torch.equal(a.labels_x, b.labels_x) and torch.equal(a.labels_y, b.labels_y)

@@ -20,36 +20,25 @@ from subspaces.align import (
     unit_correlation_from_moments,
 )
 from subspaces.linalg.moments import MomentSums, accumulate_moments, center_moments
-
-F64 = torch.float64
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _mixed(n: int, d: int, seed: int, dtype: torch.dtype = F64) -> torch.Tensor:
-    """Activations with correlated units (a random mixing of Gaussian sources)."""
-    g = _gen(seed)
-    return (torch.randn(n, d, generator=g) @ torch.randn(d, d, generator=g)).to(dtype)
+from tests.align._units import F64, mixed
 
 
 def test_unit_correlation_equals_numpy_corrcoef() -> None:
-    x, y = _mixed(50, 4, 0), _mixed(50, 3, 1)
+    x, y = mixed(50, 4, 0), mixed(50, 3, 1)
     expected = np.corrcoef(x.numpy(), y.numpy(), rowvar=False)[:4, 4:]
     # float64 input and float64 moments: only rounding differs
     np.testing.assert_allclose(unit_correlation(x, y).numpy(), expected, atol=1e-12)
 
 
 def test_within_correlation_equals_corrcoef_with_unit_diagonal() -> None:
-    x = _mixed(40, 5, 2)
+    x = mixed(40, 5, 2)
     within = unit_correlation(x)
     np.testing.assert_allclose(within.numpy(), np.corrcoef(x.numpy(), rowvar=False), atol=1e-12)
     assert bool((torch.diagonal(within) == 1).all())
 
 
 def test_joint_correlation_blocks_are_the_three_matrices() -> None:
-    x, y = _mixed(40, 4, 3), _mixed(40, 3, 4)
+    x, y = mixed(40, 4, 3), mixed(40, 3, 4)
     joint = joint_correlation(x, y)
     torch.testing.assert_close(joint.cross, unit_correlation(x, y))
     torch.testing.assert_close(joint.within_x, unit_correlation(x))
@@ -57,7 +46,7 @@ def test_joint_correlation_blocks_are_the_three_matrices() -> None:
 
 
 def test_float32_input_gives_float64_correlation_close_to_float64_path() -> None:
-    x, y = _mixed(400, 6, 5), _mixed(400, 4, 6)
+    x, y = mixed(400, 6, 5), mixed(400, 4, 6)
     r32 = unit_correlation(x.float(), y.float())
     assert r32.dtype == F64
     # the float32 rounding of the inputs and products: ~1e-7 relative
@@ -66,7 +55,7 @@ def test_float32_input_gives_float64_correlation_close_to_float64_path() -> None
 
 @pytest.mark.parametrize("splits", [(10, 30, 60), (1, 99), (50, 50)], ids=str)
 def test_streaming_equals_one_shot(splits: tuple[int, ...]) -> None:
-    x, y = _mixed(100, 4, 7) * 10 + 3, _mixed(100, 3, 8)
+    x, y = mixed(100, 4, 7) * 10 + 3, mixed(100, 3, 8)
     metric = UnitCorrelation()
     for xb, yb in zip(x.split(list(splits)), y.split(list(splits)), strict=True):
         metric.update(xb, yb)
@@ -75,23 +64,23 @@ def test_streaming_equals_one_shot(splits: tuple[int, ...]) -> None:
 
 
 def test_constant_unit_of_x_raises_with_its_index() -> None:
-    x = _mixed(30, 4, 9)
+    x = mixed(30, 4, 9)
     x[:, 2] = 5.3  # constant far from the origin: rounding must not pass for variance
     with pytest.raises(DegenerateInputError, match=r"x has 1 constant unit.*indices \[2\]"):
-        unit_correlation(x, _mixed(30, 3, 10))
+        unit_correlation(x, mixed(30, 3, 10))
 
 
 def test_constant_unit_of_y_raises() -> None:
-    y = _mixed(30, 3, 11)
+    y = mixed(30, 3, 11)
     y[:, 0] = 0.0
     with pytest.raises(DegenerateInputError, match=r"y has 1 constant unit.*constant='zero'"):
-        match_units(_mixed(30, 3, 12), y)
+        match_units(mixed(30, 3, 12), y)
 
 
 def test_constant_zero_policy_gives_zero_correlation() -> None:
-    x = _mixed(30, 3, 13)
+    x = mixed(30, 3, 13)
     x[:, 1] = -2.0
-    joint = joint_correlation(x, _mixed(30, 2, 14), constant="zero")
+    joint = joint_correlation(x, mixed(30, 2, 14), constant="zero")
     assert bool((joint.cross[1] == 0).all())
     assert joint.within_x[1, 1] == 1 and bool((joint.within_x[1, [0, 2]] == 0).all())
     assert joint.constant_x.tolist() == [False, True, False]
