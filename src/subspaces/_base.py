@@ -59,7 +59,13 @@ class Estimator(BaseEstimator):
 
 
 def plain(value: Any) -> Any:
-    """``value`` in plain Python: 0-dim tensors as numbers, tensors as nested lists."""
+    """``value`` in plain Python: 0-dim tensors as numbers, tensors as nested lists.
+
+    Examples:
+        >>> import torch
+        >>> plain({"r": torch.tensor(0.5), "v": torch.tensor([1, 2]), "k": (1, "a")})
+        {'r': 0.5, 'v': [1, 2], 'k': [1, 'a']}
+    """
     if isinstance(value, Result):
         return value.as_dict()
     if isinstance(value, Tensor):

@@ -138,10 +138,22 @@ def hidden_layer_names(model: torch.nn.Sequential) -> dict[str, str]:
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The fraction of ``x`` that ``model`` classifies as ``y``."""
+    """The fraction of ``x`` that ``model`` classifies as ``y``.
+
+    Examples:
+        >>> import torch
+        >>> accuracy(torch.nn.Identity(), torch.eye(3), torch.tensor([0, 1, 1]))
+        0.6666666666666666
+    """
     with torch.no_grad():
         return float((model(x).argmax(1) == y).float().mean())
 
 
 def default_out() -> Path:
+    """Where the demo writes its stores and report by default.
+
+    Examples:
+        >>> default_out().name
+        'subspaces-demo'
+    """
     return Path("subspaces-demo")
