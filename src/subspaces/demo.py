@@ -142,8 +142,8 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
     Examples:
         >>> import torch
-        >>> accuracy(torch.nn.Identity(), torch.eye(3), torch.tensor([0, 1, 1]))
-        0.6666666666666666
+        >>> round(accuracy(torch.nn.Identity(), torch.eye(3), torch.tensor([0, 1, 1])), 4)
+        0.6667
     """
     with torch.no_grad():
         return float((model(x).argmax(1) == y).float().mean())
