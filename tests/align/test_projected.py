@@ -17,7 +17,7 @@ from subspaces.align.projected import (
     project_moments,
     subspace_projection,
 )
-from subspaces.align.translators import Procrustes
+from subspaces.align.translators import LinearMap, Procrustes, linear_map
 from subspaces.linalg.moments import paired_moments
 from subspaces.similarity.cca import cca_correlations
 
@@ -218,11 +218,30 @@ def test_projected_alignment_without_n_components_uses_every_direction() -> None
     assert model.bases_.x_components.shape[1] == min(x.shape[1], y.shape[1])
 
 
-def test_ridge_applies_to_the_cca_whitening_and_to_the_linear_translator() -> None:
+def test_ridge_shrinks_the_linear_translator_between_pls_projections() -> None:
     x, y, _ = shared_latent(0)
     plain = ProjectedAlignment(method="pls", n_components=2, translator="linear").fit(x, y)
     ridged = ProjectedAlignment(method="pls", n_components=2, translator="linear", ridge=1.0)
     assert ridged.fit(x, y).transform(x).norm() < plain.transform(x).norm()
+
+
+def test_ridge_applies_to_the_cca_whitening_and_to_the_linear_translator() -> None:
+    # one ridge, two uses: the CCA directions of subspace_projection(ridge=λ), then the
+    # ridge least-squares map linear_map(ridge=λ) between the projected representations
+    x, y, _ = shared_latent(2)
+    x, y = x.double(), y.double()
+    model = ProjectedAlignment(method="cca", n_components=2, translator="linear", ridge=0.5)
+    model.fit(x, y)
+    bases = subspace_projection(x, y, method="cca", n_components=2, ridge=0.5)
+    assert model.bases_ is not None
+    torch.testing.assert_close(model.bases_.x_components, bases.x_components)
+    torch.testing.assert_close(model.bases_.y_components, bases.y_components)
+    expected = linear_map(bases.project_x(x), bases.project_y(y), ridge=0.5)
+    fitted = model.translator_map_
+    assert isinstance(fitted, LinearMap)
+    torch.testing.assert_close(fitted.weight, expected.weight)
+    unridged = linear_map(bases.project_x(x), bases.project_y(y))
+    assert not torch.allclose(fitted.weight, unridged.weight, atol=1e-6)
 
 
 def test_cca_ridge_is_the_relative_ridge_of_each_scatter() -> None:
