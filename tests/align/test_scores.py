@@ -225,3 +225,33 @@ def test_retrieval_zero_row_raises() -> None:
     q = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
     with pytest.raises(DegenerateInputError, match=r"query has 1 rows of zero norm \(shape"):
         class_retrieval(q, q, torch.zeros(2), torch.zeros(2))
+
+
+def test_large_gallery_caps_the_queries_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from subspaces.linalg.constants import rows_within_budget
+
+    module = importlib.import_module("subspaces.align.scores")
+    calls: list[tuple[int, int, int]] = []
+
+    def three_rows(chunk_size: int, bytes_per_row: int, memory_budget: int = 0) -> int:
+        rows = rows_within_budget(chunk_size, bytes_per_row, memory_budget=3 * bytes_per_row)
+        calls.append((chunk_size, bytes_per_row, rows))
+        return rows
+
+    q, g = gaussian(0, n=17).float(), gaussian(1, n=30).float()
+    yq = torch.arange(17) % 3
+    yg = torch.arange(30) % 3
+    expected = class_retrieval(q, g, yq, yg, ks=(1, 5), chunk_size=1)
+    monkeypatch.setattr(module, "rows_within_budget", three_rows)
+    got = class_retrieval(q, g, yq, yg, ks=(1, 5), chunk_size=64)
+    assert got.top_k == expected.top_k and got.n_queries == expected.n_queries
+    # the float64 sum of average precisions is grouped by chunk: equal up to rounding
+    torch.testing.assert_close(
+        got.mean_average_precision, expected.mean_average_precision, rtol=1e-14, atol=0
+    )
+    (chunk_size, per_row, rows), *_ = calls
+    assert (chunk_size, rows) == (64, 3)
+    # at least the float32 similarities, the int64 order and one float64 array per item
+    assert per_row >= 30 * (4 + 8 + 8)

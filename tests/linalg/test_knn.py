@@ -17,7 +17,8 @@ from subspaces._checks import (
     ShapeError,
 )
 from subspaces.linalg import CHUNK_SIZE
-from subspaces.linalg.knn import KNN_METRICS, KNNResult, _rows_within_budget, knn
+from subspaces.linalg.constants import MEMORY_BUDGET, rows_within_budget
+from subspaces.linalg.knn import DEFAULT_MEMORY_BUDGET, KNN_METRICS, KNNResult, knn
 
 METRICS = list(KNN_METRICS)
 
@@ -292,11 +293,11 @@ def test_inner_product_is_descending(data: torch.Tensor) -> None:
     assert bool((vals[:, :-1] >= vals[:, 1:]).all())
 
 
-def test_rows_within_budget_respect_the_budget() -> None:
-    b = _rows_within_budget(100_000, itemsize=4, memory_budget=256 * 2**20)
+def test_knn_blocks_use_the_shared_memory_budget() -> None:
+    assert DEFAULT_MEMORY_BUDGET == MEMORY_BUDGET == 256 * 2**20
+    b = rows_within_budget(1 << 20, 2 * 100_000 * 4)  # float32 score row + top-k workspace
     assert b >= 1
-    assert b * 2 * 100_000 * 4 <= 256 * 2**20
-    assert _rows_within_budget(10**9, itemsize=8, memory_budget=1) == 1
+    assert b * 2 * 100_000 * 4 <= MEMORY_BUDGET
 
 
 def test_chunk_size_default_is_the_shared_constant(data: torch.Tensor) -> None:

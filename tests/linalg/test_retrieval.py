@@ -36,3 +36,24 @@ def test_default_chunk_size_equals_small_chunks() -> None:
     g = torch.Generator().manual_seed(1)
     q, t = torch.randn(30, 3, generator=g), torch.randn(30, 3, generator=g)
     torch.testing.assert_close(paired_ranks(q, t), paired_ranks(q, t, chunk_size=4))
+
+
+def test_large_target_sets_cap_the_rows_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from subspaces.linalg.constants import rows_within_budget
+
+    module = importlib.import_module("subspaces.linalg.retrieval")
+    calls: list[tuple[int, int, int]] = []
+
+    def three_rows(chunk_size: int, bytes_per_row: int, memory_budget: int = 0) -> int:
+        rows = rows_within_budget(chunk_size, bytes_per_row, memory_budget=3 * bytes_per_row)
+        calls.append((chunk_size, bytes_per_row, rows))
+        return rows
+
+    g = torch.Generator().manual_seed(0)
+    q, t = torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g)
+    expected = _reference(q, t)
+    monkeypatch.setattr(module, "rows_within_budget", three_rows)
+    torch.testing.assert_close(paired_ranks(q, t, chunk_size=64), expected, rtol=0, atol=0)
+    assert calls == [(64, 20 * (4 + 1), 3)]  # float32 scores and their comparison per row

@@ -541,3 +541,25 @@ def test_relative_representation_rejects_a_single_anchor() -> None:
     x = _data(0)
     with pytest.raises(TooFewSamplesError, match=r"anchors has 1 row .* at least 2 anchors"):
         relative_representation(x, x[:1])
+
+
+def test_large_inputs_cap_the_queries_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from subspaces.linalg.constants import rows_within_budget
+
+    module = importlib.import_module("subspaces.linalg.retrieval")
+    calls: list[tuple[int, int, int]] = []
+
+    def three_rows(chunk_size: int, bytes_per_row: int, memory_budget: int = 0) -> int:
+        rows = rows_within_budget(chunk_size, bytes_per_row, memory_budget=3 * bytes_per_row)
+        calls.append((chunk_size, bytes_per_row, rows))
+        return rows
+
+    x = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
+    y = x + 0.3 * torch.randn(30, 5, generator=torch.Generator().manual_seed(1))
+    expected = relative_retrieval(x, y, n_anchors=6, seed=0, chunk_size=64)
+    monkeypatch.setattr(module, "rows_within_budget", three_rows)
+    got = relative_retrieval(x, y, n_anchors=6, seed=0, chunk_size=64)
+    assert got.as_dict() == expected.as_dict()
+    assert [(c, r) for c, _, r in calls] == [(64, 3)]

@@ -457,3 +457,32 @@ def test_streaming_rsm_norm_difference_rejects_width_change() -> None:
         ShapeError, match="this batch has 5 and 3 features but earlier batches had 4"
     ):
         metric.update(_data(0, d=5), _data(1, d=3))
+
+
+def test_large_inputs_cap_the_rows_per_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from subspaces.linalg.constants import rows_within_budget
+
+    module = importlib.import_module("subspaces.similarity.rsa")
+    calls: list[tuple[int, int, int]] = []
+
+    def three_rows(chunk_size: int, bytes_per_row: int, memory_budget: int = 0) -> int:
+        rows = rows_within_budget(chunk_size, bytes_per_row, memory_budget=3 * bytes_per_row)
+        calls.append((chunk_size, bytes_per_row, rows))
+        return rows
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(25, 4, generator=g), torch.randn(25, 3, generator=g)
+    expected_rdm = rdm(x, chunk_size=64)
+    expected_rsa = rsa(x, y, chunk_size=64)
+    expected_norm = rsm_norm_difference(x, y, rsm="euclidean", chunk_size=64)
+    monkeypatch.setattr(module, "rows_within_budget", three_rows)
+    # float32 products of other block shapes: equal up to float32 rounding
+    torch.testing.assert_close(rdm(x, chunk_size=64), expected_rdm, rtol=1e-6, atol=0)
+    torch.testing.assert_close(rsa(x, y, chunk_size=64), expected_rsa, rtol=1e-6, atol=0)
+    got_norm = rsm_norm_difference(x, y, rsm="euclidean", chunk_size=64)
+    torch.testing.assert_close(got_norm, expected_norm, rtol=1e-6, atol=0)
+    assert [(c, r) for c, _, r in calls] == [(64, 3)] * 3
+    # rdm: the float32 block and its upper copy per row, at least
+    assert calls[0][1] >= 25 * 2 * 4

@@ -386,3 +386,26 @@ def test_streaming_rejects_width_change() -> None:
         ShapeError, match="this batch of x has 3 features but earlier batches had 4"
     ):
         metric.update(_data(0, d=3))
+
+
+def test_large_inputs_cap_the_rows_per_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from subspaces.linalg.constants import rows_within_budget
+
+    module = importlib.import_module("subspaces.similarity.statistics")
+    calls: list[tuple[int, int, int]] = []
+
+    def three_rows(chunk_size: int, bytes_per_row: int, memory_budget: int = 0) -> int:
+        rows = rows_within_budget(chunk_size, bytes_per_row, memory_budget=3 * bytes_per_row)
+        calls.append((chunk_size, bytes_per_row, rows))
+        return rows
+
+    x = torch.randn(25, 4, generator=torch.Generator().manual_seed(0))
+    expected = uniformity(x, chunk_size=64)
+    monkeypatch.setattr(module, "rows_within_budget", three_rows)
+    # float32 products of other block shapes: equal up to float32 rounding
+    torch.testing.assert_close(uniformity(x, chunk_size=64), expected, rtol=1e-6, atol=0)
+    (chunk_size, per_row, rows) = calls[0]
+    assert (chunk_size, rows, len(calls)) == (64, 3, 1)
+    assert per_row >= 25 * (2 * 4 + 8)  # the float32 block, its copy, the float64 copy

@@ -5,7 +5,8 @@
 * :func:`class_retrieval` ranks a gallery for each query and scores it by class labels
   (CMC top-k and mean average precision, as in the backward-compatibility literature).
 
-Both rank by cosine similarity in row chunks (memory O(chunk_size × n), never n × n) with
+Both rank by cosine similarity in row chunks (at most ``chunk_size`` rows, fewer where a
+chunk would exceed 256 MiB: memory O(chunk × n), never n × n) with
 the row normalization and paired ranks of :mod:`subspaces.linalg.retrieval`, and report
 ``top_k`` as ``{k: 0-dim float64 fraction of queries}``, as
 :class:`~subspaces.similarity.relative.RelativeRetrieval` does.
@@ -32,7 +33,7 @@ from subspaces._checks import (
     check_positive_ints,
     check_same_device,
 )
-from subspaces.linalg.moments import CHUNK_SIZE
+from subspaces.linalg.constants import CHUNK_SIZE, rows_within_budget
 from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.retrieval import paired_ranks
 
@@ -86,9 +87,10 @@ def translation_scores(
       it), so duplicated targets never inflate the scores. ``top_k[k] = (1/n) Σ 1[rank_i ≤
       k]`` in [0, 1] (chance level k / n), ``mrr = (1/n) Σ 1 / rank_i`` in (0, 1].
 
-    The scores are computed in row chunks of ``y_pred``: memory O(chunk_size × n), never
-    n × n; the true match's score is read from the same product as the others, so a
-    perfect translation ranks first even with rounding. Products run in the inputs' dtype
+    The scores are computed in row chunks of ``y_pred`` (at most ``chunk_size`` rows, fewer
+    where a chunk would exceed 256 MiB): memory O(chunk × n), never n × n; the true match's
+    score is read from the same product as the others, so a perfect translation ranks first
+    even with rounding. Products run in the inputs' dtype
     (float32 ties are ties to ~1e-7; pass float64 for finer ranks).
 
     Invariant to a common rotation of both arguments; the retrieval scores also to
@@ -97,7 +99,8 @@ def translation_scores(
     Args:
         y_pred: (n, d) translated rows. y_true: (n, d) their targets, in the same order.
         ks: the k of the top-k accuracies (default 1 and 5).
-        chunk_size: query rows ranked at once.
+        chunk_size: query rows ranked at once: rows per chunk, at most ``chunk_size`` and
+            fewer where a chunk would exceed 256 MiB.
 
     Returns:
         A :class:`TranslationScores`.
@@ -170,7 +173,8 @@ def class_retrieval(
     compatibility, pass new features of the queries and old features of the gallery, both
     d wide (:meth:`~subspaces.align.oca.OCAHead.compatible_features`).
     Invariant to positive rescaling of each row and to a common orthogonal map of both sides.
-    Processed in row chunks: memory O(chunk_size × n_gallery).
+    Processed in row chunks of at most ``chunk_size`` queries, fewer where a chunk would
+    exceed 256 MiB: memory O(chunk × n_gallery).
 
     Args:
         query: ``(n_q, d)`` query features. gallery: ``(n_g, d)`` gallery features.
@@ -178,7 +182,8 @@ def class_retrieval(
         ks: the cut-offs of ``top_k`` (default 1 and 5).
         exclude_self: query i and gallery item i are the same sample (query set = gallery
             set, leave-one-out): item i is dropped from query i's ranking.
-        chunk_size: queries ranked at once.
+        chunk_size: queries ranked at once: rows per chunk, at most ``chunk_size`` and fewer
+            where a chunk would exceed 256 MiB.
 
     Examples:
         >>> import torch
@@ -211,6 +216,10 @@ def class_retrieval(
     qn = normalize_rows(q.to(dtype), name="query")
     gn = normalize_rows(g.to(dtype), name="gallery")
     n_g = g.shape[0]
+    # Per query row, held at once over the n_g gallery items: the similarities (dtype), the
+    # relevance masks (3 bool), the int64 order and the float64 relevance, cumsum, precision
+    # and product.
+    chunk_size = rows_within_budget(chunk_size, n_g * (qn.element_size() + 3 + 8 + 4 * 8))
     ranks = torch.arange(1, n_g + 1, device=q.device, dtype=torch.float64)
     hits = {k: torch.zeros((), dtype=torch.float64, device=q.device) for k in cutoffs}
     ap_sum = torch.zeros((), dtype=torch.float64, device=q.device)

@@ -122,7 +122,7 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
-from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.constants import CHUNK_SIZE, MEMORY_BUDGET, rows_within_budget
 from subspaces.linalg.decomp import eigh, eigvalsh
 from subspaces.linalg.scaling import ldexp, scale_exponent, unscale
 
@@ -137,9 +137,9 @@ Method = Literal["auto", "brute", "tree"]
 KNN_METRICS: tuple[str, ...] = ("euclidean", "sqeuclidean", "cosine", "inner_product")
 """Metrics :func:`knn` accepts. ``inner_product`` is a similarity (larger is nearer)."""
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
-"""Bytes of working memory per block: a block holds fewer than ``chunk_size`` query rows where
-needed to stay within it."""
+DEFAULT_MEMORY_BUDGET = MEMORY_BUDGET
+"""Bytes of working memory per block (:data:`~subspaces.linalg.constants.MEMORY_BUDGET`,
+256 MiB): a block holds fewer than ``chunk_size`` query rows where needed to stay within it."""
 
 KNN_METHODS: tuple[str, ...] = ("auto", "brute", "tree")
 """Search methods of :func:`knn`: automatic choice, blocked brute force, k-d tree."""
@@ -195,18 +195,6 @@ def _column_mean64(t: Tensor) -> Tensor:
     for start in range(0, t.shape[0], CHUNK_SIZE):
         total += t[start : start + CHUNK_SIZE].to(torch.float64).sum(dim=0)
     return total / t.shape[0]
-
-
-def _rows_within_budget(
-    n_reference: int, *, itemsize: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
-) -> int:
-    """Query rows per block so that one block's working memory stays within the budget.
-
-    Per query row: the score row and the top-k workspace (``2 · m · itemsize`` bytes); the
-    re-ranking works in fixed sub-blocks of 2**17 gathered elements (not counted).
-    """
-    per_row = 2 * n_reference * itemsize
-    return max(1, min(memory_budget // max(per_row, 1), 1 << 20))
 
 
 def _matmul_rounding(dtype: torch.dtype, device: torch.device) -> tuple[float, float]:
@@ -596,9 +584,10 @@ def _knn_blocked(
     n_q = queries.shape[0] if rows is None else rows.shape[0]
     available = m - 1 if exclude_self else m
     n_cand = min(available, k + _extra_candidates(k)) if rerank else k
-    rows_per_block = min(
-        chunk_size,
-        _rows_within_budget(m, itemsize=ref.element_size(), memory_budget=memory_budget),
+    # Per query row: the score row and the top-k workspace (2 · m · itemsize bytes); the
+    # re-ranking works in fixed sub-blocks of 2**17 gathered elements (not counted).
+    rows_per_block = rows_within_budget(
+        chunk_size, 2 * m * ref.element_size(), memory_budget=memory_budget
     )
     device = queries.device
     ref_half_sq = (0.5 * p.ref_sq).to(ref.dtype)
@@ -1110,8 +1099,8 @@ def knn(
             on float32 input, uncertified: near ties may be misordered), slightly faster.
         chunk_size: the most query rows per block (default
             :data:`~subspaces.linalg.CHUNK_SIZE`).
-        memory_budget: bytes of working memory per block: blocks hold fewer than
-            ``chunk_size`` rows where needed to stay within it            (brute force only).
+        memory_budget: bytes of working memory per block (default 256 MiB): blocks hold
+            fewer than ``chunk_size`` rows where needed to stay within it (brute force only).
         method: ``"auto"``, ``"brute"`` (blocked top-k) or ``"tree"`` (k-d tree on the
             principal coordinates; ignores ``rerank``: its values are always the float64
             ones, and ``chunk_size`` is then the number of queries per tree search).

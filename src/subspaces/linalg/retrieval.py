@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.constants import CHUNK_SIZE, rows_within_budget
 
 __all__ = ["paired_ranks"]
 
@@ -21,9 +21,11 @@ def paired_ranks(queries: Tensor, targets: Tensor, *, chunk_size: int = CHUNK_SI
     The score is the inner product of the rows as given (pass unit rows for cosine
     retrieval). The own target counts once, so ``rank_i >= 1``; ties count *against* the
     query, so a query scoring the same against every target (e.g. a zero row) gets rank n,
-    never a hit. Queries are processed ``chunk_size`` at a time: memory O(chunk × n), never
-    n × n. ``queries`` and ``targets``: validated ``(n, d)`` tensors of one dtype and device
-    (for cosine scores, rows from :func:`~subspaces.linalg.normalize.normalize_rows`).
+    never a hit. Queries are processed in chunks of rows, at most ``chunk_size`` and fewer
+    where a chunk would exceed 256 MiB (:func:`~subspaces.linalg.constants.rows_within_budget`):
+    memory O(chunk × n), never n × n. ``queries`` and ``targets``: validated ``(n, d)``
+    tensors of one dtype and device (for cosine scores, rows from
+    :func:`~subspaces.linalg.normalize.normalize_rows`).
 
     Examples:
         >>> import torch
@@ -33,9 +35,11 @@ def paired_ranks(queries: Tensor, targets: Tensor, *, chunk_size: int = CHUNK_SI
         [1.0, 1.0, 3.0]
     """
     n = queries.shape[0]
+    # per query row: its scores over the n targets and the boolean comparison with its own
+    chunk = rows_within_budget(chunk_size, targets.shape[0] * (queries.element_size() + 1))
     ranks = torch.empty(n, dtype=torch.float64, device=queries.device)
-    for start in range(0, n, chunk_size):
-        scores = queries[start : start + chunk_size] @ targets.T  # (chunk, n)
+    for start in range(0, n, chunk):
+        scores = queries[start : start + chunk] @ targets.T  # (chunk, n)
         rows = torch.arange(scores.shape[0], device=queries.device)
         own = scores[rows, start + rows].unsqueeze(1)
         ranks[start : start + scores.shape[0]] = (scores >= own).sum(dim=1).to(torch.float64)

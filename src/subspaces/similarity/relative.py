@@ -606,7 +606,8 @@ def relative_retrieval(
     vector, whose cosine with every row is 0, or duplicated rows never score a hit).
     top_k[k] = mean_i [rank_i <= k] (top-1 accuracy at k = 1), MRR = mean_i 1/rank_i,
     as in the retrieval tables of Moschella et al. (2023). Direction x → y; swap the
-    arguments for y → x. Computed in chunks of queries: O(chunk_size × n) memory.
+    arguments for y → x. Computed in chunks of queries (at most ``chunk_size``, fewer where a
+    chunk would exceed 256 MiB): O(chunk × n) memory.
 
     Same anchor options and invariances as :func:`relative_similarity`. MRR in (0, 1],
     top-k in [0, 1]; 1 when y is x up to an angle-preserving map (and no two relative
@@ -618,7 +619,8 @@ def relative_retrieval(
         anchors_x, anchors_y, anchor_indices, n_anchors, method, similarity, center, seed:
             the anchors and relative representation, as in :func:`relative_similarity`.
         ks: the cut-offs k of ``top_k`` (default 1 and 5).
-        chunk_size: queries ranked at once (memory O(chunk_size × n)).
+        chunk_size: queries ranked at once: rows per chunk, at most ``chunk_size`` and fewer
+            where a chunk would exceed 256 MiB (memory O(chunk × n)).
 
     Returns:
         A :class:`RelativeRetrieval` with ``top_k`` (a dict from k to a 0-dim float64 tensor)
