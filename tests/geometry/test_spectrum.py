@@ -322,8 +322,11 @@ def test_scale_free_measures_invariant_to_scaling_and_translation(
 ) -> None:
     x = generic(seed)
     a, b = _summary(x), _summary(scale * x + shift)
-    for key in ("effective_rank", "participation_ratio", "stable_rank", "spectral_decay"):
+    for key in ("effective_rank", "participation_ratio", "stable_rank"):
         assert b[key] == pytest.approx(a[key], rel=1e-8), key
+    # spectral_decay is a log-log fit down to the smallest eigenvalues, which carry the
+    # float64 rounding of scale · x relative to the largest: 6e-8 at seed 22661586, scale 3
+    assert b["spectral_decay"] == pytest.approx(a["spectral_decay"], rel=1e-6)
     assert b["von_neumann_entropy"] == pytest.approx(a["von_neumann_entropy"], rel=1e-8)
 
 

@@ -59,6 +59,7 @@ from subspaces._checks import (
     check_same_device,
 )
 from subspaces.linalg.decomp import eigvalsh
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.moments import CHUNK_SIZE, MomentSums, accumulate_moments
 from subspaces.linalg.streaming import DataclassResultMetric
 
@@ -413,7 +414,7 @@ def _samples_seen(metric: Metric) -> Tensor:
     return n
 
 
-class CodingRate(Metric):
+class CodingRate(StreamingMetric):
     """Streaming coding rate R(Z, ε): ``update(x)`` per batch, ``compute()`` at the end.
 
     Accumulates m and Zᵀ Z (d × d, float64; states summed across ``torch.distributed``

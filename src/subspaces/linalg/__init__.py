@@ -6,11 +6,13 @@ decompositions (:mod:`subspaces.linalg.decomp`), exact nearest neighbors
 (:mod:`subspaces.linalg.knn`), approximate ones (:mod:`subspaces.linalg.ann`) and paired
 retrieval ranks (:mod:`subspaces.linalg.retrieval`).
 
-``CHUNK_SIZE`` is the default ``chunk_size`` (rows processed at once) of every function.
+``CHUNK_SIZE`` is the default ``chunk_size`` (rows processed at once) of every function;
+functions whose chunk holds a (rows × n) block take fewer rows where a chunk would exceed
+``MEMORY_BUDGET`` (256 MiB), through :func:`~subspaces.linalg.constants.rows_within_budget`.
 """
 
 from subspaces.linalg.ann import ANNOptions, ApproximateKNNResult, ApproximateValue, approximate_knn
-from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.constants import CHUNK_SIZE, MEMORY_BUDGET, rows_within_budget
 from subspaces.linalg.kmeans import KMeans, kmeans
 from subspaces.linalg.lstsq import (
     LeastSquares,
@@ -20,6 +22,7 @@ from subspaces.linalg.lstsq import (
     ridge_eigh,
     ridge_value,
 )
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.moments import (
     MOMENT_STATES,
     CenteredMoments,
@@ -45,6 +48,7 @@ from subspaces.linalg.streaming import (
 
 __all__ = [
     "CHUNK_SIZE",
+    "MEMORY_BUDGET",
     "MOMENT_STATES",
     "ANNOptions",
     "ApproximateKNNResult",
@@ -59,6 +63,7 @@ __all__ = [
     "PairedMomentsMetric",
     "RidgeEigh",
     "RowNormSums",
+    "StreamingMetric",
     "accumulate_moments",
     "approximate_knn",
     "center_moments",
@@ -75,4 +80,5 @@ __all__ = [
     "require_moments",
     "ridge_eigh",
     "ridge_value",
+    "rows_within_budget",
 ]

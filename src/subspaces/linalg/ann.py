@@ -60,6 +60,8 @@ from subspaces._checks import (
     check_choice,
     check_flag,
     check_positive_int,
+    check_seed,
+    seed_generator,
 )
 from subspaces.linalg.knn import (
     KNN_METRICS,
@@ -83,6 +85,8 @@ __all__ = [
     "approximate_knn",
     "check_neighbor_search",
     "recall_of",
+    "refuse_approximate",
+    "with_recall",
 ]
 
 NEIGHBOR_SEARCHES: tuple[str, ...] = ("exact", "approximate")
@@ -106,7 +110,8 @@ class ANNOptions:
             0.996 for k = 20 at 42, 0.999 at 64).
         recall_queries: queries whose exact neighbors are searched to measure the recall
             (all queries when there are fewer).
-        seed: seed of the sample of recall queries.
+        seed: the sample of recall queries: an int (default 0, reproducible), a
+            ``torch.Generator`` or ``None`` (torch's global generator).
         reduce_rank: index the principal coordinates up to the data's numerical rank
             (distances unchanged; see the module docstring); ``False`` indexes the rows.
 
@@ -119,7 +124,7 @@ class ANNOptions:
     ef_construction: int = 40
     ef_search: int | None = None
     recall_queries: int = 1000
-    seed: int = 0
+    seed: int | torch.Generator | None = 0
     reduce_rank: bool = True
 
     def __post_init__(self) -> None:
@@ -132,7 +137,7 @@ class ANNOptions:
         if self.ef_search is not None:
             value = check_positive_int(self.ef_search, name="ef_search", maximum=_C_INT_MAX)
             object.__setattr__(self, "ef_search", value)
-        object.__setattr__(self, "seed", check_positive_int(self.seed, name="seed", minimum=0))
+        object.__setattr__(self, "seed", check_seed(self.seed, name="seed"))
         object.__setattr__(self, "reduce_rank", check_flag(self.reduce_rank, name="reduce_rank"))
 
 
@@ -208,6 +213,44 @@ def check_neighbor_search(neighbors: Any, *, name: str = "neighbors") -> ANNOpti
         return neighbors
     choice = check_choice(neighbors, name=name, choices=NEIGHBOR_SEARCHES)
     return ANNOptions() if choice == "approximate" else None
+
+
+def with_recall(value: Tensor, *searches: ApproximateKNNResult | None) -> Any:
+    """``value`` itself after exact searches (``None``); after approximate ones, an
+    :class:`ApproximateValue` with their recall (:func:`recall_of`).
+
+    Examples:
+        >>> import torch
+        >>> v = torch.tensor(9.5, dtype=torch.float64)
+        >>> with_recall(v, None) is v
+        True
+        >>> r = ApproximateKNNResult(torch.zeros(1, 1), torch.zeros(1, 1, dtype=torch.long),
+        ...                          torch.tensor(0.75, dtype=torch.float64), 4)
+        >>> with_recall(v, r).as_dict()
+        {'value': 9.5, 'recall': 0.75, 'recall_queries': 4}
+    """
+    done = [s for s in searches if s is not None]
+    if not done:
+        return value
+    recall, count = recall_of(*done)
+    return ApproximateValue(value, recall.to(value.device), count)
+
+
+def refuse_approximate(neighbors: Any, *, measure: str, why: str) -> None:
+    """Check ``neighbors`` for a measure that has only the exact search: refuse
+    ``"approximate"`` (and bad values) with an :class:`~subspaces.InvalidOptionError`.
+
+    Examples:
+        >>> refuse_approximate("exact", measure="cknna", why="it needs exact masks.")
+        >>> refuse_approximate("approximate", measure="cknna", why="it needs exact masks.")
+        Traceback (most recent call last):
+        ...
+        subspaces._checks.InvalidOptionError: cknna supports only neighbors='exact', ...
+    """
+    if check_neighbor_search(neighbors) is not None:
+        raise InvalidOptionError(
+            f"{measure} supports only neighbors='exact', got neighbors={neighbors!r}: {why}"
+        )
 
 
 def recall_of(*results: ApproximateKNNResult) -> tuple[Tensor, int]:
@@ -458,7 +501,7 @@ def approximate_knn(
     if count == n_q:
         sample = torch.arange(n_q)
     else:
-        gen = torch.Generator().manual_seed(opts.seed)
+        gen = seed_generator(opts.seed)
         sample = torch.randperm(n_q, generator=gen)[:count].sort().values
     exact_vals, _ = _exact_rows(q_cpu[sample], r_cpu, k, metric_name, sample if exclude else None)
     # the sample's approximate neighbors valued as the exact search values them

@@ -31,7 +31,6 @@ from typing import Any, cast
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from subspaces._checks import (
     DegenerateInputError,
@@ -51,6 +50,7 @@ from subspaces._checks import (
     check_same_device,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.scaling import ldexp, magnitude_exponent, max_abs
 
 __all__ = [
@@ -743,7 +743,7 @@ def _first(stacked: Tensor) -> Tensor:
     return stacked[0]
 
 
-class MomentsMetric(Metric):
+class MomentsMetric(StreamingMetric):
     """A ``torchmetrics.Metric`` whose states are the moment sums of :data:`MOMENT_STATES`.
 
     Subclasses call :func:`accumulate_moments` on ``self`` in ``update`` and

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torchmetrics import Metric
 
 from subspaces._checks import (
     ShapeError,
@@ -28,6 +27,7 @@ from subspaces._checks import (
     check_positive_int,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.moments import (
     CenteredMoments,
     MomentsMetric,
@@ -168,7 +168,7 @@ class _Boxed:
         self.value = value
 
 
-class DataclassResultMetric(Metric):
+class DataclassResultMetric(StreamingMetric):
     """A ``Metric`` whose ``compute()`` returns a frozen dataclass.
 
     torchmetrics' compute wrapper squeezes and clones every tensor inside the result,
@@ -211,11 +211,6 @@ class DataclassResultMetric(Metric):
             return wrapped(*args, **kwargs).value
 
         return unboxed
-
-    def merge_state(self, incoming_state: Any) -> None:
-        """Add another metric's (or a state dict's) samples; the cached result is dropped."""
-        super().merge_state(incoming_state)
-        self._clear_computed()
 
     def _clear_computed(self) -> None:
         """Forget the cached ``compute()`` result (after a change of the states)."""

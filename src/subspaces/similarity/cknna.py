@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from subspaces._checks import DegenerateInputError, check_flag
+from subspaces.linalg.ann import refuse_approximate
 from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.knn import KNNResult
 from subspaces.similarity.neighbors import (
@@ -26,7 +27,6 @@ from subspaces.similarity.neighbors import (
     _inverse_row_norms,
     _match_blocks,
     _neighbors,
-    _refuse_approximate,
     _validated,
 )
 
@@ -197,10 +197,10 @@ def cknna(
         >>> round(float(cknna(x, y, k=5)), 4)
         0.6576
     """
-    _refuse_approximate(
+    refuse_approximate(
         neighbors,
-        "cknna",
-        "its kernel-masked HSICs (and the self-alignment terms they are divided by) need "
+        measure="cknna",
+        why="its kernel-masked HSICs (and the self-alignment terms they are divided by) need "
         "the exact neighbor masks.",
     )
     kl, kk, ll = _cknna_terms(

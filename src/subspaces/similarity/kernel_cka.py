@@ -21,7 +21,6 @@ from typing import Any, cast
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from subspaces._checks import (
     DegenerateInputError,
@@ -36,6 +35,7 @@ from subspaces._checks import (
     check_positive_real,
     check_same_device,
 )
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.scaling import sqrt_product, to_safe_range, unscale
 
 __all__ = ["MinibatchCKA", "minibatch_cka", "rbf_cka"]
@@ -592,7 +592,7 @@ def minibatch_cka(
     return _minibatch_compute(_MinibatchSums.zeros(None) if state is None else state)
 
 
-class MinibatchCKA(Metric):
+class MinibatchCKA(StreamingMetric):
     """Streaming minibatch linear CKA (Nguyen, Raghu & Kornblith 2021).
 
     Each ``update(x, y)`` is one minibatch (at least 4 rows); ``compute()`` returns

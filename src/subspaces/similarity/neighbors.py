@@ -50,7 +50,8 @@ from subspaces.linalg.ann import (
     ApproximateValue,
     approximate_knn,
     check_neighbor_search,
-    recall_of,
+    refuse_approximate,
+    with_recall,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.knn import (
@@ -151,22 +152,6 @@ def _paired_neighbors(
         return sx.indices, sy.indices, k, [sx, sy]
     find = _neighbor_sets if sets_only else _neighbor_indices
     return find(tx, k, metric, block), find(ty, k, metric, block), k, []
-
-
-def _with_recall(value: Tensor, searches: list[ApproximateKNNResult]) -> Any:
-    """``value`` after exact searches; with the searches' recall after approximate ones."""
-    if not searches:
-        return value
-    recall, count = recall_of(*searches)
-    return ApproximateValue(value, recall.to(value.device), count)
-
-
-def _refuse_approximate(neighbors: Any, measure: str, why: str) -> None:
-    """Only the exact search for ``measure``: refuse ``neighbors="approximate"``."""
-    if check_neighbor_search(neighbors) is not None:
-        raise InvalidOptionError(
-            f"{measure} supports only neighbors='exact', got neighbors={neighbors!r}: {why}"
-        )
 
 
 def _neighbor_indices(t: Tensor, k: int, metric: str, block: int) -> Tensor:
@@ -410,7 +395,7 @@ def mutual_knn(
     ix, iy, k, searches = _paired_neighbors(
         x, y, k, metric, chunk_size, sets_only=True, neighbors=neighbors
     )
-    return _with_recall(mutual_knn_from_neighbors(ix, iy), searches)
+    return with_recall(mutual_knn_from_neighbors(ix, iy), *searches)
 
 
 def neighbor_lists(
@@ -536,7 +521,7 @@ def knn_jaccard(
     ix, iy, k, searches = _paired_neighbors(
         x, y, k, metric, chunk_size, sets_only=True, neighbors=neighbors
     )
-    return _with_recall(knn_jaccard_from_neighbors(ix, iy), searches)
+    return with_recall(knn_jaccard_from_neighbors(ix, iy), *searches)
 
 
 @overload
@@ -613,7 +598,7 @@ def rank_similarity(
         0.5866
     """
     ix, iy, k, searches = _paired_neighbors(x, y, k, metric, chunk_size, neighbors=neighbors)
-    return _with_recall(rank_similarity_from_neighbors(ix, iy), searches)
+    return with_recall(rank_similarity_from_neighbors(ix, iy), *searches)
 
 
 def rank_similarity_from_neighbors(ix: Tensor, iy: Tensor) -> Tensor:
@@ -721,10 +706,10 @@ def second_order_cosine_similarity(
         0.9193
     """
     entries = check_choice(method, name="method", choices=("similarity", "distance"))
-    _refuse_approximate(
+    refuse_approximate(
         neighbors,
-        "second_order_cosine_similarity",
-        "its value compares cosines over the union of both neighbor sets, which an "
+        measure="second_order_cosine_similarity",
+        why="its value compares cosines over the union of both neighbor sets, which an "
         "approximate search would change without a recall to report per sample.",
     )
     tx, ty = _validated(x, y)

@@ -61,8 +61,8 @@ class RegressionR2(Result):
         >>> from subspaces.similarity import linear_regression_r2_both_ways
         >>> x = torch.randn(100, 4, generator=torch.Generator().manual_seed(0))
         >>> r2 = linear_regression_r2_both_ways(x, x[:, :2])
-        >>> round(float(r2.x_to_y), 4), round(float(r2.y_to_x), 4) < 1
-        (1.0, True)
+        >>> round(float(r2.x_to_y), 4), round(float(r2.y_to_x), 4)
+        (1.0, 0.5589)
     """
 
     x_to_y: Tensor

@@ -6,9 +6,10 @@ correlating their RDMs (Kriegeskorte, Mur & Bandettini, 2008). The RDM is n × n
 it is built here in row blocks, so that
 
 * :func:`rdm` holds the condensed vector (n(n-1)/2 entries) plus one block of
-  ``chunk_size × n`` products;
+  ``chunk × n`` products (chunk: at most ``chunk_size`` rows, fewer where a block would
+  exceed 256 MiB);
 * :func:`rsa` with ``method="pearson"`` or ``"cosine"`` never holds an RDM: it accumulates
-  float64 statistics block by block, in O(chunk_size × n) memory;
+  float64 statistics block by block, in O(chunk × n) memory;
 * ``method="spearman"`` and ``"kendall_tau_a"`` rank all entries, so they hold both
   condensed RDMs, their ranks and the sort's indices: at peak about 48 bytes per pair,
   48 × n(n-1)/2 bytes (n = 10,000: 2.4 GB; n = 20,000: 9.6 GB). Subsample the inputs
@@ -28,7 +29,6 @@ from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from subspaces._checks import (
     DegenerateInputError,
@@ -42,7 +42,8 @@ from subspaces._checks import (
     check_positive_int,
     check_same_device,
 )
-from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.constants import CHUNK_SIZE, rows_within_budget
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.scaling import (
     check_no_overflow,
@@ -170,7 +171,8 @@ def rdm(
         dissimilarity: the dissimilarity.
         square: return the symmetric n × n matrix (zero diagonal) instead of the condensed
             vector. Needs n × n memory.
-        chunk_size: rows per block of products (memory O(chunk_size × n)).
+        chunk_size: rows per block of products: at most ``chunk_size`` and fewer where a
+            block would exceed 256 MiB (memory O(chunk × n)).
 
     Returns:
         The condensed vector of the n(n-1)/2 pairs i < j in ``pdist`` order (row-major
@@ -205,6 +207,8 @@ def rdm(
     scaled, e = to_safe_range(t)
     z, sq = _prepare(scaled, dissimilarity, "x")
     n = t.shape[0]
+    # per row: its block of products and its upper-triangle copy
+    chunk_size = rows_within_budget(chunk_size, n * 2 * z.element_size())
     out = torch.empty(_n_pairs(n), dtype=t.dtype, device=t.device)
     for offset, values in _condensed_blocks(z, sq, dissimilarity, chunk_size):
         out[offset : offset + values.numel()] = values
@@ -414,7 +418,8 @@ def rsa(
     and ``"kendall_tau_a"`` (so euclidean and sqeuclidean give the same value).
     Symmetric in x and y; in [-1, 1]; 1 for y = x (for tau-a only when the RDM has no ties).
 
-    Memory: ``"pearson"`` and ``"cosine"`` are accumulated block by block, O(chunk_size × n);
+    Memory: ``"pearson"`` and ``"cosine"`` are accumulated block by block, O(chunk × n) with
+    chunk at most ``chunk_size`` rows, fewer where a block would exceed 256 MiB;
     ``"spearman"`` and ``"kendall_tau_a"`` hold both condensed RDMs and their ranks, at peak
     about 48 × n(n-1)/2 bytes (n = 10,000: 2.4 GB). Kendall's tau-a runs on the CPU (scipy's
     O(m log m) merge-sort count), so its RDMs are copied there from a GPU.
@@ -424,7 +429,8 @@ def rsa(
             or n >= 2 for ``method="cosine"``).
         dissimilarity: dissimilarity of the RDMs.
         method: how the RDMs are compared.
-        chunk_size: rows per block (memory O(chunk_size × n)).
+        chunk_size: rows per block: at most ``chunk_size`` and fewer where a block would
+            exceed 256 MiB (memory O(chunk × n)).
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -447,6 +453,10 @@ def rsa(
     # every comparison is invariant to scaling either side: bring extreme data into range
     zx, sqx = _prepare(rescaled(tx), dissimilarity, "x")
     zy, sqy = _prepare(rescaled(ty), dissimilarity, "y")
+    # per row, held at once: both sides' blocks and upper-triangle copies, and the four
+    # float64 vectors of the running statistics
+    per_row = tx.shape[0] * (2 * zx.element_size() + 2 * zy.element_size() + 4 * 8)
+    chunk_size = rows_within_budget(chunk_size, per_row)
     blocks = zip(
         _condensed_blocks(zx, sqx, dissimilarity, chunk_size),
         _condensed_blocks(zy, sqy, dissimilarity, chunk_size),
@@ -527,7 +537,8 @@ def rsm_norm_difference(
       centered and normalized, then linear). Invariant to feature permutations and positive
       affine maps of each row (a_i x_i + b_i 1), not to rotations.
     * ``"euclidean"`` / ``"sqeuclidean"``: S = the (squared) distance matrix, built in row
-      blocks (O(n² d) time, O(chunk_size × n) memory). Invariant to orthogonal transforms
+      blocks (O(n² d) time, O(chunk × n) memory, chunk at most ``chunk_size`` rows and fewer
+      where a block would exceed 256 MiB). Invariant to orthogonal transforms
       and translation.
 
     Not normalized: it grows with n (about n times the typical entry difference) and with
@@ -540,7 +551,8 @@ def rsm_norm_difference(
     Args:
         x: (n, d1) representation. y: (n, d2) representation of the same n inputs.
         rsm: which RSM.
-        chunk_size: rows per block for the distance RSMs.
+        chunk_size: rows per block for the distance RSMs: at most ``chunk_size`` and fewer
+            where a block would exceed 256 MiB.
 
     Returns:
         A 0-dim float64 tensor on the inputs' device.
@@ -567,6 +579,10 @@ def rsm_norm_difference(
     power = 1 if rsm == "euclidean" else 2
     zx, sqx = _prepare(sx, rsm, "x")
     zy, sqy = _prepare(sy, rsm, "y")
+    # per row, held at once: both sides' blocks and upper-triangle copies, and up to five
+    # float64 vectors (both sides cast and rescaled, their difference)
+    per_row = tx.shape[0] * (2 * zx.element_size() + 2 * zy.element_size() + 5 * 8)
+    chunk_size = rows_within_budget(chunk_size, per_row)
     total = torch.zeros((), dtype=torch.float64, device=tx.device)
     for (_, a), (_, b) in zip(
         _condensed_blocks(zx, sqx, rsm, chunk_size),
@@ -579,7 +595,7 @@ def rsm_norm_difference(
     return check_no_overflow((2.0 * total).sqrt(), name="x, y", what="the RSM norm difference")
 
 
-class RSMNormDifference(Metric):
+class RSMNormDifference(StreamingMetric):
     """Streaming RSM norm difference for the feature-space RSMs (linear, cosine, correlation).
 
     ``update(x, y)`` per batch of paired rows, ``compute()`` at the end: equals

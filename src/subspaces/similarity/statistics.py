@@ -10,7 +10,7 @@ and two representations are compared by the absolute difference of their numbers
 
 Magnitude and concentricity are sums over samples and stream (:class:`Magnitude`,
 :class:`Concentricity` and their ``*Difference`` counterparts); uniformity is a sum over
-pairs, computed in row blocks in O(chunk_size × n) memory.
+pairs, computed in row blocks of at most 256 MiB (O(chunk × n) memory).
 
 The two representations of a difference need not have the same samples (or the same
 number of them): each statistic is computed on its own.
@@ -24,7 +24,6 @@ from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from subspaces._checks import (
     DegenerateInputError,
@@ -37,7 +36,8 @@ from subspaces._checks import (
     check_positive_real,
     check_same_device,
 )
-from subspaces.linalg.constants import CHUNK_SIZE
+from subspaces.linalg.constants import CHUNK_SIZE, rows_within_budget
+from subspaces.linalg.metric import StreamingMetric
 from subspaces.linalg.normalize import normalize_rows
 from subspaces.linalg.scaling import row_norms, to_safe_range, unscale
 
@@ -255,6 +255,9 @@ def _log_potential_sum(z: Tensor, t: float, chunk_size: int, scale: int = 0) -> 
     """
     n = z.shape[0]
     sq = (z * z).sum(dim=1)
+    # per row, held at once: the block of squared distances and its upper-triangle copy (z's
+    # dtype), that copy in float64, rescaled, and the exponentials of the log-sum-exp
+    chunk_size = rows_within_budget(chunk_size, n * (2 * z.element_size() + 3 * 8))
     parts = []
     for start in range(0, n - 1, chunk_size):
         stop = min(start + chunk_size, n - 1)
@@ -298,7 +301,8 @@ def uniformity(
     drop i = j) of L2-normalized features (``normalize=True``).
 
     Computed with a running float64 log-sum-exp (no underflow for spread-out data) in row
-    blocks over the upper triangle: O(n² d) time, O(chunk_size × n) memory.
+    blocks over the upper triangle: O(n² d) time, O(chunk × n) memory (chunk: at most
+    ``chunk_size`` rows, fewer where a block would exceed 256 MiB).
 
     Invariant to orthogonal transforms, translation and sample permutations
     (``normalize=True``: orthogonal transforms and positive scaling of each row, not
@@ -310,7 +314,8 @@ def uniformity(
         t: the temperature, > 0.
         normalize: L2-normalize the rows first.
         exclude_self: average over the n(n-1) pairs i != j only.
-        chunk_size: rows per block.
+        chunk_size: rows per block: at most ``chunk_size`` and fewer where a block would
+            exceed 256 MiB.
 
     Returns:
         A 0-dim float64 tensor on ``x``'s device.
@@ -380,7 +385,7 @@ def uniformity_difference(
 # Streaming classes
 
 
-class _RowSumsMetric(Metric):
+class _RowSumsMetric(StreamingMetric):
     """Float64 row sums of one representation (and of a second, under the prefix ``y_``)."""
 
     full_state_update = False

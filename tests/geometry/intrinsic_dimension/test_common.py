@@ -152,7 +152,8 @@ def test_outputs_are_float64_on_the_input_device() -> None:
 
 def test_classes_share_the_functional_core() -> None:
     x = ball()
-    assert TwoNN().fit(x) is not None
+    est = TwoNN()
+    assert est.fit(x) is est
     _close(TwoNN(discard_fraction=0.2).fit(x).dimension_, twonn(x, discard_fraction=0.2))
     _close(TwoNN(method="mle").fit(x).dimension_, twonn(x, method="mle"))
     mle = MLE(k=12).fit(x)

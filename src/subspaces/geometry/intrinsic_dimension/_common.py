@@ -20,9 +20,7 @@ from subspaces._checks import (
 from subspaces.linalg.ann import (
     ANNOptions,
     ApproximateKNNResult,
-    ApproximateValue,
     approximate_knn,
-    recall_of,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.knn import knn
@@ -71,16 +69,6 @@ def _neighbor_search(
     check_positive_int(chunk_size, name="chunk_size")  # refused alike on both paths
     found = approximate_knn(x, k, metric="euclidean", exclude_self=True, options=options)
     return found.values, found
-
-
-def _with_recall(value: Tensor, *searches: ApproximateKNNResult | None) -> Any:
-    """``value`` itself after exact searches; an :class:`ApproximateValue` with the
-    searches' recall after approximate ones."""
-    done = [s for s in searches if s is not None]
-    if not done:
-        return value
-    recall, count = recall_of(*done)
-    return ApproximateValue(value, recall.to(value.device), count)
 
 
 def _duplicate_mask(

@@ -24,7 +24,7 @@ from subspaces.geometry.intrinsic_dimension._common import (
     _quantile_linear,
     _scalar,
 )
-from subspaces.linalg.ann import check_neighbor_search
+from subspaces.linalg.ann import refuse_approximate
 from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.knn import _matmul_rounding
 from subspaces.linalg.scaling import rescaled
@@ -90,13 +90,13 @@ def _check_sizes(k: Any) -> tuple[int, int]:
 
 
 def _corrint_fit(x: Any, *, k: Any, chunk_size: int, neighbors: Any = "exact") -> Tensor:
-    if check_neighbor_search(neighbors) is not None:
-        raise InvalidOptionError(
-            f"correlation dimension supports only neighbors='exact', got neighbors="
-            f"{neighbors!r}: its pair counts are exact O(n² d) sums over all pairs, so an "
-            "approximate neighbor search (which only picks the radii) would not make it "
-            "faster; use twonn, mle_id or gride with neighbors='approximate' at scale."
-        )
+    refuse_approximate(
+        neighbors,
+        measure="correlation dimension",
+        why="its pair counts are exact O(n² d) sums over all pairs, so an approximate "
+        "neighbor search (which only picks the radii) would not make it faster; use twonn, "
+        "mle_id or gride with neighbors='approximate' at scale.",
+    )
     t = rescaled(_check_data(x))  # scale invariant: extreme data brought into range, exactly
     k1, k2 = _check_sizes(k)
     _check_neighbors(t.shape[0], k2, estimator="correlation dimension", what="k2")

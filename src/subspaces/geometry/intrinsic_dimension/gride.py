@@ -30,13 +30,13 @@ from subspaces.geometry.intrinsic_dimension._common import (
     _neighbor_search,
     _quantile_linear,
     _scalar,
-    _with_recall,
 )
 from subspaces.linalg.ann import (
     ANNOptions,
     ApproximateKNNResult,
     ApproximateValue,
     check_neighbor_search,
+    with_recall,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
 
@@ -224,7 +224,7 @@ def gride(
     d, _, search = _gride_fit(
         x, k=k, duplicates=duplicates, chunk_size=chunk_size, neighbors=neighbors
     )
-    return _with_recall(d, search)
+    return with_recall(d, search)
 
 
 def _gride_fit(

@@ -24,7 +24,6 @@ from subspaces.geometry.intrinsic_dimension._common import (
     _column_mean,
     _IDEstimator,
     _scalar,
-    _with_recall,
 )
 from subspaces.linalg.ann import (
     ANNOptions,
@@ -32,6 +31,7 @@ from subspaces.linalg.ann import (
     ApproximateValue,
     approximate_knn,
     check_neighbor_search,
+    with_recall,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
 from subspaces.linalg.decomp import default_rtol, eigvalsh, scatter_rtol
@@ -305,7 +305,7 @@ def local_pca_id(
     )
     if pointwise:
         assert local is not None
-        return _with_recall(local, search)
+        return with_recall(local, search)
     return global_d
 
 

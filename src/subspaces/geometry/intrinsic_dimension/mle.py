@@ -25,13 +25,13 @@ from subspaces.geometry.intrinsic_dimension._common import (
     _neighbor_search,
     _quantile_linear,
     _scalar,
-    _with_recall,
 )
 from subspaces.linalg.ann import (
     ANNOptions,
     ApproximateKNNResult,
     ApproximateValue,
     check_neighbor_search,
+    with_recall,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
 
@@ -193,7 +193,7 @@ def mle_id(
         chunk_size=chunk_size,
         neighbors=neighbors,
     )
-    return _with_recall(local if pointwise else global_d, search)
+    return with_recall(local if pointwise else global_d, search)
 
 
 class MLE(_IDEstimator):

@@ -23,13 +23,13 @@ from subspaces.geometry.intrinsic_dimension._common import (
     _IDEstimator,
     _neighbor_search,
     _scalar,
-    _with_recall,
 )
 from subspaces.linalg.ann import (
     ANNOptions,
     ApproximateKNNResult,
     ApproximateValue,
     check_neighbor_search,
+    with_recall,
 )
 from subspaces.linalg.constants import CHUNK_SIZE
 
@@ -200,7 +200,7 @@ def twonn(
         chunk_size=chunk_size,
         neighbors=neighbors,
     )
-    return _with_recall(d, search)
+    return with_recall(d, search)
 
 
 class TwoNN(_IDEstimator):
