@@ -24,15 +24,20 @@ Every error the package raises on purpose is a :class:`SubspacesError`; its kind
 shapes, types, options, degenerate input, ...) are exported here.
 """
 
-from subspaces._checks import (
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from subspaces._errors import (
     DegenerateInputError,
     DeviceMismatchError,
     InputTypeError,
     InvalidOptionError,
     NonFiniteError,
-    NotFittedError,
+    NumericalError,
     NumericRangeError,
     ShapeError,
+    SmallSampleWarning,
     SubspacesError,
     TooFewSamplesError,
 )
@@ -47,8 +52,30 @@ __all__ = [
     "NonFiniteError",
     "NotFittedError",
     "NumericRangeError",
+    "NumericalError",
     "ShapeError",
+    "SmallSampleWarning",
     "SubspacesError",
     "TooFewSamplesError",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from subspaces._checks import NotFittedError
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`NotFittedError`, imported from :mod:`subspaces._checks` on first use: it is
+    also scikit-learn's, and ``import subspaces`` (and so ``subspaces --help``) stays free of
+    torch and scikit-learn. The other error classes import nothing (:mod:`subspaces._errors`).
+    """
+    if name == "NotFittedError":
+        from subspaces._checks import NotFittedError
+
+        globals()[name] = NotFittedError
+        return NotFittedError
+    raise AttributeError(f"module 'subspaces' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -35,6 +35,20 @@ import torch
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from torch import Tensor
 
+from subspaces._errors import (
+    DegenerateInputError,
+    DeviceMismatchError,
+    InputTypeError,
+    InvalidOptionError,
+    NonFiniteError,
+    NumericalError,
+    NumericRangeError,
+    ShapeError,
+    SmallSampleWarning,
+    SubspacesError,
+    TooFewSamplesError,
+)
+
 __all__ = [
     "MAX_RATE",
     "DegenerateInputError",
@@ -44,7 +58,9 @@ __all__ = [
     "NonFiniteError",
     "NotFittedError",
     "NumericRangeError",
+    "NumericalError",
     "ShapeError",
+    "SmallSampleWarning",
     "SubspacesError",
     "TooFewSamplesError",
     "as_float_tensor",
@@ -73,116 +89,6 @@ __all__ = [
     "check_seed",
     "seed_generator",
 ]
-
-
-class SubspacesError(Exception):
-    """Base class of every error raised by subspaces on bad input.
-
-    Examples:
-        >>> issubclass(InvalidOptionError, SubspacesError)
-        True
-    """
-
-
-class InputTypeError(SubspacesError, TypeError):
-    """An argument has a type subspaces cannot use (not an array, not a number...).
-
-    Examples:
-        >>> try:
-        ...     check_matrix([[1.0, 2.0]])
-        ... except InputTypeError as error:
-        ...     print(str(error).split(".")[0])
-        x must be a torch
-    """
-
-
-class ShapeError(SubspacesError, ValueError):
-    """An argument has the wrong number of dimensions or the wrong size.
-
-    Examples:
-        >>> import torch
-        >>> try:
-        ...     check_paired(torch.ones(3, 2), torch.ones(4, 2))
-        ... except ShapeError:
-        ...     print("refused")
-        refused
-    """
-
-
-class TooFewSamplesError(ShapeError):
-    """Fewer samples than the estimator needs.
-
-    Examples:
-        >>> import torch
-        >>> try:
-        ...     check_matrix(torch.ones(1, 3), min_samples=2)
-        ... except TooFewSamplesError:
-        ...     print("refused")
-        refused
-    """
-
-
-class NonFiniteError(SubspacesError, ValueError):
-    """An argument contains NaN or infinite entries.
-
-    Examples:
-        >>> import torch
-        >>> try:
-        ...     check_finite(torch.tensor([float("inf")]))
-        ... except NonFiniteError:
-        ...     print("refused")
-        refused
-    """
-
-
-class DeviceMismatchError(SubspacesError, ValueError):
-    """Arguments that are used together live on different devices.
-
-    Examples:
-        >>> issubclass(DeviceMismatchError, ValueError)
-        True
-    """
-
-
-class DegenerateInputError(SubspacesError, ValueError):
-    """The input makes the measure undefined, e.g. a representation with zero variance.
-
-    Examples:
-        >>> import torch
-        >>> try:
-        ...     check_not_constant(torch.ones(3, 2), name="x", measure="CKA")
-        ... except DegenerateInputError:
-        ...     print("refused")
-        refused
-    """
-
-
-class NumericRangeError(SubspacesError, ValueError):
-    """Finite input whose magnitude the computation cannot represent in its dtype.
-
-    Raised where a result (or a quantity it needs) would overflow or underflow, e.g. the
-    squares of float64 values near 1e200; rescale the input or cast it to float64.
-
-    Examples:
-        >>> import torch
-        >>> try:
-        ...     check_magnitude(torch.tensor([1e200], dtype=torch.float64))
-        ... except NumericRangeError:
-        ...     print("refused")
-        refused
-    """
-
-
-class InvalidOptionError(SubspacesError, ValueError):
-    """A keyword option has a value outside what the method accepts.
-
-    Examples:
-        >>> try:
-        ...     check_choice("fast", name="neighbors", choices=("exact", "approximate"))
-        ... except InvalidOptionError:
-        ...     print("refused")
-        refused
-    """
 
 
 class NotFittedError(SubspacesError, _SklearnNotFittedError):
@@ -216,7 +122,7 @@ def check_dense(t: Tensor, *, name: str = "x") -> Tensor:
         >>> check_dense(torch.empty(2, 2, device='meta'))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        subspaces._checks.InputTypeError: x is a tensor on the meta device...
+        subspaces.InputTypeError: x is a tensor on the meta device...
     """
     if t.device.type == "meta":
         raise InputTypeError(
@@ -321,7 +227,7 @@ def check_finite(t: Tensor, *, name: str = "x") -> Tensor:
         >>> check_finite(torch.tensor([1.0, float('nan')]))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        subspaces._checks.NonFiniteError: x contains 1 NaN and 0 infinite entries...
+        subspaces.NonFiniteError: x contains 1 NaN and 0 infinite entries...
     """
     # One reduction first (no n × d mask): NaN or Inf anywhere makes the sum non-finite; a
     # non-finite sum of finite values (overflow) falls through to the exact check.
@@ -397,7 +303,7 @@ def check_magnitude(t: Tensor, *, name: str = "x", top: float | None = None) -> 
         >>> check_magnitude(torch.tensor([1e300], dtype=torch.float64))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        subspaces._checks.NumericRangeError: x is torch.float64 with largest magnitude 1e+300...
+        subspaces.NumericRangeError: x is torch.float64 with largest magnitude 1e+300...
     """
     if t.dtype == torch.float32 or t.numel() == 0:
         return t
@@ -534,7 +440,7 @@ def check_positive_int(
         >>> check_positive_int(0, name="k")
         Traceback (most recent call last):
         ...
-        subspaces._checks.InvalidOptionError: k must be at least 1, got 0.
+        subspaces.InvalidOptionError: k must be at least 1, got 0.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InputTypeError(
@@ -582,7 +488,7 @@ def check_not_constant(t: Tensor, *, name: str, measure: str) -> None:
         >>> check_not_constant(torch.ones(3, 2), name="x", measure="CKA")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        subspaces._checks.DegenerateInputError: ...
+        subspaces.DegenerateInputError: ...
     """
     if t.shape[0] and bool((t == t[:1]).all()):
         raise DegenerateInputError(

@@ -2,7 +2,8 @@
 of the streaming classes (:mod:`subspaces.linalg.streaming`), least squares with the one
 relative ridge (:mod:`subspaces.linalg.lstsq`), row normalization
 (:mod:`subspaces.linalg.normalize`), k-means (:mod:`subspaces.linalg.kmeans`), PSD
-decompositions (:mod:`subspaces.linalg.decomp`), exact nearest neighbors
+decompositions (:mod:`subspaces.linalg.decomp`), solvers whose failures are retried and then
+the package's errors (:mod:`subspaces.linalg.robust`), exact nearest neighbors
 (:mod:`subspaces.linalg.knn`), approximate ones (:mod:`subspaces.linalg.ann`) and paired
 retrieval ranks (:mod:`subspaces.linalg.retrieval`).
 

@@ -16,30 +16,26 @@ the tolerance on the data's singular values instead (numpy's ``matrix_rank`` con
 ``d · eps`` of the data), squared for eigenvalues of ``C``.
 
 Every eigen- and singular-value decomposition of the package goes through :func:`eigh`,
-:func:`eigvalsh`, :func:`svd` or :func:`svdvals` here, so that ``torch.linalg``'s failures
+:func:`eigvalsh`, :func:`svd` or :func:`svdvals` (defined in
+:mod:`subspaces.linalg.robust`, re-exported here), so that ``torch.linalg``'s failures
 become the package's errors: a matrix with infinite or NaN entries (products of finite data
 that overflowed) is refused with :class:`~subspaces._checks.NumericRangeError`, and a
-decomposition that fails to converge is retried once in float64 on the matrix scaled to
-largest magnitude about 1 (an exact power of two), then refused with
-:class:`~subspaces._checks.DegenerateInputError`, never a raw ``LinAlgError``.
+decomposition that fails to converge (or returns non-finite values) is retried in float64
+on the matrix scaled to largest magnitude about 1 (an exact power of two), then on that
+matrix plus a jitter of relative size 1e-10, then refused with
+:class:`~subspaces._checks.NumericalError` (a
+:class:`~subspaces._checks.DegenerateInputError`), never a raw ``LinAlgError``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from subspaces._checks import (
-    DegenerateInputError,
-    InvalidOptionError,
-    NumericRangeError,
-    ShapeError,
-)
-from subspaces.linalg.scaling import ldexp, max_abs
+from subspaces._checks import InvalidOptionError, ShapeError
+from subspaces.linalg.robust import eigh, eigvalsh, svd, svdvals
 
 __all__ = [
     "default_rtol",
@@ -58,111 +54,6 @@ __all__ = [
 ]
 
 _F64 = torch.float64
-
-_Result = TypeVar("_Result")
-
-
-def _decompose(
-    name: str,
-    op: Callable[[Tensor], _Result],
-    a: Tensor,
-    rescale: Callable[[_Result, int], _Result],
-    what: str,
-) -> _Result:
-    """``op(a)`` with torch.linalg's failures turned into the package's errors (module doc).
-
-    ``rescale(result, e)`` turns the result for ``a · 2**-e`` into the one for ``a``.
-    """
-    if a.numel() and not bool(torch.isfinite(a).all()):
-        raise NumericRangeError(
-            f"{what} has {int((~torch.isfinite(a)).sum())} infinite or NaN entries (shape "
-            f"{tuple(a.shape)}, {a.dtype}): products of the data overflowed; rescale the data "
-            "(e.g. divide it by its largest magnitude) or cast it to float64."
-        )
-    try:
-        return op(a)
-    except torch.linalg.LinAlgError:
-        pass
-    e = math.frexp(max_abs(a))[1]  # retry in float64, largest magnitude in [0.5, 1)
-    try:
-        result = op(ldexp(a.to(_F64), -e))
-    except torch.linalg.LinAlgError as err:
-        raise DegenerateInputError(
-            f"torch.linalg.{name} did not converge on {what} (shape {tuple(a.shape)}), even "
-            "in float64: the matrix is too ill-conditioned or has too many repeated "
-            "eigenvalues; check the data for duplicated or constant features."
-        ) from err
-    return rescale(result, e)
-
-
-def _as(dtype: torch.dtype, *tensors: Tensor) -> tuple[Tensor, ...]:
-    return tuple(t.to(dtype) for t in tensors)
-
-
-def eigh(a: Tensor, *, what: str = "the matrix") -> tuple[Tensor, Tensor]:
-    """``torch.linalg.eigh(a)`` (increasing eigenvalues), failing with the package's errors.
-
-    ``what`` names the matrix in the error messages (see the module docstring).
-
-    Examples:
-        >>> import torch
-        >>> evals, evecs = eigh(torch.tensor([[2.0, 0.0], [0.0, 1.0]]))
-        >>> evals.tolist()
-        [1.0, 2.0]
-    """
-    return _decompose(
-        "eigh",
-        torch.linalg.eigh,
-        a,
-        lambda r, e: _as(a.dtype, ldexp(r[0], e), r[1]),
-        what,
-    )
-
-
-def eigvalsh(a: Tensor, *, what: str = "the matrix") -> Tensor:
-    """``torch.linalg.eigvalsh(a)`` (increasing), failing with the package's errors.
-
-    Examples:
-        >>> import torch
-        >>> eigvalsh(torch.tensor([[2.0, 1.0], [1.0, 2.0]])).tolist()
-        [1.0, 3.0]
-    """
-    return _decompose(
-        "eigvalsh", torch.linalg.eigvalsh, a, lambda r, e: ldexp(r, e).to(a.dtype), what
-    )
-
-
-def svd(
-    a: Tensor, *, full_matrices: bool = False, what: str = "the matrix"
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``torch.linalg.svd(a, full_matrices=...)``, failing with the package's errors.
-
-    Examples:
-        >>> import torch
-        >>> u, s, vh = svd(torch.tensor([[3.0, 0.0], [0.0, -2.0]]))
-        >>> s.tolist()
-        [3.0, 2.0]
-    """
-    return _decompose(
-        "svd",
-        lambda t: torch.linalg.svd(t, full_matrices=full_matrices),
-        a,
-        lambda r, e: _as(a.dtype, r[0], ldexp(r[1], e), r[2]),
-        what,
-    )
-
-
-def svdvals(a: Tensor, *, what: str = "the matrix") -> Tensor:
-    """``torch.linalg.svdvals(a)`` (decreasing), failing with the package's errors.
-
-    Examples:
-        >>> import torch
-        >>> svdvals(torch.tensor([[0.0, 2.0], [1.0, 0.0]])).tolist()
-        [2.0, 1.0]
-    """
-    return _decompose(
-        "svdvals", torch.linalg.svdvals, a, lambda r, e: ldexp(r, e).to(a.dtype), what
-    )
 
 
 def default_rtol(d: int, dtype: torch.dtype = torch.float32) -> float:
