@@ -14,6 +14,7 @@ from subspaces._checks import (
     DegenerateInputError,
     InvalidOptionError,
     ShapeError,
+    SmallSampleWarning,
     TooFewSamplesError,
 )
 from subspaces.linalg.moments import paired_moments
@@ -141,7 +142,8 @@ def test_rank_deficient_side_uses_its_numerical_range() -> None:
 def test_fewer_samples_than_features_is_handled() -> None:
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(6, 10)), rng.normal(size=(6, 3))
-    rho = cca_correlations(x, y)
+    with pytest.warns(SmallSampleWarning, match=r"n - 1 = 5 ≤ 10\): every canonical"):
+        rho = cca_correlations(x, y)
     # Cxx has rank n - 1 = 5 >= r_y = 3, and the column space of Xc is all of the centered
     # space, so every correlation is 1 (CCA over-fits; the module docstring says so).
     torch.testing.assert_close(rho, torch.ones(3, dtype=F64), rtol=0, atol=1e-8)

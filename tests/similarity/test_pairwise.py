@@ -96,9 +96,7 @@ def test_unknown_measure_lists_the_known_ones(layers: list) -> None:
 
 
 def test_different_sample_counts_are_refused(layers: list) -> None:
-    with pytest.raises(
-        ShapeError, match=r"same 200 samples, but representation 3 has shape \(199, 8\)"
-    ):
+    with pytest.raises(ShapeError, match=r"xs\[0\] has 200 rows and ys\[0\] has shape \(199, 8\)"):
         pairwise(layers, [layers[0][:199]])
 
 

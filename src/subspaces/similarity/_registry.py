@@ -16,10 +16,20 @@ from torch import Tensor
 
 from subspaces.linalg.scaling import rescaled
 from subspaces.similarity import cca, cka, kernel_cka, neighbors, regression, rsa, shape, statistics
+from subspaces.similarity._caveats import (
+    cca_caveat,
+    regression_caveat,
+    shape_metric_caveat,
+    svcca_caveat,
+)
 from subspaces.similarity.angles import eigenspace_overlap
 from subspaces.similarity.cknna import cknna
 from subspaces.similarity.pairwise import PairwiseMeasure, register_measure
 from subspaces.similarity.relative import relative_similarity
+
+
+def _cca_family(n: int, d_x: int, d_y: int, **options: Any) -> str | None:
+    return cca_caveat(n, d_x, d_y)
 
 
 def _debiased(options: dict[str, Any]) -> bool:
@@ -88,22 +98,39 @@ _MEASURES = [
     PairwiseMeasure("rbf_cka", symmetric=True, function=kernel_cka.rbf_cka, min_samples=2),
     PairwiseMeasure("minibatch_cka", symmetric=True, function=kernel_cka.minibatch_cka),
     PairwiseMeasure(
-        "mean_cca", symmetric=True, from_moments=cca.mean_cca_from_moments, float64_products=True
+        "mean_cca",
+        symmetric=True,
+        from_moments=cca.mean_cca_from_moments,
+        float64_products=True,
+        small_sample=_cca_family,
     ),
     PairwiseMeasure(
-        "cca_r2", symmetric=True, from_moments=cca.cca_r2_from_moments, float64_products=True
+        "cca_r2",
+        symmetric=True,
+        from_moments=cca.cca_r2_from_moments,
+        float64_products=True,
+        small_sample=_cca_family,
     ),
     PairwiseMeasure(
-        "svcca", symmetric=True, from_moments=cca.svcca_from_moments, float64_products=True
+        "svcca",
+        symmetric=True,
+        from_moments=cca.svcca_from_moments,
+        float64_products=True,
+        small_sample=svcca_caveat,
     ),
     PairwiseMeasure(
-        "pwcca", symmetric=False, from_moments=cca.pwcca_from_moments, float64_products=True
+        "pwcca",
+        symmetric=False,
+        from_moments=cca.pwcca_from_moments,
+        float64_products=True,
+        small_sample=_cca_family,
     ),
     PairwiseMeasure(
         "linear_regression_r2",
         symmetric=False,
         from_moments=regression.linear_regression_r2_from_moments,
         float64_products=True,
+        small_sample=regression_caveat,
     ),
     PairwiseMeasure(
         "procrustes_distance",
@@ -126,6 +153,7 @@ _MEASURES = [
         symmetric=True,
         from_moments=shape.shape_metric_from_moments,
         float64_products=True,
+        small_sample=shape_metric_caveat,
     ),
     PairwiseMeasure(
         "permutation_procrustes_distance",

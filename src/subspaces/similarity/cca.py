@@ -45,7 +45,7 @@ from subspaces._checks import (
     check_optional_rtol,
     check_scalar_in_range,
 )
-from subspaces.linalg.decomp import psd_range, scatter_tolerance, svd
+from subspaces.linalg.decomp import psd_range, scatter_tolerance, svd, svdvals
 from subspaces.linalg.moments import (
     CHUNK_SIZE,
     CenteredMoments,
@@ -53,6 +53,7 @@ from subspaces.linalg.moments import (
     require_moments,
 )
 from subspaces.linalg.streaming import Float64MomentsMetric
+from subspaces.similarity._caveats import cca_caveat, kept_directions_caveat, warn_small_sample
 from subspaces.similarity._moments import paired_float64_moments
 
 __all__ = [
@@ -89,7 +90,8 @@ class _Canonical:
 
     ``lx`` (r_x,), ``ux`` (d1, r_x): eigenpairs of Cxx kept; likewise ``ly``, ``uy``;
     ``rho`` (k,) the correlations, ``u`` (r_x, k), ``v`` (r_y, k) the singular vectors of
-    ``T = diag(lx^{-1/2}) uxᵀ Cxy uy diag(ly^{-1/2})``, k = min(r_x, r_y).
+    ``T = diag(lx^{-1/2}) uxᵀ Cxy uy diag(ly^{-1/2})``, k = min(r_x, r_y) (``None`` when
+    only the correlations were asked for).
     """
 
     lx: Tensor
@@ -97,8 +99,8 @@ class _Canonical:
     ly: Tensor
     uy: Tensor
     rho: Tensor
-    u: Tensor
-    v: Tensor
+    u: Tensor | None
+    v: Tensor | None
 
 
 def _n_kept_for_variance(evals: Tensor, keep_variance: float) -> int:
@@ -114,18 +116,29 @@ def _canonical(
     input_dtype: torch.dtype,
     measure: str,
     keep_variance: float | None = None,
+    vectors: bool = False,
 ) -> _Canonical:
     check_float_dtype(input_dtype, name="input_dtype", optional=False)
     cxx, cyy, cxy = require_moments(m, measure)
     check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
     check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
+    if keep_variance is None:
+        warn_small_sample(cca_caveat(m.n, cxx.shape[0], cyy.shape[0]))
     lx, ux = psd_range(cxx, rtol=scatter_tolerance(rtol, cxx.shape[0], input_dtype))
     ly, uy = psd_range(cyy, rtol=scatter_tolerance(rtol, cyy.shape[0], input_dtype))
     if keep_variance is not None:
         kx, ky = _n_kept_for_variance(lx, keep_variance), _n_kept_for_variance(ly, keep_variance)
         lx, ux, ly, uy = lx[:kx], ux[:, :kx], ly[:ky], uy[:, :ky]
+        warn_small_sample(kept_directions_caveat(m.n, kx, ky))
     t = (ux * lx.rsqrt()).T @ cxy.to(_F64) @ (uy * ly.rsqrt())
-    u, rho, vh = svd(t, full_matrices=False)
+    what = f"the whitened cross-covariance of {measure}"
+    if not vectors:
+        # Only the values: LAPACK's QR iteration, which a cluster of correlations at 1 (the
+        # rule when n is small against the widths) does not stall, unlike the
+        # divide-and-conquer that computes the vectors.
+        rho = svdvals(t, what=what)
+        return _Canonical(lx, ux, ly, uy, rho.clamp(0.0, 1.0), None, None)
+    u, rho, vh = svd(t, full_matrices=False, what=what)
     return _Canonical(lx, ux, ly, uy, rho.clamp(0.0, 1.0), u, vh.T)
 
 
@@ -256,7 +269,10 @@ def pwcca_from_moments(
         0.9194
     """
     side = check_choice(weights_from, name="weights_from", choices=_WEIGHTS_FROM)
-    parts = _canonical(m, rtol=check_optional_rtol(rtol), input_dtype=input_dtype, measure="PWCCA")
+    parts = _canonical(
+        m, rtol=check_optional_rtol(rtol), input_dtype=input_dtype, measure="PWCCA", vectors=True
+    )
+    assert parts.u is not None and parts.v is not None
     if side == "smaller":
         side = "x" if parts.ux.shape[0] <= parts.uy.shape[0] else "y"
     if side == "x":

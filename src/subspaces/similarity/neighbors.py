@@ -96,8 +96,8 @@ def _check_k(k: Any, n: int, *, minimum: int = 1) -> int:
 
 def _validated(x: Any, y: Any, *, min_samples: int = 2) -> tuple[Tensor, Tensor]:
     tx, ty = check_paired(x, y, min_samples=min_samples)
-    check_not_constant(tx, name="x", measure="the neighborhoods")
-    check_not_constant(ty, name="y", measure="the neighborhoods")
+    check_not_constant(tx, name="x", measure="a neighborhood measure")
+    check_not_constant(ty, name="y", measure="a neighborhood measure")
     # every measure here is invariant to scaling either side: an exact power of two brings
     # data at extreme scales into range (float32 squares of 1e20 overflow, of 1e-25 vanish)
     return rescaled(tx), rescaled(ty)
@@ -414,7 +414,7 @@ def neighbor_lists(
     """
     chosen = check_choice(metric, name="metric", choices=KNN_METRICS)
     t = check_matrix(x, name="x", min_samples=2)
-    check_not_constant(t, name="x", measure="the neighborhoods")
+    check_not_constant(t, name="x", measure="a neighborhood measure")
     t = rescaled(t)  # the neighbors do not depend on the scale: bring extreme data into range
     return _neighbors(t, _check_k(k, t.shape[0]), chosen, _check_block(chunk_size)).indices
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from subspaces._checks import (
     InputTypeError,
     InvalidOptionError,
     ShapeError,
+    SubspacesError,
     check_flag,
     check_matrix,
     check_positive_int,
@@ -22,6 +24,7 @@ from subspaces._checks import (
 )
 from subspaces.linalg.moments import CHUNK_SIZE, CenteredMoments, RowNormSums
 from subspaces.linalg.scaling import check_no_overflow, ldexp, scale_exponent
+from subspaces.similarity._caveats import collected_once
 
 __all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "register_measure"]
 
@@ -51,7 +54,9 @@ class PairwiseMeasure:
     ``"distance"`` (0 when alike); ``higher_is_better`` says whether a larger value means
     more alike (``None``: unknown); ``bounds`` is its ``(low, high)`` range at the default
     options, ``None`` at an open end (a non-default option may change it, e.g. debiased
-    CKA can be negative).
+    CKA can be negative). ``small_sample(n, d_x, d_y, **options)`` gives, for measures
+    whose value n samples of widths d_x, d_y fix whatever the data (the CCA family, least
+    squares), the one-line reason; read it through :meth:`caveat`.
 
     Examples:
         >>> from subspaces.similarity import MEASURES
@@ -76,10 +81,35 @@ class PairwiseMeasure:
     kind: Literal["similarity", "distance"] = "similarity"
     higher_is_better: bool | None = None
     bounds: tuple[float | None, float | None] = (None, None)
+    small_sample: Callable[..., str | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.label:
             object.__setattr__(self, "label", self.name.replace("_", " "))
+
+    def caveat(self, n: int, d_x: int, d_y: int, **options: Any) -> str | None:
+        """Why this measure's value may mislead for ``n`` samples of widths ``d_x``, ``d_y``.
+
+        One line of plain text when the sample count fixes the value (in whole or in part)
+        whatever the data, e.g. every canonical correlation is 1 when
+        ``n - 1 <= max(d_x, d_y)``; ``None`` otherwise and for the measures that never
+        degenerate so. ``options`` are the measure's (e.g. ``ridge`` for regression);
+        omitted ones take their defaults, and others are ignored. The measure's function
+        warns :class:`~subspaces._checks.SmallSampleWarning` with the same text (SVCCA:
+        see docs/measures.md, it warns on the directions it keeps).
+
+        Examples:
+            >>> from subspaces.similarity import MEASURES
+            >>> print(MEASURES["mean_cca"].caveat(300, 384, 384))  # doctest: +ELLIPSIS
+            n = 300 samples for widths 384 and 384 (n - 1 = 299 ≤ 384): every canonical ...
+            >>> MEASURES["linear_cka"].caveat(300, 384, 384) is None
+            True
+        """
+        for value, name in ((n, "n"), (d_x, "d_x"), (d_y, "d_y")):
+            check_positive_int(value, name=name)
+        if self.small_sample is None:
+            return None
+        return self.small_sample(int(n), int(d_x), int(d_y), **options)
 
     def accepted_options(self) -> tuple[str, ...] | None:
         """The options :func:`pairwise` passes on to this measure: ``options`` when set,
@@ -144,7 +174,7 @@ def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
 
 def _as_named(
     reps: Sequence[Any] | Mapping[str, Any], *, name: str, min_samples: int
-) -> list[Tensor]:
+) -> tuple[list[Any], list[Tensor]]:
     if isinstance(reps, (str, bytes)) or not isinstance(reps, (Mapping, Sequence)):
         raise InputTypeError(
             f"{name} must be a list or dict of (n, d) representations, got "
@@ -153,7 +183,46 @@ def _as_named(
     items = list(reps.items()) if isinstance(reps, Mapping) else list(enumerate(reps))
     if not items:
         raise ShapeError(f"{name} is empty: pass a list (or dict) of (n, d) representations.")
-    return [check_matrix(x, name=f"{name}[{key!r}]", min_samples=min_samples) for key, x in items]
+    keys = [key for key, _ in items]
+    return keys, [
+        check_matrix(x, name=f"{name}[{key!r}]", min_samples=min_samples) for key, x in items
+    ]
+
+
+def _layer(key: Any, side: str) -> str:
+    return f"layer {key!r} (of {side})"
+
+
+def _renamed(error: SubspacesError, x: str, y: str | None) -> SubspacesError:
+    """``error`` of the same class, its ``x`` / ``y`` replaced by the layers' names."""
+    message = str(error)
+    for side in ("x", "y"):  # the layer, not the argument, is what the caller can check
+        message = message.replace(f"check that {side} is", "check that the layer is")
+    first, _, rest = message.partition(" ")
+    if first == "x":
+        text = f"{x} {rest}"
+    elif first == "y" and y is not None:
+        text = f"{y} {rest}"
+    else:
+        text = f"{x}{'' if y is None else ' × ' + y}: {message}"
+    try:
+        return type(error)(text)
+    except TypeError:  # an error class with another signature: keep it as it is
+        return error
+
+
+@contextmanager
+def _named(x: str, y: str | None = None) -> Iterator[None]:
+    """Errors of the package raised inside name the layer(s) ``x`` (and ``y``)."""
+    try:
+        yield
+    except InvalidOptionError:  # about the options, not the layers
+        raise
+    except SubspacesError as error:
+        renamed = _renamed(error, x, y)
+        if renamed is error:
+            raise
+        raise renamed from error
 
 
 def pairwise(
@@ -192,6 +261,14 @@ def pairwise(
     Returns:
         A ``(len(xs), len(ys))`` float64 tensor on the inputs' device.
 
+    Raises:
+        SubspacesError: the single-pair error of the measure (same class), naming the
+            layer(s) by key: ``layer 'embeddings' (of ys) has zero variance ...``.
+
+    Warns:
+        SmallSampleWarning: once per distinct reason, when the sample count fixes the
+            value of some pairs (:meth:`PairwiseMeasure.caveat`).
+
     Examples:
         >>> import torch
         >>> from subspaces.similarity import pairwise
@@ -228,18 +305,25 @@ def pairwise(
         raise InvalidOptionError(
             f"measure {spec.name!r} takes no option {unknown[0]!r}; its options are: {listing}."
         )
-    xs_t = _as_named(xs, name="xs", min_samples=spec.min_samples)
+    x_keys, xs_t = _as_named(xs, name="xs", min_samples=spec.min_samples)
     same = ys is None
-    ys_t = xs_t if ys is None else _as_named(ys, name="ys", min_samples=spec.min_samples)
+    y_side = "xs" if same else "ys"
+    y_keys, ys_t = (
+        (x_keys, xs_t) if ys is None else _as_named(ys, name="ys", min_samples=spec.min_samples)
+    )
     n = xs_t[0].shape[0]
     everything = xs_t if same else xs_t + ys_t
-    for i, t in enumerate(everything):
+    names = [f"xs[{k!r}]" for k in x_keys] + ([] if same else [f"ys[{k!r}]" for k in y_keys])
+    for name, t in zip(names, everything, strict=True):
         if t.shape[0] != n:
             raise ShapeError(
-                f"every representation must hold the same {n} samples, but representation {i} "
-                f"has shape {tuple(t.shape)}."
+                f"every representation must hold the same samples, but {names[0]} has {n} "
+                f"rows and {name} has shape {tuple(t.shape)}; pass the layers of the same "
+                "inputs (e.g. stores extracted from the same texts)."
             )
-    check_same_device(*everything, names=[f"representation {i}" for i in range(len(everything))])
+    check_same_device(*everything, names=names)
+    x_names = [_layer(k, "xs") for k in x_keys]
+    y_names = [_layer(k, y_side) for k in y_keys]
     upper = same and spec.symmetric
     pairs = [(i, j) for i in range(len(xs_t)) for j in range(len(ys_t)) if not upper or j >= i]
     show = len(pairs) > 16 if progress is None else progress
@@ -247,23 +331,35 @@ def pairwise(
     out = torch.full(
         (len(xs_t), len(ys_t)), float("nan"), dtype=torch.float64, device=xs_t[0].device
     )
-    try:
-        if spec.from_moments is not None:
-            chunk = CHUNK_SIZE if chunk_size is None else chunk_size
-            _moment_route(spec, xs_t, ys_t, same, pairs, out, bar, chunk, options)
-        elif spec.prepare is not None and spec.compare is not None:
-            px = [spec.prepare(x, **options) for x in xs_t]
-            py = px if same else [spec.prepare(y, **options) for y in ys_t]
-            for i, j in pairs:
-                out[i, j] = spec.compare(px[i], py[j], **options)
-                bar.update()
-        else:
-            assert spec.function is not None
-            for i, j in pairs:
-                out[i, j] = spec.function(xs_t[i], ys_t[j], **options)
-                bar.update()
-    finally:
-        bar.close()
+    with collected_once():
+        try:
+            if spec.from_moments is not None:
+                chunk = CHUNK_SIZE if chunk_size is None else chunk_size
+                names_xy = (x_names, y_names)
+                _moment_route(spec, xs_t, ys_t, same, pairs, out, bar, chunk, options, names_xy)
+            elif spec.prepare is not None and spec.compare is not None:
+                px = []
+                for x, name in zip(xs_t, x_names, strict=True):
+                    with _named(name):
+                        px.append(spec.prepare(x, **options))
+                py = px
+                if not same:
+                    py = []
+                    for y, name in zip(ys_t, y_names, strict=True):
+                        with _named(name):
+                            py.append(spec.prepare(y, **options))
+                for i, j in pairs:
+                    with _named(x_names[i], y_names[j]):
+                        out[i, j] = spec.compare(px[i], py[j], **options)
+                    bar.update()
+            else:
+                assert spec.function is not None
+                for i, j in pairs:
+                    with _named(x_names[i], y_names[j]):
+                        out[i, j] = spec.function(xs_t[i], ys_t[j], **options)
+                    bar.update()
+        finally:
+            bar.close()
     if upper:
         lower = torch.tril_indices(len(xs_t), len(xs_t), offset=-1)
         out[lower[0], lower[1]] = out[lower[1], lower[0]]
@@ -335,8 +431,10 @@ def _moment_route(
     bar: Any,
     chunk_size: int,
     options: dict[str, Any],
+    names: tuple[list[str], list[str]],
 ) -> None:
     assert spec.from_moments is not None
+    x_names, y_names = names
     need_norms = spec.row_norms(options)
     data_dtype = xs[0].dtype
     for t in (*xs, *ys):
@@ -349,14 +447,22 @@ def _moment_route(
     def own(t: Tensor) -> _Own:
         return _own_statistics(t, dtype=dtype, row_norms=need_norms, chunk_size=chunk_size)
 
-    own_x = [own(x) for x in xs]
-    own_y = own_x if same else [own(y) for y in ys]
+    def owns(ts: list[Tensor], names: list[str]) -> list[_Own]:
+        stats = []
+        for t, name in zip(ts, names, strict=True):
+            with _named(name):
+                stats.append(own(t))
+        return stats
+
+    own_x = owns(xs, x_names)
+    own_y = own_x if same else owns(ys, y_names)
     n = xs[0].shape[0]
     for i, x in enumerate(xs):
         # A representation with itself reuses its own X^T X: no product, and exactly 1 for CKA.
         cols = [j for (a, j) in pairs if a == i and not (same and j == i)]
         if same and (i, i) in pairs:
-            out[i, i] = spec.from_moments(_pair(n, own_x[i], own_x[i], own_x[i].cxx), **options)
+            with _named(x_names[i], y_names[i]):
+                out[i, i] = spec.from_moments(_pair(n, own_x[i], own_x[i], own_x[i].cxx), **options)
             bar.update()
         if not cols:
             continue
@@ -375,5 +481,6 @@ def _moment_route(
         for j in cols:
             oy = own_y[j]
             cxy = ldexp(cross.pop(j), ex + oy.exponent) - n * torch.outer(dx, oy.residual / n)
-            out[i, j] = spec.from_moments(_pair(n, own_x[i], oy, cxy), **options)
+            with _named(x_names[i], y_names[j]):
+                out[i, j] = spec.from_moments(_pair(n, own_x[i], oy, cxy), **options)
             bar.update()

@@ -33,6 +33,7 @@ from subspaces.linalg.moments import (
     require_moments,
 )
 from subspaces.linalg.streaming import Float64MomentsMetric
+from subspaces.similarity._caveats import regression_caveat, warn_small_sample
 from subspaces.similarity._moments import paired_float64_moments
 
 __all__ = [
@@ -106,6 +107,8 @@ def _both(
     cxx, cyy, cxy = require_moments(m, _MEASURE)
     check_variance(cxx, m.mean_x, m.n, name="x", measure=_MEASURE)
     check_variance(cyy, m.mean_y, m.n, name="y", measure=_MEASURE)
+    caveat = regression_caveat(m.n, cxx.shape[0], cyy.shape[0], ridge=ridge, direction=which)
+    warn_small_sample(caveat)
     forward = backward = None
     options = {"ridge": ridge, "rtol": rtol, "input_dtype": input_dtype}
     if which in ("x_to_y", "symmetric", "both"):

@@ -55,6 +55,7 @@ from subspaces.linalg.moments import (
     require_moments,
 )
 from subspaces.linalg.streaming import Float64MomentsMetric
+from subspaces.similarity._caveats import shape_metric_caveat, warn_small_sample
 from subspaces.similarity._moments import paired_float64_moments
 
 __all__ = [
@@ -174,6 +175,7 @@ def shape_metric_from_moments(
     check_float_dtype(input_dtype, name="input_dtype", optional=False)
     measure = "the shape metric"
     cxx, cyy, cxy, tx, ty = _traces(m, measure)
+    warn_small_sample(shape_metric_caveat(m.n, cxx.shape[0], cyy.shape[0], alpha=alpha))
     if _same_centered_data(cxx, cyy, cxy):
         return _zero(cxy)
     if alpha == 1.0:
