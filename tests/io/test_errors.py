@@ -28,9 +28,9 @@ def test_store_error_is_a_subspaces_value_error() -> None:
 
 
 def test_the_store_and_the_command_line_share_one_line() -> None:
-    import subspaces.cli as cli
+    import subspaces.cli._app as cli
     import subspaces.io.readers as readers
     import subspaces.io.store.manifest as manifest
 
     assert readers.one_line is one_line and manifest.one_line is one_line
-    assert cli._one_line(ValueError("a [b]\nc")) == "a \\[b] c"  # escaped for rich markup
+    assert cli._one_line(ValueError("a [b]\nc")) == "a [b] c"  # printed without rich markup

@@ -21,6 +21,7 @@ from subspaces.io import (
     MANIFEST_NAME,
     ActivationStore,
     StoreError,
+    StoreMismatchError,
     extract,
     pool_tokens,
     select_modules,
@@ -467,13 +468,18 @@ def test_rerun_of_a_complete_store_does_not_run_the_model(tmp_path: Path) -> Non
 
 def test_rerun_with_other_options_refused(tmp_path: Path) -> None:
     _run(_model(), tmp_path / "s")
-    with pytest.raises(StoreError, match=r"cannot resume.*\['extraction'\].*resume=False"):
+    with pytest.raises(
+        StoreMismatchError, match=r"cannot reuse.*option batch_size: 3 stored, 4 now.*resume=False"
+    ):
         _run(_model(), tmp_path / "s", batch_size=4)
 
 
 def test_rerun_with_other_data_refused(tmp_path: Path) -> None:
     _run(_model(), tmp_path / "s")
-    with pytest.raises(StoreError, match=r"metadata differs .* in \['data'\]"):
+    with pytest.raises(
+        StoreMismatchError,
+        match=r"the data differ \(sha256 [0-9a-f]{12}… stored, [0-9a-f]{12}… now\)",
+    ):
         extract(
             _model(),
             _x() + 1,

@@ -192,3 +192,78 @@ def test_extract_hf_is_refused_while_a_writer_holds_the_store(
         extract_hf(model, SENTENCES[:2], tokenizer=tokenizer, out=tmp_path / "s", progress=False)
     holder.write({"x": torch.ones(1, 1)})
     holder.close()
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def _again(store: ActivationStore, loaded: tuple[Any, Any], texts: list[str], **kw: Any) -> Any:
+    model, tokenizer = loaded
+    options: dict[str, Any] = {
+        "max_length": MAX_LENGTH,
+        "batch_size": BATCH,
+        "labels": LABELS,
+        "shard_size": 40,
+        "progress": False,
+    }
+    options.update(kw)
+    return extract_hf(model, texts, tokenizer=tokenizer, out=store.path, **options)
+
+
+def _bytes(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
+
+
+def test_the_store_records_texts_weights_tokenizer_and_options(store: ActivationStore) -> None:
+    fingerprint = store.fingerprint
+    assert fingerprint is not None
+    assert list(fingerprint) == ["data", "labels", "model", "tokenizer", "options"]
+    assert fingerprint["data"]["n_samples"] == len(SENTENCES)
+    assert fingerprint["tokenizer"]["class"].startswith("BertTokenizer")
+    assert fingerprint["options"]["max_length"] == MAX_LENGTH
+    assert fingerprint["options"]["layers"] == store.layers
+
+
+def test_rerun_with_the_same_texts_runs_nothing(
+    store: ActivationStore, loaded: tuple[Any, Any]
+) -> None:
+    before = _bytes(store.path)
+    again = _again(store, loaded, SENTENCES)
+    assert again.resumed_from == again.n_samples == len(SENTENCES)
+    assert _bytes(store.path) == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "kwargs", "match"),
+    [
+        (5, {}, r"the data differ \(sha256 [0-9a-f]{12}… stored"),
+        (None, {"pooling": "first"}, "option pooling: 'mean' stored, 'first' now"),
+        (None, {"max_length": 16}, f"option max_length: {MAX_LENGTH} stored, 16 now"),
+    ],
+    ids=["edited-text", "pooling", "max-length"],
+)
+def test_other_texts_or_options_refused(
+    store: ActivationStore, loaded: tuple[Any, Any], edit: int | None, kwargs: dict, match: str
+) -> None:
+    from subspaces.io import StoreMismatchError
+
+    texts = list(SENTENCES)
+    if edit is not None:
+        texts[edit] = texts[edit].replace("sea", "sky")
+        assert texts != SENTENCES
+    before = _bytes(store.path)
+    with pytest.raises(StoreMismatchError, match=f"cannot reuse the complete store.*{match}"):
+        _again(store, loaded, texts, **kwargs)
+    assert _bytes(store.path) == before
+
+
+def test_changed_weights_refused(
+    store: ActivationStore, loaded: tuple[Any, Any], tmp_path: Path
+) -> None:
+    from subspaces.io import StoreMismatchError
+
+    model, tokenizer = loaded
+    changed = transformers.AutoModel.from_config(model.config)  # same shapes, random weights
+    changed.name_or_path = model.name_or_path
+    with pytest.raises(StoreMismatchError, match=r"the model's weights differ"):
+        _again(store, (changed.eval(), tokenizer), SENTENCES)

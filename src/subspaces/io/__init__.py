@@ -13,9 +13,13 @@
   extra ``subspaces[hf]``).
 
 Every problem with a store or file raises :class:`StoreError` (a ``ValueError`` and a
-:class:`~subspaces.SubspacesError`) saying what is wrong and what to do.
+:class:`~subspaces.SubspacesError`) saying what is wrong and what to do; a store written
+from other inputs than a resumed extraction's raises its subclass
+:class:`StoreMismatchError`, and Ctrl-C during an extraction raises
+:class:`ExtractionInterrupted` (a ``KeyboardInterrupt``) saying how much is stored.
 """
 
+from subspaces.io.errors import ExtractionInterrupted, StoreMismatchError
 from subspaces.io.extract import DEFAULT_SHARD_SIZE, POOLINGS, extract, pool_tokens, select_modules
 from subspaces.io.hf import extract_hf, hidden_state_names
 from subspaces.io.readers import ARRAY_SUFFIXES, open_activations, read_array
@@ -41,7 +45,9 @@ __all__ = [
     "MANIFEST_NAME",
     "POOLINGS",
     "ActivationStore",
+    "ExtractionInterrupted",
     "StoreError",
+    "StoreMismatchError",
     "StoreWriter",
     "extract",
     "extract_hf",

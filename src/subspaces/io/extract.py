@@ -22,7 +22,24 @@ manifest are byte-for-byte those of an uninterrupted run. This needs the data in
 order on every run (no shuffling, no random augmentation) and a deterministic model (eval
 mode, same device, same batch size). Batches already stored are skipped without running the
 model; a batch that straddles the resume point is run whole and its stored rows dropped, so
-every batch the model sees has the same composition as in the uninterrupted run.
+every batch the model sees has the same composition as in the uninterrupted run. Stopped by
+Ctrl-C, an extraction raises :class:`~subspaces.io.ExtractionInterrupted` (a
+``KeyboardInterrupt``) saying how many samples the store holds; with ``progress=True`` a
+resumed run writes ``resuming from N of M samples`` (and a complete store
+``nothing to extract``) to stderr before it starts. The loop is ``subspaces.io._engine``.
+
+Same inputs, checked: the store's manifest records a fingerprint of the inputs (sha256 of
+the data and of the model's weights, and the options; see ``subspaces.io._fingerprint``).
+A store written from other inputs is neither resumed nor returned as complete: a
+:class:`~subspaces.io.StoreMismatchError` names what differs (the data, the model's
+weights, an option: stored against now); ``resume=False`` extracts again from scratch.
+Tensors, arrays, dicts of tensors and texts are hashed whole before the run. Data read as
+a stream (a ``Dataset``, ``DataLoader`` or iterable) are hashed batch by batch as they are
+read: a resumed run reads again the batches it skips (without running the model) and
+compares them with the digest recorded with the stored shards, and a rerun over a complete
+store reads all the data once to compare them; not covered is a change in the stored rows
+of an interrupted run past its last recorded digest (taken at batch ends: fewer than one
+batch).
 
 One extraction per store: the store's writer lock (see :mod:`subspaces.io.store`) is held
 from the start of an extraction to its end, so a second extraction into the same folder,
@@ -33,10 +50,8 @@ holds it, before it touches any file; an extraction killed with SIGKILL leaves n
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,7 +74,13 @@ from subspaces._checks import (
     check_labels,
     check_positive_int,
 )
-from subspaces.io.store import ActivationStore, StoreError, StoreWriter
+from subspaces.io._engine import _Batch, _run_extraction
+from subspaces.io._fingerprint import (
+    data_sha256,
+    labels_sha256,
+    model_fingerprint,
+)
+from subspaces.io.store import ActivationStore, StoreError
 
 __all__ = ["DEFAULT_SHARD_SIZE", "POOLINGS", "extract", "pool_tokens", "select_modules"]
 
@@ -214,14 +235,6 @@ def select_modules(model: nn.Module, modules: str | Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------- data
 
 
-@dataclass
-class _Batch:
-    offset: int  # index of the batch's first sample
-    rows: int
-    load: Callable[[], Any]  # the model inputs
-    labels: Tensor | None  # labels carried by the batch itself (labels="batch")
-
-
 def _rows_of(inputs: Any) -> int:
     if isinstance(inputs, Tensor):
         return int(inputs.shape[0])
@@ -328,16 +341,6 @@ def _batches(data: Any, *, batch_size: int, start: int, want_labels: bool) -> It
         offset += rows
 
 
-def _to_device(inputs: Any, device: torch.device) -> Any:
-    if isinstance(inputs, Tensor):
-        return inputs.to(device)
-    if isinstance(inputs, Mapping):
-        return {k: _to_device(v, device) for k, v in inputs.items()}
-    if isinstance(inputs, (tuple, list)):
-        return type(inputs)(_to_device(v, device) for v in inputs)
-    return inputs
-
-
 def _model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
     tensors = [*model.parameters(), *model.buffers()]
     if device is None:
@@ -353,96 +356,6 @@ def _model_device(model: nn.Module, device: torch.device | str | None) -> torch.
                 f"first (model.to({str(target)!r})): subspaces never moves it silently."
             )
     return target
-
-
-def _fingerprint(data: Any) -> str | None:
-    """sha256 of a tensor's or array's bytes (None for other data)."""
-    if isinstance(data, np.ndarray):
-        data = torch.from_numpy(np.ascontiguousarray(data))
-    if not isinstance(data, Tensor):
-        return None
-    flat = data.detach().to("cpu").contiguous().reshape(-1)
-    return hashlib.sha256(flat.view(torch.uint8).numpy().tobytes()).hexdigest()
-
-
-# --------------------------------------------------------------------------- the engine
-
-
-def _run_extraction(
-    *,
-    model: nn.Module,
-    batches: Callable[[int], Iterator[_Batch]],
-    forward: Callable[[Any], Mapping[str, Tensor]],
-    names: list[str],
-    out: str | os.PathLike[str],
-    pooling: str | None,
-    flatten: bool,
-    device: torch.device,
-    labels: Tensor | None,
-    n_total: int | None,
-    shard_size: int,
-    metadata: dict[str, Any],
-    progress: bool,
-    resume: bool,
-) -> ActivationStore:
-    """Shared by :func:`extract` and :func:`extract_hf`: batches -> forward -> rows -> store."""
-    from tqdm.auto import tqdm
-
-    # the writer holds the store's lock from here until it is closed: one writer per store
-    writer = StoreWriter(out, layers=names, metadata=metadata, resume=resume, shard_size=shard_size)
-    if writer.complete:
-        writer.close()  # nothing to write; release the lock
-        return ActivationStore.open(out)
-    n_done = writer.n_done
-    modes = [(m, m.training) for m in model.modules()]
-    # everything after the writer's creation runs inside its `with`, so that any exception
-    # (the model's own included) releases the lock at once, not when the writer is collected
-    with writer, torch.no_grad():
-        bar = tqdm(
-            total=n_total, initial=n_done, unit="sample", desc="extract", disable=not progress
-        )
-        try:
-            model.eval()
-            for batch in batches(n_done):
-                if batch.offset + batch.rows <= n_done:
-                    continue  # stored by an earlier, interrupted run
-                inputs = _to_device(batch.load(), device)
-                mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
-                outputs = forward(inputs)
-                skip = max(0, n_done - batch.offset)
-                rows = {
-                    name: _to_rows(
-                        outputs[name],
-                        name=name,
-                        rows=batch.rows,
-                        pooling=pooling,
-                        mask=mask,
-                        flatten=flatten,
-                    )[skip:]
-                    for name in names
-                }
-                batch_labels = batch.labels
-                if labels is not None:
-                    batch_labels = labels[batch.offset : batch.offset + batch.rows]
-                    if batch_labels.shape[0] != batch.rows:
-                        raise ShapeError(
-                            f"labels has {labels.shape[0]} entries but the data has more "
-                            "samples; pass one label per sample."
-                        )
-                if batch_labels is not None:
-                    batch_labels = batch_labels[skip:]
-                writer.write(rows, labels=batch_labels)
-                bar.update(batch.rows - skip)
-            if labels is not None and writer.n_written != labels.shape[0]:
-                raise ShapeError(
-                    f"labels has {labels.shape[0]} entries but the data had "
-                    f"{writer.n_written} samples; pass one label per sample."
-                )
-        finally:
-            bar.close()
-            for module, training in modes:
-                module.training = training
-    return ActivationStore.open(out)
 
 
 def _check_labels_arg(labels: LabelsArg, n_total: int | None) -> tuple[Tensor | None, bool]:
@@ -507,16 +420,24 @@ def extract(
         shard_size: rows per shard.
         metadata: JSON dict merged over the recorded metadata (``model``: class name;
             ``data``: kind, size and, for tensors, sha256; ``extraction``: the options).
+            The fingerprint of the inputs that resuming checks is recorded apart from it
+            (the manifest's ``fingerprint``), so metadata cannot hide a change of data.
         progress: show a progress bar (tqdm).
         flatten: flatten outputs with more than two dimensions that are not pooled.
         resume: continue an interrupted extraction into ``out`` (see the module docstring);
-            an already complete store with the same settings is returned without running
-            the model. False deletes an existing store at ``out`` and starts over.
+            an already complete store written from the same inputs is returned without
+            running the model. A store written from other inputs (data, weights, options)
+            is refused. False deletes an existing store's files at ``out`` and starts over.
 
     Returns:
-        The finished :class:`~subspaces.io.ActivationStore`.
+        The finished :class:`~subspaces.io.ActivationStore`; its ``resumed_from`` is how
+        many samples the store held before the call.
 
     Raises:
+        StoreMismatchError: the store at ``out`` was written from other inputs; the message
+            names what differs.
+        ExtractionInterrupted: Ctrl-C stopped the run (a ``KeyboardInterrupt``); the store
+            is partial and the same call resumes it.
         StoreError: among others, when another writer (another extraction, in this process
             or another) holds the store at ``out``.
 
@@ -548,9 +469,27 @@ def extract(
     label_tensor, labels_from_batches = _check_labels_arg(labels, n_total)
     from subspaces import __version__
 
+    data_digest = data_sha256(data)
+    fingerprint: dict[str, Any] = {
+        # streamed data are compared batch by batch as they are read (their kind and length
+        # are not: the same batches from a DataLoader or from a generator are the same data)
+        "data": (
+            {"streamed": True}
+            if data_digest is None
+            else {"n_samples": n_total, "sha256": data_digest}
+        ),
+        "labels": labels_sha256("batch" if labels_from_batches else label_tensor),
+        "model": model_fingerprint(model),
+        "options": {
+            "modules": names,
+            "pooling": pooling,
+            "flatten": flatten,
+            "batch_size": batch_size,
+        },
+    }
     recorded: dict[str, Any] = {
         "model": f"{type(model).__module__}.{type(model).__qualname__}",
-        "data": {"kind": type(data).__name__, "n_samples": n_total, "sha256": _fingerprint(data)},
+        "data": {"kind": type(data).__name__, "n_samples": n_total, "sha256": data_digest},
         "extraction": {
             "function": "subspaces.io.extract",
             "modules": names,
@@ -602,6 +541,8 @@ def extract(
             n_total=n_total,
             shard_size=shard_size,
             metadata=recorded,
+            fingerprint=fingerprint,
+            stream=data_digest is None,
             progress=progress,
             resume=resume,
         )

@@ -6,7 +6,6 @@ when :func:`extract_hf` runs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,14 +19,19 @@ from subspaces._checks import (
     check_choice,
     check_positive_int,
 )
+from subspaces.io._engine import _Batch, _run_extraction
+from subspaces.io._fingerprint import (
+    labels_sha256,
+    model_fingerprint,
+    texts_sha256,
+    tokenizer_fingerprint,
+)
 from subspaces.io.extract import (
     DEFAULT_SHARD_SIZE,
     POOLINGS,
     LabelsArg,
-    _Batch,
     _check_labels_arg,
     _model_device,
-    _run_extraction,
 )
 from subspaces.io.store import ActivationStore, StoreError
 
@@ -84,14 +88,6 @@ def _choose_layers(layers: str | Sequence[str | int], all_names: list[str]) -> l
     return [name for name in all_names if name in chosen]
 
 
-def _texts_fingerprint(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode("utf-8"))
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
 def extract_hf(
     model_or_path: str | os.PathLike[str] | nn.Module,
     texts: Sequence[str],
@@ -117,7 +113,11 @@ def extract_hf(
     over the attention mask (:func:`~subspaces.io.pool_tokens`), so a layer is ``(n, d)``;
     ``pooling="all"`` pads every text to ``max_length`` and stores ``(n, max_length, d)``
     with padding zeroed. Texts longer than ``max_length`` tokens are truncated. Resumable
-    like :func:`~subspaces.io.extract` (same texts in the same order).
+    like :func:`~subspaces.io.extract` (same texts in the same order), and checked the
+    same way: the store records the sha256 of the texts (the exact strings, in order), of
+    the model's weights and of the tokenizer's vocabulary, and the options (layers,
+    pooling, max_length, batch_size); a store written from other inputs raises
+    :class:`~subspaces.io.StoreMismatchError` naming what differs.
 
     Args:
         model_or_path: a local folder or hub name (``AutoModel.from_pretrained``; the
@@ -263,9 +263,23 @@ def extract_hf(
 
     from subspaces import __version__
 
+    data_digest = texts_sha256(texts)
+    fingerprint: dict[str, Any] = {
+        "data": {"n_samples": len(texts), "sha256": data_digest},
+        "labels": labels_sha256(label_tensor),
+        "model": model_fingerprint(model),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "options": {
+            "layers": names,
+            "pooling": pooling,
+            "max_length": max_length,
+            "padding": padding,
+            "batch_size": batch_size,
+        },
+    }
     recorded: dict[str, Any] = {
         "model": source,
-        "data": {"kind": "texts", "n_samples": len(texts), "sha256": _texts_fingerprint(texts)},
+        "data": {"kind": "texts", "n_samples": len(texts), "sha256": data_digest},
         "extraction": {
             "function": "subspaces.io.extract_hf",
             "layers": names,
@@ -291,6 +305,8 @@ def extract_hf(
         n_total=len(texts),
         shard_size=shard_size,
         metadata=recorded,
+        fingerprint=fingerprint,
+        stream=False,
         progress=progress,
         resume=resume,
     )

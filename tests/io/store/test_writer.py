@@ -13,6 +13,7 @@ from subspaces.io import (
     MANIFEST_NAME,
     ActivationStore,
     StoreError,
+    StoreMismatchError,
     StoreWriter,
     shard_name,
 )
@@ -126,16 +127,19 @@ def test_resume_false_starts_over(store_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"layers": ["a", "c"]}, r"started with layers \['a', 'b'\], this run writes"),
-        ({"metadata": {"model": "other"}}, r"metadata differs.*\['data', 'model'\]"),
-        ({"shard_size": 6}, "started with shard_size 5, this run asks for 6"),
+        ({"layers": ["a", "c"]}, r"layers \['a', 'b'\] stored, \['a', 'c'\] now"),
+        ({"metadata": {"model": "other"}}, r"metadata differ in \['data', 'model'\]"),
+        ({"shard_size": 6}, "shard_size 5 stored, 6 now"),
+        ({"fingerprint": {"data": "x"}}, "the store records no fingerprint of its inputs"),
     ],
-    ids=["layers", "metadata", "shard-size"],
+    ids=["layers", "metadata", "shard-size", "fingerprint"],
 )
 def test_resume_refuses_a_different_run(store_path: Path, kwargs: dict, match: str) -> None:
     options = {"layers": ["a", "b"], "metadata": {"model": "toy", "data": {"seed": 0}}}
     options.update(kwargs)
-    with pytest.raises(StoreError, match=f"cannot resume.*{match}.*resume=False"):
+    with pytest.raises(
+        StoreMismatchError, match=f"cannot reuse the complete store.*{match}.*resume=False"
+    ):
         StoreWriter(store_path, **options)  # type: ignore[arg-type]
 
 

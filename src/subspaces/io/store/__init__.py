@@ -37,11 +37,18 @@ holds no timestamp, so two runs over the same data give the same bytes)::
                   "bytes": 393424, "sha256": "…",             # of the whole file
                   "tensor_sha256": {"embeddings": "…", ...}}, # of each tensor's bytes
                  ...],
-      "metadata": {...}            # free-form JSON: the model and data it came from
+      "metadata": {...},           # free-form JSON: the model and data it came from
+      "fingerprint": {...},        # optional: what identifies the inputs (see below)
+      "data_read": {"rows": 1024, "sha256": "…"}   # optional: streamed data read so far
     }
 
 ``tensor_sha256`` was added within format version 1: stores written before it lack the key
-and are read as before (older versions of subspaces ignore it).
+and are read as before (older versions of subspaces ignore it). So were ``fingerprint``
+(written when the :class:`StoreWriter` is given one: :func:`~subspaces.io.extract` records
+``{"data", "labels", "model", "options"}`` digests and values; a resumed writer compares
+it with its own and refuses a difference with :class:`~subspaces.io.StoreMismatchError`)
+and ``data_read`` (the digest of the first ``rows`` rows of data read as a stream, so that
+a resumed extraction can check that it reads the same data again).
 
 Integrity on read: an :class:`ActivationStore` (opened with the default ``verify=True``)
 checks every tensor it reads against its ``tensor_sha256`` as it reads it, so a read costs

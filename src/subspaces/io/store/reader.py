@@ -41,6 +41,13 @@ class ActivationStore:
             layers extracted with ``pooling="all"``.
         dtypes: ``{layer: torch dtype as stored}``.
         metadata: the free-form metadata dict (model, data, extraction options).
+        fingerprint: what identifies the inputs the store was written from (sha256 of the
+            data and of the model's weights, the options), as recorded by
+            :func:`~subspaces.io.extract`; None when none was recorded.
+        resumed_from: on a store returned by :func:`~subspaces.io.extract` or
+            :func:`~subspaces.io.extract_hf`, the samples it already held when the call
+            began (0: extracted from scratch; ``n_samples``: it was complete, nothing was
+            run); None on a store opened with :meth:`open`.
         labels: the ``(n_samples,)`` int64 labels, or None; loaded on first access.
         shard_sizes: rows per shard.
         verify_reads: reads are checked against the manifest's checksums (``verify``).
@@ -77,6 +84,11 @@ class ActivationStore:
             name: _DTYPES[manifest["features"][name]["dtype"]] for name in self.layers
         }
         self.metadata: dict[str, Any] = dict(manifest["metadata"])
+        fingerprint = manifest.get("fingerprint")
+        self.fingerprint: dict[str, Any] | None = (
+            dict(fingerprint) if isinstance(fingerprint, dict) else None
+        )
+        self.resumed_from: int | None = None
         self.shard_sizes: list[int] = [int(s["n_samples"]) for s in manifest["shards"]]
         self.n_shards: int = len(self.shard_sizes)
         self.has_labels: bool = bool(manifest["has_labels"])

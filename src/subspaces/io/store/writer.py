@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,7 +20,7 @@ from safetensors.torch import save as _safetensors_save
 from torch import Tensor
 
 from subspaces._checks import InputTypeError, ShapeError, check_labels, check_positive_int
-from subspaces.io.errors import StoreError
+from subspaces.io.errors import StoreError, StoreMismatchError
 from subspaces.io.store._files import _atomic_write, _safetensors_offsets, _sha256_file
 from subspaces.io.store.lock import _WriterLock
 from subspaces.io.store.manifest import (
@@ -70,6 +70,59 @@ def _normalize_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(normalized)
 
 
+def _short(value: Any) -> str:
+    """A stored value as a message shows it: sha256 digests cut to 12 hex digits."""
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return f"{value[:12]}…"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+# how a message names a fingerprint's top-level entries (others: "option NAME")
+_FINGERPRINT_LABELS = {
+    "data": "the data differ",
+    "labels": "the labels differ",
+    "model": "the model's weights differ",
+    "tokenizer": "the tokenizer differs",
+}
+
+
+def _fingerprint_differences(old: Any, new: Any) -> list[str]:
+    """One phrase per differing entry of two fingerprints (stored ``old``, given ``new``):
+    ``"the data differ (sha256 1a2b… stored, sha256 9f8e… now)"``,
+    ``"option pooling: 'mean' stored, 'first' now"``."""
+    if old is None:
+        return [
+            "the store records no fingerprint of its inputs (it was written by an older "
+            "subspaces or by a StoreWriter given none), so they cannot be checked"
+        ]
+    if new is None or not isinstance(old, dict):
+        return ["the store records a fingerprint of its inputs and this run gives none"]
+    phrases: list[str] = []
+
+    def differing(was: dict[str, Any], now: dict[str, Any]) -> list[str]:
+        return [k for k in [*now, *(k for k in was if k not in now)] if was.get(k) != now.get(k)]
+
+    for key in differing(old, new):
+        was, now = old.get(key), new.get(key)
+        if key == "options" and isinstance(was, dict) and isinstance(now, dict):
+            phrases.extend(
+                f"option {name}: {_short(was.get(name))} stored, {_short(now.get(name))} now"
+                for name in differing(was, now)
+            )
+            continue
+        if isinstance(was, dict) and isinstance(now, dict):
+            parts = differing(was, now)
+            shown = ", ".join(
+                f"{k} {_short(was.get(k))} stored, {_short(now.get(k))} now" for k in parts
+            )
+        else:
+            shown = f"{_short(was)} stored, {_short(now)} now"
+        phrases.append(f"{_FINGERPRINT_LABELS.get(key, key + ' differs')} ({shown})")
+    return phrases
+
+
 def _check_layers(layers: Any) -> list[str]:
     if isinstance(layers, str) or not isinstance(layers, Sequence):
         raise InputTypeError(
@@ -115,18 +168,27 @@ class StoreWriter:
         path: the store folder (created if needed). It must be new, empty or a store.
         layers: layer names, in order; each :meth:`write` gives one tensor per layer.
         metadata: free-form JSON-serializable dict stored in the manifest (model, data).
-        resume: with an existing store of the same ``layers``, ``metadata`` (and
-            ``shard_size`` if given), keep its complete shards: :attr:`n_done` says how many
-            samples are stored and the producer must skip them (shards are always whole
-            multiples of ``shard_size``, so the next row written is row ``n_done``).
+        fingerprint: JSON dict that identifies the inputs the store is written from
+            (:func:`~subspaces.io.extract` records sha256 digests of the data and the
+            model's weights, and the options); stored in the manifest as ``fingerprint``
+            and compared on resume. None (the default) records none.
+        resume: with an existing store of the same ``fingerprint``, ``layers``,
+            ``metadata`` (and ``shard_size`` if given), keep its complete shards:
+            :attr:`n_done` says how many samples are stored and the producer must skip
+            them (shards are always whole multiples of ``shard_size``, so the next row
+            written is row ``n_done``).
             Unlisted shards and temporary files of the interrupted run are deleted. An
             existing *complete* store is kept as is (:attr:`complete` is True; writing to it
-            is refused). ``resume=False`` deletes an existing store's files and starts over.
+            is refused). A store written from other inputs raises
+            :class:`~subspaces.io.StoreMismatchError` naming what differs. ``resume=False``
+            deletes an existing store's files (only a store's: the manifest, shards and
+            temporary files) and starts over, once it holds the store's lock.
         shard_size: rows per shard; default: as many rows as fit in about 256 MiB (at least
             1, at most 65536), fixed from the first write and recorded in the manifest.
 
     Attributes:
         n_done: samples already stored when the writer was opened.
+        n_stored: samples in the store's complete shards now (what a crash would keep).
         n_written: samples accepted so far, ``n_done`` included.
         complete: the store is marked complete.
 
@@ -149,12 +211,14 @@ class StoreWriter:
         *,
         layers: Sequence[str],
         metadata: Mapping[str, Any] | None = None,
+        fingerprint: Mapping[str, Any] | None = None,
         resume: bool = True,
         shard_size: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.layers = _check_layers(layers)
         self.metadata = _normalize_metadata(metadata)
+        self.fingerprint = None if fingerprint is None else _normalize_metadata(fingerprint)
         self._requested_shard_size = (
             None if shard_size is None else check_positive_int(shard_size, name="shard_size")
         )
@@ -175,7 +239,7 @@ class StoreWriter:
     # -- set-up
 
     def _fresh_manifest(self) -> dict[str, Any]:
-        return {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "complete": False,
@@ -187,6 +251,9 @@ class StoreWriter:
             "shards": [],
             "metadata": self.metadata,
         }
+        if self.fingerprint is not None:
+            manifest["fingerprint"] = self.fingerprint
+        return manifest
 
     def _prepare(self, *, resume: bool) -> dict[str, Any]:
         folder = self.path
@@ -230,25 +297,36 @@ class StoreWriter:
             manifest = _read_manifest(folder)
         except StoreError as err:
             raise StoreError(f"cannot resume the store at {folder}: {err} ({hint}).") from None
+        complete = bool(manifest["complete"])
+        stored = manifest.get("fingerprint")
+        if stored != self.fingerprint:
+            raise StoreMismatchError(
+                folder, _fingerprint_differences(stored, self.fingerprint), complete=complete
+            )
         if manifest["layers"] != self.layers:
-            raise StoreError(
-                f"cannot resume the store at {folder}: it was started with layers "
-                f"{manifest['layers']}, this run writes {self.layers}; {hint}."
+            raise StoreMismatchError(
+                folder,
+                [f"layers {manifest['layers']} stored, {self.layers} now"],
+                complete=complete,
             )
         if manifest["metadata"] != self.metadata:
             old, new = manifest["metadata"], self.metadata
             differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-            raise StoreError(
-                f"cannot resume the store at {folder}: its metadata differs from this run's "
-                f"in {differ} (stored {[old.get(k) for k in differ]}, now "
-                f"{[new.get(k) for k in differ]}); {hint}."
+            raise StoreMismatchError(
+                folder,
+                [
+                    f"the metadata differ in {differ} ({[old.get(k) for k in differ]} "
+                    f"stored, {[new.get(k) for k in differ]} now)"
+                ],
+                complete=complete,
             )
         stored_size = manifest["shard_size"]
         wanted = self._requested_shard_size
         if wanted is not None and stored_size is not None and stored_size != wanted:
-            raise StoreError(
-                f"cannot resume the store at {folder}: it was started with shard_size "
-                f"{stored_size}, this run asks for {wanted}; {hint}."
+            raise StoreMismatchError(
+                folder,
+                [f"shard_size {stored_size} stored, {wanted} now"],
+                complete=complete,
             )
         if stored_size is None and wanted is not None:
             manifest["shard_size"] = wanted
@@ -264,6 +342,27 @@ class StoreWriter:
         return manifest
 
     # -- writing
+
+    @property
+    def n_stored(self) -> int:
+        """Samples in the store's complete shards: what the store keeps if the run stops now."""
+        return int(self._manifest["n_samples"])
+
+    @property
+    def data_read(self) -> dict[str, Any] | None:
+        """The digest of the first rows of streamed data, ``{"rows": r, "sha256": h}``,
+        recorded by :func:`~subspaces.io.extract` (None when there is none)."""
+        value = self._manifest.get("data_read")
+        return dict(value) if isinstance(value, dict) else None
+
+    def _note_data_read(self, rows: int, sha256: str) -> None:
+        """Record the digest of the first ``rows`` rows of streamed input data; written with
+        the manifest's next rewrite (after the next shard, or at :meth:`close`)."""
+        self._manifest["data_read"] = {"rows": int(rows), "sha256": sha256}
+
+    # set by extract for streamed data: stored rows -> the digest of the most rows read
+    # (at most that many) whose digest is known, recorded with each shard
+    _data_read_at: Callable[[int], tuple[int, str] | None] | None = None
 
     @property
     def shard_size(self) -> int | None:
@@ -422,6 +521,10 @@ class StoreWriter:
         )
         self._manifest["n_samples"] += rows
         self._manifest["complete"] = last
+        if self._data_read_at is not None:
+            known = self._data_read_at(int(self._manifest["n_samples"]))
+            if known is not None:
+                self._note_data_read(*known)
         _atomic_write(self.path / MANIFEST_NAME, _dump_manifest(self._manifest))
 
     def _release(self) -> None:
