@@ -58,8 +58,9 @@ def test_screenshot_shows_rendered_figures(browser_run: Any) -> None:
 
 
 def test_every_figure_is_in_the_rendered_page(browser_run: Any) -> None:
-    # linear CKA × 3 pairs of models, 2 spectra, linear dimension, neural collapse
-    assert len(re.findall(r"<svg\b", browser_run.dom)) == 7
+    # linear CKA × 3 pairs of models, its curve against depth for the one pair of distinct
+    # models, 2 spectra, 3 charts of linear dimension, 6 of neural collapse
+    assert len(re.findall(r"<svg\b", browser_run.dom)) == 3 + 1 + 2 + 3 + 6
 
 
 def test_script_names_are_text_in_the_rendered_page(browser_run: Any) -> None:

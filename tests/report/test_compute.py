@@ -53,7 +53,12 @@ def test_meta(results: dict[str, Any]) -> None:
 
 def test_measure_info_names_the_default_ranges(results: dict[str, Any]) -> None:
     info = results["measure_info"]
-    assert info["linear_cka"] == {"label": "linear CKA", "kind": "similarity", "range": [0.0, 1.0]}
+    assert info["linear_cka"] == {
+        "label": "linear CKA",
+        "kind": "similarity",
+        "range": [0.0, 1.0],
+        "caveats": [],
+    }
     assert info["procrustes_distance"]["kind"] == "distance"
     assert info["procrustes_distance"]["range"] == pytest.approx([0.0, math.sqrt(2)])
 
@@ -96,7 +101,7 @@ def test_measure_options_are_passed_and_recorded(models_and_labels: Any) -> None
     assert np.asarray(out["similarity"]["mutual_knn"][0]["matrix"]) == pytest.approx(
         expected.numpy()
     )
-    assert out["meta"]["measure_options"] == {"mutual_knn": {"k": 3}}
+    assert out["meta"]["measure_options"] == {"mutual_knn": {"k": 3, "metric": "cosine"}}
     assert out["measure_info"]["mutual_knn"]["range"] is None  # options may change the range
 
 
@@ -108,7 +113,7 @@ def test_a_dead_layer_gives_null_entries_with_reasons(models_and_labels: Any) ->
     assert all(v is not None for row in matrix[:3] for v in row[:3])
     assert matrix[3] == [None] * 4 and [row[3] for row in matrix] == [None] * 4
     reason = out["missing"][json_pointer("similarity", "linear_cka", 0, "matrix", 0, 3)]
-    assert "zero variance" in reason
+    assert reason == "layer 'dead' of model 'A' is constant: every input gives the same vector"
     assert matrix[0][0] == pytest.approx(1.0)
 
 
@@ -119,7 +124,10 @@ def test_a_dead_layer_gives_null_geometry_with_reasons(models_and_labels: Any) -
     dead = out["geometry"]["A"]["dead"]
     assert dead["width"] == 3
     assert dead["effective_rank"] is None and dead["spectrum"] is None
-    assert "zero variance" in out["missing"]["/geometry/A/dead/effective_rank"]
+    assert dead["total_variance"] == 0.0  # defined: a constant layer has no variance
+    assert out["missing"]["/geometry/A/dead/effective_rank"] == (
+        "layer 'dead' of model 'A' is constant: every input gives the same vector"
+    )
     assert out["geometry"]["A"]["layer0"]["effective_rank"] is not None
 
 
@@ -226,9 +234,11 @@ def test_progress_callback_sees_every_step(models_and_labels: Any) -> None:
         intrinsic_dimension=False,
         progress=lambda what, done, total: seen.append((what, done, total)),
     )
-    # 1 measure × 3 pairs of models + 2 models × 3 layers
-    assert [(done, total) for _, done, total in seen] == [(i, 9) for i in range(1, 10)]
+    # 1 measure × 3 pairs of models + 3 corresponding layers × (intervals, null baseline)
+    # + 2 models × 3 layers
+    assert [(done, total) for _, done, total in seen] == [(i, 15) for i in range(1, 16)]
     assert seen[0][0] == "linear_cka: A × A"
+    assert seen[3][0] == "depth intervals: A / layer0 × B / layer0"
 
 
 # --- labels: each model its own (issue 9, item 5) -------------------------------------

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from markupsafe import escape
 
 from subspaces.report import (
     ResultsFormatError,
@@ -17,12 +19,12 @@ from subspaces.report import (
     render_report,
     write_report,
 )
-from subspaces.report.html import _clean_svg
+from subspaces.report._figures import _clean_svg, _depth_charts
 
 from .conftest import EVIL_LAYER, EVIL_MODEL
 
-# 4 measures × 3 pairs of models, 2 spectra, linear dimension, intrinsic dimension, collapse
-N_FIGURES = 4 * 3 + 2 + 1 + 1 + 1
+# line charts: 3 of linear dimension, 1 of intrinsic dimension, 6 of neural collapse
+N_GEOMETRY_CHARTS = 3 + 1 + 6
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_every_reference_is_local(page: str) -> None:
         if not (ref.startswith(("#", "data:image/png;base64,")) or ref == "results.json")
     }
     assert outside == set()
-    assert any(ref.startswith("data:image/png") for ref in references)  # heatmap pixels
+    assert not any(ref.startswith("data:") for ref in references)  # heatmaps are vector
 
 
 def test_page_holds_no_url_at_all(page: str) -> None:
@@ -112,8 +114,13 @@ def test_page_has_no_external_fonts_or_stylesheets(page: str) -> None:
 # --- content ---------------------------------------------------------------------------
 
 
-def test_one_inline_svg_per_figure(page: str) -> None:
-    assert page.count("<svg") == N_FIGURES
+def test_one_inline_svg_per_figure(page: str, results: dict[str, Any]) -> None:
+    heatmaps = sum(len(records) for records in results["similarity"].values())
+    depth = sum(len(pair["charts"]) for pair in _depth_charts(results))
+    assert page.count('<svg class="fig heatmap"') == heatmaps
+    assert page.count('<svg class="fig chart"') == depth + N_GEOMETRY_CHARTS
+    assert page.count('<svg class="fig mpl"') == 2  # spectra, one per model
+    assert page.count("<svg") == heatmaps + depth + N_GEOMETRY_CHARTS + 2
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page and "<metadata>" not in page
 
 
@@ -151,13 +158,17 @@ def test_small_heatmaps_are_annotated(page: str, results: dict[str, Any]) -> Non
     assert f">{value:.2f}</text>" in page
 
 
-def test_large_heatmaps_are_not_annotated(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("layers", "annotated"), [(13, True), (20, False)])
+def test_heatmaps_are_annotated_while_cells_hold_a_legible_number(
+    layers: int, annotated: bool
+) -> None:
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(0))
-    layers = {f"l{i}": x + 0.1 * i * x.square() for i in range(13)}
-    out = compute_results({"m": layers}, measures=("linear_cka",), geometry=False, progress=False)
+    models = {"m": {f"l{i}": x + 0.1 * i * x.square() for i in range(layers)}}
+    out = compute_results(models, measures=("linear_cka",), geometry=False, progress=False)
     page = render_report(out)
     assert page.count("<svg") == 1
-    assert ">1.00</text>" not in page
+    assert (">1.00</text>" in page) is annotated
+    assert page.count('<rect class="mark cell') == layers * layers  # hover values in any case
 
 
 def test_log_axes_are_labeled_in_plain_text(page: str) -> None:
@@ -172,14 +183,15 @@ def test_missing_values_are_listed_with_their_reason(tmp_path: Path) -> None:
     page = render_report(out)
     assert 'id="missing"' in page
     assert "/geometry/m/dead/effective_rank" in page
-    assert 'class="missing" title="DegenerateInputError: x has zero variance' in page
+    reason = out["missing"]["/geometry/m/dead/effective_rank"]
+    assert f'class="missing" title="{escape(reason)}"' in page
 
 
 def test_report_without_similarity(tiny_results: dict[str, Any]) -> None:
     geometry_only = {**tiny_results, "similarity": {}, "measure_info": {}}
     geometry_only["meta"] = {**tiny_results["meta"], "measures": []}
     page = render_report(geometry_only)
-    assert page.count("<svg") == 2  # spectra, linear dimension
+    assert page.count("<svg") == 1 + 3  # spectra, linear dimension (3 charts)
     assert 'id="similarity"' not in page
 
 
@@ -204,10 +216,24 @@ def test_script_layer_name_is_text_in_html_and_svg(evil_page: str) -> None:
     assert re.search(r"<\s*script", evil_page, re.IGNORECASE) is None
 
 
+class _Attributes(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.names |= {name for name, _ in attrs}
+
+
 def test_event_handler_model_name_is_text(evil_page: str) -> None:
     assert EVIL_MODEL not in evil_page
     assert "<img" not in evil_page
-    assert re.search(r"<[^>]*\sonerror\s*=", evil_page, re.IGNORECASE) is None
+    parsed = _Attributes()
+    parsed.feed(evil_page)
+    assert "img" not in parsed.tags
+    assert {name for name in parsed.names if name.startswith("on")} == set()
     assert "&lt;img src=x onerror=" in evil_page
 
 
@@ -257,7 +283,7 @@ LONG = "experiment-with-a-long-common-prefix-run-000"
     ids=["short", "differ-at-start", "differ-at-end", "differ-in-middle", "one-name-twice"],
 )
 def test_names_cut_for_figures_stay_distinct(names: list[str], short: list[str]) -> None:
-    from subspaces.report.html import _short_names
+    from subspaces.report._figures import _short_names
 
     assert _short_names(names) == short
 

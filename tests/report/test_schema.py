@@ -95,6 +95,24 @@ def _broken(results: dict[str, Any], edit: str) -> dict[str, Any]:
         bad["meta"]["labels"]["C"] = None
     elif edit == "unhashable-model":
         bad["meta"]["models"].append(["A"])
+    elif edit == "no-options":
+        del bad["meta"]["options"]
+    elif edit == "no-caveats":
+        del bad["measure_info"]["linear_cka"]["caveats"]
+    elif edit == "depth-self-pair":
+        bad["depth"]["linear_cka"][0]["y_model"] = "A"
+    elif edit == "depth-out-of-range":
+        bad["depth"]["linear_cka"][0]["depth"][2] = 1.5
+    elif edit == "depth-short-values":
+        bad["depth"]["linear_cka"][0]["value"].pop()
+    elif edit == "depth-ci-not-a-pair":
+        bad["depth"]["linear_cka"][0]["ci"][1] = [0.1]
+    elif edit == "depth-ci-dropped":
+        bad["depth"]["linear_cka"][0]["ci"] = None
+    elif edit == "depth-null-without-reason":
+        bad["depth"]["linear_cka"][0]["null"][0] = None
+    elif edit == "depth-unknown-layer":
+        bad["depth"]["linear_cka"][0]["x_layers"][0] = "x"
     return bad
 
 
@@ -115,6 +133,15 @@ def _broken(results: dict[str, Any], edit: str) -> dict[str, Any]:
         ("geometry-layers", r"/geometry/B: has layers"),
         ("labels-of-unknown-model", r"/meta/labels: names models \['A', 'B', 'C'\]"),
         ("unhashable-model", r"/meta/models: expected a list of names"),
+        ("no-options", r"/meta: the key 'options' is missing"),
+        ("no-caveats", r"/measure_info/linear_cka: the key 'caveats' is missing"),
+        ("depth-self-pair", r"/depth/linear_cka/0: pairs 'A' with 'A'"),
+        ("depth-out-of-range", r"/depth/linear_cka/0/depth/2: expected a relative depth"),
+        ("depth-short-values", r"/depth/linear_cka/0/value: has 2 entries, not 3"),
+        ("depth-ci-not-a-pair", r"/depth/linear_cka/0/ci/1: expected \[low, high\]"),
+        ("depth-ci-dropped", r"/depth/linear_cka/0/ci: is null but meta.options.bootstrap"),
+        ("depth-null-without-reason", r"/depth/linear_cka/0/null/0: is null but 'missing'"),
+        ("depth-unknown-layer", r"/depth/linear_cka/0/x_layers: is not 3 layers of 'A'"),
     ],
 )
 def test_validate_results_names_what_is_wrong(
@@ -128,6 +155,24 @@ def test_results_from_a_newer_version_are_refused(results: dict[str, Any]) -> No
     newer = {**results, "version": SCHEMA_VERSION + 1}
     with pytest.raises(ResultsFormatError, match="newer than this subspaces"):
         validate_results(newer)
+
+
+def test_results_of_version_1_are_refused_with_the_way_to_rebuild_them(
+    results: dict[str, Any],
+) -> None:
+    with pytest.raises(ResultsFormatError, match=r"version 1.*re-run `subspaces report`"):
+        validate_results({**results, "version": 1})
+
+
+def test_depth_lists_that_were_not_requested_are_null_without_reasons(
+    results: dict[str, Any],
+) -> None:
+    bare = copy.deepcopy(results)
+    bare["meta"]["options"]["bootstrap"] = bare["meta"]["options"]["null"] = None
+    for records in bare["depth"].values():
+        for record in records:
+            record["ci"] = record["null"] = None
+    assert validate_results(bare) is bare
 
 
 def test_save_and_load_round_trip(results: dict[str, Any], tmp_path: Path) -> None:

@@ -4,9 +4,13 @@ The face of the package: it calls the families (:func:`subspaces.similarity.pair
 :mod:`subspaces.geometry`) and draws what they return; it computes no measure itself.
 
 * :func:`compute_results`: every number (layer × layer similarity per measure and pair of
-  models, per-layer spectrum, effective rank, intrinsic dimension, neural collapse) as a
-  JSON-serializable dict (:mod:`subspaces.report.compute`); the schema, its validation,
-  saving and loading are in :mod:`subspaces.report.schema`.
+  models; for each pair of models, the similarity of corresponding layers against depth
+  with bootstrap intervals and a permutation null baseline; per-layer spectrum, effective
+  rank, intrinsic dimension, neural collapse) as a JSON-serializable dict
+  (:mod:`subspaces.report.compute`), with the options that shaped every number. A cell
+  that cannot be computed (a constant layer, a solver that failed) is null with its
+  reason, never the end of the report. The schema (version 2), its validation, saving and
+  loading are in :mod:`subspaces.report.schema`.
 * :func:`write_report`: ``report.html`` (offline, no request of any kind) and
   ``results.json`` beside it; :func:`load_results` reads ``results.json`` back.
 
@@ -22,7 +26,12 @@ collapse then uses its own, and labels that differ between models are flagged in
 ``results["meta"]["warnings"]`` and at the top of the report.
 """
 
-from subspaces.report.compute import DEFAULT_MEASURES, compute_results
+from subspaces.report.compute import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_MEASURES,
+    DEFAULT_PERMUTATIONS,
+    compute_results,
+)
 from subspaces.report.html import render_report, write_report
 from subspaces.report.schema import (
     RESULTS_SCHEMA,
@@ -35,7 +44,9 @@ from subspaces.report.schema import (
 )
 
 __all__ = [
+    "DEFAULT_BOOTSTRAP",
     "DEFAULT_MEASURES",
+    "DEFAULT_PERMUTATIONS",
     "RESULTS_SCHEMA",
     "SCHEMA_VERSION",
     "ResultsFormatError",

@@ -4,10 +4,10 @@
 document; :func:`validate_results` checks one against the schema below,
 :func:`save_results` writes it atomically and :func:`load_results` reads it back.
 
-Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema)::
+Results schema (``version`` 2; :data:`RESULTS_SCHEMA` is the same as JSON Schema)::
 
     {
-      "version": 1,
+      "version": 2,
       "meta": {
         "subspaces_version": "0.1.0",
         "created": "2025-01-01T12:00:00+00:00",     # UTC, ISO 8601
@@ -15,7 +15,24 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
         "models": ["A", "B"],                       # in the order given
         "layers": {"A": ["l1", "l2"], ...},         # per model, in the order given
         "measures": ["linear_cka", ...],            # similarity measures computed
-        "measure_options": {"mutual_knn": {"k": 10}, ...},   # options passed (JSON values)
+        "measure_options": {"mutual_knn": {"k": 10, "metric": "cosine"}, ...},
+                                                    # = options.measure_options
+        "omitted_measures": {                       # default measures left out because
+          "mean_cca": "n = 300 samples for widths ...: every canonical correlation is 1 ..."},
+                                                    # their value is meaningless for these
+                                                    # data ({} when none, or when the
+                                                    # measures were named)
+        "options": {                                # every option that shaped a number,
+          "n_samples": 200,                         # resolved (defaults filled in)
+          "dtype": {"A": "float32", "B": "float32"},  # of each model's activations
+          "measure_options": {"linear_cka": {"debiased": false}, ...},  # incl. defaults
+          "mle_k": 20, "top_eigenvalues": 100,      # only when they were used (geometry)
+          "device": "cpu",
+          "bootstrap": {"resamples": 20, "level": 0.95, "seed": 0},  # or null: no intervals
+          "null": {"permutations": 10, "level": 0.95, "seed": 1}},   # or null: no baseline
+        "sources": {"A": {"path": "runs/a", "pooling": "mean", ...}, ...},  # where each
+                                                    # model's layers came from, as the caller
+                                                    # said ({} when unknown)
         "geometry": true, "intrinsic_dimension": true,       # what was requested
         "mle_k": 20,                                # neighbors of the MLE estimate
         "top_eigenvalues": 100,                     # eigenvalues kept per layer (at most)
@@ -30,7 +47,10 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
       },
       "measure_info": {                              # how to read each measure
         "linear_cka": {"label": "linear CKA", "kind": "similarity",  # or "distance"
-                       "range": [0.0, 1.0]},        # null when not bounded / options change it
+                       "range": [0.0, 1.0],         # null when not bounded / options change it
+                       "caveats": []},              # why its values may mislead for these
+                                                    # data (n small against d...), and the
+                                                    # warnings it raised while computing
         ...
       },
       "similarity": {
@@ -41,6 +61,20 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
           {"x_model": "A", "y_model": "B", ...},
           ...
         ], ...
+      },
+      "depth": {                                     # present with 2 models or more
+        "linear_cka": [                              # one record per pair of models i < j
+          {"x_model": "A", "y_model": "B",
+           "x_layers": ["l1", "l2", "l3"], "y_layers": ["l1", "l3", "l5"],  # corresponding
+           "depth": [0.0, 0.5, 1.0],                # relative depth, i / (L - 1) of the model
+                                                    # with fewer layers (0 for L = 1)
+           "value": [0.9, null, 0.7],               # = the similarity matrix entry
+           "ci": [[0.88, 0.93], null, [0.6, 0.75]], # bootstrap interval at the level; the
+                                                    # whole list null when not requested
+           "null": [[0.02, 0.05], null, ...]},      # the measure with the rows of y permuted:
+                                                    # [mean, quantile at the level on the side
+                                                    # of "alike"]; null when not requested
+          ...], ...
       },
       "geometry": {                                  # present when geometry=True
         "A": {
@@ -62,15 +96,23 @@ Results schema (``version`` 1; :data:`RESULTS_SCHEMA` is the same as JSON Schema
         }, ...
       },
       "missing": {                                   # why each null is null
-        "/geometry/A/l1/twonn_id": "DegenerateInputError: TwoNN: 12 points ...", ...
+        "/geometry/A/l1/twonn_id": "DegenerateInputError: TwoNN: 12 points ...",
+        "/similarity/mutual_knn/1/matrix/0/0":
+            "layer 'emb' of model 'B' is constant: every input gives the same vector", ...
       }
     }
 
-A key that is absent was not requested; a value that is ``null`` was requested but is
-undefined for these data (a dead layer, duplicate points, a class with one sample, a NaN or
-infinite result, a model without labels): ``missing`` maps its JSON pointer (RFC 6901:
-``/``-separated keys and list indices, ``~`` written ``~0`` and ``/`` written ``~1``) to
-the reason. Every float is finite. The scalar definitions are those of
+A key that is absent was not requested; a value that is ``null`` was requested but could
+not be computed (a constant layer, duplicate points, a class with one sample, a NaN or
+infinite result, a model without labels, a solver that failed, any error in that one
+cell): ``missing`` maps its JSON pointer (RFC 6901: ``/``-separated keys and list indices,
+``~`` written ``~0`` and ``/`` written ``~1``) to the reason, one string per cause (every
+cell of a constant layer has the same reason), ``"<ErrorType>: <message>"`` for an error.
+Exceptions: the options in ``meta`` (``null`` is an option's value there, e.g.
+``rtol: null``), a measure's ``range`` (null: not known for these options), and a depth
+record's ``ci`` or ``null`` list that is null as a whole because no bootstrap or
+permutation was requested (``meta.options.bootstrap`` or ``meta.options.null`` is null).
+Every float is finite. The scalar definitions are those of
 :mod:`subspaces.geometry` (docs/measures.md).
 
 Models and labels: model names are the keys of ``models`` (distinct, as dict keys are) and
@@ -106,8 +148,12 @@ __all__ = [
     "validate_results",
 ]
 
-SCHEMA_VERSION = 1
-"""The version of the results schema written by :func:`~subspaces.report.compute_results`."""
+SCHEMA_VERSION = 2
+"""The version of the results schema written by :func:`~subspaces.report.compute_results`.
+
+Version 2 (issue 11) added ``meta.options``, ``meta.sources``, ``meta.omitted_measures``,
+``measure_info[name].caveats`` and the ``depth`` section; version 1 files are refused
+with the advice to compute them again."""
 
 # the per-layer scalars of the covariance spectrum, and of neural collapse (our key: the
 # field of subspaces.geometry's NeuralCollapseResult it comes from)
@@ -133,6 +179,13 @@ _NUMBER = {"type": "number"}
 _NULLABLE_NUMBER = {"type": ["number", "null"]}
 _NAME_LIST = {"type": "array", "items": {"type": "string"}}
 _NUMBER_LIST = {"type": "array", "items": _NUMBER}
+_NUMBER_PAIR = {"type": "array", "items": _NUMBER, "minItems": 2, "maxItems": 2}
+_NULLABLE_PAIRS = {  # a depth record's ci / null: null (not requested) or one pair per point
+    "oneOf": [
+        {"type": "null"},
+        {"type": "array", "items": {"oneOf": [{"type": "null"}, _NUMBER_PAIR]}},
+    ]
+}
 
 RESULTS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -154,6 +207,9 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "geometry",
                 "intrinsic_dimension",
                 "has_labels",
+                "options",
+                "sources",
+                "omitted_measures",
             ],
             "properties": {
                 "subspaces_version": {"type": "string"},
@@ -196,14 +252,67 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "class_counts": {"type": "array", "items": {"type": "integer"}},
                 "warnings": _NAME_LIST,
                 "device": {"type": "string"},
+                "omitted_measures": {"type": "object", "additionalProperties": {"type": "string"}},
+                "sources": {"type": "object", "additionalProperties": {"type": "object"}},
+                "options": {
+                    "type": "object",
+                    "required": [
+                        "n_samples",
+                        "dtype",
+                        "measure_options",
+                        "device",
+                        "bootstrap",
+                        "null",
+                    ],
+                    "properties": {
+                        "n_samples": {"type": "integer", "minimum": 1},
+                        "dtype": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "measure_options": {
+                            "type": "object",
+                            "additionalProperties": {"type": "object"},
+                        },
+                        "mle_k": {"type": "integer"},
+                        "top_eigenvalues": {"type": "integer"},
+                        "device": {"type": "string"},
+                        "bootstrap": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": ["resamples", "level", "seed"],
+                                    "properties": {
+                                        "resamples": {"type": "integer", "minimum": 1},
+                                        "level": _NUMBER,
+                                        "seed": {"type": "integer"},
+                                    },
+                                },
+                            ]
+                        },
+                        "null": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": ["permutations", "seed"],
+                                    "properties": {
+                                        "permutations": {"type": "integer", "minimum": 1},
+                                        "level": _NUMBER,
+                                        "seed": {"type": "integer"},
+                                    },
+                                },
+                            ]
+                        },
+                    },
+                },
             },
         },
         "measure_info": {
             "type": "object",
             "additionalProperties": {
                 "type": "object",
-                "required": ["label", "kind", "range"],
+                "required": ["label", "kind", "range", "caveats"],
                 "properties": {
+                    "caveats": _NAME_LIST,
                     "label": {"type": "string"},
                     "kind": {"enum": ["similarity", "distance"]},
                     "range": {
@@ -231,6 +340,38 @@ RESULTS_SCHEMA: dict[str, Any] = {
                             "type": "array",
                             "items": {"type": "array", "items": _NULLABLE_NUMBER},
                         },
+                    },
+                },
+            },
+        },
+        "depth": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": [
+                        "x_model",
+                        "y_model",
+                        "x_layers",
+                        "y_layers",
+                        "depth",
+                        "value",
+                        "ci",
+                        "null",
+                    ],
+                    "properties": {
+                        "x_model": {"type": "string"},
+                        "y_model": {"type": "string"},
+                        "x_layers": _NAME_LIST,
+                        "y_layers": _NAME_LIST,
+                        "depth": {
+                            "type": "array",
+                            "items": {**_NUMBER, "minimum": 0, "maximum": 1},
+                        },
+                        "value": {"type": "array", "items": _NULLABLE_NUMBER},
+                        "ci": _NULLABLE_PAIRS,
+                        "null": _NULLABLE_PAIRS,
                     },
                 },
             },
@@ -295,7 +436,7 @@ class ResultsFormatError(SubspacesError, ValueError):
     Examples:
         >>> from subspaces.report import ResultsFormatError, validate_results
         >>> try:
-        ...     validate_results({"version": 1})
+        ...     validate_results({"version": 2})
         ... except ResultsFormatError as error:
         ...     print(str(error).split(".")[0])
         results: the key 'meta' is missing
@@ -337,7 +478,11 @@ def _need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where
     return value
 
 
-def _check_nulls(value: Any, pointer: str, missing: Mapping[str, str]) -> None:
+def _check_nulls(
+    value: Any, pointer: str, missing: Mapping[str, str], exempt: frozenset[str] = frozenset()
+) -> None:
+    if pointer in exempt:  # options (null is a value there), lists not requested
+        return
     if value is None:
         if pointer not in missing:
             raise _fail(pointer, "is null but 'missing' gives no reason for it")
@@ -346,20 +491,24 @@ def _check_nulls(value: Any, pointer: str, missing: Mapping[str, str]) -> None:
             raise _fail(pointer, f"holds {value}; results hold finite numbers or null")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_nulls(item, pointer + json_pointer(key), missing)
+            _check_nulls(item, pointer + json_pointer(key), missing, exempt)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            _check_nulls(item, pointer + json_pointer(i), missing)
+            _check_nulls(item, pointer + json_pointer(i), missing, exempt)
 
 
 def validate_results(results: Any) -> dict[str, Any]:
     """Check that ``results`` follows the results schema; return it unchanged.
 
-    Checks the version, the required keys and their types, that model names and each
-    model's layer names are distinct, that every matrix is ``len(x_layers) × len(y_layers)``
-    and names the layers of its models in ``meta.layers``, that geometry covers the layers
-    of ``meta``, that every float is finite and that every null has a reason in
-    ``missing``. Raises :class:`ResultsFormatError` naming the JSON pointer at fault.
+    Checks the version (a version 1 document is refused with the advice to compute it
+    again), the required keys and their types, that model names and each model's layer
+    names are distinct, that every matrix is ``len(x_layers) × len(y_layers)`` and names the
+    layers of its models in ``meta.layers``, that every depth record pairs two distinct
+    models' layers with one value, interval and null baseline per point (``ci`` / ``null``
+    null as a whole exactly when ``meta.options`` did not request them), that geometry
+    covers the layers of ``meta``, that every float is finite and that every null has a
+    reason in ``missing``. Raises :class:`ResultsFormatError` naming the JSON pointer at
+    fault.
 
     Examples:
         >>> import torch
@@ -380,6 +529,14 @@ def validate_results(results: Any) -> dict[str, Any]:
         raise ResultsFormatError(
             f"results have schema version {version}, newer than this subspaces "
             f"({subspaces.__version__}) reads ({SCHEMA_VERSION}); upgrade subspaces."
+        )
+    if 1 <= version < SCHEMA_VERSION:
+        raise ResultsFormatError(
+            f"results have schema version {version}, written by an older subspaces; this "
+            f"subspaces ({subspaces.__version__}) reads version {SCHEMA_VERSION}, which adds "
+            "the depth curves, the resolved options and the caveats of each measure. Compute "
+            "them again from the activations: re-run `subspaces report` on the stores (or "
+            "subspaces.report.compute_results)."
         )
     if version != SCHEMA_VERSION:
         raise _fail("/version", f"unknown schema version {version}")
@@ -413,11 +570,26 @@ def validate_results(results: Any) -> dict[str, Any]:
         labeled = _need(meta, "labels", dict, "/meta")
         if set(labeled) != set(models):
             raise _fail("/meta/labels", f"names models {sorted(labeled)}, meta.models {models}")
+    options = _need(meta, "options", dict, "/meta")
+    for key in ("dtype", "measure_options"):
+        _need(options, key, dict, "/meta/options")
+    for key in ("bootstrap", "null"):
+        if key not in options:
+            raise _fail("/meta/options", f"the key {key!r} is missing")
+        if options[key] is not None and not isinstance(options[key], dict):
+            raise _fail(f"/meta/options/{key}", "expected a dict or null")
+    _need(meta, "sources", dict, "/meta")
+    omitted = _need(meta, "omitted_measures", dict, "/meta")
+    if not all(isinstance(v, str) for v in omitted.values()):
+        raise _fail("/meta/omitted_measures", "expected a dict measure -> reason (a string)")
     info = _need(results, "measure_info", dict, "")
     similarity = _need(results, "similarity", dict, "")
     missing = _need(results, "missing", dict, "")
     for name in measures:
-        _need(info, name, dict, "/measure_info")
+        entry = _need(info, name, dict, "/measure_info")
+        caveats = _need(entry, "caveats", list, json_pointer("measure_info", name))
+        if not all(isinstance(c, str) for c in caveats):
+            raise _fail(json_pointer("measure_info", name, "caveats"), "expected strings")
         records = _need(similarity, name, list, "/similarity")
         pairs: set[tuple[str, str]] = set()
         for r, record in enumerate(records):
@@ -460,8 +632,70 @@ def validate_results(results: Any) -> dict[str, Any]:
                 if not isinstance(values, dict):
                     raise _fail(where + json_pointer(layer), "expected a dict")
                 _need(values, "width", int, where + json_pointer(layer))
-    _check_nulls({k: v for k, v in results.items() if k != "missing"}, "", missing)
+    exempt = {"/meta/options", "/meta/measure_options", "/meta/sources"}
+    # a null range says "not known for these options", a value of its own
+    exempt |= {json_pointer("measure_info", name, "range") for name in info}
+    if "depth" in results:
+        exempt |= _check_depth(results, layers, measures, options)
+    checked = {k: v for k, v in results.items() if k != "missing"}
+    _check_nulls(checked, "", missing, frozenset(exempt))
     return results
+
+
+def _check_depth(
+    results: Mapping[str, Any],
+    layers: Mapping[str, list[str]],
+    measures: list[str],
+    options: Mapping[str, Any],
+) -> set[str]:
+    """Check the depth section; return the pointers of the lists that were not requested."""
+    depth = _need(results, "depth", dict, "")
+    unrequested: set[str] = set()
+    for name, records in depth.items():
+        if name not in measures:
+            raise _fail(json_pointer("depth", name), "names a measure not in meta.measures")
+        if not isinstance(records, list):
+            raise _fail(json_pointer("depth", name), "expected a list of records")
+        for r, record in enumerate(records):
+            where = json_pointer("depth", name, r)
+            if not isinstance(record, dict):
+                raise _fail(where, "expected a dict")
+            xm = _need(record, "x_model", str, where)
+            ym = _need(record, "y_model", str, where)
+            if xm not in layers or ym not in layers or xm == ym:
+                raise _fail(where, f"pairs {xm!r} with {ym!r}: two distinct models of meta")
+            size = len(_need(record, "depth", list, where))
+            for key, model in (("x_layers", xm), ("y_layers", ym)):
+                names = _need(record, key, list, where)
+                if len(names) != size or any(k not in layers[model] for k in names):
+                    raise _fail(
+                        f"{where}/{key}", f"is not {size} layers of {model!r} in meta.layers"
+                    )
+            for i, d in enumerate(record["depth"]):
+                if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d <= 1:
+                    raise _fail(f"{where}/depth/{i}", f"expected a relative depth, got {d!r}")
+            values = _need(record, "value", list, where)
+            if len(values) != size:
+                raise _fail(f"{where}/value", f"has {len(values)} entries, not {size}")
+            for key, option in (("ci", "bootstrap"), ("null", "null")):
+                if key not in record:
+                    raise _fail(where, f"the key {key!r} is missing")
+                pairs = record[key]
+                if pairs is None:
+                    if options.get(option) is not None:
+                        raise _fail(f"{where}/{key}", f"is null but meta.options.{option} is set")
+                    unrequested.add(f"{where}/{key}")
+                    continue
+                if not isinstance(pairs, list) or len(pairs) != size:
+                    raise _fail(f"{where}/{key}", f"expected null or a list of {size} entries")
+                for i, pair in enumerate(pairs):
+                    if pair is not None and (
+                        not isinstance(pair, list)
+                        or len(pair) != 2
+                        or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in pair)
+                    ):
+                        raise _fail(f"{where}/{key}/{i}", f"expected [low, high], got {pair!r}")
+    return unrequested
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
