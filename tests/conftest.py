@@ -26,15 +26,22 @@ MINILM_N = 120
 
 def minilm_texts(n: int = MINILM_N) -> list[str]:
     """``n`` distinct speeches from the ``shakespeare`` package (the experiments' sampler)."""
+    import importlib.util
     import sys
     from pathlib import Path
 
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from experiments.common import shakespeare_lines
-
-    return shakespeare_lines(n, seed=0)
+    # Loaded by path: tests/experiments (a package) shadows the top-level experiments/
+    # whenever a test puts tests/ on sys.path (tests/similarity/test_distributed.py does).
+    name = "_subspaces_experiments_common"
+    module = sys.modules.get(name)
+    if module is None:
+        path = Path(__file__).resolve().parents[1] / "experiments" / "common.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while it executes
+        spec.loader.exec_module(module)
+    return list(module.shakespeare_lines(n, seed=0))
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +67,6 @@ def minilm_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     stores: dict[str, object] = {"texts": text_file, "model": model}
     for name, pooling in (("mean", "mean"), ("cls", "first")):
         out = folder / name
-        extract_hf(
-            str(model), texts, out=out, pooling=pooling, max_length=64, progress=False
-        )
+        extract_hf(str(model), texts, out=out, pooling=pooling, max_length=64, progress=False)
         stores[name] = out
     return stores

@@ -449,7 +449,7 @@ def test_measure_names_the_model_with_the_name_option(two_models: tuple) -> None
 def test_model_names_are_the_shortest_distinguishing_suffix(
     tmp_path: Path, paths: list[str], names: list[str]
 ) -> None:
-    from subspaces.cli import _model_names
+    from subspaces.cli._app import _model_names
 
     for p in paths:  # files for the names with a suffix, folders for the others
         target = tmp_path / p
@@ -623,3 +623,309 @@ def test_bad_device_is_one_line_and_exit_2(two_models: tuple, device: str, match
     a, _, _ = two_models
     line = _one_line_error(runner.invoke(app, ["compare", str(a), "--device", device]))
     assert match in line
+
+
+# --- issue 11: compare past undefined cells, tables at 80 columns, error text, sources ----
+
+
+def _npz(path: Path, layers: dict[str, np.ndarray]) -> Path:
+    np.savez(path, **layers)
+    return path
+
+
+def _with_constant_layer(tmp_path: Path) -> tuple[Path, Path]:
+    """``a.npz`` (layers ``h`` and ``const``, constant) and ``b.npz`` (``g1``, ``g2``)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 6))
+    a = _npz(
+        tmp_path / "a.npz",
+        {"h": np.tanh(x @ rng.standard_normal((6, 5))), "const": np.ones((60, 3))},
+    )
+    b = _npz(
+        tmp_path / "b.npz",
+        {"g1": np.tanh(x @ rng.standard_normal((6, 4))), "g2": x @ rng.standard_normal((6, 3))},
+    )
+    return a, b
+
+
+def _summary(output: str) -> list[str]:
+    """The items of the summary of undefined values that follows the tables, each on one
+    line (an item is wrapped at the terminal's width, its next lines indented by 4)."""
+    lines = output.splitlines()
+    items: list[str] = []
+    for line in lines[lines.index("undefined (shown as -):") + 1 :]:
+        if line.startswith("    "):
+            items[-1] += " " + line.strip()
+        elif line.startswith("  "):
+            items.append(line)
+        else:
+            break
+    return items
+
+
+def test_compare_keeps_going_past_a_constant_layer(tmp_path: Path) -> None:
+    a, b = _with_constant_layer(tmp_path)
+    result = runner.invoke(app, ["compare", str(a), str(b), "-m", "linear_cka", "-m", "mutual_knn"])
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in result.stdout.splitlines()
+        if line[:2] in ("h ", "co")
+    }
+    assert rows["const"] == ["-", "-"] and all(v != "-" for v in rows["h"])
+    # one line per cause, with its count and measures, naming the constant layer
+    (line,) = _summary(result.stdout)
+    assert line.startswith("  4 values (linear_cka, mutual_knn): ") and "'const'" in line
+
+
+def test_compare_json_gives_nulls_and_their_reasons(tmp_path: Path) -> None:
+    a, b = _with_constant_layer(tmp_path)
+    result = runner.invoke(app, ["compare", str(a), str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    cka = _json(result.stdout)["measures"]["linear_cka"]
+    assert cka["rows"] == ["h", "const"] and cka["cols"] == ["g1", "g2"]
+    assert cka["values"][1] == [None, None] and None not in cka["values"][0]
+    assert [(m["row"], m["col"]) for m in cka["missing"]] == [("const", "g1"), ("const", "g2")]
+    assert all("'const'" in m["reason"] for m in cka["missing"])
+
+
+def test_compare_with_every_value_undefined_is_exit_2(tmp_path: Path) -> None:
+    a = _npz(tmp_path / "a.npz", {"const": np.ones((20, 3))})
+    result = runner.invoke(app, ["compare", str(a)])
+    assert result.exit_code == 2
+    assert "-" in result.stdout.split() and "undefined (shown as -):" in result.stdout
+    assert "error: no value could be computed" in result.stderr
+
+
+def test_compare_the_minilm_pair_past_its_constant_layer(minilm_pair: dict) -> None:
+    """Real stores: first-token pooling makes the embeddings layer of ``cls`` constant."""
+    args = ["compare", str(minilm_pair["mean"]), str(minilm_pair["cls"])]
+    result = runner.invoke(app, [*args, "-m", "linear_cka"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "linear_cka: mean (rows) vs cls (columns)" in result.stdout
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    (line,) = _summary(result.stdout)
+    assert line.startswith("  7 values (linear_cka): ") and "'embeddings'" in line
+    data = _json(runner.invoke(app, [*args, "--json"]).stdout)
+    cka = data["measures"]["linear_cka"]
+    assert [row[0] for row in cka["values"]] == [None] * 7  # the cls embeddings column
+    assert sum(v is not None for row in cka["values"] for v in row) == 7 * 6
+    assert data["sources"]["cls"]["pooling"] == "first"
+    assert data["sources"]["mean"]["pooling"] == "mean"
+    assert data["sources"]["mean"]["dtype"] == "float32"
+
+
+MINILM_LAYERS = ["embeddings", *(f"layer_{i}" for i in range(1, 7))]
+BERT_LAYERS = [f"encoder.layer.{i}.attention.output" for i in range(12)]
+
+
+def _table_output(tmp_path: Path, names: list[str], *args: str, width: int = 80) -> str:
+    rng = np.random.default_rng(0)
+    layers = {name: rng.standard_normal((30, 4)) for name in names}
+    path = _npz(tmp_path / "m.npz", layers)
+    result = runner.invoke(app, ["compare", str(path), *args], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("names", [MINILM_LAYERS, BERT_LAYERS], ids=["minilm-7", "bert-12"])
+def test_compare_tables_fit_80_columns(tmp_path: Path, names: list[str]) -> None:
+    output = _table_output(tmp_path, names)
+    assert all(len(line) <= 80 for line in output.splitlines()), output
+    assert "…" not in output and "..." not in output
+    row = names[1].removeprefix("encoder.layer.").removesuffix(".attention.output")
+    values = [line.split()[1:] for line in output.splitlines() if line.split()[:1] == [row]]
+    assert sum(map(len, values)) == len(names)  # every column of a row, over the blocks
+
+
+def test_compare_table_shows_short_layer_names_whole(tmp_path: Path) -> None:
+    output = _table_output(tmp_path, MINILM_LAYERS)
+    for name in MINILM_LAYERS:
+        assert any(line.startswith(f"{name} ") for line in output.splitlines())  # a row
+        assert any(f" {name}" in line and "0." not in line for line in output.splitlines())
+
+
+def test_compare_table_states_the_part_that_long_names_share(tmp_path: Path) -> None:
+    output = _table_output(tmp_path, BERT_LAYERS)
+    assert "columns: encoder.layer.<column>.attention.output" in output
+    assert "rows: encoder.layer.<row>.attention.output" in output
+    heads = [word for line in output.splitlines() if line.startswith(" ") for word in line.split()]
+    assert sorted(heads, key=int) == [str(i) for i in range(12)]
+
+
+def test_compare_json_does_not_depend_on_the_width(tmp_path: Path) -> None:
+    narrow = _table_output(tmp_path, BERT_LAYERS, "--json", width=40)
+    wide = _table_output(tmp_path, BERT_LAYERS, "--json", width=300)
+    assert _json(narrow)["measures"] == _json(wide)["measures"]
+
+
+def test_table_wraps_names_without_a_shared_part() -> None:
+    import re
+
+    from subspaces.cli._tables import _table
+
+    names = ["embeddings", *BERT_LAYERS[:3], "pooler.dense"]
+    cells = [["0.500"] * len(names) for _ in names]
+    lines = _table(names, names, cells, width=80)
+    assert all(len(line) <= 80 for line in lines)
+    assert not any(line.startswith(("rows:", "columns:")) for line in lines)
+    body = lines[next(i for i, line in enumerate(lines) if line.startswith("─")) + 1 :]
+    rows: list[str] = []
+    for line in body[: body.index("")] if "" in body else body:
+        label, *values = re.split(r"\s{2,}", line)
+        if values:
+            rows.append(label)
+        else:  # a wrapped label goes on
+            rows[-1] += label
+    assert rows == names
+
+
+@pytest.mark.parametrize(
+    "name", ["encoder.layer.10.attention.output", "a_very_long_name_without_dots", "x"]
+)
+def test_wrap_keeps_every_character(name: str) -> None:
+    from subspaces.cli._tables import _wrap
+
+    lines = _wrap(name, 12)
+    assert "".join(lines) == name and all(len(line) <= 12 for line in lines)
+
+
+def test_measure_summarizes_undefined_values(tmp_path: Path) -> None:
+    a, _ = _with_constant_layer(tmp_path)
+    result = runner.invoke(app, ["measure", str(a), "--no-intrinsic-dimension"])
+    assert result.exit_code == 0, result.output
+    assert any(line.startswith("const ") and " - " in line for line in result.stdout.splitlines())
+    summary = _summary(result.stdout)
+    assert summary and all("(const)" in line for line in summary)
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "suggested"),
+    [
+        ("compare", "linear-cka", "'linear_cka'"),
+        ("compare", "mutual_kn", "'mutual_knn'"),
+        ("report", "linear_ckaa", "'linear_cka'"),
+    ],
+    ids=["compare-dash", "compare-short", "report"],
+)
+def test_unknown_measure_says_did_you_mean(
+    tmp_path: Path, two_models: tuple, command: str, given: str, suggested: str
+) -> None:
+    a, _, _ = two_models
+    args = [command, str(a), "-m", given]
+    if command == "report":
+        args += ["--out", str(tmp_path / "r")]
+    line = _one_line_error(runner.invoke(app, args))
+    assert f"unknown measure {given!r} (did you mean {suggested}" in line
+
+
+def test_a_missing_path_is_quoted_without_a_trailing_dot(tmp_path: Path) -> None:
+    missing = tmp_path / "runs[1]" / "store"
+    line = _one_line_error(runner.invoke(app, ["compare", str(missing)]))
+    assert f"'{missing}' does not exist" in line and not line.endswith(".")
+
+
+def test_error_text_keeps_square_brackets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subspaces.io
+
+    def missing_transformers(*args: Any, **kwargs: Any) -> None:
+        raise ImportError(
+            "extract_hf needs the optional dependency 'transformers'; install it with "
+            "`pip install subspaces[hf]` (or `pip install transformers`)."
+        )
+
+    monkeypatch.setattr(subspaces.io, "extract_hf", missing_transformers)
+    (tmp_path / "t.txt").write_text("one line\n")
+    args = ["extract", "hf", str(tmp_path), str(tmp_path / "t.txt"), "--out", str(tmp_path / "s")]
+    line = _one_line_error(runner.invoke(app, args))
+    assert "`pip install subspaces[hf]`" in line
+
+
+def test_row_count_mismatch_names_the_stores_and_layers(tmp_path: Path) -> None:
+    a, b, _ = _models_in_two_folders(tmp_path, n_b=50)
+    line = _one_line_error(runner.invoke(app, ["compare", str(a), str(b)]))
+    assert f"layer 'h' of 'B/store' ('{b}') has 50 rows" in line
+    assert f"layer 'h' of 'A/store' ('{a}') has 60 rows" in line
+    assert "representation" not in line
+
+
+def test_row_count_mismatch_inside_one_file(tmp_path: Path) -> None:
+    path = _npz(tmp_path / "m.npz", {"x": np.ones((10, 2)), "y": np.ones((8, 2))})
+    line = _one_line_error(runner.invoke(app, ["measure", str(path)]))
+    assert "layer 'y' of 'm'" in line and "has 8 rows" in line and "has 10 rows" in line
+
+
+def _store_with_source(path: Path) -> Path:
+    from subspaces.io import StoreWriter
+
+    rng = np.random.default_rng(0)
+    metadata = {
+        "model": "models/minilm",
+        "data": "plays.txt",
+        "extraction": {"pooling": "mean", "batch_size": 32},
+    }
+    with StoreWriter(path, layers=["h"], metadata=metadata) as writer:
+        writer.write({"h": torch.from_numpy(rng.standard_normal((40, 3)).astype(np.float32))})
+    return path
+
+
+def test_sources_come_from_the_store_metadata(tmp_path: Path) -> None:
+    store = _store_with_source(tmp_path / "store")
+    expected = {
+        "path": str(store),
+        "model": "models/minilm",
+        "pooling": "mean",
+        "data": "plays.txt",
+        "dtype": "float32",
+    }
+    result = runner.invoke(app, ["measure", str(store), "--json", "--no-intrinsic-dimension"])
+    assert result.exit_code == 0, result.output
+    assert _json(result.stdout)["meta"]["sources"] == {"store": expected}
+    result = runner.invoke(app, ["compare", str(store), "--json"])
+    assert _json(result.stdout)["sources"] == {"store": expected}
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", str(store), "--out", str(out), "-m", "linear_cka"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["meta"]["sources"] == {"store": expected}
+
+
+def test_sources_of_an_array_file_are_its_path_and_dtype(two_models: tuple) -> None:
+    a, _, _ = two_models
+    result = runner.invoke(app, ["compare", str(a), "--json"])
+    assert _json(result.stdout)["sources"] == {"a": {"path": str(a), "dtype": "float64"}}
+
+
+def _help_texts() -> list[tuple[str, str]]:
+    """(where, text) of the help of every command, subcommand and parameter."""
+    import click
+    import typer
+
+    found: list[tuple[str, str]] = []
+
+    def walk(command: click.Command, where: str) -> None:
+        found.append((where, command.help or ""))
+        for param in command.params:
+            found.append((f"{where} {param.name}", getattr(param, "help", None) or ""))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{where} {name}")
+
+    walk(typer.main.get_command(app), "subspaces")
+    return found
+
+
+def test_help_texts_hold_no_rich_markup() -> None:
+    """typer renders help as rich markup: a text that markup would change (``[hf]`` eaten)
+    is refused here."""
+    from rich.text import Text
+
+    texts = _help_texts()
+    assert len(texts) > 30
+    changed = [where for where, text in texts if Text.from_markup(text).plain != text]
+    assert changed == []
+
+
+def test_compare_of_one_store_given_twice_is_the_store_with_itself(two_models: tuple) -> None:
+    a, _, _ = two_models
+    twice = _json(runner.invoke(app, ["compare", str(a), str(a), "--json"]).stdout)
+    once = _json(runner.invoke(app, ["compare", str(a), "--json"]).stdout)
+    assert twice["measures"] == once["measures"] and twice["models"] == ["a", "a"]
