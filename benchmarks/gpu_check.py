@@ -1,4 +1,5 @@
-"""The CUDA paths checked and timed: exact kNN, moments, linear CKA and neural collapse.
+"""The CUDA paths checked and timed: exact kNN, moments, linear CKA, mean CCA, the robust
+solvers and neural collapse.
 
 Each path runs on the accelerator and on the CPU from the same float32 data; the check is
 that both give the same answer (neighbor indices equal, values within float32 rounding of
@@ -29,7 +30,8 @@ import torch
 from subspaces.geometry import neural_collapse
 from subspaces.linalg import paired_moments
 from subspaces.linalg.knn import knn
-from subspaces.similarity import linear_cka
+from subspaces.linalg.robust import svdvals
+from subspaces.similarity import linear_cka, mean_cca
 
 SIZES = {
     "full": {"n": 200_000, "d": 512, "knn_n": 50_000, "classes": 100},
@@ -116,6 +118,9 @@ def cases(size: dict[str, int]) -> dict[str, tuple[Callable[[torch.device], Any]
         "exact kNN (k = 10)": (lambda dev: knn(data(dev)["q"], 10), 1e-6),
         "centered moments": (lambda dev: paired_moments(data(dev)["x"], data(dev)["y"]), 1e-5),
         "linear CKA": (lambda dev: linear_cka(data(dev)["x"], data(dev)["y"]), 1e-5),
+        # the CCA family's solver path (linalg.robust: float64 retry, then regularized)
+        "mean CCA": (lambda dev: mean_cca(data(dev)["x"], data(dev)["y"]), 1e-5),
+        "robust svdvals": (lambda dev: svdvals(data(dev)["x"][:4096].double()), 1e-8),
         "neural collapse": (
             lambda dev: neural_collapse(data(dev)["features"], data(dev)["labels"]),
             1e-4,
