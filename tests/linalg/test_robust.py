@@ -174,3 +174,70 @@ def test_decomp_re_exports_the_robust_solvers() -> None:
 
     assert decomp.eigh is robust.eigh and decomp.svd is robust.svd
     assert decomp.eigvalsh is robust.eigvalsh and decomp.svdvals is robust.svdvals
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", sorted(_OPS))
+def test_half_precision_is_solved_in_float64_and_returned_in_its_dtype(
+    name: str, dtype: torch.dtype
+) -> None:
+    # torch.linalg has no float16/bfloat16 kernels (NotImplementedError); the wrapper goes
+    # straight to the float64 path
+    wrapper, part = _OPS[name]
+    a = _spd(4, dtype=F64) / 1e3
+    got = part(wrapper(a.to(dtype)))
+    want = part(wrapper(a.to(dtype).to(F64)))
+    assert got.dtype == dtype
+    assert torch.allclose(got.to(F64), want, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["eigvalsh", "svdvals"])
+def test_a_result_beyond_the_dtype_range_is_refused_not_returned_as_inf(name: str) -> None:
+    a = torch.full((4, 4), 3e38, dtype=torch.float32)  # finite; its top value 1.2e39 is not
+    with pytest.raises(NumericRangeError, match=rf"torch.linalg.{name} .* exceeds the range"):
+        _OPS[name][0](a)
+    assert float(_OPS[name][1](_OPS[name][0](a.to(F64))).abs().max()) == pytest.approx(1.2e39)
+
+
+def test_the_bound_of_a_regularized_eigh_is_the_jitter_norm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = _spd(5, dtype=F64)
+    assert robust.eigh_with_bound(a)[2] == 0.0  # nothing added
+    monkeypatch.setattr(torch.linalg, "eigh", _Failing("eigh", 1))
+    evals, _, bound = robust.eigh_with_bound(a)
+    assert bound == pytest.approx(REGULARIZATION * float(torch.linalg.matrix_norm(a)), rel=1e-12)
+    want = torch.linalg.eigvalsh(a)
+    assert float((evals - want).abs().max()) <= bound  # Weyl
+
+
+def test_a_regularized_retry_keeps_a_null_space_null(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the jitter lifts the zero eigenvalues of a rank-5 scatter to about ±1e-10 of its norm,
+    # above scatter_rtol for float64 data; psd_eigh sets them back to 0, so the numerical
+    # range, hence CCA's number of correlations and its mean, do not change
+    from subspaces.linalg.decomp import psd_range
+    from subspaces.similarity import cca_correlations
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(200, 5, generator=g, dtype=F64)
+    x = z @ torch.randn(5, 10, generator=g, dtype=F64)  # rank 5, width 10
+    y = z[:, :3] @ torch.randn(3, 8, generator=g, dtype=F64)
+    y = y + 0.3 * torch.randn(200, 8, generator=g, dtype=F64)
+    xc = x - x.mean(0)
+    before_rank = psd_range(xc.T @ xc, rtol=1e-13)[0].numel()
+    before = cca_correlations(x, y)
+    real = torch.linalg.eigh
+    calls: list[int] = []
+
+    def every_first_try_fails(t: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) % 2 == 1:  # each matrix: the plain try fails, the regularized one runs
+            raise torch.linalg.LinAlgError("linalg.eigh: failed to converge (test)")
+        return real(t, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "eigh", every_first_try_fails)
+    assert psd_range(xc.T @ xc, rtol=1e-13)[0].numel() == before_rank == 5
+    after = cca_correlations(x, y)
+    assert len(calls) >= 6
+    assert after.numel() == before.numel() == 5
+    assert torch.allclose(after, before, atol=1e-8)

@@ -110,3 +110,14 @@ def test_a_solver_that_fails_once_is_retried_and_the_value_kept(
         assert float(function(x, y)) == pytest.approx(want[name], abs=1e-8)
         used = op != {"mean_cca": "svd", "pwcca": "svdvals"}[name]
         assert len(calls) >= (2 if used else 0)  # the failure, then the retry
+
+
+def test_a_missing_required_option_is_an_invalid_option_error_naming_it() -> None:
+    # eigenspace_overlap has no default n_components: a raw TypeError before
+    from subspaces._checks import InvalidOptionError
+
+    xs = _layers()
+    with pytest.raises(InvalidOptionError, match=r"'eigenspace_overlap' needs the option "):
+        pairwise(xs, xs, measure="eigenspace_overlap", progress=False)
+    got = pairwise({"a": xs["layer_1"]}, measure="eigenspace_overlap", n_components=2)
+    assert float(got[0, 0]) == pytest.approx(1.0)

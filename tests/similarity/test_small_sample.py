@@ -204,3 +204,56 @@ def test_caveat_is_one_line_of_text_for_the_users_case() -> None:
 def test_caveat_checks_its_arguments(args: tuple[Any, ...], error: type) -> None:
     with pytest.raises(error, match=r"n|d_y"):
         MEASURES["mean_cca"].caveat(*args)
+
+
+def test_cca_of_rank_deficient_data_warns_only_when_the_ranks_meet_the_criterion() -> None:
+    # width 60 > n - 1 = 49, so the caveat (widths only) holds; but both sides have rank 10
+    # and 10 + 10 <= 49: no correlation is forced, and the function (which knows the
+    # ranks) does not warn
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 10, generator=g, dtype=F64) @ torch.randn(10, 60, generator=g, dtype=F64)
+    y = torch.randn(50, 10, generator=g, dtype=F64) @ torch.randn(10, 60, generator=g, dtype=F64)
+    assert MEASURES["mean_cca"].caveat(50, 60, 60) is not None
+    rho: list[torch.Tensor] = []
+    assert _warnings_of(lambda: rho.append(cca_correlations(x, y))) == []
+    assert rho[0].numel() == 10
+    assert float(rho[0].max()) < 0.99
+    # at rank 30 + 30 > 49, 11 correlations are 1, and it warns the registry's text
+    x = torch.randn(50, 30, generator=g, dtype=F64) @ torch.randn(30, 60, generator=g, dtype=F64)
+    y = torch.randn(50, 30, generator=g, dtype=F64) @ torch.randn(30, 60, generator=g, dtype=F64)
+    assert _warnings_of(lambda: rho.append(cca_correlations(x, y))) == [
+        MEASURES["mean_cca"].caveat(50, 60, 60)
+    ]
+    assert int((rho[1] > 1 - 1e-8).sum()) == 30 + 30 - 49
+
+
+@pytest.mark.parametrize(("d_x", "d_y"), [(50, 50), (60, 20)])
+def test_the_cca_criterion_is_tight(d_x: int, d_y: int) -> None:
+    # forced ones = d_x + d_y - (n - 1) (all once n - 1 <= max width), none one sample later
+    for n in (d_x + 1, d_x + 2, d_x + d_y, d_x + d_y + 1):
+        x, y = _data(n, d_x, d_y, seed=n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallSampleWarning)
+            rho = cca_correlations(x, y)
+        forced = max(0, min(d_x, n - 1) + min(d_y, n - 1) - (n - 1))
+        assert int((rho > 1 - 1e-8).sum()) == forced
+        assert (MEASURES["mean_cca"].caveat(n, d_x, d_y) is None) is (forced == 0)
+
+
+def test_r2_cca_of_unrelated_data_averages_max_width_over_n_minus_1() -> None:
+    # below the criterion the values are still inflated: E[R²_CCA] = max(d_x, d_y) / (n - 1)
+    # for independent Gaussian data (docs/measures.md); 0.3 here
+    values = [float(cca_r2(*_data(101, 20, 30, seed=s))) for s in range(60)]
+    assert sum(values) / len(values) == pytest.approx(0.3, abs=0.01)
+
+
+def test_symmetric_regression_with_one_wide_side_says_the_mean_is_at_least_half() -> None:
+    x, y = _data(9, 8, 3)
+    caveat = MEASURES["linear_regression_r2"].caveat(9, 8, 3, direction="symmetric")
+    assert caveat is not None and "at least 0.5" in caveat and "from that side" in caveat
+    with pytest.warns(SmallSampleWarning, match="at least 0.5"):
+        r2 = linear_regression_r2(x, y, direction="symmetric")
+    assert 0.5 <= float(r2) < 1.0
+    # both sides wide: both fits interpolate and the mean is 1
+    both = MEASURES["linear_regression_r2"].caveat(9, 8, 8, direction="symmetric")
+    assert both is not None and "R² is 1 whatever the data" in both

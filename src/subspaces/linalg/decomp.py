@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from subspaces._checks import InvalidOptionError, ShapeError
-from subspaces.linalg.robust import eigh, eigvalsh, svd, svdvals
+from subspaces.linalg.robust import eigh, eigh_with_bound, eigvalsh, svd, svdvals
 
 __all__ = [
     "default_rtol",
@@ -137,8 +137,12 @@ def psd_eigh(c: Tensor) -> tuple[Tensor, Tensor]:
         [4.0, 1.0]
     """
     c = _check_square(c, "c").to(_F64)
-    evals, evecs = eigh(0.5 * (c + c.T), what="the scatter matrix")
-    return evals.flip(0).clamp(min=0.0), evecs.flip(1)
+    evals, evecs, bound = eigh_with_bound(0.5 * (c + c.T), what="the scatter matrix")
+    # after a regularized retry (robust.REGULARIZATION), an eigenvalue within the jitter's
+    # norm of 0 is 0 (Weyl): a null space the jitter lifted stays out of the range
+    floor = bound if bound > 0.0 else 0.0
+    evals = torch.where(evals > floor, evals, torch.zeros_like(evals))
+    return evals.flip(0), evecs.flip(1)
 
 
 def _rank_of(evals: Tensor, rtol: float) -> int:

@@ -117,6 +117,14 @@ def regression_caveat(n: int, d_x: int, d_y: int, **options: Any) -> str | None:
     wide = max(widths)
     if n - 1 > wide:
         return None
+    if len(widths) == 2 and min(widths) < n - 1:
+        # only the fit from the wide side interpolates; the mean of the two is then >= 1/2
+        return (
+            f"n = {n} samples for predictor width {wide} (n - 1 = {n - 1} ≤ {wide}): the "
+            "least-squares fit from that side interpolates, so its R² is 1 whatever the data "
+            "and the symmetric mean is at least 0.5; pass ridge > 0 or use more samples than "
+            "features"
+        )
     return (
         f"n = {n} samples for predictor width {wide} (n - 1 = {n - 1} ≤ {wide}): the "
         "least-squares fit interpolates and R² is 1 whatever the data; pass ridge > 0 or "

@@ -122,10 +122,12 @@ def _canonical(
     cxx, cyy, cxy = require_moments(m, measure)
     check_variance(cxx, m.mean_x, m.n, name="x", measure=measure)
     check_variance(cyy, m.mean_y, m.n, name="y", measure=measure)
-    if keep_variance is None:
-        warn_small_sample(cca_caveat(m.n, cxx.shape[0], cyy.shape[0]))
     lx, ux = psd_range(cxx, rtol=scatter_tolerance(rtol, cxx.shape[0], input_dtype))
     ly, uy = psd_range(cyy, rtol=scatter_tolerance(rtol, cyy.shape[0], input_dtype))
+    if keep_variance is None and lx.shape[0] + ly.shape[0] > m.n - 1:
+        # the numerical ranks meet the criterion (as the widths do for full-rank data):
+        # some correlations are 1 by construction; the text is the registry's, on widths
+        warn_small_sample(cca_caveat(m.n, cxx.shape[0], cyy.shape[0]))
     if keep_variance is not None:
         kx, ky = _n_kept_for_variance(lx, keep_variance), _n_kept_for_variance(ly, keep_variance)
         lx, ux, ly, uy = lx[:kx], ux[:, :kx], ly[:ky], uy[:, :ky]

@@ -172,6 +172,20 @@ def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
     return measure
 
 
+def _required_options(spec: PairwiseMeasure) -> list[str]:
+    """The keyword-only options of the measure's function (or moment core) without a
+    default, which :func:`pairwise` cannot leave out."""
+    core = spec.function if spec.function is not None else spec.from_moments
+    if core is None:
+        return []
+    params = inspect.signature(core).parameters.values()
+    return [
+        p.name
+        for p in params
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and p.name != "input_dtype"
+    ]
+
+
 def _as_named(
     reps: Sequence[Any] | Mapping[str, Any], *, name: str, min_samples: int
 ) -> tuple[list[Any], list[Tensor]]:
@@ -304,6 +318,13 @@ def pairwise(
         listing = ", ".join(accepted) if accepted else "none"
         raise InvalidOptionError(
             f"measure {spec.name!r} takes no option {unknown[0]!r}; its options are: {listing}."
+        )
+    missing = [name for name in _required_options(spec) if name not in options]
+    if missing:
+        raise InvalidOptionError(
+            f"measure {spec.name!r} needs the option {missing[0]!r}, which has no default; "
+            f"pass it to pairwise (e.g. pairwise(xs, ys, measure={spec.name!r}, "
+            f"{missing[0]}=...))."
         )
     x_keys, xs_t = _as_named(xs, name="xs", min_samples=spec.min_samples)
     same = ys is None
