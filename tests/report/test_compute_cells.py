@@ -216,6 +216,7 @@ def test_every_option_that_shaped_a_number_is_recorded(tmp_path: Path) -> None:
         "dtype": {"A": "float32", "B": "float64"},
         "measure_options": resolved,
         "device": "cpu",
+        "self_comparisons": True,
         "bootstrap": {
             "resamples": 4,
             "level": 0.9,

@@ -178,7 +178,7 @@ def v2_results() -> dict[str, Any]:
                     "interval": "value ± t · standard deviation of the draws",
                     "half_sample": ["mutual_knn"],
                 },
-                "null": {"permutations": 20, "seed": 0},
+                "null": {"permutations": 20, "level": 0.95, "seed": 1},
             },
             "sources": {
                 "mean": {
@@ -388,6 +388,8 @@ def test_depth_comes_first_with_bands_and_null(v2_page: str) -> None:
     assert len(_with_class(depth, "mark", "null-band")) == 3
     assert "95% bootstrap interval (200 resamples)" in depth
     assert "null: rows permuted (20×), mean to 95% quantile" in depth
+    # a distance's null lies on the side of "alike", its lower quantile (1 - level)
+    assert "null: rows permuted (20×), mean to 5% quantile" in depth
 
 
 def test_depth_without_intervals_or_null_draws_lines_only(doc: dict[str, Any]) -> None:
@@ -440,7 +442,8 @@ def test_cross_model_heatmaps_first_and_self_comparisons_folded(v2_page: str) ->
         "<dt>bootstrap intervals</dt><dd>200 resamples of the rows, 95% interval "
         "(value ± t · standard deviation of the draws), seed 0; drawn as half samples "
         "without replacement for mutual_knn</dd>",
-        "<dt>null baseline</dt><dd>20 permutations of the rows of the second model, seed 0</dd>",
+        "<dt>null baseline</dt><dd>20 permutations of the rows of the second model, seed 1; "
+        "from the mean to the 95% quantile (the 5% quantile for a distance)</dd>",
         "<dt>device</dt><dd>cpu</dd>",
         "<th>path</th><th>model</th><th>pooling</th><th>data</th><th>dtype</th>",
         f'<tr><td>cls</td><td>7</td><td>minilm_cls/</td><td class="long">{MODEL_PATH}</td>'

@@ -20,9 +20,13 @@ of this package are biased in n (CKA, CCA and neighborhood measures of fewer dis
 read more alike), and a bootstrap draw holds about 63% distinct rows; the percentile
 interval then sits beside the value rather than around it (on MiniLM with n = 120 < d =
 384 it excluded the value at every layer), while the spread of the draws is still a fair
-estimate of the standard error. With few draws (the default is 10) t also widens the
-interval for the uncertainty of sd itself, where percentiles of 10 values would cover
-about 80%, not 95%.
+estimate of the standard error. With few draws (the default is 20) t also widens the
+interval for the uncertainty of sd itself (t = 2.09 at 20 draws, 2.26 at 10, against
+1.96), where the percentiles of 20 values would cover at most about 90% (of 10, 80%), not
+95%. On all-MiniLM-L6-v2 over 300 inputs, the spread of the draws was within 30% of the
+spread of each measure over independent samples of the same size (40 samples of one
+layer pair): 15-25% wider for CKA and Procrustes (conservative), 15-20% narrower for
+mutual kNN's half-samples.
 
 How rows are drawn depends on how the measure uses them:
 
@@ -257,7 +261,8 @@ def standard_error_interval(
 ) -> list[float]:
     """``value ± t · sd``: sd the standard deviation of the B draws (the bootstrap standard
     error), t the ``(1 + level) / 2`` quantile of Student's t with B - 1 degrees of
-    freedom; clipped to ``bounds`` (the measure's range) when known."""
+    freedom; clipped to ``bounds`` (the measure's range) when known, never past the value
+    itself (a value a rounding error outside its range stays inside its interval)."""
     from scipy.stats import t as student
 
     b = len(draws)
@@ -266,7 +271,8 @@ def standard_error_interval(
     half = float(student.ppf((1 + level) / 2, b - 1)) * sd
     out = [value - half, value + half]
     if bounds is not None:
-        out = [min(max(v, bounds[0]), bounds[1]) for v in out]
+        low, high = min(bounds[0], value), max(bounds[1], value)
+        out = [min(max(v, low), high) for v in out]
     return out
 
 
@@ -432,7 +438,13 @@ def _bootstrap(
     for p in group.points:
         where = json_pointer("depth", p.measure, p.record, "ci", p.k)
         if p.measure in failed:
-            rec.null(where, failed[p.measure])
+            # the measure itself was defined on all n rows: say which rows a draw held
+            drawn = (
+                f"n rows drawn with replacement from the {n}"
+                if MEASURES[p.measure].from_moments is not None
+                else f"a half-sample of {n // 2} of the {n} rows, drawn without replacement"
+            )
+            rec.null(where, f"the bootstrap draws ({drawn}) failed: {failed[p.measure]}")
             continue
         interval = standard_error_interval(p.value, values[p.measure], level, ranges.get(p.measure))
         out[p.measure][p.record]["ci"][p.k] = interval
@@ -462,7 +474,7 @@ def _null(
     for p in group.points:
         where = json_pointer("depth", p.measure, p.record, "null", p.k)
         if p.measure in failed:
-            rec.null(where, failed[p.measure])
+            rec.null(where, f"the null baseline (rows of y permuted) failed: {failed[p.measure]}")
             continue
         alike = MEASURES[p.measure].higher_is_better is not False
         out[p.measure][p.record]["null"][p.k] = null_summary(values[p.measure], level, alike)

@@ -326,6 +326,9 @@ def _depth_charts(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             values_all: list[float] = []
             for name, r, record in members:
                 info = info_all[name]
+                # the null's quantile lies on the side of "alike": upper for a similarity,
+                # lower (1 - level) for a distance
+                q_text = f"{(level if info['kind'] == 'similarity' else 1 - level):.0%} quantile"
                 color = _MEASURE_COLORS[order.index(name) % len(_MEASURE_COLORS)]
                 xs = [float(d) for d in record.get("depth", [])]
                 vals = record.get("value", [])
@@ -348,14 +351,12 @@ def _depth_charts(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                             text += f"; {level:.0%} CI [{_fmt(band[0])}, {_fmt(band[1])}]"
                         base = _interval(null[i]) if null else None
                         if base:
-                            text += (
-                                f"; null mean {_fmt(base[0])}, {level:.0%} quantile {_fmt(base[1])}"
-                            )
+                            text += f"; null mean {_fmt(base[0])}, {q_text} {_fmt(base[1])}"
                         tips.append(text)
                     base = _interval(null[i]) if null else None
                     null_tips.append(
                         f"null baseline for {info['label']}, {where}: rows of {y_model} "
-                        f"permuted; mean {_fmt(base[0])}, {level:.0%} quantile {_fmt(base[1])}"
+                        f"permuted; mean {_fmt(base[0])}, {q_text} {_fmt(base[1])}"
                         if base
                         else ""
                     )
@@ -400,11 +401,12 @@ def _depth_charts(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 )
             if any_null:
                 perms = null_opts.get("permutations")
+                side = level if info0["kind"] == "similarity" else 1 - level
                 notes.append(
                     (
                         "null",
                         f"null: rows permuted{f' ({perms}×)' if perms else ''}, "
-                        f"mean to {level:.0%} quantile",
+                        f"mean to {side:.0%} quantile",
                     )
                 )
             pairs_at = [t[0] for t in ticks.values()]

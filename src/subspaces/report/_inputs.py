@@ -125,15 +125,19 @@ def check_measures(measures: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def measure_caveats(name: str, n: int, widths: Sequence[int]) -> list[str]:
-    """Why the values of ``name`` may mislead for n samples of these widths (distinct texts,
-    the widest pairs first); [] when nothing is known against it."""
+def measure_caveats(
+    name: str, n: int, widths: Sequence[int], options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Why the values of ``name`` with these ``options`` may mislead for n samples of these
+    widths (distinct texts, the widest pairs first); [] when nothing is known against it.
+    The options count: ``linear_regression_r2`` with a ridge, or ``shape_metric`` with
+    ``alpha > 0``, is not decided by the sample count."""
     caveat = MEASURES[name].caveat
     out: list[str] = []
     ordered = sorted(set(widths), reverse=True)
     for d_x in ordered:
         for d_y in ordered:
-            text = caveat(n, d_x, d_y)
+            text = caveat(n, d_x, d_y, **dict(options or {}))
             if text and text not in out:
                 out.append(text)
     return out
@@ -208,7 +212,10 @@ def measure_info(name: str, given: Mapping[str, Any], caveats: list[str]) -> dic
     measure = MEASURES[name]
     low, high = measure.bounds
     defaults = resolved_options(name, {})
-    changed = any(k not in defaults or defaults[k] != v for k, v in given.items())
+    changed = any(
+        k != "seed" and (k not in defaults or defaults[k] != v)  # a seed moves no bound
+        for k, v in given.items()
+    )
     known = low is not None and high is not None and not changed
     return {
         "label": measure.label,

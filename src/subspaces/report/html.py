@@ -87,7 +87,10 @@ def _settings(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
                 else "; ".join(f"{m}: {d}" for m, d in dtypes.items()),
             )
         )
-    if "bootstrap" in options:
+    # intervals and a null exist only on depth curves: two models or more, some measure
+    # (otherwise both options are null whatever was asked, and saying "0" would be wrong)
+    curves = len(meta.get("models") or []) > 1 and bool(meta.get("measures"))
+    if curves and "bootstrap" in options:
         boot = options["bootstrap"]
         text = "none (bootstrap = 0)"
         if boot:
@@ -102,17 +105,19 @@ def _settings(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
                     boot["half_sample"]
                 )
         rows.append(("bootstrap intervals", text))
-    if "null" in options:
+    if curves and "null" in options:
         null = options["null"]
-        rows.append(
-            (
-                "null baseline",
-                "none (permutations = 0)"
-                if not null
-                else f"{null.get('permutations')} permutations of the rows of the second "
-                f"model, seed {null.get('seed')}",
+        text = "none (permutations = 0)"
+        if null:
+            level = float(null.get("level", 0.95))
+            text = (
+                f"{null.get('permutations')} permutations of the rows of the second model, "
+                f"seed {null.get('seed')}; from the mean to the {level:.0%} quantile (the "
+                f"{1 - level:.0%} quantile for a distance)"
             )
-        )
+        rows.append(("null baseline", text))
+    if options.get("self_comparisons") is False:
+        rows.append(("each model with itself", "not computed (self_comparisons = false)"))
     geometry = []
     mle_k = options.get("mle_k", meta.get("mle_k"))
     if meta.get("geometry"):
@@ -360,6 +365,7 @@ def render_report(results: Mapping[str, Any], *, title: str | None = None) -> st
         depth=depth,
         similarity=similarity,
         paired=len(meta["models"]) > 1 and all(len(b["maps"]) == 1 for b in similarity),
+        any_self=any(b["self_maps"] for b in similarity),
         map_width=_widest([m["svg"] for b in similarity for m in b["maps"]]),
         summary=_summary(results),
         spectra=[s for s in spectra if s["svg"] is not None] or spectra,
@@ -398,7 +404,8 @@ def write_report(
     * per measure, its options and caveats (``measure_info[name].caveats``) beside its
       heading, the layer × layer heatmaps between models (color bar with the measure's
       range; values written in the cells while they are legible; undefined cells grey),
-      each model with itself folded in a ``<details>``;
+      each model with itself folded in a ``<details>`` (when computed:
+      ``compute_results(self_comparisons=False)`` leaves them out);
     * per model and layer, a geometry table (width, total variance, effective rank,
       participation ratio, stable rank, TwoNN and MLE intrinsic dimension, NC1 and CDNV
       with labels); covariance spectra; linear and intrinsic dimension and neural collapse

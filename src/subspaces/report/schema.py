@@ -28,7 +28,11 @@ Results schema (``version`` 2; :data:`RESULTS_SCHEMA` is the same as JSON Schema
           "measure_options": {"linear_cka": {"debiased": false}, ...},  # incl. defaults
           "mle_k": 20, "top_eigenvalues": 100,      # only when they were used (geometry)
           "device": "cpu",
-          "bootstrap": {"resamples": 20, "level": 0.95, "seed": 0},  # or null: no intervals
+          "self_comparisons": true,                 # each model against itself computed
+          "bootstrap": {"resamples": 20, "level": 0.95, "seed": 0,   # or null: no intervals
+                        "interval": "value ± t · standard deviation of the draws",
+                        "half_sample": ["mutual_knn"]},  # drawn as n // 2 rows without
+                                                    # replacement (the rest: n rows with)
           "null": {"permutations": 10, "level": 0.95, "seed": 1}},   # or null: no baseline
         "sources": {"A": {"path": "runs/a", "pooling": "mean", ...}, ...},  # where each
                                                     # model's layers came from, as the caller
@@ -55,6 +59,7 @@ Results schema (``version`` 2; :data:`RESULTS_SCHEMA` is the same as JSON Schema
       },
       "similarity": {
         "linear_cka": [                              # one record per pair of models i <= j
+                                                     # (i < j: self_comparisons false)
           {"x_model": "A", "y_model": "A",           # A with itself: layers × layers
            "x_layers": ["l1", ...], "y_layers": ["l1", ...],
            "matrix": [[1.0, 0.8], [0.8, 1.0]]},     # matrix[i][j] = measure(x_i, y_j)
@@ -274,6 +279,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                         "mle_k": {"type": "integer"},
                         "top_eigenvalues": {"type": "integer"},
                         "device": {"type": "string"},
+                        "self_comparisons": {"type": "boolean"},
                         "bootstrap": {
                             "oneOf": [
                                 {"type": "null"},
@@ -281,9 +287,11 @@ RESULTS_SCHEMA: dict[str, Any] = {
                                     "type": "object",
                                     "required": ["resamples", "level", "seed"],
                                     "properties": {
-                                        "resamples": {"type": "integer", "minimum": 1},
+                                        "resamples": {"type": "integer", "minimum": 2},
                                         "level": _NUMBER,
                                         "seed": {"type": "integer"},
+                                        "interval": {"type": "string"},
+                                        "half_sample": _NAME_LIST,
                                     },
                                 },
                             ]
@@ -293,7 +301,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                                 {"type": "null"},
                                 {
                                     "type": "object",
-                                    "required": ["permutations", "seed"],
+                                    "required": ["permutations", "level", "seed"],
                                     "properties": {
                                         "permutations": {"type": "integer", "minimum": 1},
                                         "level": _NUMBER,
@@ -686,6 +694,8 @@ def _check_depth(
                         raise _fail(f"{where}/{key}", f"is null but meta.options.{option} is set")
                     unrequested.add(f"{where}/{key}")
                     continue
+                if options.get(option) is None:
+                    raise _fail(f"{where}/{key}", f"is a list but meta.options.{option} is null")
                 if not isinstance(pairs, list) or len(pairs) != size:
                     raise _fail(f"{where}/{key}", f"expected null or a list of {size} entries")
                 for i, pair in enumerate(pairs):
