@@ -550,6 +550,7 @@ def _pt_not_a_zip(tmp_path: Path) -> list[str]:
 
 
 def _texts_not_utf8(tmp_path: Path) -> list[str]:
+    (tmp_path / "config.json").write_text("{}")  # a model folder, as far as the CLI checks
     (tmp_path / "texts.txt").write_bytes(b"\xff\xfe\x00 not text")
     return [
         "extract",
@@ -562,6 +563,7 @@ def _texts_not_utf8(tmp_path: Path) -> list[str]:
 
 
 def _texts_a_folder(tmp_path: Path) -> list[str]:
+    (tmp_path / "config.json").write_text("{}")
     return ["extract", "hf", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "s")]
 
 
@@ -577,7 +579,7 @@ def _weights_that_do_not_fit(tmp_path: Path) -> list[str]:
     ("setup", "match"),
     [
         (_texts_not_utf8, "texts.txt is not UTF-8 text"),
-        (_texts_a_folder, "is not a text file"),
+        (_texts_a_folder, "is a folder; give a text file"),
         (_weights_that_do_not_fit, "w.npz does not fit the model"),
         (_bad_manifest, "manifest.json is nested too deeply"),
         (_nested_results, "results.json is nested too deeply"),
@@ -805,8 +807,9 @@ def test_measure_summarizes_undefined_values(tmp_path: Path) -> None:
         ("compare", "linear-cka", "'linear_cka'"),
         ("compare", "mutual_kn", "'mutual_knn'"),
         ("report", "linear_ckaa", "'linear_cka'"),
+        ("compare", "cca", "'cca_r2' or 'mean_cca' or 'pwcca' or 'svcca'?)"),
     ],
-    ids=["compare-dash", "compare-short", "report"],
+    ids=["compare-dash", "compare-short", "report", "compare-part"],
 )
 def test_unknown_measure_says_did_you_mean(
     tmp_path: Path, two_models: tuple, command: str, given: str, suggested: str
@@ -825,6 +828,22 @@ def test_a_missing_path_is_quoted_without_a_trailing_dot(tmp_path: Path) -> None
     assert f"'{missing}' does not exist" in line and not line.endswith(".")
 
 
+def test_a_mistyped_path_gets_the_close_names(tmp_path: Path) -> None:
+    a, _, _ = _models_in_two_folders(tmp_path)
+    for typed in (f"{a}.", f"{a}x"):  # a trailing dot, a typo
+        line = _one_line_error(runner.invoke(app, ["compare", typed]))
+        assert f"'{typed}' does not exist (did you mean '{a}'?)" in line
+
+
+def test_a_manifest_given_for_its_store_names_the_folder(tmp_path: Path) -> None:
+    from subspaces.io import StoreWriter
+
+    with StoreWriter(tmp_path / "s", layers=["h"]) as writer:
+        writer.write({"h": np.ones((4, 2), np.float32)})
+    line = _one_line_error(runner.invoke(app, ["compare", str(tmp_path / "s" / "manifest.json")]))
+    assert f"give the store's folder '{tmp_path / 's'}'" in line
+
+
 def test_error_text_keeps_square_brackets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import subspaces.io
 
@@ -836,6 +855,7 @@ def test_error_text_keeps_square_brackets(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(subspaces.io, "extract_hf", missing_transformers)
     (tmp_path / "t.txt").write_text("one line\n")
+    (tmp_path / "config.json").write_text("{}")  # a model folder, as far as the CLI checks
     args = ["extract", "hf", str(tmp_path), str(tmp_path / "t.txt"), "--out", str(tmp_path / "s")]
     line = _one_line_error(runner.invoke(app, args))
     assert "`pip install subspaces[hf]`" in line

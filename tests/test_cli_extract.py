@@ -100,10 +100,9 @@ def test_identical_rerun_is_a_noop_that_says_so(work: Path) -> None:
     ("extra", "match"),
     [
         (["--pooling", "mean"], "option pooling: None stored, 'mean' now"),
-        (["--batch-size", "8"], "option batch_size: 64 stored, 8 now"),
         (["--weights", "WEIGHTS"], "the model's weights differ"),
     ],
-    ids=["pooling", "batch-size", "weights"],
+    ids=["pooling", "weights"],
 )
 def test_other_options_or_weights_refused(work: Path, extra: list[str], match: str) -> None:
     import torch
@@ -147,6 +146,39 @@ def test_ctrl_c_says_the_store_is_partial_and_the_rerun_resumes(work: Path) -> N
     assert _files(work / "s") == _files(work / "ref")
 
 
+def test_same_inputs_by_another_path_or_batch_size_are_reused(work: Path) -> None:
+    # the fingerprint identifies the inputs; the path as typed and the batch size do not
+    inputs = _inputs(work / "inputs.npy", 37)
+    assert _torch(work, inputs, work / "s").exit_code == 0
+    before = _files(work / "s")
+    moved = work / "elsewhere.npy"
+    moved.write_bytes(inputs.read_bytes())
+    again = _torch(work, moved, work / "s", "--batch-size", "8")
+    assert again.exit_code == 0, again.output
+    assert "nothing to extract" in again.stderr
+    assert _files(work / "s") == before
+
+
+def test_ctrl_c_after_restart_says_to_drop_restart(work: Path) -> None:
+    inputs = _inputs(work / "inputs.npy", 2100)
+    stopped = _torch(
+        work,
+        inputs,
+        work / "s",
+        "--batch-size",
+        "256",
+        "--restart",
+        env={"STOP_AFTER_BATCHES": "5"},
+    )
+    assert stopped.exit_code == 130
+    assert (
+        "partial (1024 of 2100 samples written); run the same command again without --restart "
+        "to resume it" in stopped.stderr
+    )
+    resumed = _torch(work, inputs, work / "s", "--batch-size", "256")
+    assert resumed.exit_code == 0 and "resuming from 1024 of 2100" in resumed.stderr
+
+
 def test_ctrl_c_before_any_write(work: Path) -> None:
     inputs = _inputs(work / "inputs.npy", 10)
     stopped = _torch(work, inputs, work / "s", env={"STOP_IN_BUILD": "1"})
@@ -170,6 +202,41 @@ def test_restart_is_refused_while_another_extraction_writes(work: Path) -> None:
         assert after == before
     finally:
         lock.release()
+
+
+def test_out_that_is_a_file_is_refused_before_the_model_runs(work: Path) -> None:
+    inputs = _inputs(work / "inputs.npy", 10)
+    result = _torch(work, inputs, inputs, env={"STOP_IN_BUILD": "1"})  # build not reached
+    assert result.exit_code == 2
+    assert f"--out '{inputs}' is a file; give a folder" in result.stderr
+
+
+def test_hf_paths_that_are_wrong_are_named(tmp_path: Path) -> None:
+    model = tmp_path / "minilm"
+    model.mkdir()
+    texts = tmp_path / "plays300.txt"
+    texts.write_text("To be\n")
+
+    def hf(model_arg: Path, texts_arg: Path) -> Result:
+        return runner.invoke(
+            app, ["extract", "hf", str(model_arg), str(texts_arg), "--out", str(tmp_path / "s")]
+        )
+
+    typo = hf(tmp_path / "minilmm", texts)
+    assert typo.exit_code == 2
+    assert f"model folder '{tmp_path / 'minilmm'}' does not exist (did you mean" in typo.stderr
+    assert f"'{model}'?)" in typo.stderr
+    no_config = hf(model, texts)
+    assert no_config.exit_code == 2 and "it has no config.json" in no_config.stderr
+    (model / "config.json").write_text("{}")
+    a_file = hf(model / "config.json", texts)
+    assert a_file.exit_code == 2 and "config.json' is a file" in a_file.stderr
+    missing = hf(model, tmp_path / "plays30.txt")
+    assert missing.exit_code == 2
+    assert "does not exist (did you mean" in missing.stderr and "plays300.txt'?)" in missing.stderr
+    folder = hf(model, tmp_path)
+    assert folder.exit_code == 2 and f"'{tmp_path}' is a folder" in folder.stderr
+    assert not (tmp_path / "s").exists()
 
 
 def test_both_extract_commands_offer_restart() -> None:

@@ -469,9 +469,10 @@ def test_rerun_of_a_complete_store_does_not_run_the_model(tmp_path: Path) -> Non
 def test_rerun_with_other_options_refused(tmp_path: Path) -> None:
     _run(_model(), tmp_path / "s")
     with pytest.raises(
-        StoreMismatchError, match=r"cannot reuse.*option batch_size: 3 stored, 4 now.*resume=False"
+        StoreMismatchError,
+        match=r"cannot reuse.*option pooling: None stored, 'mean' now.*resume=False",
     ):
-        _run(_model(), tmp_path / "s", batch_size=4)
+        _run(_model(), tmp_path / "s", pooling="mean")
 
 
 def test_rerun_with_other_data_refused(tmp_path: Path) -> None:

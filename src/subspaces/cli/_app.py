@@ -178,8 +178,12 @@ def _load_model(path: Path, device: torch.device | None, *, verify: bool = True)
     checked against its checksums unless ``verify=False``."""
     if not path.exists():
         raise UsageError(
-            f"'{path}' does not exist; give an activation store folder or an array file "
-            "(.npz, .safetensors, .pt)"
+            f"'{path}' does not exist{_near(path)}; give an activation store folder or an "
+            "array file (.npz, .safetensors, .pt)"
+        )
+    if path.name == "manifest.json" and path.is_file():
+        raise UsageError(
+            f"'{path}' is the manifest of a store; give the store's folder '{path.parent}'"
         )
     from subspaces.io import ActivationStore, read_array
 
@@ -193,6 +197,19 @@ def _load_model(path: Path, device: torch.device | None, *, verify: bool = True)
         labels = arrays.pop("labels", None)
     layers = {name: (t if device is None else t.to(device)) for name, t in arrays.items()}
     return _Model(path, layers, labels, _source(path, {}, layers))
+
+
+def _near(path: Path) -> str:
+    """`` (did you mean 'X'?)`` naming the entries beside a missing ``path`` whose names are
+    close to its name (a typo, a trailing dot); "" when none is."""
+    try:
+        siblings = [p.name for p in path.parent.iterdir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, siblings, n=2, cutoff=0.75)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(repr(str(path.parent / c)) for c in close)}?)"
 
 
 def _source(path: Path, metadata: Mapping[str, Any], layers: Mapping[str, Any]) -> dict[str, str]:
@@ -237,9 +254,14 @@ def _check_rows(models: Mapping[str, _Model]) -> None:
             elif rows != first[3]:
                 raise UsageError(
                     "every layer of every model must hold the same samples, in the same order: "
-                    f"layer {layer!r} of {name!r} ('{model.path}') has {rows} rows but layer "
-                    f"{first[2]!r} of {first[0]!r} ('{first[1].path}') has {first[3]} rows"
+                    f"layer {layer!r} of {_named(name, model)} has {rows} rows but layer "
+                    f"{first[2]!r} of {_named(first[0], first[1])} has {first[3]} rows"
                 )
+
+
+def _named(name: str, model: _Model) -> str:
+    """``'B/store' ('runs/B/store')``: a model's name, and its path where that differs."""
+    return repr(name) if str(model.path) == name else f"{name!r} ('{model.path}')"
 
 
 def _check_measure_names(names: Sequence[str], known: Mapping[str, Any]) -> list[str]:
@@ -247,10 +269,10 @@ def _check_measure_names(names: Sequence[str], known: Mapping[str, Any]) -> list
     names ("did you mean 'linear_cka'?")."""
     for name in names:
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-            if not close:  # a part of a name: "cka"
-                part = name.lower().replace("-", "_")
-                close = [m for m in sorted(known) if part and part in m][:3]
+            part = name.lower().replace("-", "_")  # a part of a name first: "cka", "cca"
+            close = [m for m in sorted(known) if part and (m.startswith(part) or m.endswith(part))]
+            close += difflib.get_close_matches(name, [m for m in known if m not in close], n=3)
+            close = close[:4]
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             raise UsageError(
                 f"unknown measure {name!r}{hint}; known: {', '.join(sorted(known))}; "

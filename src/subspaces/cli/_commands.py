@@ -39,7 +39,12 @@ def compare(
         Path | None, typer.Argument(help="A second model's store; omitted: A with itself.")
     ] = None,
     measure: Annotated[
-        list[str] | None, typer.Option("--measure", "-m", help="Repeat for several; see --list.")
+        list[str] | None,
+        typer.Option(
+            "--measure",
+            "-m",
+            help="A measure (default: linear_cka); repeat for several; see --list.",
+        ),
     ] = None,
     list_measures: Annotated[
         bool, typer.Option("--list", help="List the measures and exit.")
@@ -88,6 +93,7 @@ def compare(
             measures=names,
             geometry=False,
             intrinsic_dimension=False,
+            self_comparisons=len(models) == 1,  # A × B only; one store: A × A
             bootstrap=0,
             permutations=0,
             progress=not as_json,
@@ -244,7 +250,13 @@ def report(
         Path | None, typer.Option("--results", help="Rebuild the report from a saved results.json.")
     ] = None,
     measure: Annotated[
-        list[str] | None, typer.Option("--measure", "-m", help="Repeat for several.")
+        list[str] | None,
+        typer.Option(
+            "--measure",
+            "-m",
+            help="A measure (default: the default measures that mean something for these "
+            "data); repeat for several; subspaces compare --list names them.",
+        ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
     given_names: Annotated[

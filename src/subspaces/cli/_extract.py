@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from subspaces.cli._app import UsageError, _device, _run, err, extract_app
+from subspaces.cli._app import UsageError, _device, _near, _run, err, extract_app
 
 if TYPE_CHECKING:
     import torch
@@ -31,14 +31,22 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 @extract_app.command("hf")
 def extract_hf_command(
-    model: Annotated[Path, typer.Argument(help="A local Hugging Face model folder.")],
-    texts: Annotated[Path, typer.Argument(help="A text file, one input per line.")],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL_DIR", help="A local Hugging Face model folder (with config.json)."
+        ),
+    ],
+    texts: Annotated[
+        Path, typer.Argument(metavar="TEXTS", help="A UTF-8 text file, one input per line.")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="The activation store to write.")],
     pooling: Annotated[str, typer.Option(help="mean, first, last or all (tokens).")] = "mean",
     batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 32,
     max_length: Annotated[int, typer.Option(help="Tokens per input (truncated).")] = 128,
     labels: Annotated[
-        Path | None, typer.Option(help="A .npy file of integer labels, one per line.")
+        Path | None,
+        typer.Option(help="A .npy file of integer class labels, one per line of TEXTS."),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
     restart: Restart = False,
@@ -48,12 +56,16 @@ def extract_hf_command(
     Rerunning the same command after an interruption (Ctrl-C included) resumes from the
     last complete shard; a store written from other texts, weights or options is refused
     (--restart extracts again).
+
+    Example: subspaces extract hf models/all-MiniLM-L6-v2 plays.txt --out minilm/
     """
 
     def job() -> None:
+        _check_model_folder(model)
+        _check_out(out_dir)
+        lines = _read_lines(texts)
         from subspaces.io import extract_hf, read_array
 
-        lines = _read_lines(texts)
         label_tensor = None if labels is None else next(iter(read_array(labels).values()))
         _extract_into(
             out_dir,
@@ -71,18 +83,22 @@ def extract_hf_command(
             ),
         )
 
-    _run(_interruptible(out_dir, job))
+    _run(_interruptible(out_dir, job, restart=restart))
 
 
-def _interruptible(out_dir: Path, job: Callable[[], None]) -> Callable[[], None]:
+def _interruptible(
+    out_dir: Path, job: Callable[[], None], *, restart: bool = False
+) -> Callable[[], None]:
     """``job``, where Ctrl-C prints one line on stderr (how much of the store at ``out_dir``
-    is written, and that the same command resumes it) and exits 130."""
+    is written, and which command resumes it) and exits 130. After ``--restart`` the
+    command that resumes is the same one without ``--restart`` (with it, it starts over)."""
 
     def run() -> None:
         try:
             job()
         except KeyboardInterrupt as stop:
             n_stored = getattr(stop, "n_stored", None)  # an ExtractionInterrupted
+            again = "the same command again" + (" without --restart" if restart else "")
             if n_stored is None:
                 err.print(
                     f"interrupted before this run wrote anything to {out_dir} (it is as it "
@@ -91,10 +107,10 @@ def _interruptible(out_dir: Path, job: Callable[[], None]) -> Callable[[], None]
             else:
                 total = getattr(stop, "n_total", None)
                 of = "" if total is None else f" of {total}"
+                over = "" if restart else " (or add --restart to start over)"
                 err.print(
                     f"interrupted: the store at {out_dir} is partial ({n_stored}{of} samples "
-                    "written); run the same command again to resume it (or add --restart to "
-                    "start over)"
+                    f"written); run {again} to resume it{over}"
                 )
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
@@ -126,10 +142,51 @@ def _extract_into(out_dir: Path, extraction: Callable[[], Any]) -> None:
         err.print(f"wrote {store.n_samples} samples × {layers} layers to {out_dir}")
 
 
+def _check_model_folder(model: Path) -> None:
+    """A local model folder must exist and hold a config.json; a name that is not a local
+    path (``org/name``, no folder of that name here) is left to transformers (a hub name)."""
+    text = str(model)
+    looks_local = (
+        model.is_absolute()
+        or text.startswith((".", "~"))
+        or text.count("/") != 1
+        or model.parent.is_dir()  # models/minilm: a folder of this machine
+    )
+    if not model.exists():
+        if looks_local:
+            raise UsageError(
+                f"model folder '{model}' does not exist{_near(model)}; give a local Hugging "
+                "Face model folder (the one holding config.json)"
+            )
+        return  # a hub name: transformers loads it (or says why not)
+    if not model.is_dir():
+        raise UsageError(
+            f"'{model}' is a file; give the Hugging Face model folder that holds config.json"
+        )
+    if not (model / "config.json").is_file():
+        raise UsageError(
+            f"'{model}' is not a Hugging Face model folder: it has no config.json (give the "
+            "folder that holds config.json and the weights)"
+        )
+
+
+def _check_out(out_dir: Path) -> None:
+    """``--out`` must be a folder or a new path (checked before a model is loaded)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(
+            f"--out '{out_dir}' is a file; give a folder for the activation store (a new or "
+            "empty one, or a store to resume)"
+        )
+
+
 def _read_lines(path: Path) -> list[str]:
     """The non-empty lines of a UTF-8 text file, stripped."""
+    if not path.exists():
+        raise UsageError(
+            f"text file '{path}' does not exist{_near(path)}; give a file with one input per line"
+        )
     if not path.is_file():
-        raise UsageError(f"{path} is not a text file; give a file with one input per line")
+        raise UsageError(f"'{path}' is a folder; give a text file with one input per line")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -172,13 +229,27 @@ def extract_torch_command(
     inputs: Annotated[Path, typer.Argument(help="Inputs: .npy, .npz, .safetensors or .pt.")],
     out_dir: Annotated[Path, typer.Option("--out", help="The activation store to write.")],
     module: Annotated[
-        list[str], typer.Option("--module", "-m", help="Module name or glob; repeat.")
+        list[str],
+        typer.Option(
+            "--module",
+            "-m",
+            help="A submodule's name (as in named_modules: 'encoder.layer.3') or a glob "
+            "('blocks.*'); repeat for several.",
+        ),
     ],
     weights: Annotated[
         Path | None, typer.Option(help="A state dict (.safetensors, or .pt of tensors).")
     ] = None,
-    labels: Annotated[Path | None, typer.Option(help="A .npy file of integer labels.")] = None,
-    pooling: Annotated[str | None, typer.Option(help="mean, first, last or all.")] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="A .npy file of integer class labels, one per input.")
+    ] = None,
+    pooling: Annotated[
+        str | None,
+        typer.Option(
+            help="For (batch, tokens, features) outputs: mean, first, last or all (tokens "
+            "kept); default: such outputs are flattened."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 64,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
     restart: Restart = False,
@@ -189,11 +260,14 @@ def extract_torch_command(
     dict read safely (no unpickling). Rerunning after an interruption (Ctrl-C included)
     resumes; a store written from other inputs, weights or options is refused (--restart
     extracts again).
+
+    Example: subspaces extract torch net.py:build inputs.npy -m 'blocks.*' --out acts/
     """
 
     def job() -> None:
         from subspaces.io import extract, read_array
 
+        _check_out(out_dir)
         net = _build_model(model)
         if weights is not None:
             state = read_array(weights)
@@ -227,7 +301,7 @@ def extract_torch_command(
             ),
         )
 
-    _run(_interruptible(out_dir, job))
+    _run(_interruptible(out_dir, job, restart=restart))
 
 
 # ----------------------------------------------------------------------------- compare

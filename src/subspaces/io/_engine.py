@@ -49,6 +49,30 @@ def _stored_samples(out: str | os.PathLike[str], fallback: int) -> int:
         return fallback
 
 
+def _kept_metadata(
+    out: str | os.PathLike[str], fingerprint: dict[str, Any], metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """The metadata to write with: the stored one when the store at ``out`` was written
+    from the same inputs (its fingerprint is this run's), else ``metadata``.
+
+    Metadata describe (a path as it was typed, the library's version); the fingerprint
+    identifies. The same texts read from another path, or an upgraded library, resume the
+    store and keep its first run's description, instead of being refused.
+    """
+    import json
+
+    try:
+        with open(os.path.join(out, MANIFEST_NAME), "rb") as fh:
+            manifest = json.load(fh)
+        stored = manifest["fingerprint"]
+        kept = manifest["metadata"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return metadata
+    if isinstance(kept, dict) and stored == json.loads(json.dumps(fingerprint)):
+        return kept
+    return metadata
+
+
 def _say(message: str, progress: bool) -> None:
     if progress:
         from tqdm.auto import tqdm
@@ -93,6 +117,8 @@ def _run_extraction(
     """
     from tqdm.auto import tqdm
 
+    if resume:
+        metadata = _kept_metadata(out, fingerprint, metadata)
     # the writer holds the store's lock from here until it is closed: one writer per store
     writer = StoreWriter(
         out,

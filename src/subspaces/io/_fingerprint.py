@@ -12,14 +12,21 @@ refused (:class:`~subspaces.io.StoreMismatchError`). What each digest covers:
   labels), so the digest of the first ``r`` rows is known at every batch boundary;
 * a model: every entry of its ``state_dict`` and every buffer (name, dtype, shape, bytes),
   in order; about 1 GB/s on one core (a 90 MB model in about a tenth of a second);
-* a tokenizer: its class, padding and truncation sides, padding token and the sha256 of
-  its vocabulary (token and id pairs, sorted); not where it was loaded from, so a model
-  folder that moved still resumes.
+* a ``transformers`` model also: the sha256 of its configuration where it differs from
+  the defaults (``config.to_diff_dict()``, keys sorted), without the keys that begin with
+  ``_`` (where it was loaded from) and ``transformers_version``;
+* a tokenizer: its class, padding and truncation sides, padding token, the sha256 of
+  its vocabulary (token and id pairs, sorted) and, for a fast tokenizer, of its whole
+  pipeline (``backend_tokenizer.to_str()``, keys sorted: normalizer, pre-tokenizer,
+  post-processor, added tokens; not its truncation and padding, which each call sets);
+  not where it was loaded from, so a model folder that moved still resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -92,7 +99,8 @@ def labels_sha256(labels: Tensor | str | None) -> str | None:
 
 def model_fingerprint(model: nn.Module) -> dict[str, Any]:
     """The model's class, its parameters' dtypes and the sha256 of every ``state_dict``
-    entry and buffer (name, dtype, shape, bytes), in order."""
+    entry and buffer (name, dtype, shape, bytes), in order; for a ``transformers`` model
+    also ``config_sha256``."""
     digest = hashlib.sha256()
     state = model.state_dict(keep_vars=True)
     for name, tensor in state.items():
@@ -102,28 +110,69 @@ def model_fingerprint(model: nn.Module) -> dict[str, Any]:
         if name not in state:  # non-persistent buffers
             _update_tensor(digest, name, buffer)
     dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})
-    return {
+    found: dict[str, Any] = {
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "dtypes": dtypes,
         "sha256": digest.hexdigest(),
     }
+    config = _config_sha256(model)
+    if config is not None:
+        found["config_sha256"] = config
+    return found
+
+
+def _json_sha256(value: Any) -> str:
+    """sha256 of a JSON value, keys sorted (other values: their ``str``)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _config_sha256(model: nn.Module) -> str | None:
+    """sha256 of a ``transformers`` model's configuration where it differs from the
+    defaults (``config.to_diff_dict()``: ``hidden_act``, ``layer_norm_eps`` ... shape the
+    outputs as much as the weights do), without where it was loaded from or the library's
+    version; None for a model without one."""
+    to_diff_dict = getattr(getattr(model, "config", None), "to_diff_dict", None)
+    if not callable(to_diff_dict):
+        return None
+    try:
+        entries = dict(to_diff_dict())
+    except Exception:  # a config that cannot describe itself: not fingerprinted
+        return None
+    kept = {
+        key: value
+        for key, value in entries.items()
+        if not key.startswith("_") and key != "transformers_version"
+    }
+    return _json_sha256(kept)
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> dict[str, Any]:
     """A tokenizer's class, padding and truncation sides, padding token and the sha256 of
-    its vocabulary."""
+    its vocabulary and (a fast tokenizer) of its pipeline."""
     digest = hashlib.sha256()
     get_vocab = getattr(tokenizer, "get_vocab", None)
     vocab = get_vocab() if callable(get_vocab) else {}
     for token, index in sorted(vocab.items(), key=lambda item: (item[1], item[0])):
         digest.update(f"{token}\x00{index}\x00".encode())
-    return {
+    found: dict[str, Any] = {
         "class": type(tokenizer).__qualname__,
         "padding_side": getattr(tokenizer, "padding_side", None),
         "truncation_side": getattr(tokenizer, "truncation_side", None),
         "pad_token": str(getattr(tokenizer, "pad_token", None)),
         "vocab_sha256": digest.hexdigest(),
     }
+    # a fast tokenizer's whole pipeline (normalizer: lowercasing, accents; pre-tokenizer;
+    # model; post-processor: special tokens; added tokens), which the vocabulary misses
+    to_str = getattr(getattr(tokenizer, "backend_tokenizer", None), "to_str", None)
+    if callable(to_str):
+        with contextlib.suppress(TypeError, ValueError, AttributeError):  # not JSON: left out
+            pipeline = json.loads(to_str())
+            # truncation and padding are set by each call (max_length is an option apart)
+            pipeline.pop("truncation", None)
+            pipeline.pop("padding", None)
+            found["pipeline_sha256"] = _json_sha256(pipeline)
+    return found
 
 
 class _BatchDigest:

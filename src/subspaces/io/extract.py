@@ -20,16 +20,21 @@ Resuming: an extraction killed at any moment (even by SIGKILL) and run again wit
 arguments continues after the last complete shard and produces a store whose shards and
 manifest are byte-for-byte those of an uninterrupted run. This needs the data in the same
 order on every run (no shuffling, no random augmentation) and a deterministic model (eval
-mode, same device, same batch size). Batches already stored are skipped without running the
-model; a batch that straddles the resume point is run whole and its stored rows dropped, so
-every batch the model sees has the same composition as in the uninterrupted run. Stopped by
+mode, same device, same batch size; another batch size resumes too, its rows equal to
+those of the first batch size up to floating-point rounding). Batches already stored are
+skipped without running the model; a batch that straddles the resume point is run whole
+and its stored rows dropped, so every batch the model sees has the same composition as in
+the uninterrupted run. Stopped by
 Ctrl-C, an extraction raises :class:`~subspaces.io.ExtractionInterrupted` (a
 ``KeyboardInterrupt``) saying how many samples the store holds; with ``progress=True`` a
 resumed run writes ``resuming from N of M samples`` (and a complete store
 ``nothing to extract``) to stderr before it starts. The loop is ``subspaces.io._engine``.
 
 Same inputs, checked: the store's manifest records a fingerprint of the inputs (sha256 of
-the data and of the model's weights, and the options; see ``subspaces.io._fingerprint``).
+the data and of the model's weights, and the options that shape the rows: not the batch
+size, which changes them only by rounding; see ``subspaces.io._fingerprint``). The
+``metadata`` describe and are not compared: a store resumed or reused from the same
+inputs keeps its first run's metadata (a path typed another way, a newer library).
 A store written from other inputs is neither resumed nor returned as complete: a
 :class:`~subspaces.io.StoreMismatchError` names what differs (the data, the model's
 weights, an option: stored against now); ``resume=False`` extracts again from scratch.
@@ -421,7 +426,8 @@ def extract(
         metadata: JSON dict merged over the recorded metadata (``model``: class name;
             ``data``: kind, size and, for tensors, sha256; ``extraction``: the options).
             The fingerprint of the inputs that resuming checks is recorded apart from it
-            (the manifest's ``fingerprint``), so metadata cannot hide a change of data.
+            (the manifest's ``fingerprint``), so metadata cannot hide a change of data; a
+            store resumed or reused from the same inputs keeps its stored metadata.
         progress: show a progress bar (tqdm).
         flatten: flatten outputs with more than two dimensions that are not pooled.
         resume: continue an interrupted extraction into ``out`` (see the module docstring);
@@ -484,7 +490,6 @@ def extract(
             "modules": names,
             "pooling": pooling,
             "flatten": flatten,
-            "batch_size": batch_size,
         },
     }
     recorded: dict[str, Any] = {

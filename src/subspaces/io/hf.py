@@ -116,7 +116,7 @@ def extract_hf(
     like :func:`~subspaces.io.extract` (same texts in the same order), and checked the
     same way: the store records the sha256 of the texts (the exact strings, in order), of
     the model's weights and of the tokenizer's vocabulary, and the options (layers,
-    pooling, max_length, batch_size); a store written from other inputs raises
+    pooling, max_length; not batch_size); a store written from other inputs raises
     :class:`~subspaces.io.StoreMismatchError` naming what differs.
 
     Args:
@@ -274,7 +274,6 @@ def extract_hf(
             "pooling": pooling,
             "max_length": max_length,
             "padding": padding,
-            "batch_size": batch_size,
         },
     }
     recorded: dict[str, Any] = {

@@ -118,8 +118,12 @@ def _fingerprint_differences(old: Any, new: Any) -> list[str]:
                 f"{k} {_short(was.get(k))} stored, {_short(now.get(k))} now" for k in parts
             )
         else:
+            parts = []
             shown = f"{_short(was)} stored, {_short(now)} now"
-        phrases.append(f"{_FINGERPRINT_LABELS.get(key, key + ' differs')} ({shown})")
+        label = _FINGERPRINT_LABELS.get(key, key + " differs")
+        if key == "model" and isinstance(was, dict) and parts == ["config_sha256"]:
+            label = "the model's configuration differs"  # config.json, not the weights
+        phrases.append(f"{label} ({shown})")
     return phrases
 
 
