@@ -5,7 +5,8 @@
 #
 # torch comes first, as the CPU build, so that no multi-GB CUDA build is pulled in: from the
 # wheel folders pip is configured with (`pip config get global.find-links`) when one holds
-# torch 2.13.0 for this Python, otherwise by pip itself, exactly as before.
+# torch 2.13.0 for this Python (torch alone: its dependencies come from PyPI with the
+# package's), otherwise by pip itself, exactly as before.
 set -euo pipefail
 extras="${1:-}"
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -19,7 +20,7 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
         links+=(--find-links "$folder")
     done
     if [ -x .venv/bin/uv ] && [ ${#links[@]} -gt 0 ] \
-        && .venv/bin/uv pip install -q --python "$py" --no-index "${links[@]}" "torch==2.13.0" \
+        && .venv/bin/uv pip install -q --python "$py" --no-index --no-deps "${links[@]}" "torch==2.13.0" \
             >/dev/null 2>&1; then
         :
     else
