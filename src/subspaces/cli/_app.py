@@ -151,6 +151,15 @@ def _device(name: str | None) -> torch.device | None:
     return device
 
 
+# the options of every command that reads or writes activations
+Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")]
+Names = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--name", help="The models' names, one per input, in order (default: from the paths)."
+    ),
+]
+
 # the option of every command that reads activation stores
 NoVerify = Annotated[
     bool,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from subspaces.cli._app import (
+    Device,
+    Names,
     NoVerify,
     UsageError,
     _check_measure_names,
@@ -53,13 +55,8 @@ def compare(
         bool,
         typer.Option("--json", help="Print the matrices and why values are undefined as JSON."),
     ] = False,
-    given_names: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--name", help="The models' names, one per input, in order (default: from the paths)."
-        ),
-    ] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    given_names: Names = None,
+    device: Device = None,
     no_verify: NoVerify = False,
 ) -> None:
     """Layer × layer matrices of similarity measures between two models (or one with itself).
@@ -180,7 +177,7 @@ def measure(
     given_name: Annotated[
         str | None, typer.Option("--name", help="The model's name (default: from the path).")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    device: Device = None,
     no_verify: NoVerify = False,
 ) -> None:
     """Per-layer geometry: spectrum, effective rank, intrinsic dimension, neural collapse.
@@ -259,13 +256,8 @@ def report(
         ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="The report's title.")] = None,
-    given_names: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--name", help="The models' names, one per input, in order (default: from the paths)."
-        ),
-    ] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    given_names: Names = None,
+    device: Device = None,
     no_verify: NoVerify = False,
 ) -> None:
     """One self-contained HTML report (and results.json) from stores or saved results.

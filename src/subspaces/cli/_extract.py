@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from subspaces.cli._app import UsageError, _device, _near, _run, err, extract_app
+from subspaces.cli._app import Device, UsageError, _device, _near, _run, err, extract_app
 
 if TYPE_CHECKING:
     import torch
@@ -48,7 +48,7 @@ def extract_hf_command(
         Path | None,
         typer.Option(help="A .npy file of integer class labels, one per line of TEXTS."),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    device: Device = None,
     restart: Restart = False,
 ) -> None:
     """Hidden states of every layer of a transformers model over the lines of a text file.
@@ -251,7 +251,7 @@ def extract_torch_command(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Inputs per forward pass.")] = 64,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    device: Device = None,
     restart: Restart = False,
 ) -> None:
     """Outputs of chosen modules of a torch model over an array of inputs.
