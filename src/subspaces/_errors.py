@@ -173,18 +173,6 @@ class InvalidOptionError(SubspacesError, ValueError):
 
 # Tracebacks and reprs name the public home of each class (``subspaces.ShapeError``), not
 # this private module.
-for _error in (
-    SubspacesError,
-    InputTypeError,
-    ShapeError,
-    TooFewSamplesError,
-    NonFiniteError,
-    DeviceMismatchError,
-    DegenerateInputError,
-    NumericalError,
-    SmallSampleWarning,
-    NumericRangeError,
-    InvalidOptionError,
-):
-    _error.__module__ = "subspaces"
-del _error
+for _name in __all__:
+    globals()[_name].__module__ = "subspaces"
+del _name

@@ -19,6 +19,7 @@ import pytest
 from subspaces.report import SCHEMA_VERSION, json_pointer, render_report
 from subspaces.report._figures import _depth_charts
 from subspaces.report.html import _missing_groups
+from subspaces.report.schema import _SPECTRUM_SCALARS
 
 LAYERS = ["embeddings", *(f"encoder.layer.{i}.output.dense" for i in range(6))]
 CONSTANT = "layer 'embeddings' of model 'cls' is constant: every input gives the same vector"
@@ -117,15 +118,7 @@ def v2_results() -> dict[str, Any]:
             }
         ]
     geometry: dict[str, dict[str, Any]] = {}
-    scalars = (
-        "total_variance",
-        "effective_rank",
-        "participation_ratio",
-        "stable_rank",
-        "numerical_rank",
-        "spectral_decay",
-        "von_neumann_entropy",
-    )
+    scalars = _SPECTRUM_SCALARS
     for m, model in enumerate(models):
         geometry[model] = {}
         for i, layer in enumerate(LAYERS):

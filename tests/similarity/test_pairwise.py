@@ -95,6 +95,20 @@ def test_unknown_measure_lists_the_known_ones(layers: list) -> None:
         pairwise(layers, measure="nope")
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("linear-cka", ["linear_cka"]), ("cca", ["cca_r2", "mean_cca", "pwcca", "svcca"])],
+)
+def test_unknown_measure_says_what_was_meant(layers: list, typed: str, meant: list) -> None:
+    from subspaces.similarity import closest_measures
+
+    assert closest_measures(typed) == meant
+    hint = " or ".join(repr(m) for m in meant)
+    with pytest.raises(InvalidOptionError) as raised:
+        pairwise(layers, measure=typed)
+    assert f"unknown measure {typed!r} (did you mean {hint}?)" in str(raised.value)
+
+
 def test_different_sample_counts_are_refused(layers: list) -> None:
     with pytest.raises(ShapeError, match=r"xs\[0\] has 200 rows and ys\[0\] has shape \(199, 8\)"):
         pairwise(layers, [layers[0][:199]])

@@ -275,13 +275,12 @@ def _named(name: str, model: _Model) -> str:
 
 def _check_measure_names(names: Sequence[str], known: Mapping[str, Any]) -> list[str]:
     """The measures named, each once; an unknown name is refused with the closest known
-    names ("did you mean 'linear_cka'?")."""
+    names ("did you mean 'linear_cka'?", :func:`subspaces.similarity.closest_measures`)."""
+    from subspaces.similarity import closest_measures
+
     for name in names:
         if name not in known:
-            part = name.lower().replace("-", "_")  # a part of a name first: "cka", "cca"
-            close = [m for m in sorted(known) if part and (m.startswith(part) or m.endswith(part))]
-            close += difflib.get_close_matches(name, [m for m in known if m not in close], n=3)
-            close = close[:4]
+            close = closest_measures(name)
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             raise UsageError(
                 f"unknown measure {name!r}{hint}; known: {', '.join(sorted(known))}; "

@@ -10,7 +10,6 @@ labels (each model its own).
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import os
@@ -32,7 +31,7 @@ from subspaces._checks import (
 )
 from subspaces.report._cells import Recorder, failure
 from subspaces.report.schema import json_pointer
-from subspaces.similarity import MEASURES, pairwise
+from subspaces.similarity import MEASURES, closest_measures, pairwise
 
 # Options of a measure that shape no value (how much is computed at once), left out of the
 # recorded options.
@@ -91,7 +90,7 @@ def check_models(models: Any, device: Any) -> dict[str, dict[str, Tensor]]:
 
 def _unknown_measure(name: Any) -> InvalidOptionError:
     known = sorted(MEASURES)
-    close = difflib.get_close_matches(str(name), known, n=3) if isinstance(name, str) else []
+    close = closest_measures(name) if isinstance(name, str) else []
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return InvalidOptionError(
         f"unknown measure {name!r} in measures;{hint} known: {', '.join(known)}."

@@ -53,7 +53,13 @@ from subspaces.similarity.neighbors import (
     rank_similarity_from_neighbors,
     second_order_cosine_similarity,
 )
-from subspaces.similarity.pairwise import MEASURES, PairwiseMeasure, pairwise, register_measure
+from subspaces.similarity.pairwise import (
+    MEASURES,
+    PairwiseMeasure,
+    closest_measures,
+    pairwise,
+    register_measure,
+)
 from subspaces.similarity.regression import (
     LinearRegressionR2,
     RegressionR2,
@@ -138,6 +144,7 @@ __all__ = [
     "cca_r2",
     "cca_r2_from_moments",
     "cknna",
+    "closest_measures",
     "compare_rdms",
     "concentricity",
     "concentricity_difference",

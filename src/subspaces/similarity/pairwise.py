@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from subspaces.linalg.moments import CHUNK_SIZE, CenteredMoments, RowNormSums
 from subspaces.linalg.scaling import check_no_overflow, ldexp, scale_exponent
 from subspaces.similarity._caveats import collected_once
 
-__all__ = ["MEASURES", "PairwiseMeasure", "pairwise", "register_measure"]
+__all__ = ["MEASURES", "PairwiseMeasure", "closest_measures", "pairwise", "register_measure"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,33 @@ class PairwiseMeasure:
 
 MEASURES: dict[str, PairwiseMeasure] = {}
 """The measures :func:`pairwise` knows, by name."""
+
+
+def closest_measures(name: str, *, limit: int = 4) -> list[str]:
+    """The registered measures a mistyped ``name`` most likely meant, best first.
+
+    The measure itself when only case or ``-`` differ; otherwise names that begin or end
+    with ``name`` (case and ``-`` ignored: ``"cca"`` gives the CCA
+    family, ``"Linear-CKA"`` gives ``linear_cka``), then difflib's close matches
+    (``"mutualknn"``); at most ``limit``, [] when none is close. Every "unknown measure"
+    error of the package (:func:`pairwise`, the report, the command line) gives these.
+
+    Examples:
+        >>> from subspaces.similarity import closest_measures
+        >>> closest_measures("linear-cka")
+        ['linear_cka']
+        >>> closest_measures("mutualknn")
+        ['mutual_knn']
+        >>> closest_measures("zzz")
+        []
+    """
+    part = str(name).lower().replace("-", "_")
+    if part in MEASURES:  # only the spelling differs
+        return [part]
+    known = sorted(MEASURES)
+    close = [m for m in known if part and (m.startswith(part) or m.endswith(part))]
+    close += difflib.get_close_matches(part, [m for m in known if m not in close], n=limit)
+    return close[:limit]
 
 
 def register_measure(measure: PairwiseMeasure) -> PairwiseMeasure:
@@ -295,8 +323,10 @@ def pairwise(
     """
     if isinstance(measure, str):
         if measure not in MEASURES:
+            close = closest_measures(measure)
+            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             known = ", ".join(sorted(MEASURES))
-            raise InvalidOptionError(f"unknown measure {measure!r}; known measures: {known}.")
+            raise InvalidOptionError(f"unknown measure {measure!r}{hint}; known measures: {known}.")
         spec = MEASURES[measure]
     elif isinstance(measure, PairwiseMeasure):
         spec = measure
